@@ -1,0 +1,35 @@
+# Two commands for a newcomer: `make serve` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: serve test install dev migrate bench proto clean
+
+$(VENV)/.base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.base
+
+dev: $(VENV)/.dev
+
+migrate: install
+	$(VENV)/bin/mlagent migrate
+
+serve: install
+	$(VENV)/bin/mlagent serve
+
+test: dev
+	$(PY) -m pytest -q
+
+bench: dev
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .mlagent

@@ -1,0 +1,74 @@
+"""Server configuration, read from the environment (DESIGN.md's configuration table)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODELS = (
+    "moonshotai/Kimi-K2.6:novita",
+    "moonshotai/Kimi-K2-Instruct:novita",
+    "Qwen/Qwen3-Coder-480B-A35B-Instruct:novita",
+    "deepseek-ai/DeepSeek-V3.1:novita",
+    "openai/gpt-oss-120b:novita",
+)
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Names are a contract: tests and operators rely on them."""
+
+    model_config = SettingsConfigDict(env_prefix="MLAGENT_", extra="ignore", populate_by_name=True)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    grpc_port: int = 50051
+    data_dir: Path = Path("./.mlagent")
+    database_url: str | None = None
+    hf_endpoint: str = Field(
+        "https://huggingface.co", validation_alias=AliasChoices("HF_ENDPOINT", "MLAGENT_HF_ENDPOINT")
+    )
+    inference_base_url: str = "https://router.huggingface.co/v1"
+    models: str = ",".join(DEFAULT_MODELS)
+    default_model: str | None = None
+    agent_api_key: str | None = Field(None, validation_alias=AliasChoices("AGENT_API_KEY"))
+    api_keys_file: Path | None = None
+    operator_key: str | None = None
+    job_backend: str = "local"
+
+    # Limits (seed 000, "Limits & persistence").
+    max_sessions_per_account: int = 10
+    max_sessions_global: int = 200
+    idle_eviction_seconds: float = 900.0
+    whoami_cache_seconds: float = 300.0
+    max_input_chars: int = 100_000
+    max_instructions_chars: int = 20_000
+
+    # Runtime tuning.
+    worker_concurrency: int = 16
+    lease_seconds: float = 30.0
+    keepalive_seconds: float = 15.0
+    llm_timeout_seconds: float = 600.0
+    llm_max_retries: int = 2
+    max_agent_steps: int = 50
+    log_level: str = "info"
+
+    @cached_property
+    def model_ids(self) -> list[str]:
+        return [m.strip() for m in self.models.split(",") if m.strip()]
+
+    @property
+    def default_model_id(self) -> str:
+        return self.default_model or self.model_ids[0]
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mlagent.db').resolve()}"
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")

@@ -1,0 +1,188 @@
+"""One pydantic class per event, `type` as the discriminator, one union (`Event`).
+
+Names follow OpenAI's Responses streaming events; mlagent's own events keep the
+`response.` prefix so SDK parsers treat them as unknown-but-harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from .response import OutputItem, OutputText, ResponseObject
+
+
+class _Event(BaseModel):
+    sequence_number: int = -1
+
+
+class _Lifecycle(_Event):
+    response: ResponseObject
+
+
+class ResponseCreated(_Lifecycle):
+    type: Literal["response.created"] = "response.created"
+
+
+class ResponseQueued(_Lifecycle):
+    type: Literal["response.queued"] = "response.queued"
+
+
+class ResponseInProgress(_Lifecycle):
+    type: Literal["response.in_progress"] = "response.in_progress"
+
+
+class ResponseCompleted(_Lifecycle):
+    type: Literal["response.completed"] = "response.completed"
+
+
+class ResponseFailed(_Lifecycle):
+    type: Literal["response.failed"] = "response.failed"
+
+
+class ResponseCancelled(_Lifecycle):
+    type: Literal["response.cancelled"] = "response.cancelled"
+
+
+class ResponseIncomplete(_Lifecycle):
+    type: Literal["response.incomplete"] = "response.incomplete"
+
+
+class OutputItemAdded(_Event):
+    type: Literal["response.output_item.added"] = "response.output_item.added"
+    output_index: int
+    item: OutputItem
+
+
+class OutputItemDone(_Event):
+    type: Literal["response.output_item.done"] = "response.output_item.done"
+    output_index: int
+    item: OutputItem
+
+
+class ContentPartAdded(_Event):
+    type: Literal["response.content_part.added"] = "response.content_part.added"
+    item_id: str
+    output_index: int
+    content_index: int
+    part: OutputText
+
+
+class ContentPartDone(_Event):
+    type: Literal["response.content_part.done"] = "response.content_part.done"
+    item_id: str
+    output_index: int
+    content_index: int
+    part: OutputText
+
+
+class OutputTextDelta(_Event):
+    type: Literal["response.output_text.delta"] = "response.output_text.delta"
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+    logprobs: list[Any] = Field(default_factory=list)
+
+
+class OutputTextDone(_Event):
+    type: Literal["response.output_text.done"] = "response.output_text.done"
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
+    logprobs: list[Any] = Field(default_factory=list)
+
+
+class LlmCall(_Event):
+    """Telemetry for one chat-completion call (forwarded as `response.llm_call`)."""
+
+    type: Literal["response.llm_call"] = "response.llm_call"
+    model: str
+    latency_ms: float
+    input_tokens: int
+    output_tokens: int
+    finish_reason: str | None = None
+
+
+class ToolLog(_Event):
+    """The full text of a tool result; `output[]` keeps only the first 4 KB."""
+
+    type: Literal["response.tool_log"] = "response.tool_log"
+    call_id: str
+    name: str
+    text: str
+
+
+class PlanUpdated(_Event):
+    """The agent's current plan (from the `update_plan` tool)."""
+
+    type: Literal["response.plan"] = "response.plan"
+    steps: list[dict[str, str]]
+
+
+class ErrorEvent(_Event):
+    """OpenAI's flat `error` stream event (never a top-level `error` key in data)."""
+
+    type: Literal["error"] = "error"
+    code: str | None = None
+    message: str
+    param: str | None = None
+
+
+Event = Annotated[
+    ResponseCreated
+    | ResponseQueued
+    | ResponseInProgress
+    | ResponseCompleted
+    | ResponseFailed
+    | ResponseCancelled
+    | ResponseIncomplete
+    | OutputItemAdded
+    | OutputItemDone
+    | ContentPartAdded
+    | ContentPartDone
+    | OutputTextDelta
+    | OutputTextDone
+    | LlmCall
+    | ToolLog
+    | PlanUpdated
+    | ErrorEvent,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+LIFECYCLE_TYPES = (
+    ResponseCreated,
+    ResponseQueued,
+    ResponseInProgress,
+    ResponseCompleted,
+    ResponseFailed,
+    ResponseCancelled,
+    ResponseIncomplete,
+)
+TERMINAL_EVENT_TYPES = frozenset({"response.completed", "response.failed", "response.cancelled"})
+PAUSE_EVENT_TYPES = frozenset({"response.incomplete"})
+
+
+def parse_event(data: dict[str, Any] | str | bytes) -> Event:
+    if isinstance(data, dict):
+        return EVENT_ADAPTER.validate_python(data)
+    return EVENT_ADAPTER.validate_json(data)
+
+
+def ends_stream(event_type: str) -> bool:
+    """A stream ends at a terminal event or a pause (`response.incomplete`)."""
+    return event_type in TERMINAL_EVENT_TYPES or event_type in PAUSE_EVENT_TYPES
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as the log holds it: its number, type, and JSON exactly as appended."""
+
+    seq: int
+    type: str
+    data: str

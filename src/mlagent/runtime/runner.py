@@ -1,0 +1,176 @@
+"""Runs turns: claims each with a lease, drives the agent loop, records every step.
+
+The turn's task is the unit of cancellation. Writes are shielded (see `EventWriter`),
+so cancelling never leaves a gap in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..agent.history import turn_messages
+from ..agent.llm import ChatLLM
+from ..agent.loop import AgentLoop
+from ..agent.steps import AgentError, Checkpoint
+from ..agent.tools.base import ToolContext, ToolSet
+from ..config import Settings
+from ..events.bus import EventBus
+from ..events.response import IncompleteDetails, MessageItem, ResponseError, ResponseObject
+from ..events.types import (
+    OutputItemDone,
+    ResponseCancelled,
+    ResponseCompleted,
+    ResponseFailed,
+    ResponseIncomplete,
+    ResponseInProgress,
+)
+from ..store.sessions import SessionStore
+from ..store.turns import TurnStore
+from .emitter import TurnEmitter
+from .ids import new_id
+from .live import LiveSessions
+from .writer import EventWriter
+
+log = logging.getLogger("mlagent.runtime")
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        turns: TurnStore,
+        sessions: SessionStore,
+        bus: EventBus,
+        live: LiveSessions,
+        toolset_for: Callable[[dict[str, Any]], ToolSet],
+    ) -> None:
+        self.settings = settings
+        self.turns = turns
+        self.sessions = sessions
+        self.bus = bus
+        self.live = live
+        self.toolset_for = toolset_for
+        self.owner = new_id("worker")
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._cancelled: set[str] = set()
+        self._slots = asyncio.Semaphore(settings.worker_concurrency)
+
+    # -- scheduling ---------------------------------------------------------------
+    def start(self, turn_id: str, session_id: str) -> None:
+        live = self.live.get(session_id)
+        if live is not None:
+            live.running.add(turn_id)
+        task = asyncio.create_task(self._run(turn_id), name=f"turn:{turn_id}")
+        self._tasks[turn_id] = task
+
+        def _done(_t: asyncio.Task) -> None:
+            self._tasks.pop(turn_id, None)
+            self._cancelled.discard(turn_id)
+            if live is not None:
+                live.running.discard(turn_id)
+                live.last_active = time.monotonic()
+
+        task.add_done_callback(_done)
+
+    def held(self) -> list[str]:
+        return list(self._tasks)
+
+    def cancel_local(self, turn_id: str) -> bool:
+        task = self._tasks.get(turn_id)
+        if task is None:
+            return False
+        self._cancelled.add(turn_id)
+        task.cancel()
+        return True
+
+    async def shutdown(self, grace: float = 5.0) -> None:
+        """Stop: running turns are left in progress; the next start marks them server_restart."""
+        tasks = list(self._tasks.values())
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+
+    # -- one turn -----------------------------------------------------------------
+    async def _run(self, turn_id: str) -> None:
+        async with self._slots:
+            if not await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds):
+                return  # cancelled while queued, or claimed elsewhere
+            turn = await self.turns.get(turn_id)
+            session = await self.sessions.get(turn.session_id)
+            state = ResponseObject.model_validate(turn.snapshot)
+            writer = EventWriter(self.turns, self.bus, turn_id, state, turn.last_seq)
+            emitter = TurnEmitter(writer)
+            try:
+                await writer.emit(ResponseInProgress(response=writer.state.model_copy(update={"status": "in_progress"})))
+                await self._drive(turn.request, session, writer, emitter)
+                await writer.emit(ResponseCompleted(response=writer.state.model_copy(update={"status": "completed"})))
+            except asyncio.CancelledError:
+                if turn_id not in self._cancelled:
+                    await writer.close()
+                    raise  # server shutdown: recovery reports it as server_restart
+                await emitter.interrupt()
+                await writer.emit(ResponseCancelled(response=writer.state.model_copy(update={"status": "cancelled"})))
+            except AgentError as exc:
+                await emitter.interrupt()
+                await writer.emit(_failed(writer.state, exc.code, exc.message))
+            except Exception:
+                log.exception("turn %s crashed", turn_id)
+                await emitter.interrupt()
+                await writer.emit(_failed(writer.state, "server_error", "The run failed on the server."))
+            finally:
+                await writer.close()
+                await self.turns.release(turn_id)
+
+    async def _drive(self, request: dict[str, Any], session, writer: EventWriter, emitter: TurnEmitter) -> None:
+        live = self.live.get(session.id)
+        if live is None or live.token is None:
+            raise AgentError("session_unavailable", "The session's credentials are no longer held; submit again.")
+        messages = turn_messages(session.messages, request["input"], request.get("instructions"))
+        await self.sessions.save_messages(session.id, messages)
+        llm = ChatLLM(
+            self.settings.inference_base_url,
+            live.token.get_secret_value(),
+            timeout=self.settings.llm_timeout_seconds,
+            max_retries=self.settings.llm_max_retries,
+        )
+        ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=live.token)
+        loop = AgentLoop(llm, self.toolset_for(request), self.settings.max_agent_steps)
+        try:
+            async for step in loop.run(session.model, messages, ctx):
+                if isinstance(step, Checkpoint):
+                    await asyncio.shield(self.sessions.save_messages(session.id, step.messages))
+                await emitter.handle(step)
+        finally:
+            await llm.close()
+
+
+def _failed(state: ResponseObject, code: str, message: str) -> ResponseFailed:
+    return ResponseFailed(
+        response=state.model_copy(update={"status": "failed", "error": ResponseError(code=code, message=message)})
+    )
+
+
+async def mark_interrupted(turns: TurnStore, bus: EventBus, turn_id: str) -> bool:
+    """End a turn whose process died: `incomplete` / `server_restart`, open items closed."""
+    turn = await turns.get(turn_id)
+    if turn is None or not await turns.transition(turn_id, ("queued", "in_progress"), "incomplete",
+                                                  lease_owner=None, lease_expires_at=None):
+        return False
+    writer = EventWriter(turns, bus, turn_id, ResponseObject.model_validate(turn.snapshot), turn.last_seq)
+    for index, item in enumerate(writer.state.output):
+        if isinstance(item, MessageItem) and item.status == "in_progress":
+            await writer.emit(OutputItemDone(output_index=index, item=item.model_copy(update={"status": "incomplete"})))
+    await writer.emit(
+        ResponseIncomplete(
+            response=writer.state.model_copy(
+                update={"status": "incomplete", "incomplete_details": IncompleteDetails(reason="server_restart")}
+            )
+        )
+    )
+    await writer.close()
+    return True

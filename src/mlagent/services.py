@@ -1,0 +1,18 @@
+"""The services container the surfaces receive (no storage types leak through it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .auth.api_keys import ApiKeyRegistry
+from .auth.hf_tokens import HfTokenValidator
+from .config import Settings
+from .runtime.service import ResponsesService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    hf_tokens: HfTokenValidator
+    api_keys: ApiKeyRegistry
+    responses: ResponsesService
