@@ -31,6 +31,8 @@ class Settings(BaseSettings):
         "https://huggingface.co", validation_alias=AliasChoices("HF_ENDPOINT", "MLAGENT_HF_ENDPOINT")
     )
     inference_base_url: str = "https://router.huggingface.co/v1"
+    # The server's own LLM credential, used for callers that have no HF token (X-API-Key accounts).
+    inference_api_key: str | None = None
     models: str = ",".join(DEFAULT_MODELS)
     default_model: str | None = None
     agent_api_key: str | None = Field(None, validation_alias=AliasChoices("AGENT_API_KEY"))

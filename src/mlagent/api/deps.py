@@ -29,6 +29,21 @@ async def api_key_identity(request: Request, x_api_key: Annotated[str | None, He
     return services(request).api_keys.resolve(x_api_key)
 
 
+async def any_identity(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Identity:
+    """Surfaces open to both kinds of caller: `X-API-Key`, else a Hugging Face bearer token."""
+    if x_api_key:
+        return services(request).api_keys.resolve(x_api_key)
+    if authorization:
+        return await hf_identity(request, authorization)
+    raise AuthError("Missing credentials: send X-API-Key or 'Authorization: Bearer <Hugging Face token>'.", 401,
+                    "missing_api_key")
+
+
 HfCaller = Annotated[Identity, Depends(hf_identity)]
+AnyCaller = Annotated[Identity, Depends(any_identity)]
 ApiKeyCaller = Annotated[Identity, Depends(api_key_identity)]
 Svc = Annotated[Services, Depends(services)]
