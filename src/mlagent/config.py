@@ -57,6 +57,19 @@ class Settings(BaseSettings):
     max_agent_steps: int = 50
     log_level: str = "info"
 
+    # Agent tools (docs/agent-tools.md).
+    dataset_viewer_url: str = "https://datasets-server.huggingface.co"
+    sandbox_isolation: str = "auto"  # auto (bwrap when it works, else a logged fallback) | bwrap | none
+    sandbox_cpu_seconds: int = 600
+    sandbox_memory_mb: int = 4096
+    sandbox_max_processes: int = 128
+    sandbox_file_size_mb: int = 1024
+    sandbox_wall_seconds: float = 900.0
+    job_poll_seconds: float = 10.0
+    trackio_dashboards: bool = True
+    context_window_tokens: int = 120_000
+    research_max_tokens: int = 60_000
+
     @cached_property
     def model_ids(self) -> list[str]:
         return [m.strip() for m in self.models.split(",") if m.strip()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from .agent.tools.base import ToolSet
+from .agent.tools.catalog import ToolCatalog, build_catalog
+from .agent.tools.hubclient import HubClient
 from .agent.tools.plan import PlanTool
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
@@ -28,8 +31,25 @@ from .store.turns import TurnStore
 log = logging.getLogger("mlagent")
 
 
-def default_toolset(request: dict[str, Any]) -> ToolSet:
-    return ToolSet([PlanTool()])
+def default_toolset(request: dict[str, Any], catalog: ToolCatalog | None = None) -> ToolSet:
+    tools = [PlanTool()]
+    if catalog is None:
+        return ToolSet(tools)
+    return ToolSet([*tools, *catalog.tools], finishers=[catalog.finish])
+
+
+def agent_catalog(settings: Settings) -> ToolCatalog:
+    """The Hub, sandbox, jobs and research tools, configured from settings."""
+    from .sandbox import Limits, Sandbox
+
+    limits = Limits(cpu_seconds=settings.sandbox_cpu_seconds, memory_mb=settings.sandbox_memory_mb,
+                    max_processes=settings.sandbox_max_processes, file_size_mb=settings.sandbox_file_size_mb,
+                    wall_seconds=settings.sandbox_wall_seconds)
+    sandbox = Sandbox(settings.data_dir / "sandboxes", limits, settings.sandbox_isolation)
+    log.info("sandbox isolation: %s", sandbox.isolation)
+    hub = HubClient(settings.hf_endpoint, settings.dataset_viewer_url)
+    return build_catalog(hub, sandbox, job_poll_seconds=settings.job_poll_seconds,
+                         trackio=settings.trackio_dashboards, research_max_tokens=settings.research_max_tokens)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,7 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         turns, sessions, accounts = TurnStore(sm), SessionStore(sm), AccountStore(sm)
         bus = EventBus()
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
-        runner = TurnRunner(settings, turns, sessions, bus, live, default_toolset)
+        catalog = await asyncio.to_thread(agent_catalog, settings)
+        runner = TurnRunner(settings, turns, sessions, bus, live, functools.partial(default_toolset, catalog=catalog))
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds)
         app.state.services = Services(

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from . import hub_api
 from .serve import BackgroundServer
 
 
@@ -18,6 +19,15 @@ class FakeHub:
     def __init__(self) -> None:
         self.tokens: dict[str, dict[str, Any]] = {}
         self.whoami_calls = 0
+        # Content endpoints (hub_api.py): repos by (kind, id), papers, jobs, collections.
+        self.repos: dict[tuple[str, str], dict[str, Any]] = {}
+        self.papers: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.collections: dict[str, dict[str, Any]] = {}
+        self.no_credits: set[str] = set()  # accounts whose job launches answer 402
+        self.job_inspects_to_finish = 2
+        self.calls: list[str] = []  # a log of content calls, for assertions
+        hub_api.seed(self)
         self.app = self._build()
         self._server = BackgroundServer(self.app)
 
@@ -32,11 +42,11 @@ class FakeHub:
     def stop(self) -> None:
         self._server.stop()
 
-    def user_token(self, name: str, *, fine_grained_scopes: list[str] | None = None) -> str:
-        """A classic write token, or a fine-grained one with exactly `fine_grained_scopes`."""
+    def user_token(self, name: str, *, fine_grained_scopes: list[str] | None = None, role: str = "write") -> str:
+        """A classic token (`role` write or read), or a fine-grained one with exactly `fine_grained_scopes`."""
         token = f"hf_{secrets.token_hex(12)}"
         if fine_grained_scopes is None:
-            access = {"displayName": "test", "role": "write"}
+            access = {"displayName": "test", "role": role}
         else:
             access = {"displayName": "test", "role": "fineGrained",
                       "fineGrained": {"global": fine_grained_scopes, "scoped": []}}
@@ -61,4 +71,5 @@ class FakeHub:
                 return JSONResponse({"error": "Invalid credentials in Authorization header"}, status_code=401)
             return info
 
+        hub_api.install(app, self)
         return app

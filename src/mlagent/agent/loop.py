@@ -1,6 +1,9 @@
 """The agent loop: call the model, run the tools it asks for, repeat until it answers.
 
-It stops itself: a step limit, and a guard against the same call repeated verbatim.
+It stops itself: a step limit, a guard against the same call repeated verbatim, and a
+context guard — when the history outgrows the model's window, old tool results are
+compacted (elided) first, and the run fails clearly (`context_length_exceeded`) if that
+is not enough.
 """
 
 from __future__ import annotations
@@ -14,13 +17,37 @@ from .steps import AgentError, Checkpoint, LlmCalled, Notice, Step, TextDelta, T
 from .tools.base import ToolContext, ToolSet
 
 REPEAT_LIMIT = 3
+DEFAULT_CONTEXT_TOKENS = 120_000
+KEEP_RECENT_TOOL_RESULTS = 4
+ELIDED_CHARS = 600
+
+
+def estimate_tokens(messages: list[dict[str, Any]]) -> int:
+    """A conservative estimate (~4 characters a token) — no tokenizer for every model."""
+    return len(json.dumps(messages, ensure_ascii=False)) // 4
+
+
+def compact(messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]] | None:
+    """Elide old tool results (oldest first, the last few kept whole) until the history fits
+    `budget` tokens. Returns the new history, or None when it cannot fit."""
+    out = [dict(m) for m in messages]
+    tool_indexes = [i for i, m in enumerate(out) if m.get("role") == "tool"]
+    for i in tool_indexes[:-KEEP_RECENT_TOOL_RESULTS] if len(tool_indexes) > KEEP_RECENT_TOOL_RESULTS else []:
+        if estimate_tokens(out) <= budget:
+            return out
+        content = str(out[i].get("content") or "")
+        if len(content) > ELIDED_CHARS:
+            out[i]["content"] = content[:ELIDED_CHARS] + f"\n…[{len(content)} chars elided to fit the context window]"
+    return out if estimate_tokens(out) <= budget else None
 
 
 class AgentLoop:
-    def __init__(self, llm: ChatLLM, tools: ToolSet, max_steps: int) -> None:
+    def __init__(self, llm: ChatLLM, tools: ToolSet, max_steps: int,
+                 context_tokens: int = DEFAULT_CONTEXT_TOKENS) -> None:
         self._llm = llm
         self._tools = tools
         self._max_steps = max_steps
+        self._context_tokens = context_tokens
 
     async def run(self, model: str, messages: list[dict[str, Any]], ctx: ToolContext) -> AsyncIterator[Step]:
         """Drive the conversation from `messages` (not mutated) to a final answer."""
@@ -28,7 +55,21 @@ class AgentLoop:
         seen_calls: dict[str, int] = {}
         notices: list[Notice] = []
         ctx.notify = lambda name, payload: notices.append(Notice(name=name, payload=payload))
+        # What tools such as the research sub-agent may use: the same model, as the same caller.
+        ctx.extras.update(llm=self._llm, model=model, context_tokens=self._context_tokens)
         for _ in range(self._max_steps):
+            budget = int(self._context_tokens * 0.85)
+            if estimate_tokens(history) > budget:
+                compacted = compact(history, budget)
+                if compacted is None:
+                    raise AgentError(
+                        "context_length_exceeded",
+                        f"The conversation (~{estimate_tokens(history)} tokens) no longer fits the model's context "
+                        f"window ({self._context_tokens} tokens) even after compacting old tool results; start a new "
+                        "session or shorten the input.",
+                    )
+                history = compacted
+                yield Checkpoint(messages=history)
             completion: Completion | None = None
             started = False
             async for piece in self._llm.stream(model, history, self._tools.specs()):
@@ -52,6 +93,10 @@ class AgentLoop:
             history.append(completion.assistant_message())
             yield Checkpoint(messages=history)
             if not completion.tool_calls:
+                await self._tools.finish(ctx)
+                for notice in notices:
+                    yield notice
+                notices.clear()
                 return
             for call in completion.tool_calls:
                 yield ToolCalled(call_id=call.call_id, name=call.name, arguments=call.arguments)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .response import MessageItem, OutputText, ResponseObject, Usage
+from .response import Artifact, MessageItem, OutputText, ResponseObject, Usage
 from .types import (
     LIFECYCLE_TYPES,
+    ArtifactCreated,
     ContentPartAdded,
     Event,
     LlmCall,
@@ -28,7 +29,8 @@ def apply(state: ResponseObject | None, event: Event) -> ResponseObject:
         snap = event.response
         if state is None:
             return snap.model_copy(deep=True)
-        return snap.model_copy(update={"output": state.output, "usage": state.usage or snap.usage}, deep=True)
+        return snap.model_copy(update={"output": state.output, "usage": state.usage or snap.usage,
+                                       "artifacts": _merge_artifacts(state.artifacts, snap.artifacts)}, deep=True)
     if state is None:
         raise ValueError(f"event {event.type} before response.created")
     if isinstance(event, OutputItemAdded | OutputItemDone):
@@ -63,7 +65,36 @@ def apply(state: ResponseObject | None, event: Event) -> ResponseObject:
             }
         )
         return state.model_copy(update={"usage": usage})
+    if isinstance(event, ArtifactCreated):
+        return state.model_copy(update={"artifacts": _merge_artifacts(state.artifacts, [event.artifact])})
     return state
+
+
+ARTIFACT_KEYS = ("id", "repo_id", "space_id", "slug")
+
+
+def artifact_key(artifact: Artifact) -> tuple[str, str]:
+    """Identity of an artifact: its type and the first of id / repo_id / space_id / slug."""
+    data = artifact.model_dump()
+    for key in ARTIFACT_KEYS:
+        if data.get(key):
+            return artifact.type, str(data[key])
+    return artifact.type, str(data.get("url", ""))
+
+
+def _merge_artifacts(current: list[Artifact], new: list[Artifact]) -> list[Artifact]:
+    """Append unseen artifacts; a repeat updates the listed one in place (first position kept)."""
+    merged = list(current)
+    index = {artifact_key(a): i for i, a in enumerate(merged)}
+    for artifact in new:
+        key = artifact_key(artifact)
+        if key in index:
+            old = merged[index[key]]
+            merged[index[key]] = Artifact.model_validate({**old.model_dump(), **artifact.model_dump()})
+        else:
+            index[key] = len(merged)
+            merged.append(artifact.model_copy(deep=True))
+    return merged
 
 
 def _edit_message(state: ResponseObject, output_index: int, content_index: int, edit) -> ResponseObject:

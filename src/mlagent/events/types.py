@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from .response import OutputItem, OutputText, ResponseObject
+from .response import Artifact, OutputItem, OutputText, ResponseObject
 
 
 class _Event(BaseModel):
@@ -123,6 +123,14 @@ class PlanUpdated(_Event):
     steps: list[dict[str, str]]
 
 
+class ArtifactCreated(_Event):
+    """A Hub resource the turn produced (seed 000's artifacts table); aggregated, deduplicated,
+    on the response's `artifacts[]`."""
+
+    type: Literal["response.artifact.created"] = "response.artifact.created"
+    artifact: Artifact
+
+
 class ErrorEvent(_Event):
     """OpenAI's flat `error` stream event (never a top-level `error` key in data)."""
 
@@ -149,6 +157,7 @@ Event = Annotated[
     | LlmCall
     | ToolLog
     | PlanUpdated
+    | ArtifactCreated
     | ErrorEvent,
     Field(discriminator="type"),
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ..agent.steps import Checkpoint, LlmCalled, Notice, Step, TextDelta, TextDone, TextStarted, ToolCalled, ToolReturned
 from ..events.response import FunctionCallItem, FunctionCallOutputItem, MessageItem, OutputText
+from ..events.response import Artifact
 from ..events.types import (
+    ArtifactCreated,
     ContentPartAdded,
     ContentPartDone,
     Event,
@@ -35,6 +37,10 @@ def notice_event(step: Notice) -> Event | None:
     """Map a tool's notice to its event class; unknown notices are dropped."""
     if step.name == "plan":
         return PlanUpdated(steps=step.payload.get("steps", []))
+    if step.name == "artifact":
+        return ArtifactCreated(artifact=Artifact.model_validate(step.payload))
+    if step.name == "llm_call":  # a sub-agent's model call, counted in the turn's usage
+        return LlmCall.model_validate(step.payload)
     return None
 
 

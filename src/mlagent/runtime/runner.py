@@ -139,7 +139,8 @@ class TurnRunner:
             max_retries=self.settings.llm_max_retries,
         )
         ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=live.token)
-        loop = AgentLoop(llm, self.toolset_for(request), self.settings.max_agent_steps)
+        loop = AgentLoop(llm, self.toolset_for(request), self.settings.max_agent_steps,
+                         context_tokens=self.settings.context_window_tokens)
         try:
             async for step in loop.run(session.model, messages, ctx):
                 if isinstance(step, Checkpoint):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import SecretStr
+
+log = logging.getLogger("mlagent.tools")
 
 
 @dataclass
@@ -49,8 +52,15 @@ class ToolError(Exception):
 
 
 class ToolSet:
-    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+    def __init__(self, tools: Iterable[Tool] = (),
+                 finishers: Iterable[Callable[[ToolContext], Awaitable[None]]] = ()) -> None:
         self._tools = {t.name: t for t in tools}
+        self._finishers = list(finishers)
+
+    async def finish(self, ctx: ToolContext) -> None:
+        """Turn-end hooks (e.g. recovering artifacts); they report through `ctx.notify`."""
+        for finisher in self._finishers:
+            await finisher(ctx)
 
     def __contains__(self, name: str) -> bool:
         return name in self._tools
@@ -66,7 +76,7 @@ class ToolSet:
 
     def only(self, names: Iterable[str]) -> ToolSet:
         wanted = set(names)
-        return ToolSet(t for t in self._tools.values() if t.name in wanted)
+        return ToolSet((t for t in self._tools.values() if t.name in wanted), self._finishers)
 
     def specs(self) -> list[dict[str, Any]]:
         return [t.spec() for t in self._tools.values()]
@@ -85,3 +95,6 @@ class ToolSet:
             return await tool.invoke(arguments, ctx)
         except ToolError as exc:
             return f"Error: {exc}"
+        except Exception as exc:  # noqa: BLE001 — a broken tool is reported to the model, not the turn
+            log.exception("tool %s failed", name)
+            return f"Error: the {name} tool failed unexpectedly ({exc.__class__.__name__})."

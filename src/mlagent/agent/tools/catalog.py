@@ -1,0 +1,48 @@
+"""The agent's tool catalogue: which tools exist and what each is built with.
+
+Built once per server (tools hold no per-call state; the Hub client caches the namespace
+and collection per session), then handed out per turn as a `ToolSet`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...sandbox import Sandbox
+from .base import Tool, ToolContext
+from .datasets import DatasetInspectTool
+from .hub import HubRepoDetailsTool, HubSearchTool
+from .hubclient import HubClient
+from .jobs import JobCancelTool, JobInspectTool, JobLogsTool, JobRunTool, JobWaitTool
+from .papers import PaperDetailsTool, PaperSearchTool
+from .repos import RepoCreateTool, RepoUploadTool
+from .research import ResearchTool
+from .workspace import EditFileTool, ReadFileTool, RunCommandTool, RunPythonTool, WriteFileTool
+
+READ_ONLY_RESEARCH = ("hub_search", "hub_repo_details", "paper_search", "paper_details", "dataset_inspect")
+
+
+@dataclass
+class ToolCatalog:
+    hub: HubClient
+    tools: list[Tool]
+
+    async def finish(self, ctx: ToolContext) -> None:
+        """At turn end: announce repos that reached the session collection from inside jobs."""
+        await self.hub.recover_artifacts(ctx)
+
+
+def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float = 10.0, trackio: bool = True,
+                  research_max_tokens: int = 60_000, research_max_steps: int = 12) -> ToolCatalog:
+    lookups: list[Tool] = [HubSearchTool(hub), HubRepoDetailsTool(hub), PaperSearchTool(hub), PaperDetailsTool(hub),
+                           DatasetInspectTool(hub)]
+    tools: list[Tool] = [
+        *lookups,
+        WriteFileTool(sandbox, hub), ReadFileTool(sandbox, hub), EditFileTool(sandbox, hub),
+        RunCommandTool(sandbox, hub), RunPythonTool(sandbox, hub),
+        JobRunTool(hub, sandbox, trackio=trackio), JobInspectTool(hub, job_poll_seconds),
+        JobLogsTool(hub, job_poll_seconds), JobWaitTool(hub, job_poll_seconds), JobCancelTool(hub, job_poll_seconds),
+        RepoCreateTool(hub), RepoUploadTool(hub, sandbox),
+        ResearchTool(lookups, max_tokens=research_max_tokens, max_steps=research_max_steps),
+    ]
+    return ToolCatalog(hub=hub, tools=tools)

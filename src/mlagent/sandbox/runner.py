@@ -1,0 +1,276 @@
+"""`Sandbox`: one directory per session and a way to run commands in it.
+
+Each command runs in a subprocess under `Limits` (prlimit, or setrlimit when the
+`prlimit` binary is missing) with an empty environment apart from what the caller
+passes. Where `bwrap` works, the command also runs in fresh pid/ipc/uts (and, unless the
+call needs the network, net) namespaces that see only the system's read-only files,
+the Python runtime and the session's own directory (mounted at /sandbox); a server
+running as root drops to an unprivileged uid inside. Where `bwrap` does not work the
+fallback (limits, clean environment, own directory as cwd, no filesystem isolation) is
+logged loudly at start-up and reported in every result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .limits import Limits, tasks_of_uid
+
+log = logging.getLogger("mlagent.sandbox")
+
+SANDBOX_MOUNT = "/sandbox"
+NOBODY = 65534
+# bwrap reports a child killed by a signal as 128 + signal (SIGKILL, SIGXCPU, SIGXFSZ).
+_SIGNAL_EXITS = {128 + signal.SIGKILL, 128 + signal.SIGXCPU, 128 + signal.SIGXFSZ}
+_SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class SandboxPathError(ValueError):
+    """A path that is absent from, or escapes, the session's directory."""
+
+
+@dataclass
+class RunResult:
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    stdout_bytes: int
+    stderr_bytes: int
+    timed_out: bool
+    isolation: str
+    duration_s: float
+
+    def summary(self, limit_note: str = "") -> str:
+        parts = []
+        if self.timed_out:
+            parts.append(f"Stopped: the command exceeded its wall-clock limit after {self.duration_s:.1f}s.")
+        elif self.exit_code is not None and (self.exit_code < 0 or self.exit_code in _SIGNAL_EXITS):
+            sig = -self.exit_code if self.exit_code < 0 else self.exit_code - 128
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            parts.append(f"Killed by {name} (a resource limit: CPU time, memory, processes or file size).")
+        parts.append(f"exit code: {self.exit_code}")
+        for label, text, total in (("stdout", self.stdout, self.stdout_bytes), ("stderr", self.stderr, self.stderr_bytes)):
+            if text:
+                cut = f" (first {len(text.encode())} of {total} bytes)" if total > len(text.encode()) else ""
+                parts.append(f"--- {label}{cut} ---\n{text.rstrip()}")
+        if self.isolation != "bwrap":
+            parts.append("(note: ran without bwrap isolation — resource limits and a clean environment only)")
+        return "\n".join(parts)
+
+
+class Sandbox:
+    def __init__(self, root: Path, limits: Limits | None = None, isolation: str = "auto") -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o711)
+        self.limits = limits or Limits()
+        self._prlimit = shutil.which("prlimit")
+        self._bwrap = shutil.which("bwrap")
+        self._setpriv = shutil.which("setpriv")
+        self.isolation = self._choose(isolation)
+        # A root server drops sandboxed code to `nobody` (bwrap mode only: the fallback
+        # could not reach the Python runtime as another user).
+        self.drop_uid: int | None = NOBODY if self.isolation == "bwrap" and os.getuid() == 0 and self._setpriv else None
+
+    # -- setup ----------------------------------------------------------------------
+    def _choose(self, wanted: str) -> str:
+        if wanted == "none":
+            log.warning("sandbox isolation disabled by configuration: commands run with resource limits and a "
+                        "clean environment only; they can read files the server can read")
+            return "none"
+        if self._bwrap and self._probe():
+            return "bwrap"
+        if wanted == "bwrap":
+            raise RuntimeError("MLAGENT_SANDBOX_ISOLATION=bwrap but bwrap is missing or does not work here")
+        log.warning("bwrap is %s: FALLBACK sandbox — commands run with resource limits, a clean environment and "
+                    "their own directory, but WITHOUT filesystem or network isolation",
+                    "not installed" if not self._bwrap else "not usable (no user namespaces?)")
+        return "none"
+
+    def _probe(self) -> bool:
+        try:
+            done = subprocess.run([self._bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net",
+                                   "--die-with-parent", "true"], capture_output=True, timeout=15)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return done.returncode == 0
+
+    # -- files ----------------------------------------------------------------------
+    def directory(self, session_id: str) -> Path:
+        if not _SESSION_RE.match(session_id):
+            raise SandboxPathError(f"invalid session id {session_id!r}")
+        path = self.root / session_id
+        if not path.exists():
+            path.mkdir(mode=0o700)
+            self._own(path)
+        return path
+
+    def resolve(self, session_id: str, relative: str) -> Path:
+        """The real path of `relative` inside the session directory (symlinks followed)."""
+        base = self.directory(session_id)
+        rel = relative.strip()
+        if rel.startswith(SANDBOX_MOUNT + "/") or rel == SANDBOX_MOUNT:
+            rel = rel[len(SANDBOX_MOUNT):].lstrip("/") or "."
+        if not rel or Path(rel).is_absolute():
+            raise SandboxPathError(f"path {relative!r} must be relative to the sandbox directory")
+        target = (base / rel).resolve()
+        if target != base and not target.is_relative_to(base):
+            raise SandboxPathError(f"path {relative!r} leaves the sandbox directory")
+        return target
+
+    def write_bytes(self, session_id: str, relative: str, data: bytes) -> Path:
+        target = self.resolve(session_id, relative)
+        base = self.directory(session_id)
+        missing = [p for p in reversed(target.parents) if p.is_relative_to(base) and not p.exists()]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for p in missing:
+            self._own(p)
+        target.write_bytes(data)
+        self._own(target)
+        return target
+
+    def read_bytes(self, session_id: str, relative: str, limit: int) -> tuple[bytes, int]:
+        target = self.resolve(session_id, relative)
+        if not target.is_file():
+            raise SandboxPathError(f"{relative!r} is not a file in the sandbox")
+        size = target.stat().st_size
+        with target.open("rb") as fh:
+            return fh.read(limit), size
+
+    def _own(self, path: Path) -> None:
+        if self.drop_uid is not None:
+            os.chown(path, self.drop_uid, self.drop_uid)
+
+    # -- commands ---------------------------------------------------------------------
+    def python(self) -> str:
+        return sys.executable
+
+    def _base_env(self, workdir: str) -> dict[str, str]:
+        bindir = str(Path(sys.executable).parent)
+        return {"PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8",
+                "PYTHONUNBUFFERED": "1", "MPLCONFIGDIR": f"{workdir}/.cache/matplotlib",
+                "HF_HOME": f"{workdir}/.cache/huggingface", "TMPDIR": "/tmp"}
+
+    def _bwrap_argv(self, session_dir: Path, network: bool) -> list[str]:
+        argv = [self._bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
+                "--unshare-uts", "--unshare-cgroup-try", "--share-net" if network else "--unshare-net"]
+        for top in ("/usr", "/etc"):
+            argv += ["--ro-bind", top, top]
+        for link in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+            if os.path.islink(link):
+                argv += ["--symlink", os.readlink(link), link]
+            elif os.path.isdir(link):
+                argv += ["--ro-bind", link, link]
+        made: set[str] = {"/", "/usr", "/etc"}
+        for prefix in _runtime_dirs():
+            for parent in reversed(Path(prefix).parents):
+                if str(parent) not in made:
+                    made.add(str(parent))
+                    argv += ["--perms", "0755", "--dir", str(parent)]
+            argv += ["--ro-bind", prefix, prefix]
+            made.add(prefix)
+        argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
+                 "--bind", str(session_dir), SANDBOX_MOUNT, "--chdir", SANDBOX_MOUNT]
+        # The environment reaches the command through bwrap's own (already clean) environment,
+        # never its argv: argv is visible to every process on the host (`ps`).
+        if self.drop_uid is not None:
+            argv += [self._setpriv, f"--reuid={self.drop_uid}", f"--regid={self.drop_uid}", "--clear-groups", "--"]
+        return argv
+
+    async def run(self, session_id: str, argv: list[str], *, env: dict[str, str] | None = None,
+                  network: bool = False, wall_seconds: float | None = None, stdin: bytes | None = None) -> RunResult:
+        """Run `argv` in the session's directory; kill everything it started on timeout or cancel."""
+        session_dir = self.directory(session_id)
+        workdir = SANDBOX_MOUNT if self.isolation == "bwrap" else str(session_dir)
+        full_env = {**self._base_env(workdir), **(env or {})}
+        uid = self.drop_uid if self.drop_uid is not None else os.getuid()
+        extra = tasks_of_uid(uid) if (uid != 0 or self.drop_uid is not None) else 0
+        cmd: list[str] = []
+        preexec = None
+        if self._prlimit:
+            cmd += [self._prlimit, *self.limits.prlimit_args(extra), "--"]
+        else:
+            limits = self.limits
+            preexec = lambda: limits.setrlimit(extra)  # noqa: E731
+        if self.isolation == "bwrap":
+            cmd += self._bwrap_argv(session_dir, network) + list(argv)
+        else:
+            cmd += list(argv)
+        wall = wall_seconds if wall_seconds is not None else self.limits.wall_seconds
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, cwd=str(session_dir), env=full_env, start_new_session=True, preexec_fn=preexec,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        cap = self.limits.output_bytes
+        out_task = asyncio.ensure_future(_read_capped(proc.stdout, cap))
+        err_task = asyncio.ensure_future(_read_capped(proc.stderr, cap))
+        timed_out = False
+        try:
+            if stdin is not None and proc.stdin is not None:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    proc.stdin.write(stdin)
+                    await proc.stdin.drain()
+                proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=wall)
+            except TimeoutError:
+                timed_out = True
+                _kill_group(proc)
+                await proc.wait()
+        except BaseException:
+            _kill_group(proc)  # cancelled turn (or any failure): nothing may outlive the call
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(asyncio.wait_for(proc.wait(), 5))
+            out_task.cancel()
+            err_task.cancel()
+            raise
+        _kill_group(proc)  # stragglers left in the group after the leader exited
+        (out, out_total), (err, err_total) = await asyncio.gather(out_task, err_task)
+        return RunResult(exit_code=proc.returncode, stdout=out.decode(errors="replace"),
+                         stderr=err.decode(errors="replace"), stdout_bytes=out_total, stderr_bytes=err_total,
+                         timed_out=timed_out, isolation=self.isolation, duration_s=time.monotonic() - started)
+
+
+def _runtime_dirs() -> list[str]:
+    """Directories holding the Python runtime sandboxed code may use (read-only)."""
+    dirs = []
+    for prefix in {sys.prefix, sys.base_prefix, "/usr/local"}:
+        real = os.path.realpath(prefix)
+        if os.path.isdir(real) and not real.startswith(("/usr/", "/etc/")) and real not in ("/usr", "/"):
+            dirs.append(real)
+        if prefix != real and os.path.isdir(prefix) and not prefix.startswith("/usr/"):
+            dirs.append(prefix)
+    return sorted(set(dirs), key=len)
+
+
+def _kill_group(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def _read_capped(stream: asyncio.StreamReader | None, cap: int) -> tuple[bytes, int]:
+    """Keep the first `cap` bytes, count (and drain) the rest."""
+    if stream is None:
+        return b"", 0
+    kept = bytearray()
+    total = 0
+    while True:
+        chunk = await stream.read(65536)
+        if not chunk:
+            return bytes(kept), total
+        total += len(chunk)
+        if len(kept) < cap:
+            kept += chunk[: cap - len(kept)]
