@@ -4,6 +4,8 @@ fast job polling and small sandbox limits, and a way to run one scripted turn.""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,3 +77,27 @@ def run_turn(server: ServerProcess, token: str, body: dict[str, Any] | str) -> T
         rid = events[0].json()["response"]["id"]
         response = c.get(f"/v1/responses/{rid}").json()
     return Turn(events, response)
+
+
+def deferred(fake_llm: FakeLLM) -> Reply:
+    """A reply held until `release` fills it in: for steps that depend on ids the run creates."""
+    reply = Reply(gate=threading.Event())
+    fake_llm.push(reply)
+    return reply
+
+
+def release(reply: Reply, tool_calls: list[tuple[str, dict[str, Any]]] | None = None, text: str = "") -> None:
+    reply.tool_calls = list(tool_calls or [])
+    reply.text = text
+    assert reply.gate is not None
+    reply.gate.set()
+
+
+def wait_for(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")

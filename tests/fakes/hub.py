@@ -54,6 +54,9 @@ class FakeHub:
                               "auth": {"type": "access_token", "accessToken": access}}
         return token
 
+    def jobs_of(self, namespace: str) -> list[str]:
+        return [job_id for job_id, job in list(self.jobs.items()) if job["owner"] == namespace]
+
     def org_token(self, name: str) -> str:
         token = f"api_org_{secrets.token_hex(12)}"
         self.tokens[token] = {"type": "org", "name": name, "auth": {"type": "access_token"}}

@@ -13,6 +13,7 @@ import base64
 import json
 import secrets as _secrets
 from datetime import UTC, datetime
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -29,6 +30,12 @@ URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _log_time() -> str:
+    """Log timestamps a little in the past: huggingface_hub ends a no-follow log replay at events
+    newer than the response's Date + 1 s, and uvicorn's Date header may lag by up to a second."""
+    return (datetime.now(UTC) - timedelta(seconds=3)).isoformat().replace("+00:00", "Z")
 
 
 def _err(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -329,7 +336,7 @@ def install(app: FastAPI, hub: FakeHub) -> None:
             return _err(402, "Payment Required: you need to add credits to your account to run jobs on paid hardware")
         job_id = _secrets.token_hex(12)
         hub.jobs[job_id] = {"id": job_id, "owner": ns, "spec": spec, "stage": "RUNNING", "message": None,
-                            "inspects": 0, "createdAt": _now(), "logs": [("Job started", _now())]}
+                            "inspects": 0, "createdAt": _now(), "logs": [("Job started", _log_time())]}
         return job_json(hub.jobs[job_id])
 
     @app.get("/api/jobs/{ns}/{job_id}")
@@ -365,7 +372,7 @@ def install(app: FastAPI, hub: FakeHub) -> None:
                 lines.append("huggingface_hub.errors.HfHubHTTPError: 401 Unauthorized")
         if job["stage"] == "RUNNING":
             job["stage"] = "COMPLETED"
-        job["logs"] += [(line, _now()) for line in lines]
+        job["logs"] += [(line, _log_time()) for line in lines]
 
     @app.get("/api/jobs/{ns}/{job_id}/logs")
     async def job_logs(ns: str, job_id: str, request: Request):
