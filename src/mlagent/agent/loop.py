@@ -18,7 +18,6 @@ from .tools.base import ToolContext, ToolSet
 
 REPEAT_LIMIT = 3
 DEFAULT_CONTEXT_TOKENS = 120_000
-KEEP_RECENT_TOOL_RESULTS = 4
 ELIDED_CHARS = 600
 
 
@@ -28,11 +27,10 @@ def estimate_tokens(messages: list[dict[str, Any]]) -> int:
 
 
 def compact(messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]] | None:
-    """Elide old tool results (oldest first, the last few kept whole) until the history fits
+    """Elide tool results, oldest first (the most recent last of all), until the history fits
     `budget` tokens. Returns the new history, or None when it cannot fit."""
     out = [dict(m) for m in messages]
-    tool_indexes = [i for i, m in enumerate(out) if m.get("role") == "tool"]
-    for i in tool_indexes[:-KEEP_RECENT_TOOL_RESULTS] if len(tool_indexes) > KEEP_RECENT_TOOL_RESULTS else []:
+    for i in [i for i, m in enumerate(out) if m.get("role") == "tool"]:
         if estimate_tokens(out) <= budget:
             return out
         content = str(out[i].get("content") or "")
@@ -58,7 +56,8 @@ class AgentLoop:
         # What tools such as the research sub-agent may use: the same model, as the same caller.
         ctx.extras.update(llm=self._llm, model=model, context_tokens=self._context_tokens)
         for _ in range(self._max_steps):
-            budget = int(self._context_tokens * 0.85)
+            # Leave room for the answer and the tool definitions sent with every call.
+            budget = int(self._context_tokens * 0.85) - len(json.dumps(self._tools.specs())) // 4
             if estimate_tokens(history) > budget:
                 compacted = compact(history, budget)
                 if compacted is None:
