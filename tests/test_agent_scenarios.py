@@ -139,16 +139,16 @@ def test_inspect_ultrachat_for_sft(agent_server, fake_hub, fake_llm):  # noqa: F
 
 
 def test_context_guard_compacts_then_fails_clearly(tmp_path, fake_hub, fake_llm):
-    server = ServerProcess(tmp_path, agent_env(fake_hub, fake_llm, MLAGENT_CONTEXT_WINDOW_TOKENS="3000")).start()
+    server = ServerProcess(tmp_path, agent_env(fake_hub, fake_llm, MLAGENT_CONTEXT_WINDOW_TOKENS="6000")).start()
     try:
         token = fake_hub.user_token("longctx")
-        # Six big tool results (~1,250 tokens each) would overflow 3,000 tokens; old ones get elided.
+        # Six big tool results (~1,250 tokens each) would overflow the 6,000-token window; old ones get elided.
         script(fake_llm, *[[("run_python", {"code": f"print('{i}' * 5000)"})] for i in range(6)], "Fitted.")
         turn = run_turn(server, token, "produce lots of output")
         assert turn.response["status"] == "completed", turn.response
         last = fake_llm.requests[-1].messages
         assert any("elided to fit the context window" in str(m.get("content")) for m in last)
-        assert len(str(last)) // 4 < 3000
+        assert len(str(last)) // 4 < 6000
         # An input that cannot fit at all fails the turn with a clear error.
         turn = run_turn(server, token, "x " * 8000)
         assert turn.response["status"] == "failed"
