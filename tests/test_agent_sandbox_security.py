@@ -1,0 +1,143 @@
+"""The sandbox holds: sandboxed code cannot read the database, another session's files or
+the server's environment, has no network unless the call asks for Hub access, and a fork
+bomb, a memory hog and an endless loop are stopped while the server keeps serving.
+Cancelling a turn kills its sandbox processes. Without bwrap, the fallback is explicit."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from .agent_support import agent_env, release, deferred, run_turn, script, wait_for  # noqa: F401
+from .harness import ServerProcess, wait_status
+
+CANARY = f"canary-{uuid.uuid4().hex}"
+
+
+def _bwrap_works() -> bool:
+    if not shutil.which("bwrap"):
+        return False
+    done = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"],
+                          capture_output=True)
+    return done.returncode == 0
+
+
+needs_bwrap = pytest.mark.skipif(not _bwrap_works(), reason="bwrap is not installed or not usable here "
+                                 "(.ci/run installs bubblewrap); the fallback test still runs")
+
+
+@pytest.fixture(scope="module")
+def sandbox_server(tmp_path_factory, fake_hub, fake_llm):
+    env = agent_env(fake_hub, fake_llm, MLAGENT_SANDBOX_WALL_SECONDS="8", MLAGENT_SANDBOX_CPU_SECONDS="3",
+                    MLAGENT_SANDBOX_ISOLATION="bwrap", SECRET_CANARY=CANARY)
+    server = ServerProcess(tmp_path_factory.mktemp("sandboxed"), env).start()
+    yield server
+    server.stop()
+
+
+def _pgrep(pattern: str) -> list[str]:
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+
+
+@needs_bwrap
+def test_cannot_read_database_other_sessions_or_server_env(sandbox_server, fake_hub, fake_llm):
+    db = sandbox_server.data_dir / "mlagent.db"
+    alice, bob = fake_hub.user_token("sb-alice"), fake_hub.user_token("sb-bob")
+    script(fake_llm, [("write_file", {"path": "secret.txt", "content": "TOP-SECRET-ALICE"})], "Saved.")
+    first = run_turn(sandbox_server, alice, "keep a secret")
+    alice_dir = sandbox_server.data_dir / "sandboxes" / first.response["session_id"]
+    # The targets are real: the host sees the database and Alice's file where the probes look.
+    assert db.read_bytes().startswith(b"SQLite format 3")
+    assert (alice_dir / "secret.txt").read_text() == "TOP-SECRET-ALICE"
+    probes = (f"cat {db} | head -c 16; ls {sandbox_server.data_dir}; cat {alice_dir}/secret.txt; "
+              f"cat ../{alice_dir.name}/secret.txt; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | "
+              f"grep -c {CANARY[:10]}''{CANARY[10:]}; env; echo mine > own.txt; cat own.txt")
+    script(fake_llm,
+           [("run_command", {"command": probes})],
+           [("read_file", {"path": f"../{alice_dir.name}/secret.txt"}), ("read_file", {"path": str(db)})],
+           [("run_python", {"code": f"import urllib.request\nurllib.request.urlopen('{sandbox_server.url}/api/config/model', timeout=3)"})],
+           [("run_python", {"hub_access": True, "code": (
+               "import os, json, urllib.request\n"
+               "req = urllib.request.Request(os.environ['HF_ENDPOINT'] + '/api/whoami-v2', "
+               "headers={'Authorization': 'Bearer ' + os.environ['HF_TOKEN']})\n"
+               "print('hub says', json.load(urllib.request.urlopen(req, timeout=5))['name'])")})],
+           "Nothing leaked.")
+    turn = run_turn(sandbox_server, bob, "probe the sandbox")
+    assert turn.response["status"] == "completed", turn.response
+    outs = [out for _, _, out in turn.calls()]
+    probe = outs[0]
+    assert "mine" in probe  # the command did run, in its own directory
+    assert "SQLite format 3" not in probe and f"cannot access '{sandbox_server.data_dir}'" in probe
+    assert "TOP-SECRET-ALICE" not in probe and "No such file or directory" in probe
+    assert CANARY not in probe and "MLAGENT_" not in probe and "HF_TOKEN" not in probe
+    assert "\n0\n" in probe  # grep -c found the canary in no visible process environment
+    assert "leaves the sandbox directory" in outs[1] and "must be relative" in outs[2]
+    assert "exit code: 1" in outs[3] and ("URLError" in outs[3] or "Network is unreachable" in outs[3])
+    assert "hub says sb-bob" in outs[4]
+    assert not any(CANARY in e.data or "TOP-SECRET-ALICE" in e.data for e in turn.events)
+
+
+@needs_bwrap
+def test_fork_bomb_memory_hog_and_endless_loop_stop_while_server_serves(sandbox_server, fake_hub, fake_llm):
+    token = fake_hub.user_token("sb-hostile")
+    script(fake_llm,
+           [("run_command", {"command": "bomb() { bomb | bomb & }; bomb", "timeout_seconds": 5})],
+           [("run_python", {"code": "x = bytearray(8 * 1024**3)\nprint('allocated')"})],
+           [("run_python", {"code": "while True:\n    pass"})],
+           "All stopped.")
+    served = 0
+    with sandbox_server.client(token) as c:
+        rid = c.post("/v1/responses", json={"input": "misbehave", "background": True}).json()["id"]
+        while True:
+            body = c.get(f"/v1/responses/{rid}").json()
+            if body["status"] in ("completed", "failed", "cancelled"):
+                break
+            assert c.get("/api/config/model").status_code == 200
+            served += 1
+    assert served > 0
+    assert body["status"] == "completed", body
+    outs = [i["output"] for i in body["output"] if i["type"] == "function_call_output"]
+    assert "wall-clock limit" in outs[0] or "Resource temporarily unavailable" in outs[0]
+    assert "MemoryError" in outs[1] and "allocated" not in outs[1]
+    # CPU-time limit, or the wall clock when the machine is busy: either way it was stopped.
+    assert "Killed by SIG" in outs[2] or "wall-clock limit" in outs[2]
+    # Nothing the sandbox started survives (the sandbox runs as `nobody` under a root server).
+    if subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() == "0":
+        wait_for(lambda: not subprocess.run(["pgrep", "-u", "65534"], capture_output=True, text=True).stdout.strip())
+
+
+@needs_bwrap
+def test_cancelling_a_turn_kills_its_sandbox_processes(sandbox_server, fake_hub, fake_llm):
+    token = fake_hub.user_token("sb-cancel")
+    marker = f"marker{uuid.uuid4().hex[:12]}"
+    script(fake_llm, [("run_command", {"command": f"sleep 7 && echo {marker}"})])
+    with sandbox_server.client(token) as c:
+        rid = c.post("/v1/responses", json={"input": "run forever", "background": True}).json()["id"]
+        wait_for(lambda: _pgrep(marker))
+        c.post(f"/v1/responses/{rid}/cancel")
+        done = wait_status(c, rid, {"cancelled", "completed", "failed"})
+        wait_for(lambda: not _pgrep(marker), timeout=5)
+    assert done["status"] == "cancelled"
+    # The command never finished: no output of it was recorded.
+    assert not any(marker in i.get("output", "") for i in done["output"] if i["type"] == "function_call_output")
+
+
+def test_fallback_without_bwrap_is_explicit_and_still_limited(tmp_path, fake_hub, fake_llm):
+    server = ServerProcess(tmp_path, agent_env(fake_hub, fake_llm, MLAGENT_SANDBOX_ISOLATION="none",
+                                               SECRET_CANARY=CANARY)).start()
+    try:
+        token = fake_hub.user_token("sb-fallback")
+        script(fake_llm, [("run_command", {"command": "env; pwd"})],
+               [("run_python", {"code": "x = bytearray(8 * 1024**3)"})], "Done.")
+        turn = run_turn(server, token, "run in the fallback")
+    finally:
+        server.stop()
+    assert "sandbox isolation disabled" in server.log()
+    env_out, hog = (out for _, _, out in turn.calls())
+    assert "without bwrap isolation" in env_out
+    assert CANARY not in env_out and "MLAGENT_" not in env_out
+    assert turn.response["session_id"] in env_out  # cwd is the session's own directory
+    assert "MemoryError" in hog
