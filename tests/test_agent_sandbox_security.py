@@ -113,7 +113,7 @@ def test_fork_bomb_memory_hog_and_endless_loop_stop_while_server_serves(sandbox_
 def test_cancelling_a_turn_kills_its_sandbox_processes(sandbox_server, fake_hub, fake_llm):
     token = fake_hub.user_token("sb-cancel")
     marker = f"marker{uuid.uuid4().hex[:12]}"
-    script(fake_llm, [("run_command", {"command": f"sleep 7 && echo {marker}"})])
+    script(fake_llm, [("run_command", {"command": f"sleep 300 && echo {marker}"})])
     with sandbox_server.client(token) as c:
         rid = c.post("/v1/responses", json={"input": "run forever", "background": True}).json()["id"]
         wait_for(lambda: _pgrep(marker))
