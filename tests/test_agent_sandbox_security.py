@@ -63,7 +63,8 @@ def test_cannot_read_database_other_sessions_or_server_env(sandbox_server, fake_
                "import os, json, urllib.request\n"
                "req = urllib.request.Request(os.environ['HF_ENDPOINT'] + '/api/whoami-v2', "
                "headers={'Authorization': 'Bearer ' + os.environ['HF_TOKEN']})\n"
-               "print('hub says', json.load(urllib.request.urlopen(req, timeout=5))['name'])")})],
+               "print('hub says', json.load(urllib.request.urlopen(req, timeout=5))['name'])\n"
+               "print('token', os.environ['HF_TOKEN'])")})],
            "Nothing leaked.")
     turn = run_turn(sandbox_server, bob, "probe the sandbox")
     assert turn.response["status"] == "completed", turn.response
@@ -77,7 +78,8 @@ def test_cannot_read_database_other_sessions_or_server_env(sandbox_server, fake_
     assert "leaves the sandbox directory" in outs[1] and "must be relative" in outs[2]
     assert "exit code: 1" in outs[3] and ("URLError" in outs[3] or "Network is unreachable" in outs[3])
     assert "hub says sb-bob" in outs[4]
-    assert not any(CANARY in e.data or "TOP-SECRET-ALICE" in e.data for e in turn.events)
+    assert "token [caller token redacted]" in outs[4]  # printed by the command, never recorded
+    assert not any(CANARY in e.data or "TOP-SECRET-ALICE" in e.data or bob in e.data for e in turn.events)
 
 
 @needs_bwrap

@@ -91,6 +91,9 @@ class ToolSet:
                 raise ValueError("arguments must be a JSON object")
         except ValueError as exc:
             return f"Error: the arguments for {name} are not a JSON object ({exc})."
+        return _redact(await self._invoke(tool, name, arguments, ctx), ctx)
+
+    async def _invoke(self, tool: Tool, name: str, arguments: dict[str, Any], ctx: ToolContext) -> str:
         try:
             return await tool.invoke(arguments, ctx)
         except ToolError as exc:
@@ -98,3 +101,13 @@ class ToolSet:
         except Exception as exc:  # noqa: BLE001 — a broken tool is reported to the model, not the turn
             log.exception("tool %s failed", name)
             return f"Error: the {name} tool failed unexpectedly ({exc.__class__.__name__})."
+
+
+def _redact(output: str, ctx: ToolContext) -> str:
+    """The caller's token never reaches the model, the log or the database, even if a
+    sandboxed command given Hub access prints it."""
+    if ctx.token is not None:
+        secret = ctx.token.get_secret_value()
+        if secret and secret in output:
+            output = output.replace(secret, "[caller token redacted]")
+    return output
