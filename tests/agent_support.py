@@ -24,7 +24,7 @@ def agent_env(fake_hub, fake_llm, **extra: str) -> dict[str, str]:
             **SANDBOX_ENV, **extra}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def agent_server(tmp_path_factory, fake_llm, fake_hub):
     server = ServerProcess(tmp_path_factory.mktemp("agent"), agent_env(fake_hub, fake_llm)).start()
     yield server
