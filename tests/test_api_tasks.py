@@ -3,48 +3,18 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
+from .api_servers import SERVER_LLM_KEY, client, start_api_server, wait_task
 from .fakes.llm import Reply
-
-SERVER_LLM_KEY = "server-side-llm-key"
-KEYS_YAML = """
-key-alice: alice
-key-bob: bob
-key-ops: {account: ops, operator: true}
-"""
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, fake_llm, fake_hub):
-    from .harness import ServerProcess
-
-    data = tmp_path_factory.mktemp("api")
-    keys = data / "keys.yaml"
-    keys.write_text(KEYS_YAML)
-    proc = ServerProcess(data, {"HF_ENDPOINT": fake_hub.url, "MLAGENT_INFERENCE_BASE_URL": fake_llm.url,
-                                "MLAGENT_LLM_MAX_RETRIES": "0", "MLAGENT_INFERENCE_API_KEY": SERVER_LLM_KEY,
-                                "MLAGENT_API_KEYS_FILE": str(keys),
-                                "MLAGENT_CORS_ORIGINS": "https://app.example.com"}).start()
+    proc = start_api_server(tmp_path_factory.mktemp("api"), fake_llm, fake_hub)
     yield proc
     proc.stop()
-
-
-def client(server, key: str | None = "key-alice") -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"X-API-Key": key} if key else {}, timeout=30)
-
-
-def wait_task(c: httpx.Client, task_id: str, prefix: str = "/api") -> dict:
-    deadline = time.monotonic() + 20
-    while True:
-        r = c.get(f"{prefix}/tasks/{task_id}")
-        assert r.status_code == 200, r.text
-        if r.json()["status"] not in ("queued", "in_progress") or time.monotonic() > deadline:
-            return r.json()
-        time.sleep(0.05)
 
 
 def test_roots(server):

@@ -74,6 +74,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             models=ModelCatalogue(settings),
             finetune=FineTuningService(settings, finetune_store, finetune_backend),
         )
+        grpc_server = None
+        if settings.grpc_port:
+            from .grpc.server import GrpcServer
+
+            grpc_server = GrpcServer(app.state.services, settings.host, settings.grpc_port)
+            await grpc_server.start()
         keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
         log.info("mlagent ready on http://%s:%s (database: %s)", settings.host, settings.port,
                  "sqlite" if url.startswith("sqlite") else "postgresql")
@@ -81,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             keeper_task.cancel()
+            if grpc_server is not None:
+                await grpc_server.stop()
             await finetune_backend.shutdown()
             await runner.shutdown()
             await engine.dispose()
