@@ -43,7 +43,7 @@ def read_text(path: Path) -> str:
             texts.append(f"{row.get('prompt', '')}{row.get('completion', '')}")
         else:
             texts.append(str(row.get("text", "")))
-    return "\n".join(texts)
+    return "\n".join(t for t in texts if t.strip())
 
 
 def windows(text: str, context: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,8 +117,9 @@ def main(spec_path: str) -> int:
     else:
         cfg = dict(BASE_CONFIGS[spec["base_config"]])
         params = init_params(cfg)
-    x, y = windows(read_text(Path(spec["training_file"])), cfg["context"])
-    if len(y) == 0:
+    text = read_text(Path(spec["training_file"]))
+    x, y = windows(text, cfg["context"])
+    if not text.strip():
         emit(event="error", message="the training file holds no text")
         return 2
     val = None
