@@ -6,18 +6,26 @@ from __future__ import annotations
 import pytest
 
 from .api_servers import client, start_api_server, wait_job
+from .conftest import PG_URL
+from .harness import create_pg_database, drop_pg_database
 
 TRAIN = "".join(f'{{"prompt": "Q: what is {i} plus {i}? A:", "completion": " {2 * i}"}}\n' for i in range(30))
 VALID = "".join(f'{{"text": "Q: what is {i} plus {i}? A: {2 * i}"}}\n' for i in range(30, 40))
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, fake_llm, fake_hub):
+def server(tmp_path_factory, fake_llm, fake_hub, database):
+    """On SQLite, and on PostgreSQL when MLAGENT_TEST_DATABASE_URL is set (the job store is ours)."""
+    extra = {}
+    if database == "postgresql":
+        extra["MLAGENT_DATABASE_URL"] = create_pg_database(PG_URL)
     proc = start_api_server(tmp_path_factory.mktemp("ml"), fake_llm, fake_hub,
                             MLAGENT_MODELS="acme/Chat-7B:prov,other/Base", MLAGENT_DEFAULT_MODEL="other/Base",
-                            MLAGENT_GRPC_PORT="0")
+                            MLAGENT_GRPC_PORT="0", **extra)
     yield proc
     proc.stop()
+    if extra:
+        drop_pg_database(PG_URL, extra["MLAGENT_DATABASE_URL"])
 
 
 def upload(c, text: str, name: str = "train.jsonl") -> str:
@@ -121,3 +129,16 @@ def test_invalid_job_requests_are_400_naming_field(server, body, field):
         r = c.post("/ml-api/fine-tuning-jobs/", json=body)
     assert r.status_code == 400, r.text
     assert r.json()["details"].get("field") == field or field in r.json()["details"]
+
+
+def test_job_of_a_killed_server_fails_after_restart(make_server, tmp_path):
+    server = make_server(mlagent_grpc_port="0").start()  # no keys: dev-api-key on loopback
+    with client(server, "dev-api-key") as c:
+        big = upload(c, "lorem ipsum dolor sit amet " * 20000, "big.txt")
+        job = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-byte-lm", "training_file": big,
+                                                        "compute_config": {"epochs": 200}}).json()
+    server.kill()
+    server.start()
+    with client(server, "dev-api-key") as c:
+        after = c.get(f"/ml-api/fine-tuning-jobs/{job['id']}/").json()
+    assert after["status"] == "failed" and "restarted" in after["error"]

@@ -24,8 +24,12 @@ MEMORY_LIMIT_BYTES = 2 * 1024 ** 3
 
 
 def _limits(cpu_seconds: int) -> None:  # runs in the child before exec
+    import ctypes
     import resource
 
+    # Die with the server, even when it is SIGKILLed (PR_SET_PDEATHSIG = 1).
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
 
