@@ -58,11 +58,15 @@ class TaskTurnRequest(CreateResponseRequest):
     in the composition root can restrict the agent's tool set."""
 
     allowed_tools: list[str] | None = None
+    # True when the turn runs on the server's LLM key (an API-key caller): tools get no token.
+    server_llm_key: bool = False
 
     def stored(self) -> dict[str, Any]:
         data = super().stored()
         if self.allowed_tools is not None:
             data["allowed_tools"] = list(self.allowed_tools)
+        if self.server_llm_key:
+            data["server_llm_key"] = True
         return data
 
 

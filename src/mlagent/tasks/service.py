@@ -61,7 +61,8 @@ class TasksService:
         if task.context:
             input_ = [{"role": "user", "content": render_context(task.context)},
                       {"role": "user", "content": task.prompt}]
-        turn = TaskTurnRequest(input=input_, background=True, metadata=TASK_METADATA, allowed_tools=allowed)
+        turn = TaskTurnRequest(input=input_, background=True, metadata=TASK_METADATA, allowed_tools=allowed,
+                               server_llm_key=identity.token is None)
         created = await self.responses.create(caller, turn)
         return TaskAccepted(task_id=created.id)
 
