@@ -95,8 +95,8 @@ class FineTuningService:
                 raise _bad(f"Model {req.model_id!r} cannot be fine-tuned here: use one of "
                            f"{', '.join(BASE_CONFIGS)} or a model your earlier jobs produced.", "model_id")
         if req.compute_config.instance_type not in LOCAL_INSTANCE_TYPES:
-            raise _bad(f"Instance type {req.compute_config.instance_type!r} is not available on the "
-                       f"{self.settings.job_backend!r} backend; use one of {', '.join(LOCAL_INSTANCE_TYPES)}.",
+            raise _bad(f"Instance type {req.compute_config.instance_type!r} is not available: fine-tuning jobs run "
+                       f"on this server's local backend; use one of {', '.join(LOCAL_INSTANCE_TYPES)}.",
                        "compute_config.instance_type")
         train = await self._owned_file(identity, req.training_file, "training_file")
         valid = await self._owned_file(identity, req.validation_file, "validation_file") \
