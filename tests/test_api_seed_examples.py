@@ -112,9 +112,16 @@ def test_seed_curl_calls(dev_server, fake_llm):
     assert code == 401 and set(err) == {"error", "details"}
 
 
-def test_agent_api_key_replaces_dev_key(make_server):
+def test_agent_api_key_replaces_dev_key_and_no_llm_key_refuses_tasks(make_server):
+    """AGENT_API_KEY set: the development key stops working. No MLAGENT_INFERENCE_API_KEY:
+    a task is refused with an error that names the variable to set."""
     import httpx
 
     server = make_server(agent_api_key="prod-secret").start()
     assert httpx.get(server.url + "/api/", headers={"X-API-Key": "dev-api-key"}).status_code == 401
     assert httpx.get(server.url + "/api/", headers={"X-API-Key": "prod-secret"}).status_code == 200
+    assert "NO API KEY CONFIGURED" not in server.log()
+    r = httpx.post(server.url + "/api/tasks/", headers={"X-API-Key": "prod-secret"}, json={"prompt": "x"})
+    assert r.status_code == 503 and "MLAGENT_INFERENCE_API_KEY" in r.json()["error"]
+    assert httpx.get(server.url + "/ml-api/", headers={"X-API-Key": "prod-secret"}).json()["ml_client_available"] \
+        is False
