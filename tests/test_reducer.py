@@ -78,3 +78,15 @@ def test_truncation_keeps_at_most_4kb_of_utf8_and_says_so(text):
         head = out.split("\n…[truncated", 1)[0]
         assert len(head.encode()) <= 4096 and text.startswith(head)
         assert "response.tool_log" in out
+
+
+def test_unrecognised_internal_events_are_forwarded_and_ignored_by_the_reducer():
+    from mlagent.agent.steps import Notice
+    from mlagent.runtime.emitter import notice_event
+
+    event = notice_event(Notice(name="research.summary", payload={"tokens": 12}))
+    assert event.type == "response.research.summary"
+    state = apply(None, ResponseCreated(response=base()))
+    parsed = parse_event(event.model_dump_json())
+    assert parsed.model_dump() == event.model_dump()
+    assert apply(state, parsed) == state
