@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     operator_key: str | None = None
     job_backend: str = "local"
+    # Seed 001 surfaces: CORS origins (comma-separated, "*" for any; empty disables CORS).
+    cors_origins: str = "*"
 
     # Limits (seed 000, "Limits & persistence").
     max_sessions_per_account: int = 10
@@ -73,6 +75,10 @@ class Settings(BaseSettings):
     @cached_property
     def model_ids(self) -> list[str]:
         return [m.strip() for m in self.models.split(",") if m.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def default_model_id(self) -> str:

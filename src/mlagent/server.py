@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from .agent.tools.base import ToolSet
 from .agent.tools.catalog import ToolCatalog, build_catalog
@@ -27,6 +28,12 @@ from .services import Services
 from .store.db import make_engine, migrate, sessionmaker
 from .store.sessions import AccountStore, SessionStore
 from .store.turns import TurnStore
+from .finetune.local import LocalBackend
+from .finetune.service import FineTuningService
+from .store.finetune import FineTuneStore
+from .tasks.catalogue import ModelCatalogue
+from .tasks.service import TasksService
+from .tasks.tools import ToolCatalogue, restrict_tools
 
 log = logging.getLogger("mlagent")
 
@@ -55,6 +62,7 @@ def agent_catalog(settings: Settings) -> ToolCatalog:
 def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import config as config_api
     from .api import errors, responses
+    from .api import ml_api, tasks as tasks_api
 
     settings = settings or Settings()
 
@@ -69,16 +77,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = EventBus()
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
         catalog = await asyncio.to_thread(agent_catalog, settings)
-        runner = TurnRunner(settings, turns, sessions, bus, live, functools.partial(default_toolset, catalog=catalog))
+        toolset_for = functools.partial(default_toolset, catalog=catalog)
+        runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for))
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds)
+        finetune_store = FineTuneStore(sm)
+        finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune")
+        if url.startswith("sqlite"):
+            await finetune_backend.recover()
+        responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner)
         app.state.services = Services(
             settings=settings,
             hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
             api_keys=ApiKeyRegistry(settings.agent_api_key, settings.api_keys_file, settings.operator_key,
                                     settings.is_loopback),
-            responses=ResponsesService(settings, turns, sessions, accounts, bus, live, runner),
+            responses=responses_service,
+            tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for({}).names())),
+            models=ModelCatalogue(settings),
+            finetune=FineTuningService(settings, finetune_store, finetune_backend),
         )
+        grpc_server = None
+        if settings.grpc_port:
+            from .grpc.server import GrpcServer
+
+            grpc_server = GrpcServer(app.state.services, settings.host, settings.grpc_port)
+            await grpc_server.start()
         keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
         log.info("mlagent ready on http://%s:%s (database: %s)", settings.host, settings.port,
                  "sqlite" if url.startswith("sqlite") else "postgresql")
@@ -86,6 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             keeper_task.cancel()
+            if grpc_server is not None:
+                await grpc_server.stop()
+            await finetune_backend.shutdown()
             await runner.shutdown()
             await engine.dispose()
 
@@ -93,4 +119,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(responses.router)
     app.include_router(config_api.router)
+    app.include_router(tasks_api.api_router)
+    app.include_router(tasks_api.ninja_router)
+    app.include_router(ml_api.router)
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
+                           allow_headers=["*"], allow_credentials=False, max_age=600)
     return app

@@ -8,6 +8,9 @@ from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
 from .runtime.service import ResponsesService
+from .finetune.service import FineTuningService
+from .tasks.catalogue import ModelCatalogue
+from .tasks.service import TasksService
 
 
 @dataclass
@@ -16,3 +19,6 @@ class Services:
     hf_tokens: HfTokenValidator
     api_keys: ApiKeyRegistry
     responses: ResponsesService
+    tasks: TasksService | None = None
+    models: ModelCatalogue | None = None
+    finetune: FineTuningService | None = None

@@ -138,7 +138,9 @@ class TurnRunner:
             timeout=self.settings.llm_timeout_seconds,
             max_retries=self.settings.llm_max_retries,
         )
-        ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=live.token)
+        # A task of an API-key account runs on the server's LLM key: tools must not act with it.
+        tool_token = None if request.get("server_llm_key") else live.token
+        ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=tool_token)
         loop = AgentLoop(llm, self.toolset_for(request), self.settings.max_agent_steps,
                          context_tokens=self.settings.context_window_tokens)
         try:
