@@ -88,3 +88,6 @@ def shared_server(request, tmp_path_factory, fake_llm, fake_hub, database) -> It
     server.stop()
     if url:
         drop_pg_database(PG_URL, url)
+
+# The agent-tool tests' server (fake hub dataset viewer, fast job polling, small sandbox limits).
+from .agent_support import agent_server  # noqa: E402,F401

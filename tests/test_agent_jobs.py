@@ -5,7 +5,7 @@ pushed from inside a job."""
 
 from __future__ import annotations
 
-from .agent_support import agent_server, deferred, release, run_turn, script, wait_for  # noqa: F401 (fixture)
+from .agent_support import deferred, release, run_turn, script, wait_for
 from .harness import wait_status
 
 IMDB_SCRIPT = """# /// script
@@ -16,7 +16,7 @@ print("fine-tuning distilbert-base-uncased on a small IMDb subset, pushing to", 
 """
 
 
-def test_seed_imdb_cpu_job_launch_wait_and_report(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_seed_imdb_cpu_job_launch_wait_and_report(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("abidlabs")
     repo = "abidlabs/ml-intern-api-imdb-distilbert-20260613-020123"
     whoami_before = fake_hub.whoami_calls
@@ -67,7 +67,7 @@ def test_seed_imdb_cpu_job_launch_wait_and_report(agent_server, fake_hub, fake_l
     assert fake_hub.whoami_calls - whoami_before <= 2
 
 
-def test_billing_error_is_a_tool_result(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_billing_error_is_a_tool_result(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("broke")
     fake_hub.no_credits.add("broke")
     script(fake_llm, [("hf_job_run", {"image": "python:3.12", "command": ["python", "-c", "print(1)"],
@@ -80,7 +80,7 @@ def test_billing_error_is_a_tool_result(agent_server, fake_hub, fake_llm):  # no
     assert turn.artifacts("hf_job") == []
 
 
-def test_cancelling_a_turn_leaves_the_launched_job_running(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_cancelling_a_turn_leaves_the_launched_job_running(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("canceller")
     fake_hub.job_inspects_to_finish = 10**9
     try:
@@ -102,7 +102,7 @@ def test_cancelling_a_turn_leaves_the_launched_job_running(agent_server, fake_hu
     assert [a["id"] for a in done["artifacts"] if a["type"] == "hf_job"] == [job_id]
 
 
-def test_repo_pushed_inside_a_job_is_recovered_from_the_collection(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_repo_pushed_inside_a_job_is_recovered_from_the_collection(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("recoverer")
     fake_hub.job_inspects_to_finish = 1
     try:
@@ -123,7 +123,7 @@ def test_repo_pushed_inside_a_job_is_recovered_from_the_collection(agent_server,
             "url": f"{fake_hub.url}/recoverer/pushed-in-job"} in done["artifacts"]
 
 
-def test_job_cancel_tool_cancels(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_job_cancel_tool_cancels(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("stopper")
     fake_hub.job_inspects_to_finish = 10**9
     try:

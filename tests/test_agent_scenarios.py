@@ -5,13 +5,13 @@ sub-agent's token guard and the loop's context guard."""
 
 from __future__ import annotations
 
-from .agent_support import agent_env, agent_server, run_turn, script  # noqa: F401 (fixture)
+from .agent_support import agent_env, run_turn, script
 from .harness import ServerProcess
 
 MODEL = "moonshotai/Kimi-K2.6:novita"
 
 
-def test_research_diffusion_lms_with_a_sub_agent_citing_hub_pages(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_research_diffusion_lms_with_a_sub_agent_citing_hub_pages(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("researcher")
     script(fake_llm,
            [("research", {"task": "Recent diffusion language models for text generation: what changed, why it "
@@ -62,7 +62,7 @@ def test_research_sub_agent_token_guard_forces_a_summary(tmp_path, fake_hub, fak
     assert "tools" not in wrap_up.body and wrap_up.messages[-1]["content"].startswith("Stop researching now")
 
 
-def test_compare_asr_models_with_three_direct_lookups(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_compare_asr_models_with_three_direct_lookups(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("asr")
     ids = ["openai/whisper-large-v3-turbo", "distil-whisper/distil-large-v3", "deepdml/faster-whisper-large-v3-turbo-ct2"]
     script(fake_llm, [("hub_repo_details", {"repo_id": i}) for i in ids],
@@ -84,7 +84,7 @@ def test_compare_asr_models_with_three_direct_lookups(agent_server, fake_hub, fa
     assert turn.response["artifacts"] == []
 
 
-def test_rag_stack_with_four_lookups(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_rag_stack_with_four_lookups(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("rag")
     ids = ["Qwen/Qwen3-Embedding-8B", "BAAI/bge-m3", "jinaai/jina-embeddings-v4", "BAAI/bge-reranker-v2-m3"]
     script(fake_llm, [("hub_repo_details", {"repo_id": i}) for i in ids[:2]],
@@ -97,7 +97,7 @@ def test_rag_stack_with_four_lookups(agent_server, fake_hub, fake_llm):  # noqa:
     assert turn.text == "Use BAAI/bge-m3 + BAAI/bge-reranker-v2-m3."
 
 
-def test_multiturn_reuses_the_previous_recommendation(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_multiturn_reuses_the_previous_recommendation(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("startup")
     script(fake_llm, [("hub_repo_details", {"repo_id": "BAAI/bge-m3"}),
                       ("hub_repo_details", {"repo_id": "Qwen/Qwen3-Embedding-8B"})],
@@ -122,7 +122,7 @@ def test_multiturn_reuses_the_previous_recommendation(agent_server, fake_hub, fa
                for m in history)
 
 
-def test_inspect_ultrachat_for_sft(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_inspect_ultrachat_for_sft(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("sft")
     script(fake_llm, [("dataset_inspect", {"dataset": "HuggingFaceH4/ultrachat_200k", "split": "train_sft"})],
            [("hub_repo_details", {"repo_id": "Qwen/Qwen3-0.6B"})],

@@ -3,10 +3,10 @@ the fake hub over real HTTP: what a client sees in output[], the stream and arti
 
 from __future__ import annotations
 
-from .agent_support import agent_server, run_turn, script  # noqa: F401 (fixture)
+from .agent_support import run_turn, script
 
 
-def test_hub_lookups_models_datasets_spaces_papers_and_viewer(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_hub_lookups_models_datasets_spaces_papers_and_viewer(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("lookup")
     script(fake_llm,
            [("hub_search", {"query": "whisper"}), ("hub_search", {"kind": "dataset", "query": "imdb"}),
@@ -34,7 +34,7 @@ def test_hub_lookups_models_datasets_spaces_papers_and_viewer(agent_server, fake
             "research", "update_plan"} <= offered
 
 
-def test_lookup_failures_come_back_as_tool_results(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_lookup_failures_come_back_as_tool_results(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("misses")
     script(fake_llm,
            [("hub_repo_details", {"repo_id": "nobody/missing"}), ("dataset_inspect", {"dataset": "nobody/none"}),
@@ -52,7 +52,7 @@ def test_lookup_failures_come_back_as_tool_results(agent_server, fake_hub, fake_
     assert "unknown tool 'no_such_tool'" in outs[5]
 
 
-def test_sandbox_files_and_commands(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_sandbox_files_and_commands(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("coder")
     script(fake_llm,
            [("write_file", {"path": "pkg/calc.py", "content": "def add(a, b):\n    return a - b\n"})],
@@ -75,7 +75,7 @@ def test_sandbox_files_and_commands(agent_server, fake_hub, fake_llm):  # noqa: 
     assert "leaves the sandbox directory" in outs[6]
 
 
-def test_tool_output_cut_to_4kb_with_full_text_in_tool_log(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_tool_output_cut_to_4kb_with_full_text_in_tool_log(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("verbose")
     script(fake_llm, [("run_python", {"code": "print('x' * 10000)"})], "Long output seen.")
     turn = run_turn(agent_server, token, "print a lot")
@@ -85,7 +85,7 @@ def test_tool_output_cut_to_4kb_with_full_text_in_tool_log(agent_server, fake_hu
     assert len(logs) == 1 and "x" * 10000 in logs[0]["text"]
 
 
-def test_repo_create_upload_and_session_collection(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_repo_create_upload_and_session_collection(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("pusher")
     script(fake_llm,
            [("hub_repo_create", {"repo_id": "tiny-model"})],
@@ -114,7 +114,7 @@ def test_repo_create_upload_and_session_collection(agent_server, fake_hub, fake_
     assert f"{fake_hub.url}/spaces/pusher/tiny-demo" in turn.output_of("hub_repo_create")
 
 
-def test_permission_errors_come_back_as_tool_results(agent_server, fake_hub, fake_llm):  # noqa: F811
+def test_permission_errors_come_back_as_tool_results(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("reader", role="read")
     script(fake_llm, [("hub_repo_create", {"repo_id": "nope"})],
            [("hf_job_run", {"image": "python:3.12", "command": ["python", "-c", "1"]})],
