@@ -57,7 +57,10 @@ class RunResult:
             parts.append(f"Stopped: the command exceeded its wall-clock limit after {self.duration_s:.1f}s.")
         elif self.exit_code is not None and (self.exit_code < 0 or self.exit_code in _SIGNAL_EXITS):
             sig = -self.exit_code if self.exit_code < 0 else self.exit_code - 128
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = f"signal {sig}"
             parts.append(f"Killed by {name} (a resource limit: CPU time, memory, processes or file size).")
         parts.append(f"exit code: {self.exit_code}")
         for label, text, total in (("stdout", self.stdout, self.stdout_bytes), ("stderr", self.stderr, self.stderr_bytes)):
@@ -237,7 +240,10 @@ class Sandbox:
             out_task.cancel()
             err_task.cancel()
             raise
-        _kill_group(proc)  # stragglers left in the group after the leader exited
+        if self.isolation != "bwrap":
+            # Stragglers left in the group after the leader exited (with bwrap, the pid
+            # namespace dies with its init and takes them along).
+            _kill_group(proc)
         (out, out_total), (err, err_total) = await asyncio.gather(out_task, err_task)
         return RunResult(exit_code=proc.returncode, stdout=out.decode(errors="replace"),
                          stderr=err.decode(errors="replace"), stdout_bytes=out_total, stderr_bytes=err_total,
