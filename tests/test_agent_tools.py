@@ -125,3 +125,17 @@ def test_permission_errors_come_back_as_tool_results(agent_server, fake_hub, fak
     assert turn.output_of("hf_job_run").startswith("Error: Permission denied (HTTP 403)")
     assert turn.response["artifacts"] == []
     assert ("model", "reader/nope") not in fake_hub.repos
+
+
+def test_cost_estimates_for_the_budget(tmp_path):
+    from mlagent.agent.tools.hubclient import HubClient
+    from mlagent.agent.tools.jobs import JobRunTool
+    from mlagent.agent.tools.workspace import RunPythonTool
+    from mlagent.sandbox import Limits, Sandbox
+
+    jobs = JobRunTool(HubClient("http://hub", "http://viewer"))
+    assert jobs.estimate_cost_usd({}) == 0.005  # cpu-basic, 30 minutes
+    assert jobs.estimate_cost_usd({"flavor": "a10g-small", "timeout": "2h"}) == 2.0
+    assert jobs.estimate_cost_usd({"flavor": "h100x8", "timeout": 5400}) == 54.0
+    run = RunPythonTool(Sandbox(tmp_path, Limits(wall_seconds=3600), isolation="none"), None)
+    assert run.estimate_cost_usd({}) == 0.01 and run.estimate_cost_usd({"timeout_seconds": 360}) == 0.001

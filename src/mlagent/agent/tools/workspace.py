@@ -14,6 +14,9 @@ from .base import Tool, ToolContext, ToolError
 from .hubclient import HubClient, clamp, need_str
 
 READ_LIMIT = 64 * 1024
+# A sandbox command is priced like a cpu-basic HF Job for its wall-clock cap (an upper bound
+# for the budget; the server's own CPU is not billed anywhere).
+SANDBOX_USD_PER_HOUR = 0.01
 
 
 class _SandboxTool(Tool):
@@ -91,6 +94,9 @@ class EditFileTool(_SandboxTool):
 
 class _RunTool(_SandboxTool):
     read_only = False
+
+    def estimate_cost_usd(self, arguments: dict[str, Any]) -> float:
+        return round(self._wall(arguments) / 3600 * SANDBOX_USD_PER_HOUR, 6)
 
     async def _env(self, arguments: dict[str, Any], ctx: ToolContext) -> tuple[dict[str, str], bool]:
         network = bool(arguments.get("hub_access"))
