@@ -6,7 +6,7 @@ pushed from inside a job."""
 from __future__ import annotations
 
 from .agent_support import deferred, release, run_turn, script, wait_for
-from .harness import wait_status
+from .harness import iter_sse, wait_status
 
 IMDB_SCRIPT = """# /// script
 # dependencies = ["transformers", "datasets", "evaluate"]
@@ -62,6 +62,7 @@ def test_seed_imdb_cpu_job_launch_wait_and_report(agent_server, fake_hub, fake_l
     assert kinds["model"] == {"type": "model", "repo_id": repo, "url": f"{fake_hub.url}/{repo}"}
     assert kinds["collection"]["slug"].startswith("abidlabs/")
     assert "event: response.artifact.created" in events and "event: response.plan" in events
+    assert "event: response.job_status" in events
     assert "eval_accuracy 0.874" in done["output"][-1]["content"][0]["text"]
     # Namespace looked up once for the session (plus the server's own token validation).
     assert fake_hub.whoami_calls - whoami_before <= 2
@@ -90,6 +91,13 @@ def test_cancelling_a_turn_leaves_the_launched_job_running(agent_server, fake_hu
             rid = c.post("/v1/responses", json={"input": "run a long job", "background": True}).json()["id"]
             [job_id] = wait_for(lambda: fake_hub.jobs_of("canceller"))
             release(held, [("hf_job_wait", {"job_id": job_id})])
+            # The wait reports progress live, while the turn is still running.
+            with c.stream("GET", f"/v1/responses/{rid}/events") as stream:
+                for event in iter_sse(stream):
+                    if event.event == "response.job_status":
+                        assert event.json()["stage"] == "RUNNING" and event.json()["job_id"] == job_id
+                        break
+            assert c.get(f"/v1/responses/{rid}").json()["status"] == "in_progress"
             # Cancel once the wait is under way (the hub sees it inspecting the job).
             wait_for(lambda: fake_hub.jobs[job_id]["inspects"] >= 2)
             assert c.post(f"/v1/responses/{rid}/cancel").status_code == 200

@@ -8,6 +8,8 @@ is not enough.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -107,7 +109,12 @@ class AgentLoop:
                         "same arguments; use the results you have or try something different."
                     )
                 else:
-                    output = await self._tools.call(call.name, call.arguments, ctx)
+                    output = None
+                    async for item in self._call_live(call.name, call.arguments, ctx, notices):
+                        if isinstance(item, Notice):
+                            yield item
+                        else:
+                            output = item
                 for notice in notices:
                     yield notice
                 notices.clear()
@@ -115,3 +122,26 @@ class AgentLoop:
                 history.append({"role": "tool", "tool_call_id": call.call_id, "content": output})
             yield Checkpoint(messages=history)
         raise AgentError("max_steps_exceeded", f"The agent stopped after {self._max_steps} steps without a final answer.")
+
+    async def _call_live(self, name: str, arguments: str, ctx: ToolContext,
+                         notices: list[Notice]) -> AsyncIterator[Notice | str]:
+        """Run one tool call, yielding its notices while it runs (an artifact or a job's
+        progress reaches the stream at once, not when a long call returns), then its output.
+        If the turn is cancelled meanwhile, the call is cancelled too (sandbox processes die)."""
+        wake = asyncio.Event()
+        ctx.notify = lambda n, p: (notices.append(Notice(name=n, payload=p)), wake.set())
+        task = asyncio.ensure_future(self._tools.call(name, arguments, ctx))
+        try:
+            while not task.done():
+                waiter = asyncio.ensure_future(wake.wait())
+                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                wake.clear()
+                while notices:
+                    yield notices.pop(0)
+            yield task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task

@@ -7,6 +7,7 @@ so cancelling never leaves a gap in the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -144,10 +145,13 @@ class TurnRunner:
         loop = AgentLoop(llm, self.toolset_for(request), self.settings.max_agent_steps,
                          context_tokens=self.settings.context_window_tokens)
         try:
-            async for step in loop.run(session.model, messages, ctx):
-                if isinstance(step, Checkpoint):
-                    await asyncio.shield(self.sessions.save_messages(session.id, step.messages))
-                await emitter.handle(step)
+            # aclosing: a cancel that lands between steps still closes the loop at once, which
+            # cancels a tool call in flight (and kills its sandbox processes).
+            async with contextlib.aclosing(loop.run(session.model, messages, ctx)) as steps:
+                async for step in steps:
+                    if isinstance(step, Checkpoint):
+                        await asyncio.shield(self.sessions.save_messages(session.id, step.messages))
+                    await emitter.handle(step)
         finally:
             await llm.close()
 

@@ -241,7 +241,14 @@ class JobWaitTool(_JobTool):
         api = self.hub.api(ctx)
         deadline = time.monotonic() + limit
         job = await self._inspect(api, job_id, ns)
-        while job.status.stage not in TERMINAL_STAGES and time.monotonic() < deadline:
+        stage = None
+        while True:
+            if job.status.stage != stage:  # progress reaches the stream while the wait goes on
+                stage = job.status.stage
+                ctx.notify("job_status", {"job_id": job.id, "stage": stage, "message": job.status.message,
+                                          "url": job.url})
+            if stage in TERMINAL_STAGES or time.monotonic() >= deadline:
+                break
             await asyncio.sleep(min(self.poll_seconds, max(0.0, deadline - time.monotonic())))
             job = await self._inspect(api, job_id, ns)
         parts = [self._describe(job)]
