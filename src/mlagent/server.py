@@ -16,13 +16,17 @@ from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
 from .events.bus import EventBus
+from .organism.registry import AgentRegistry
+from .organism.spec import OrganismError
 from .runtime.keeper import Keeper, recover_on_start
 from .runtime.live import LiveSessions
+from .runtime.operator import OperatorService
 from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
 from .services import Services
 from .store.db import make_engine, migrate, sessionmaker
 from .store.sessions import AccountStore, SessionStore
+from .store.threads import ThreadStore
 from .store.turns import TurnStore
 
 log = logging.getLogger("mlagent")
@@ -35,6 +39,7 @@ def default_toolset(request: dict[str, Any]) -> ToolSet:
 def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import config as config_api
     from .api import errors, responses
+    from .api import operator as operator_api
 
     settings = settings or Settings()
 
@@ -51,6 +56,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = TurnRunner(settings, turns, sessions, bus, live, default_toolset)
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds)
+        all_tools = default_toolset({})
+        try:
+            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids)
+        except OrganismError as exc:
+            log.error("cannot start: the organism file is broken: %s", exc.reason)
+            raise RuntimeError(f"organism file: {exc.reason}") from None
+        runner.agents = agents
         app.state.services = Services(
             settings=settings,
             hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
@@ -58,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     settings.is_loopback),
             responses=ResponsesService(settings, turns, sessions, accounts, bus, live, runner),
         )
+        app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
+                                                      accounts, bus, live, runner, app.state.services.responses)
         keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
         log.info("mlagent ready on http://%s:%s (database: %s)", settings.host, settings.port,
                  "sqlite" if url.startswith("sqlite") else "postgresql")
@@ -72,4 +86,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(responses.router)
     app.include_router(config_api.router)
+    app.include_router(operator_api.router)
+    operator_api.install_stop_guard(app)
     return app

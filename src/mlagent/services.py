@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
+from .runtime.operator import OperatorService
 from .runtime.service import ResponsesService
 
 
@@ -16,3 +17,4 @@ class Services:
     hf_tokens: HfTokenValidator
     api_keys: ApiKeyRegistry
     responses: ResponsesService
+    operator: OperatorService | None = None
