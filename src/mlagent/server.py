@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,6 +36,15 @@ log = logging.getLogger("mlagent")
 
 def default_toolset(request: dict[str, Any]) -> ToolSet:
     return ToolSet([PlanTool()])
+
+
+def _request_shutdown(app: FastAPI) -> None:
+    """Ask the HTTP server to shut down gracefully (cli.py wires it; else SIGTERM ourselves)."""
+    hook = getattr(app.state, "request_shutdown", None)
+    if hook is not None:
+        hook()
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -71,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             responses=ResponsesService(settings, turns, sessions, accounts, bus, live, runner),
         )
         app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
-                                                      accounts, bus, live, runner, app.state.services.responses)
+                                                      accounts, bus, live, runner, app.state.services.responses,
+                                                      shutdown=lambda: _request_shutdown(app))
         keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
         log.info("mlagent ready on http://%s:%s (database: %s)", settings.host, settings.port,
                  "sqlite" if url.startswith("sqlite") else "postgresql")
