@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from .fakes.llm import Reply
-from .harness import ServerProcess, wait_status
+from .conftest import PG_URL
+from .harness import ServerProcess, create_pg_database, drop_pg_database, wait_status
 
 OP_KEY = "op-secret-key-123"
 BOB_KEY = "bob-key-456"
@@ -18,16 +19,21 @@ SERVER_LLM_KEY = "sk-server-llm-key-789"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, fake_llm, fake_hub):
+def server(tmp_path_factory, fake_llm, fake_hub, database):
     data_dir = tmp_path_factory.mktemp("operator")
     keys = data_dir / "keys.yaml"
     keys.write_text(f"{BOB_KEY}: bob\n")
     env = {"HF_ENDPOINT": fake_hub.url, "MLAGENT_INFERENCE_BASE_URL": fake_llm.url, "MLAGENT_LLM_MAX_RETRIES": "0",
            "MLAGENT_OPERATOR_KEY": OP_KEY, "MLAGENT_API_KEYS_FILE": str(keys),
            "MLAGENT_INFERENCE_API_KEY": SERVER_LLM_KEY}
+    url = create_pg_database(PG_URL) if database == "postgresql" else None
+    if url:
+        env["MLAGENT_DATABASE_URL"] = url
     proc = ServerProcess(data_dir, env).start()
     yield proc
     proc.stop()
+    if url:
+        drop_pg_database(PG_URL, url)
 
 
 @pytest.fixture(scope="module")
