@@ -287,7 +287,8 @@ class OperatorService:
                 id=new_id("sess"), account=identity.account, agent=agent.name,
                 model=agent.model or self.settings.default_model_id, max_cost_usd=DEFAULT_MAX_COST_USD,
                 spent_usd=0.0, messages=[], pending=None, closed=False, created_at=now, updated_at=now)
-        own_token = identity.token if session.account == identity.account else None
+        mine = session.account == identity.account and identity.can_use_inference
+        own_token = identity.token if mine else None
         held = self.live.get(session.id)
         request: dict[str, Any] = {"input": payloads.as_input(payload), "agent": agent.name,
                                    "sender": identity.account, "payload": payload}

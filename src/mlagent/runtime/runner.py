@@ -159,7 +159,8 @@ class TurnRunner:
             timeout=self.settings.llm_timeout_seconds,
             max_retries=self.settings.llm_max_retries,
         )
-        ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=live.token if live else None)
+        ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id,
+                          token=live.token if live else None)
         toolset = self.toolset_for(request)
         loop = AgentLoop(llm, toolset.only(profile.tools) if profile else toolset, self.settings.max_agent_steps)
         try:
