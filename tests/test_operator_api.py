@@ -310,3 +310,30 @@ def test_kill_cancels_the_running_turn_and_closes_the_thread(server, alice_token
             assert alice.post("/api/v1/threads/sess_nope/kill").status_code == 404
     finally:
         gate.set()
+
+
+def test_the_main_agent_delegates_to_its_researcher_peer(server, alice_token, fake_llm):
+    fake_llm.push(
+        Reply(tool_calls=[("delegate", {"agent": "researcher", "task": "Which MNIST variants exist?"})]),
+        Reply(text="Fashion-MNIST and KMNIST."),  # the researcher's own loop
+        Reply(tool_calls=[("delegate", {"agent": "ml-agent", "task": "loop"})]),  # not a peer of itself
+        Reply(text="Use Fashion-MNIST."),
+    )
+    with server.client(alice_token) as alice:
+        done = alice.post("/v1/responses", json={"input": "pick a dataset"}).json()
+    assert done["status"] == "completed", done
+    outputs = [item["output"] for item in done["output"] if item["type"] == "function_call_output"]
+    assert outputs[0] == "Fashion-MNIST and KMNIST."
+    assert outputs[1].startswith("Error: 'ml-agent' is not one of your peers")
+    assert done["output"][-1]["content"][0]["text"] == "Use Fashion-MNIST."
+    assert done["usage"]["llm_calls"] == 4  # the researcher's call is counted on the turn
+    main, research = fake_llm.requests[0], fake_llm.requests[1]
+    assert "delegate" in [t["function"]["name"] for t in main.body["tools"]]
+    assert research.messages[0]["content"].startswith("You are the research sub-agent")
+    assert research.messages[1] == {"role": "user", "content": "Which MNIST variants exist?"}
+    assert [t["function"]["name"] for t in research.body["tools"]] == ["update_plan"]
+    assert research.token == alice_token
+    with bob(server) as b:
+        detail = b.get("/api/v1/capabilities/delegate").json()
+    assert detail["agents"] == ["ml-agent"]  # the researcher's patterns do not include it
+    assert detail["example"]["arguments"]["agent"] == "researcher"

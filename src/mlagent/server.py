@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from .agent.tools.base import ToolSet
+from .agent.tools.delegate import DelegateTool
 from .agent.tools.plan import PlanTool
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
@@ -35,7 +36,7 @@ log = logging.getLogger("mlagent")
 
 
 def default_toolset(request: dict[str, Any]) -> ToolSet:
-    return ToolSet([PlanTool()])
+    return ToolSet([PlanTool(), DelegateTool()])
 
 
 def _request_shutdown(app: FastAPI) -> None:

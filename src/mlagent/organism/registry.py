@@ -14,8 +14,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from ..agent.tools.delegate import DelegateTool
 from . import spec as organism_spec
 from .spec import AgentSpec, OrganismSpec
+
+
+DELEGATE = DelegateTool.name
 
 
 class ReloadResult(BaseModel):
@@ -35,6 +39,7 @@ class AgentProfile:
     system_prompt: str
     tools: list[str]
     model: str | None
+    peers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -69,7 +74,8 @@ class AgentRegistry:
         return list(self.spec.agents)
 
     def tools_of(self, agent: AgentSpec) -> list[str]:
-        return agent.select_tools(self.tool_names)
+        """The agent's tools; `delegate` only when it has peers to delegate to."""
+        return [t for t in agent.select_tools(self.tool_names) if t != DELEGATE or agent.peers]
 
     def state(self, name: str) -> str:
         if name in self.paused:
@@ -90,7 +96,7 @@ class AgentRegistry:
         agent = self.spec.agent(name)
         if agent is None:
             return None
-        return AgentProfile(agent.name, agent.system_prompt, self.tools_of(agent), agent.model)
+        return AgentProfile(agent.name, agent.system_prompt, self.tools_of(agent), agent.model, list(agent.peers))
 
     # -- the runner's gate --------------------------------------------------------------
     async def admit(self, agent: str, turn_id: str) -> None:

@@ -17,6 +17,7 @@ from ..agent.llm import ChatLLM
 from ..agent.loop import AgentLoop
 from ..agent.steps import AgentError, Checkpoint
 from ..agent.tools.base import ToolContext, ToolSet
+from ..agent.tools.delegate import DELEGATE_KEY
 from ..config import Settings
 from ..events.bus import EventBus
 from ..events.response import IncompleteDetails, MessageItem, ResponseError, ResponseObject
@@ -31,6 +32,7 @@ from ..events.types import (
 from ..organism.registry import AgentRegistry
 from ..store.sessions import SessionStore
 from ..store.turns import TurnStore
+from .delegation import make_delegate
 from .emitter import TurnEmitter
 from .ids import new_id
 from .live import LiveSessions
@@ -163,6 +165,9 @@ class TurnRunner:
                           token=live.token if live else None)
         toolset = self.toolset_for(request)
         loop = AgentLoop(llm, toolset.only(profile.tools) if profile else toolset, self.settings.max_agent_steps)
+        if profile is not None and profile.peers:
+            ctx.extras[DELEGATE_KEY] = make_delegate(self.agents, profile, llm, toolset, ctx, emitter, session.model,
+                                                     self.settings.max_agent_steps)
         try:
             async for step in loop.run(session.model, messages, ctx):
                 if isinstance(step, Checkpoint):
