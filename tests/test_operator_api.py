@@ -337,3 +337,19 @@ def test_the_main_agent_delegates_to_its_researcher_peer(server, alice_token, fa
         detail = b.get("/api/v1/capabilities/delegate").json()
     assert detail["agents"] == ["ml-agent"]  # the researcher's patterns do not include it
     assert detail["example"]["arguments"]["agent"] == "researcher"
+
+
+def test_killing_a_thread_whose_turn_is_held_by_a_pause_releases_it(server, alice_token, fake_llm):
+    with op(server) as c, server.client(alice_token) as alice:
+        c.post("/api/v1/agents/ml-agent/pause")
+        try:
+            created = alice.post("/v1/responses", json={"input": "held", "background": True}).json()
+            assert wait_until(lambda: c.get("/api/v1/agents/ml-agent").json()["waiting_turns"] == 1)
+            killed = c.post(f"/api/v1/threads/{created['session_id']}/kill").json()
+            assert killed["cancelled"] == [created["id"]]
+            assert alice.get(f"/v1/responses/{created['id']}").json()["status"] == "cancelled"
+            assert wait_until(lambda: c.get("/api/v1/agents/ml-agent").json()["waiting_turns"] == 0)
+            assert c.get("/api/v1/agents/ml-agent").json()["state"] == "paused"
+        finally:
+            c.post("/api/v1/agents/ml-agent/resume")
+    assert fake_llm.requests == []

@@ -254,6 +254,8 @@ class OperatorService:
         cancelled = []
         for turn_id in await self.threads.active_turns(thread_id):
             await self.responses.cancel(owner, turn_id)
+            if turn_id in self.registry.waiting():  # held by a pause: end its waiting task too
+                self.runner.cancel_local(turn_id)
             cancelled.append(turn_id)
         await self.sessions.update(thread_id, closed=True, pending=None)
         return KillResponse(thread_id=thread_id, cancelled=cancelled)
