@@ -9,6 +9,9 @@ from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
 from .runtime.operator import OperatorService
 from .runtime.service import ResponsesService
+from .finetune.service import FineTuningService
+from .tasks.catalogue import ModelCatalogue
+from .tasks.service import TasksService
 
 
 @dataclass
@@ -18,3 +21,6 @@ class Services:
     api_keys: ApiKeyRegistry
     responses: ResponsesService
     operator: OperatorService | None = None
+    tasks: TasksService | None = None
+    models: ModelCatalogue | None = None
+    finetune: FineTuningService | None = None

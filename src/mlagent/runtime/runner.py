@@ -161,8 +161,9 @@ class TurnRunner:
             timeout=self.settings.llm_timeout_seconds,
             max_retries=self.settings.llm_max_retries,
         )
-        ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id,
-                          token=live.token if live else None)
+        # A task of an API-key account runs on the server's LLM key: tools must not act with it.
+        tool_token = None if request.get("server_llm_key") or live is None else live.token
+        ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=tool_token)
         toolset = self.toolset_for(request)
         loop = AgentLoop(llm, toolset.only(profile.tools) if profile else toolset, self.settings.max_agent_steps)
         if profile is not None and profile.peers:
