@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,18 +17,23 @@ from fastapi.middleware.cors import CORSMiddleware
 from .agent.tools.base import ToolSet
 from .agent.tools.catalog import ToolCatalog, build_catalog
 from .agent.tools.hubclient import HubClient
+from .agent.tools.delegate import DelegateTool
 from .agent.tools.plan import PlanTool
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
 from .events.bus import EventBus
+from .organism.registry import AgentRegistry
+from .organism.spec import OrganismError
 from .runtime.keeper import Keeper, recover_on_start
 from .runtime.live import LiveSessions
+from .runtime.operator import OperatorService
 from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
 from .services import Services
 from .store.db import make_engine, migrate, sessionmaker
 from .store.sessions import AccountStore, SessionStore
+from .store.threads import ThreadStore
 from .store.turns import TurnStore
 from .finetune.local import LocalBackend
 from .finetune.service import FineTuningService
@@ -39,7 +46,7 @@ log = logging.getLogger("mlagent")
 
 
 def default_toolset(request: dict[str, Any], catalog: ToolCatalog | None = None) -> ToolSet:
-    tools = [PlanTool()]
+    tools = [PlanTool(), DelegateTool()]
     if catalog is None:
         return ToolSet(tools)
     return ToolSet([*tools, *catalog.tools], finishers=[catalog.finish])
@@ -59,9 +66,19 @@ def agent_catalog(settings: Settings) -> ToolCatalog:
                          trackio=settings.trackio_dashboards, research_max_tokens=settings.research_max_tokens)
 
 
+def _request_shutdown(app: FastAPI) -> None:
+    """Ask the HTTP server to shut down gracefully (cli.py wires it; else SIGTERM ourselves)."""
+    hook = getattr(app.state, "request_shutdown", None)
+    if hook is not None:
+        hook()
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import config as config_api
     from .api import errors, responses
+    from .api import operator as operator_api
     from .api import ml_api, tasks as tasks_api
 
     settings = settings or Settings()
@@ -86,6 +103,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if url.startswith("sqlite"):
             await finetune_backend.recover()
         responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner)
+        all_tools = toolset_for({})
+        try:
+            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids)
+        except OrganismError as exc:
+            log.error("cannot start: the organism file is broken: %s", exc.reason)
+            raise RuntimeError(f"organism file: {exc.reason}") from None
+        runner.agents = agents
         app.state.services = Services(
             settings=settings,
             hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
@@ -96,6 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             models=ModelCatalogue(settings),
             finetune=FineTuningService(settings, finetune_store, finetune_backend),
         )
+        app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
+                                                      accounts, bus, live, runner, responses_service,
+                                                      shutdown=lambda: _request_shutdown(app))
         grpc_server = None
         if settings.grpc_port:
             from .grpc.server import GrpcServer
@@ -125,4 +152,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
                            allow_headers=["*"], allow_credentials=False, max_age=600)
+    app.include_router(operator_api.router)
+    operator_api.install_stop_guard(app)
     return app

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
+from .runtime.operator import OperatorService
 from .runtime.service import ResponsesService
 from .finetune.service import FineTuningService
 from .tasks.catalogue import ModelCatalogue
@@ -19,6 +20,7 @@ class Services:
     hf_tokens: HfTokenValidator
     api_keys: ApiKeyRegistry
     responses: ResponsesService
+    operator: OperatorService | None = None
     tasks: TasksService | None = None
     models: ModelCatalogue | None = None
     finetune: FineTuningService | None = None
