@@ -23,7 +23,7 @@ def test_seed_imdb_cpu_job_launch_wait_and_report(agent_server, fake_hub, fake_l
     script(fake_llm,
            [("update_plan", {"steps": [{"step": "launch the job", "status": "in_progress"},
                                        {"step": "wait and report", "status": "pending"}]})],
-           [("hf_job_run", {"script": IMDB_SCRIPT, "flavor": "cpu-basic", "timeout": "30m",
+           [("hf_job_launch", {"script": IMDB_SCRIPT, "flavor": "cpu-basic", "timeout": "30m",
                             "env": {"HUB_MODEL_ID": repo}, "push_to_hub": True, "output_repo": repo})])
     held = deferred(fake_llm)  # the model "reads" the job id from the tool result
     body = {"model": "moonshotai/Kimi-K2.6:novita", "background": True, "max_cost_usd": 15.0,
@@ -49,7 +49,7 @@ def test_seed_imdb_cpu_job_launch_wait_and_report(agent_server, fake_hub, fake_l
     assert "uv run" in spec["command"][-1]
     outputs = {i["call_id"]: i["output"] for i in done["output"] if i["type"] == "function_call_output"}
     calls = [(i["name"], outputs[i["call_id"]]) for i in done["output"] if i["type"] == "function_call"]
-    run_out = dict(calls)["hf_job_run"]
+    run_out = dict(calls)["hf_job_launch"]
     assert f"{fake_hub.url}/jobs/abidlabs/{job_id}" in run_out and "namespace abidlabs" in run_out
     wait_out = dict(calls)["hf_job_wait"]
     assert "COMPLETED" in wait_out and "eval_accuracy': 0.874" in wait_out and f"output model: {fake_hub.url}/{repo}" in wait_out
@@ -71,12 +71,12 @@ def test_seed_imdb_cpu_job_launch_wait_and_report(agent_server, fake_hub, fake_l
 def test_billing_error_is_a_tool_result(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("broke")
     fake_hub.no_credits.add("broke")
-    script(fake_llm, [("hf_job_run", {"image": "python:3.12", "command": ["python", "-c", "print(1)"],
+    script(fake_llm, [("hf_job_launch", {"image": "python:3.12", "command": ["python", "-c", "print(1)"],
                                       "flavor": "a10g-small", "timeout": "1h"})],
            "Your account has no credits for this job.")
     turn = run_turn(agent_server, token, "train on a GPU")
     assert turn.response["status"] == "completed"
-    out = turn.output_of("hf_job_run")
+    out = turn.output_of("hf_job_launch")
     assert out.startswith("Error: Billing error (HTTP 402)") and "settings/billing" in out
     assert turn.artifacts("hf_job") == []
 
@@ -85,7 +85,7 @@ def test_cancelling_a_turn_leaves_the_launched_job_running(agent_server, fake_hu
     token = fake_hub.user_token("canceller")
     fake_hub.job_inspects_to_finish = 10**9
     try:
-        script(fake_llm, [("hf_job_run", {"image": "python:3.12", "command": ["sleep", "1000"]})])
+        script(fake_llm, [("hf_job_launch", {"image": "python:3.12", "command": ["sleep", "1000"]})])
         held = deferred(fake_llm)
         with agent_server.client(token) as c:
             rid = c.post("/v1/responses", json={"input": "run a long job", "background": True}).json()["id"]
@@ -114,7 +114,7 @@ def test_repo_pushed_inside_a_job_is_recovered_from_the_collection(agent_server,
     token = fake_hub.user_token("recoverer")
     fake_hub.job_inspects_to_finish = 1
     try:
-        script(fake_llm, [("hf_job_run", {"image": "python:3.12", "command": ["python", "train.py"],
+        script(fake_llm, [("hf_job_launch", {"image": "python:3.12", "command": ["python", "train.py"],
                                           "env": {"HUB_MODEL_ID": "recoverer/pushed-in-job"}, "push_to_hub": True})])
         held = deferred(fake_llm)
         with agent_server.client(token) as c:
@@ -135,7 +135,7 @@ def test_job_cancel_tool_cancels(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("stopper")
     fake_hub.job_inspects_to_finish = 10**9
     try:
-        script(fake_llm, [("hf_job_run", {"image": "python:3.12", "command": ["sleep", "1000"]})])
+        script(fake_llm, [("hf_job_launch", {"image": "python:3.12", "command": ["sleep", "1000"]})])
         held = deferred(fake_llm)
         with agent_server.client(token) as c:
             rid = c.post("/v1/responses", json={"input": "start then stop", "background": True}).json()["id"]

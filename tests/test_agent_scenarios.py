@@ -135,7 +135,7 @@ def test_inspect_ultrachat_for_sft(agent_server, fake_hub, fake_llm):
     assert "train_sft (207,865 rows)" in out and "test_sft (23,110 rows)" in out
     assert "messages: list[{content: string, role: string}]" in out
     assert "sample rows from default/train_sft" in out
-    assert "hf_job_run" not in [n for n, _, _ in turn.calls()]
+    assert "hf_job_launch" not in [n for n, _, _ in turn.calls()]
 
 
 def test_context_guard_compacts_then_fails_clearly(tmp_path, fake_hub, fake_llm):

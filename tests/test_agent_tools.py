@@ -30,7 +30,7 @@ def test_hub_lookups_models_datasets_spaces_papers_and_viewer(agent_server, fake
     assert turn.text == "All looked up."
     # The tools were offered to the model and ran as the caller.
     offered = {t["function"]["name"] for t in fake_llm.requests[0].body["tools"]}
-    assert {"hub_search", "paper_search", "dataset_inspect", "run_command", "hf_job_run", "hub_upload",
+    assert {"hub_search", "paper_search", "dataset_inspect", "run_command", "hf_job_launch", "repo_upload",
             "research", "update_plan"} <= offered
 
 
@@ -88,13 +88,13 @@ def test_tool_output_cut_to_4kb_with_full_text_in_tool_log(agent_server, fake_hu
 def test_repo_create_upload_and_session_collection(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("pusher")
     script(fake_llm,
-           [("hub_repo_create", {"repo_id": "tiny-model"})],
+           [("repo_create", {"repo_id": "tiny-model"})],
            [("write_file", {"path": "out/README.md", "content": "# tiny\n"}),
             ("write_file", {"path": "out/config.json", "content": "{}"})],
-           [("hub_upload", {"repo_id": "tiny-model", "path": "out"})],
-           [("hub_upload", {"repo_id": "pusher/tiny-data", "kind": "dataset", "path": "out/config.json",
+           [("repo_upload", {"repo_id": "tiny-model", "path": "out"})],
+           [("repo_upload", {"repo_id": "pusher/tiny-data", "kind": "dataset", "path": "out/config.json",
                             "path_in_repo": "data/config.json"})],
-           [("hub_repo_create", {"repo_id": "tiny-demo", "kind": "space"})],
+           [("repo_create", {"repo_id": "tiny-demo", "kind": "space"})],
            "Pushed.")
     turn = run_turn(agent_server, token, "push things")
     assert turn.response["status"] == "completed", turn.response
@@ -111,18 +111,18 @@ def test_repo_create_upload_and_session_collection(agent_server, fake_hub, fake_
     assert coll["url"] == f"{fake_hub.url}/collections/{coll['slug']}"
     items = {(i["type"], i["id"]) for i in fake_hub.collections[coll["slug"]]["items"]}
     assert items == repos
-    assert f"{fake_hub.url}/spaces/pusher/tiny-demo" in turn.output_of("hub_repo_create")
+    assert f"{fake_hub.url}/spaces/pusher/tiny-demo" in turn.output_of("repo_create")
 
 
 def test_permission_errors_come_back_as_tool_results(agent_server, fake_hub, fake_llm):
     token = fake_hub.user_token("reader", role="read")
-    script(fake_llm, [("hub_repo_create", {"repo_id": "nope"})],
-           [("hf_job_run", {"image": "python:3.12", "command": ["python", "-c", "1"]})],
+    script(fake_llm, [("repo_create", {"repo_id": "nope"})],
+           [("hf_job_launch", {"image": "python:3.12", "command": ["python", "-c", "1"]})],
            "You need a write token.")
     turn = run_turn(agent_server, token, "try to write")
     assert turn.response["status"] == "completed"
-    assert turn.output_of("hub_repo_create").startswith("Error: Permission denied (HTTP 403)")
-    assert turn.output_of("hf_job_run").startswith("Error: Permission denied (HTTP 403)")
+    assert turn.output_of("repo_create").startswith("Error: Permission denied (HTTP 403)")
+    assert turn.output_of("hf_job_launch").startswith("Error: Permission denied (HTTP 403)")
     assert turn.response["artifacts"] == []
     assert ("model", "reader/nope") not in fake_hub.repos
 

@@ -17,6 +17,10 @@ OP_KEY = "op-secret-key-123"
 BOB_KEY = "bob-key-456"
 SERVER_LLM_KEY = "sk-server-llm-key-789"
 
+# The default researcher's tool patterns over the agent's tools (issue 3): read-only lookups only.
+RESEARCHER_TOOLS = ["dataset_inspect", "hub_repo_details", "hub_search", "paper_details", "paper_search", "research",
+                    "update_plan"]
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, fake_llm, fake_hub, database):
@@ -239,7 +243,7 @@ def test_inject_into_an_existing_thread_runs_a_real_turn_with_the_threads_token(
     assert any(m.get("content") == "hello alice" for m in request.messages)
     assert '"priority": "high"' in request.messages[-1]["content"]
     tools = [t["function"]["name"] for t in request.body.get("tools", [])]
-    assert tools == ["update_plan"]
+    assert sorted(tools) == RESEARCHER_TOOLS
     last = detail["messages"][-2:]
     assert last[0]["from_id"] == "operator" and last[0]["to_id"] == "researcher"
     assert last[1]["payload"]["text"] == "research done" and last[1]["from_id"] == "researcher"
@@ -331,7 +335,7 @@ def test_the_main_agent_delegates_to_its_researcher_peer(server, alice_token, fa
     assert "delegate" in [t["function"]["name"] for t in main.body["tools"]]
     assert research.messages[0]["content"].startswith("You are the research sub-agent")
     assert research.messages[1] == {"role": "user", "content": "Which MNIST variants exist?"}
-    assert [t["function"]["name"] for t in research.body["tools"]] == ["update_plan"]
+    assert sorted(t["function"]["name"] for t in research.body["tools"]) == RESEARCHER_TOOLS
     assert research.token == alice_token
     with bob(server) as b:
         detail = b.get("/api/v1/capabilities/delegate").json()

@@ -13,6 +13,6 @@ questions.
 - Files and commands live in your own sandbox directory (relative paths). Commands have no network \
 unless you set hub_access, and they run under CPU, memory, process and time limits: keep heavy \
 training for HF Jobs.
-- hf_job_run launches a job in the user's namespace; then hf_job_wait until it finishes and report the \
+- hf_job_launch launches a job in the user's namespace; then hf_job_wait until it finishes and report the \
 job URL, the pushed repo URL and the metrics from its logs. If a call returns a billing or permission \
 error, explain it to the user instead of retrying."""

@@ -52,7 +52,7 @@ def _str_map(value: Any, key: str) -> dict[str, str]:
 
 
 class JobRunTool(Tool):
-    name = "hf_job_run"
+    name = "hf_job_launch"
     read_only = False
     description = (
         "Launch an HF Job on Hugging Face cloud hardware, in the user's namespace and billed to them. Give either "

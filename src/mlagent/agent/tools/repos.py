@@ -13,7 +13,7 @@ SDKS = ("gradio", "docker", "static")
 
 
 class RepoCreateTool(Tool):
-    name = "hub_repo_create"
+    name = "repo_create"
     read_only = False
     description = ("Create a model, dataset or Space repo on the Hub in the user's namespace (or an org they "
                    "can write to). Succeeds if it already exists. Returns its URL.")
@@ -44,7 +44,7 @@ class RepoCreateTool(Tool):
 
 
 class RepoUploadTool(Tool):
-    name = "hub_upload"
+    name = "repo_upload"
     read_only = False
     description = ("Push a file or a whole folder from your sandbox to a Hub repo (created if missing). "
                    "Returns the commit URL.")
