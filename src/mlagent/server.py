@@ -21,6 +21,7 @@ from .runtime.live import LiveSessions
 from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
 from .services import Services
+from .mlconnector import build_mlconnector
 from .store.db import make_engine, migrate, sessionmaker
 from .store.sessions import AccountStore, SessionStore
 from .store.turns import TurnStore
@@ -34,7 +35,10 @@ def default_toolset(request: dict[str, Any]) -> ToolSet:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import config as config_api
+    from .api import deployments as deployments_api
     from .api import errors, responses
+    from .api import registry as registry_api
+    from .api import training as training_api
 
     settings = settings or Settings()
 
@@ -58,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     settings.is_loopback),
             responses=ResponsesService(settings, turns, sessions, accounts, bus, live, runner),
         )
+        mlconnector = await build_mlconnector(settings, sm)
+        app.state.services.registry, app.state.services.deployments = mlconnector.registry, mlconnector.deployments
+        app.state.services.monitoring, app.state.services.trainings = mlconnector.monitoring, mlconnector.trainings
         keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
         log.info("mlagent ready on http://%s:%s (database: %s)", settings.host, settings.port,
                  "sqlite" if url.startswith("sqlite") else "postgresql")
@@ -65,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             keeper_task.cancel()
+            await mlconnector.close()
             await runner.shutdown()
             await engine.dispose()
 
@@ -72,4 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(responses.router)
     app.include_router(config_api.router)
+    app.include_router(registry_api.router)
+    app.include_router(training_api.router)
+    app.include_router(deployments_api.router)
     return app

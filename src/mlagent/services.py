@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
 from .runtime.service import ResponsesService
+
+if TYPE_CHECKING:
+    from .registry.service import RegistryService
+    from .registry.training import TrainingService
+    from .serving.monitoring import MonitoringService
+    from .serving.service import DeploymentService
 
 
 @dataclass
@@ -16,3 +23,7 @@ class Services:
     hf_tokens: HfTokenValidator
     api_keys: ApiKeyRegistry
     responses: ResponsesService
+    registry: RegistryService | Any = None
+    deployments: DeploymentService | Any = None
+    monitoring: MonitoringService | Any = None
+    trainings: TrainingService | Any = None
