@@ -15,7 +15,7 @@ from ..errors import ServiceError
 MODEL_SUFFIXES = {".pkl", ".pickle", ".joblib", ".skops"}
 DATA_SUFFIXES = {".csv"}
 CODE_SUFFIXES = {".py"}
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")  # module prefixes; never "builtins." (eval, exec...)
 
 
 def _bad(message: str) -> ServiceError:

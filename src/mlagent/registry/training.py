@@ -110,7 +110,7 @@ class TrainingService:
                      "MLAGENT_HYPERPARAMETERS": json.dumps({h.parameter: h.value for h in model.hyperparameter}),
                      "MLAGENT_FEATURES": json.dumps(model.feature_names()[0]),
                      "MLAGENT_TARGETS": json.dumps(model.feature_names()[1])}
-        spec = JobSpec(name=row.id, argv=[sys.executable, "-I", script.name], workdir=workdir,
+        spec = JobSpec(name=row.id, argv=[sys.executable, "-I", "-u", script.name], workdir=workdir,
                        env=scrubbed_env(str(workdir), env_extra),
                        limits=Limits(cpu_seconds=self.settings.job_cpu_seconds, memory_mb=self.settings.job_memory_mb,
                                      procs=64, file_size_mb=1024, open_files=256,
