@@ -57,3 +57,19 @@ def test_a_wrong_reference_refuses_compilation():
     X, y = load_iris(return_X_y=True)
     model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
     assert compile_model(model, X, lambda x: np.zeros(len(x), dtype=int)) is None
+
+
+def test_models_fitted_on_dataframes_match_dataframe_predict():
+    import pandas as pd
+
+    data = load_diabetes(as_frame=True)
+    model = Ridge(alpha=1.0, random_state=0).fit(data.data, data.target)
+
+    def reference(x):
+        return model.predict(pd.DataFrame(x, columns=model.feature_names_in_))
+
+    fast = compile_model(model, data.data.to_numpy(), reference)
+    assert fast is not None
+    probe = data.data.to_numpy()
+    assert np.array_equal(fast(probe), reference(probe))
+    assert all(fast(probe[i:i + 1]).tolist() == reference(probe[i:i + 1]).tolist() for i in range(50))

@@ -22,19 +22,24 @@ import numpy as np
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
-def _linear(model) -> Predict | None:
+def _linear(model) -> list[Predict]:
+    """Two candidates: BLAS may sum in another order for a Fortran-ordered input, and sklearn
+    sees one when it is given a DataFrame; `compile_model` keeps whichever matches."""
     from sklearn.base import is_regressor
     from sklearn.linear_model._base import LinearModel
 
     if not (is_regressor(model) and isinstance(model, LinearModel)):  # equality is checked after
-        return None
+        return []
     coef_t = np.asarray(model.coef_, dtype=np.float64).T
     intercept = model.intercept_
 
     def predict(x: np.ndarray) -> np.ndarray:
         return x @ coef_t + intercept
 
-    return predict
+    def predict_f(x: np.ndarray) -> np.ndarray:
+        return np.asfortranarray(x) @ coef_t + intercept
+
+    return [predict, predict_f]
 
 
 class _Forest:
@@ -83,7 +88,7 @@ class _Forest:
         return total / self.n_trees if self.scale else total
 
 
-def _trees(model) -> Predict | None:
+def _trees(model) -> list[Predict]:
     from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, \
         RandomForestRegressor
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
@@ -95,9 +100,9 @@ def _trees(model) -> Predict | None:
     elif type(model) in forests:
         trees, scale = list(model.estimators_), True
     else:
-        return None
+        return []
     if getattr(model, "n_outputs_", 1) != 1:
-        return None
+        return []
     classifier = hasattr(model, "classes_")
     n_classes = len(model.classes_) if classifier else 1
     forest = _Forest(trees, classifier, n_classes, scale)
@@ -109,16 +114,14 @@ def _trees(model) -> Predict | None:
     else:
         def predict(x: np.ndarray) -> np.ndarray:
             return forest.accumulate(x)[:, 0]
-    return predict
+    return [predict]
 
 
 def compile_model(model, sample: np.ndarray | None, reference: Predict) -> Predict | None:
     """A compiled predict equal to `reference` on `sample` (or on random rows), else None."""
     try:
-        fast = _linear(model) or _trees(model)
+        candidates = _linear(model) or _trees(model)
     except Exception:  # noqa: BLE001 - an unusual fitted state: keep sklearn's path
-        return None
-    if fast is None:
         return None
     n_features = int(getattr(model, "n_features_in_", 0) or (sample.shape[1] if sample is not None else 0))
     if not n_features:
@@ -127,8 +130,7 @@ def compile_model(model, sample: np.ndarray | None, reference: Predict) -> Predi
     probes = [rng.normal(size=(64, n_features)) * 10]
     if sample is not None and sample.shape[1] == n_features:
         probes.append(sample[:2000])
-    for probe in probes:
-        for rows in (probe, probe[:1]):
-            if not np.array_equal(fast(rows), reference(rows)):
-                return None
-    return fast
+    for fast in candidates:
+        if all(np.array_equal(fast(rows), reference(rows)) for probe in probes for rows in (probe, probe[:1])):
+            return fast
+    return None

@@ -1,0 +1,3 @@
+from .predict import main
+
+main()
