@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import shutil
@@ -122,9 +123,13 @@ def start_mlflow(tmp: Path, name: str, model: Any, X: pd.DataFrame) -> tuple[Pro
     from mlflow.models import infer_signature
 
     path = tmp / f"mlflow-{name}"
-    mlflow.sklearn.save_model(model, str(path), signature=infer_signature(X, model.predict(X.to_numpy())))
+    kw: dict[str, Any] = {}
+    if "skops_trusted_types" in inspect.signature(mlflow.sklearn.save_model).parameters:
+        kw["skops_trusted_types"] = ["sklearn.tree._tree.Tree"]  # our own freshly trained model
+    mlflow.sklearn.save_model(model, str(path), signature=infer_signature(X, model.predict(X)), **kw)
     port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}"}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # its uvicorn
     mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
     proc = Proc([mlflow_bin, "models", "serve", "-m", str(path), "-h", HOST, "-p", str(port), "--env-manager",
                  "local"], env, tmp / f"mlflow-{name}.log")

@@ -25,6 +25,9 @@ from .operations import OperationRecorder
 from .pool import Worker, WorkerError, WorkerInit, start_worker
 from .schemas import MLDeploymentCreate, MLDeploymentReturn, ModelInfo, Placement, PredictRequest, PredictResponse
 
+ROW_TTL = 2.0
+
+
 class DeploymentService:
     def __init__(self, settings: Settings, store: RegistryStore, registry: RegistryService,
                  recorder: OperationRecorder) -> None:
@@ -35,6 +38,9 @@ class DeploymentService:
         self.root = settings.data_dir / "serving"
         self._workers: dict[int, Worker] = {}
         self._starting: dict[int, asyncio.Task] = {}
+        # Predict's hot path: (account, deployment id) -> (row, when read). Re-read after ROW_TTL
+        # so a stop by another replica is seen within that time; this process's stops evict at once.
+        self._rows: dict[tuple[str, str], tuple[DeploymentRow, float]] = {}
         self.limits = Limits(cpu_seconds=None, memory_mb=settings.serving_memory_mb, procs=64, file_size_mb=64,
                              open_files=256, wall_seconds=None)
         registry.in_use = self.active_for_model
@@ -128,6 +134,7 @@ class DeploymentService:
             return worker
         worker = await self._launch(row)
         if worker is None:
+            self._rows.pop((row.account, row.deployment_id), None)
             fresh = await self.store.get_deployment(row.account, row.deployment_id)
             reason = fresh.reason if fresh else "deleted"
             raise ServiceError(409, "deployment_not_running",
@@ -143,6 +150,7 @@ class DeploymentService:
 
     async def delete(self, account: str, deployment_id: str, base_url: str) -> MLDeploymentReturn:
         row = await self._row(account, deployment_id)
+        self._rows.pop((account, deployment_id), None)
         if row.status in ("pending", "running"):
             await self.store.set_deployment_status(row.pk, "stopped", "deleted by its owner")
         task = self._starting.pop(row.pk, None)
@@ -167,8 +175,20 @@ class DeploymentService:
         self._workers.clear()
 
     # -- predict --------------------------------------------------------------------------------
-    async def predict(self, account: str, deployment_id: str, body: PredictRequest) -> PredictResponse:
+    async def _cached_row(self, account: str, deployment_id: str) -> DeploymentRow:
+        hit = self._rows.get((account, deployment_id))
+        now = time.monotonic()
+        if hit is not None and now - hit[1] < ROW_TTL:
+            return hit[0]
         row = await self._row(account, deployment_id)
+        if row.status == "running":
+            self._rows[(account, deployment_id)] = (row, now)
+        else:
+            self._rows.pop((account, deployment_id), None)
+        return row
+
+    async def predict(self, account: str, deployment_id: str, body: PredictRequest) -> PredictResponse:
+        row = await self._cached_row(account, deployment_id)
         worker = await self._worker(row)
         info = worker.info
         rows, batch = parse_rows(body.data, info.feature_names, info.n_features, self.settings.max_predict_rows)
