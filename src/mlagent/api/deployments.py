@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request
 
 from ..serving.schemas import (DriftReport, MLDeploymentCreate, MLDeploymentOposCreate, MLDeploymentOposReturn,
                                MLDeploymentReturn, PredictRequest, PredictResponse)
-from .deps import AnyCaller, Svc
+from .deps import AnyCaller
+from .deps import FastSvc as Svc
 
 router = APIRouter(tags=["deployments"])
 Skip = Annotated[int, Query(ge=0)]

@@ -9,7 +9,8 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from ..errors import ServiceError
 from ..registry.schemas import FileKind, FileSchema, MLModel, MLModelCreate, MLModelUpdate
-from .deps import AnyCaller, Svc
+from .deps import AnyCaller
+from .deps import FastSvc as Svc
 
 router = APIRouter(tags=["models"])
 Skip = Annotated[int, Query(ge=0, description="Number of items to skip")]

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from ..registry.training import MLTrain, MLTrainCreate
-from .deps import AnyCaller, Svc
+from .deps import AnyCaller
+from .deps import FastSvc as Svc
 
 router = APIRouter(tags=["training"])
 

@@ -33,7 +33,7 @@ class MonitoringService:
         await self.recorder.flush()
         row = OperationRow(account=account, ownerid=body.ownerid, deployment_id=body.deploymentid,
                            model_id=body.modelid, data=body.data, result=body.result, created_at=time.time())
-        await self.store.add_operations([row])
+        await self.store.add_operation(row)
         return _view(row)
 
     async def by_owner(self, account: str, ownerid: str, skip: int, limit: int) -> list[MLDeploymentOposReturn]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from ..store.registry import RegistryStore
-from ..store.registry_tables import OperationRow
 
 log = logging.getLogger("mlagent.serving")
 
@@ -21,7 +21,7 @@ class OperationRecorder:
         self.store = store
         self.batch = batch
         self.interval = interval
-        self._pending: list[OperationRow] = []
+        self._pending: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -29,7 +29,8 @@ class OperationRecorder:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="operations-recorder")
 
-    def add(self, row: OperationRow) -> None:
+    def add(self, row: dict[str, Any]) -> None:
+        """Queue one operation: account, ownerid, deployment_id, model_id, data, result, created_at."""
         self._pending.append(row)
         if len(self._pending) >= self.batch:
             self._wake.set()

@@ -19,7 +19,7 @@ from ..jobs.placement import check_local
 from ..registry.checks import audit_skops, suffix_of
 from ..registry.service import RegistryService
 from ..store.registry import DuplicateError, RegistryStore
-from ..store.registry_tables import DeploymentRow, OperationRow
+from ..store.registry_tables import DeploymentRow
 from .inputs import parse_rows
 from .operations import OperationRecorder
 from .pool import Worker, WorkerError, WorkerInit, start_worker
@@ -209,10 +209,9 @@ class DeploymentService:
                 if key in items[0]:
                     explanation[key] = [it[key] for it in items] if batch else items[0][key]
         result = PredictResponse(prediction=reply["prediction"], explanation=explanation)
-        self.recorder.add(OperationRow(
-            account=account, ownerid=row.ownerid, deployment_id=row.deployment_id, model_id=row.model_id,
-            data=json.dumps(rows) if row.inference_data else "", result=result.model_dump_json(),
-            created_at=time.time()))
+        self.recorder.add({"account": account, "ownerid": row.ownerid, "deployment_id": row.deployment_id,
+                           "model_id": row.model_id, "data": json.dumps(rows) if row.inference_data else "",
+                           "result": result.model_dump_json(exclude_none=True), "created_at": time.time()})
         return result
 
     async def features_for_drift(self, account: str, deployment_id: str) -> tuple[DeploymentRow, ModelInfo]:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -164,11 +164,17 @@ class RegistryStore:
             return result.rowcount > 0
 
     # -- operations -----------------------------------------------------------------------------
-    async def add_operations(self, rows: Sequence[OperationRow]) -> None:
+    async def add_operations(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Bulk insert (one executemany) of operation values: the predict path's batches."""
         if not rows:
             return
         async with self._sm() as db, db.begin():
-            db.add_all(list(rows))
+            await db.execute(insert(OperationRow), list(rows))
+
+    async def add_operation(self, row: OperationRow) -> OperationRow:
+        async with self._sm() as db, db.begin():
+            db.add(row)
+        return row
 
     async def list_operations(self, account: str, *, ownerid: str | None = None, deployment_id: str | None = None,
                               skip: int = 0, limit: int = 1000) -> list[OperationRow]:
