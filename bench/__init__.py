@@ -1,1 +1,1 @@
-"""Benchmarks: scripts that print figures (never timed tests). See bench/predict.py."""
+"""Benchmarks: scripts that print figures (medians, ratios against a baseline run alongside)."""

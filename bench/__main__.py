@@ -1,3 +1,7 @@
-from .predict import main
+"""`python -m bench`: run every benchmark in turn."""
 
-main()
+from . import predict, runtime_bench
+
+if __name__ == "__main__":
+    runtime_bench.main()
+    predict.main()

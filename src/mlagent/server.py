@@ -5,38 +5,63 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from .agent.tools.base import ToolSet
+from .agent.tools.delegate import DelegateTool
 from .agent.tools.plan import PlanTool
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
 from .events.bus import EventBus
+from .organism.registry import AgentRegistry
+from .organism.spec import OrganismError
 from .runtime.keeper import Keeper, recover_on_start
 from .runtime.live import LiveSessions
+from .runtime.operator import OperatorService
 from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
 from .services import Services
 from .mlconnector import build_mlconnector
 from .store.db import make_engine, migrate, sessionmaker
 from .store.sessions import AccountStore, SessionStore
+from .store.threads import ThreadStore
 from .store.turns import TurnStore
+from .finetune.local import LocalBackend
+from .finetune.service import FineTuningService
+from .store.finetune import FineTuneStore
+from .tasks.catalogue import ModelCatalogue
+from .tasks.service import TasksService
+from .tasks.tools import ToolCatalogue, restrict_tools
 
 log = logging.getLogger("mlagent")
 
 
 def default_toolset(request: dict[str, Any]) -> ToolSet:
-    return ToolSet([PlanTool()])
+    return ToolSet([PlanTool(), DelegateTool()])
+
+
+def _request_shutdown(app: FastAPI) -> None:
+    """Ask the HTTP server to shut down gracefully (cli.py wires it; else SIGTERM ourselves)."""
+    hook = getattr(app.state, "request_shutdown", None)
+    if hook is not None:
+        hook()
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import config as config_api
     from .api import deployments as deployments_api
     from .api import errors, responses
+    from .api import operator as operator_api
+    from .api import ml_api, tasks as tasks_api
     from .api import registry as registry_api
     from .api import training as training_api
 
@@ -52,16 +77,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         turns, sessions, accounts = TurnStore(sm), SessionStore(sm), AccountStore(sm)
         bus = EventBus()
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
-        runner = TurnRunner(settings, turns, sessions, bus, live, default_toolset)
+        runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(default_toolset))
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds)
+        finetune_store = FineTuneStore(sm)
+        finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune")
+        if url.startswith("sqlite"):
+            await finetune_backend.recover()
+        responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner)
+        all_tools = default_toolset({})
+        try:
+            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids)
+        except OrganismError as exc:
+            log.error("cannot start: the organism file is broken: %s", exc.reason)
+            raise RuntimeError(f"organism file: {exc.reason}") from None
+        runner.agents = agents
         app.state.services = Services(
             settings=settings,
             hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
             api_keys=ApiKeyRegistry(settings.agent_api_key, settings.api_keys_file, settings.operator_key,
                                     settings.is_loopback),
-            responses=ResponsesService(settings, turns, sessions, accounts, bus, live, runner),
+            responses=responses_service,
+            tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: default_toolset({}).names())),
+            models=ModelCatalogue(settings),
+            finetune=FineTuningService(settings, finetune_store, finetune_backend),
         )
+        app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
+                                                      accounts, bus, live, runner, responses_service,
+                                                      shutdown=lambda: _request_shutdown(app))
+        grpc_server = None
+        if settings.grpc_port:
+            from .grpc.server import GrpcServer
+
+            grpc_server = GrpcServer(app.state.services, settings.host, settings.grpc_port)
+            await grpc_server.start()
         mlconnector = await build_mlconnector(settings, sm)
         app.state.services.registry, app.state.services.deployments = mlconnector.registry, mlconnector.deployments
         app.state.services.monitoring, app.state.services.trainings = mlconnector.monitoring, mlconnector.trainings
@@ -72,6 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             keeper_task.cancel()
+            if grpc_server is not None:
+                await grpc_server.stop()
+            await finetune_backend.shutdown()
             await mlconnector.close()
             await runner.shutdown()
             await engine.dispose()
@@ -80,6 +132,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(responses.router)
     app.include_router(config_api.router)
+    app.include_router(tasks_api.api_router)
+    app.include_router(tasks_api.ninja_router)
+    app.include_router(ml_api.router)
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
+                           allow_headers=["*"], allow_credentials=False, max_age=600)
+    app.include_router(operator_api.router)
+    operator_api.install_stop_guard(app)
     app.include_router(registry_api.router)
     app.include_router(training_api.router)
     app.include_router(deployments_api.router)

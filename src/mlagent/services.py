@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING, Any
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
+from .runtime.operator import OperatorService
 from .runtime.service import ResponsesService
+from .finetune.service import FineTuningService
+from .tasks.catalogue import ModelCatalogue
+from .tasks.service import TasksService
 
 if TYPE_CHECKING:
     from .registry.service import RegistryService
@@ -23,6 +27,10 @@ class Services:
     hf_tokens: HfTokenValidator
     api_keys: ApiKeyRegistry
     responses: ResponsesService
+    operator: OperatorService | None = None
+    tasks: TasksService | None = None
+    models: ModelCatalogue | None = None
+    finetune: FineTuningService | None = None
     registry: RegistryService | Any = None
     deployments: DeploymentService | Any = None
     monitoring: MonitoringService | Any = None

@@ -17,6 +17,7 @@ from ..agent.llm import ChatLLM
 from ..agent.loop import AgentLoop
 from ..agent.steps import AgentError, Checkpoint
 from ..agent.tools.base import ToolContext, ToolSet
+from ..agent.tools.delegate import DELEGATE_KEY
 from ..config import Settings
 from ..events.bus import EventBus
 from ..events.response import IncompleteDetails, MessageItem, ResponseError, ResponseObject
@@ -28,8 +29,10 @@ from ..events.types import (
     ResponseIncomplete,
     ResponseInProgress,
 )
+from ..organism.registry import AgentRegistry
 from ..store.sessions import SessionStore
 from ..store.turns import TurnStore
+from .delegation import make_delegate
 from .emitter import TurnEmitter
 from .ids import new_id
 from .live import LiveSessions
@@ -58,13 +61,15 @@ class TurnRunner:
         self._tasks: dict[str, asyncio.Task] = {}
         self._cancelled: set[str] = set()
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        # The organism's AgentRegistry (set by server.py): pause/stop gate, per-agent prompt and tools.
+        self.agents: AgentRegistry | None = None
 
     # -- scheduling ---------------------------------------------------------------
     def start(self, turn_id: str, session_id: str) -> None:
         live = self.live.get(session_id)
         if live is not None:
             live.running.add(turn_id)
-        task = asyncio.create_task(self._run(turn_id), name=f"turn:{turn_id}")
+        task = asyncio.create_task(self._admitted(turn_id), name=f"turn:{turn_id}")
         self._tasks[turn_id] = task
 
         def _done(_t: asyncio.Task) -> None:
@@ -96,6 +101,19 @@ class TurnRunner:
             await asyncio.wait(tasks, timeout=grace)
 
     # -- one turn -----------------------------------------------------------------
+    async def _admitted(self, turn_id: str) -> None:
+        """Hold the turn while its agent is paused or the server stops, then run it."""
+        if self.agents is None:
+            return await self._run(turn_id)
+        turn = await self.turns.get(turn_id)
+        agent = await self._agent_of(turn) if turn is not None else "ml-agent"
+        await self.agents.admit(agent, turn_id)
+        with self.agents.turn(agent, turn_id):
+            await self._run(turn_id)
+
+    async def _agent_of(self, turn) -> str:
+        return (turn.request or {}).get("agent") or (await self.sessions.get(turn.session_id)).agent
+
     async def _run(self, turn_id: str) -> None:
         async with self._slots:
             if not await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds):
@@ -128,18 +146,29 @@ class TurnRunner:
 
     async def _drive(self, request: dict[str, Any], session, writer: EventWriter, emitter: TurnEmitter) -> None:
         live = self.live.get(session.id)
-        if live is None or live.token is None:
+        llm_key = live.token.get_secret_value() if live is not None and live.token is not None else None
+        if llm_key is None and request.get("credential") == "server":  # operator inject: the server's own key
+            llm_key = self.settings.inference_api_key
+        if llm_key is None:
             raise AgentError("session_unavailable", "The session's credentials are no longer held; submit again.")
-        messages = turn_messages(session.messages, request["input"], request.get("instructions"))
+        profile = self.agents.profile(request.get("agent") or session.agent) if self.agents is not None else None
+        messages = turn_messages(session.messages, request["input"], request.get("instructions"),
+                                 profile.system_prompt if profile else None)
         await self.sessions.save_messages(session.id, messages)
         llm = ChatLLM(
             self.settings.inference_base_url,
-            live.token.get_secret_value(),
+            llm_key,
             timeout=self.settings.llm_timeout_seconds,
             max_retries=self.settings.llm_max_retries,
         )
-        ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=live.token)
-        loop = AgentLoop(llm, self.toolset_for(request), self.settings.max_agent_steps)
+        # A task of an API-key account runs on the server's LLM key: tools must not act with it.
+        tool_token = None if request.get("server_llm_key") or live is None else live.token
+        ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=tool_token)
+        toolset = self.toolset_for(request)
+        loop = AgentLoop(llm, toolset.only(profile.tools) if profile else toolset, self.settings.max_agent_steps)
+        if profile is not None and profile.peers:
+            ctx.extras[DELEGATE_KEY] = make_delegate(self.agents, profile, llm, toolset, ctx, emitter, session.model,
+                                                     self.settings.max_agent_steps)
         try:
             async for step in loop.run(session.model, messages, ctx):
                 if isinstance(step, Checkpoint):

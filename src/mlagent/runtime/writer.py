@@ -10,7 +10,7 @@ import time
 from ..events.bus import EventBus
 from ..events.reducer import apply
 from ..events.response import ResponseObject
-from ..events.types import Event, OutputTextDelta
+from ..events.types import Event, ForwardedEvent, OutputTextDelta, StoredEvent
 from ..store.turns import TurnStore
 
 # Text deltas may wait this long to share a transaction; everything else is written at once.
@@ -30,7 +30,7 @@ class EventWriter:
         self._timer: asyncio.Task | None = None
         self._first_pending_at = 0.0
 
-    async def emit(self, event: Event) -> Event:
+    async def emit(self, event: Event | ForwardedEvent) -> Event | ForwardedEvent:
         """Number, reduce and queue `event`; deltas are batched briefly, others flushed now."""
         self.last_seq += 1
         event.sequence_number = self.last_seq
@@ -62,7 +62,7 @@ class EventWriter:
                 return
             batch, self._pending = self._pending, []
             await self._store.append(self.turn_id, batch, self.state.model_dump(mode="json"), self.state.status)
-        self._bus.publish(self.turn_id)
+        self._bus.publish(self.turn_id, [StoredEvent(*row) for row in batch])
 
     async def close(self) -> None:
         if self._timer is not None and not self._timer.done():
