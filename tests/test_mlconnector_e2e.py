@@ -146,3 +146,52 @@ def test_iris_forest_classes_and_shap(shared_server):
         assert all_rows["prediction"] == forest.predict(X).tolist()
         dup = c.post("/deployment/add", json={"modelid": model_id, "deployment_id": "dep-iris-001"})
         assert dup.status_code == 409
+
+
+def test_operations_log_drift_methods_and_restart(make_server, fake_hub):
+    from sklearn.datasets import load_diabetes as load
+
+    data = load(as_frame=True)
+    X, y = data.data, data.target
+    reg = Ridge(alpha=1.0, random_state=0).fit(X, y)
+    csv = pd.concat([X, y.rename("target")], axis=1).to_csv(index=False).encode()
+    server = make_server().start()
+    alice, bob = fake_hub.user_token("ops-alice"), fake_hub.user_token("ops-bob")
+    with api_client(server, token=alice) as c, api_client(server, token=bob) as other:
+        mid = c.post("/model/add", json={"modelname": "r", "modelkind": "regression",
+                                         "drift_detection": [{"is_true": 0, "method": 0}]}).json()["id"]
+        upload(c, mid, "r.pkl", pickle.dumps(reg), "model")
+        upload(c, mid, "d.csv", csv, "data")
+        c.post("/deployment/add", json={"modelid": mid, "deployment_id": "dep-5678", "ownerid": "agent-1"})
+        assert wait_deployment(c, "dep-5678")["status"] == "running"
+        assert other.get("/deployment/get/status/dep-5678").status_code == 404
+        assert other.post("/deployment/dep-5678/predict", json={"data": X.iloc[0].tolist()}).status_code == 404
+        assert c.get("/deployment/dep-5678/drift").status_code == 409  # detection is off
+        c.patch(f"/model/{mid}", json={"drift_detection": [{"is_true": 1, "method": 1}]})
+        assert c.get("/deployment/dep-5678/drift").json()["details"]["code"] == "no_inference_data"
+
+        shifted = (X.iloc[:200] + 0.05).to_numpy().tolist()  # every feature moved by ~1 std
+        assert c.post("/deployment/dep-5678/predict", json={"data": shifted}).status_code == 200
+        psi = c.get("/deployment/dep-5678/drift").json()
+        assert psi["method_name"] == "psi" and psi["drift_detected"] and psi["n_current"] == 200
+        chi = c.get("/deployment/dep-5678/drift", params={"method": 2}).json()
+        assert chi["method_name"] == "chi_square" and chi["drift_detected"]
+
+        posted = c.post("/deployment/add/operation", json={"ownerid": "agent-1", "deploymentid": "dep-5678",
+                                                           "modelid": mid, "data": "{...}", "result": "{...}"})
+        assert posted.status_code == 201 and posted.json()["data"] == "{...}"
+        assert other.post("/deployment/add/operation", json={"ownerid": "agent-1", "deploymentid": "dep-5678",
+                                                             "modelid": mid, "data": "", "result": ""}
+                          ).status_code == 404
+        ops = c.get("/deployment/get/opos/agent-1").json()
+        assert len(ops) == 2 and other.get("/deployment/get/opos/agent-1").json() == []
+        # the hand-posted operation is not rows: the drift report skips it
+        assert c.get("/deployment/dep-5678/drift").json()["skipped_operations"] == 1
+
+    server.stop()
+    again = make_server(data_dir=server.data_dir).start()
+    with api_client(again, token=alice) as c:
+        assert c.get("/deployment/get/status/dep-5678").json()["status"] == "running"
+        r = c.post("/deployment/dep-5678/predict", json={"data": X.iloc[3].tolist()})
+        assert r.status_code == 200 and r.json()["prediction"] == reg.predict(X.iloc[[3]]).tolist()
+        assert len(c.get("/deployment/get/opos/agent-1").json()) == 3
