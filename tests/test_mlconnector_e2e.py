@@ -100,6 +100,14 @@ def test_seed_end_to_end_ridge(shared_server, diabetes):
 
         bad = c.post(f"/deployment/{dep_id}/predict", json={"data": [1.0, 2.0]})
         assert bad.status_code == 422 and bad.json()["details"]["field"] == "data"
+        for body, field in (({"data": row, "explain": "yes"}, "explain"), ({"explain": True}, "data"),
+                            ({"data": row, "extra": 1}, "extra"), ([row], "body"), ({"data": ["a"] * 10}, "data"),
+                            ({"data": [row, row[:3]]}, "data"), ({"data": {"age": 1}}, "data")):
+            r = c.post(f"/deployment/{dep_id}/predict", json=body)
+            assert r.status_code == 422 and r.json()["details"]["field"] == field, (body, r.text)
+        r = c.post(f"/deployment/{dep_id}/predict", content=b"{not json", headers={"content-type": "application/json"})
+        assert r.status_code == 422
+        assert c.post("/deployment/nope/predict", json={"data": row}).status_code == 404
         in_use = c.delete(f"/model/{model_id}")
         assert in_use.status_code == 409 and dep_id in in_use.json()["error"]
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
+
+from ..errors import ServiceError
 
 from ..serving.schemas import (DriftReport, MLDeploymentCreate, MLDeploymentOposCreate, MLDeploymentOposReturn,
                                MLDeploymentReturn, PredictRequest, PredictResponse)
@@ -48,9 +51,38 @@ async def operations_by_owner(ownerid: str, caller: AnyCaller, svc: Svc, skip: S
     return await svc.monitoring.by_owner(caller.account, ownerid, skip, limit)
 
 
-@router.post("/deployment/{deployment_id}/predict", response_model=PredictResponse, response_model_exclude_none=True)
-async def predict(deployment_id: str, body: PredictRequest, caller: AnyCaller, svc: Svc) -> PredictResponse:
-    return await svc.deployments.predict(caller.account, deployment_id, body)
+def _predict_body(raw: bytes) -> tuple[Any, bool]:
+    """PredictRequest, parsed by hand: this is the hot path, and pydantic/FastAPI body handling
+    costs more than the prediction. Errors match the validation envelope (422 naming the field)."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ServiceError(422, "invalid_request_error", "The request body is not valid JSON.", "body",
+                           retryable=False) from None
+    if not isinstance(body, dict):
+        raise ServiceError(422, "invalid_request_error", "The body must be a JSON object {data, explain}.", "body",
+                           retryable=False)
+    unknown = sorted(set(body) - {"data", "explain"})
+    if unknown:
+        raise ServiceError(422, "invalid_request_error", f"Unknown parameter: '{unknown[0]}'.", unknown[0],
+                           retryable=False)
+    if "data" not in body:
+        raise ServiceError(422, "invalid_request_error", "Missing required parameter: 'data'.", "data",
+                           retryable=False)
+    explain = body.get("explain", False)
+    if not isinstance(explain, bool):
+        raise ServiceError(422, "invalid_request_error", "Invalid value for 'explain': must be a boolean.",
+                           "explain", retryable=False)
+    return body["data"], explain
+
+
+@router.post("/deployment/{deployment_id}/predict", response_model=PredictResponse,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": PredictRequest.model_json_schema()}}}})
+async def predict(deployment_id: str, request: Request, caller: AnyCaller, svc: Svc) -> Response:
+    data, explain = _predict_body(await request.body())
+    payload = await svc.deployments.predict_json(caller.account, deployment_id, data, explain)
+    return Response(payload, media_type="application/json")
 
 
 @router.get("/deployment/{deployment_id}/drift", response_model=DriftReport)

@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 import uuid
+from typing import Any
 
 from ..config import Settings
 from ..errors import ServiceError, not_found
@@ -188,12 +189,17 @@ class DeploymentService:
         return row
 
     async def predict(self, account: str, deployment_id: str, body: PredictRequest) -> PredictResponse:
+        return PredictResponse.model_validate_json(await self.predict_json(account, deployment_id, body.data,
+                                                                           body.explain))
+
+    async def predict_json(self, account: str, deployment_id: str, data: Any, explain: bool) -> str:
+        """Predict (and explain) in the deployment's worker; returns the response JSON, also logged."""
         row = await self._cached_row(account, deployment_id)
         worker = await self._worker(row)
         info = worker.info
-        rows, batch = parse_rows(body.data, info.feature_names, info.n_features, self.settings.max_predict_rows)
+        rows, batch = parse_rows(data, info.feature_names, info.n_features, self.settings.max_predict_rows)
         try:
-            reply = await worker.call({"op": "predict", "rows": rows, "explain": body.explain},
+            reply = await worker.call({"op": "predict", "rows": rows, "explain": explain},
                                       self.settings.predict_timeout_seconds)
         except WorkerError as exc:
             self._workers.pop(row.pk, None)
@@ -201,18 +207,19 @@ class DeploymentService:
         if not reply.get("ok"):
             raise ServiceError(int(reply.get("status", 422)), "prediction_failed", str(reply.get("error")),
                                "data", retryable=False)
-        explanation = None
-        if body.explain:
+        result: dict[str, Any] = {"prediction": reply["prediction"]}
+        if explain:
             items = reply["explanation"]
             explanation = {"method": "shap", "explainer": items[0]["explainer"], "feature_names": info.feature_names}
             for key in ("feature_importance", "base_value", "output", "explained_class"):
                 if key in items[0]:
                     explanation[key] = [it[key] for it in items] if batch else items[0][key]
-        result = PredictResponse(prediction=reply["prediction"], explanation=explanation)
+            result["explanation"] = explanation
+        payload = json.dumps(result, separators=(",", ":"))
         self.recorder.add({"account": account, "ownerid": row.ownerid, "deployment_id": row.deployment_id,
                            "model_id": row.model_id, "data": json.dumps(rows) if row.inference_data else "",
-                           "result": result.model_dump_json(exclude_none=True), "created_at": time.time()})
-        return result
+                           "result": payload, "created_at": time.time()})
+        return payload
 
     async def features_for_drift(self, account: str, deployment_id: str) -> tuple[DeploymentRow, ModelInfo]:
         row = await self._row(account, deployment_id)
