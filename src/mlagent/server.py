@@ -130,6 +130,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="mlagent", version="0.1.0", lifespan=lifespan)
     errors.install(app)
+    app.include_router(deployments_api.router)  # first: predict is the hottest route (routes match in order)
+    app.include_router(registry_api.router)
+    app.include_router(training_api.router)
     app.include_router(responses.router)
     app.include_router(config_api.router)
     app.include_router(tasks_api.api_router)
@@ -140,7 +143,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["*"], allow_credentials=False, max_age=600)
     app.include_router(operator_api.router)
     operator_api.install_stop_guard(app)
-    app.include_router(registry_api.router)
-    app.include_router(training_api.router)
-    app.include_router(deployments_api.router)
     return app

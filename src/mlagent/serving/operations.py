@@ -17,7 +17,7 @@ log = logging.getLogger("mlagent.serving")
 
 
 class OperationRecorder:
-    def __init__(self, store: RegistryStore, batch: int = 500, interval: float = 0.05) -> None:
+    def __init__(self, store: RegistryStore, batch: int = 1000, interval: float = 0.5) -> None:
         self.store = store
         self.batch = batch
         self.interval = interval
