@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
 
 from .loadgen import Result, build_request, run

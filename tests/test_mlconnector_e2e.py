@@ -3,7 +3,6 @@ deploy, predict with and without explanations; an iris forest with class output 
 
 from __future__ import annotations
 
-import io
 import pickle
 
 import numpy as np

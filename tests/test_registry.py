@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 
 import pytest
 from sklearn.linear_model import LinearRegression

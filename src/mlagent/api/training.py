@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from ..registry.training import MLTrain, MLTrainCreate
+from ..registry.schemas import MLTrain, MLTrainCreate
 from .deps import AnyCaller
 from .deps import FastSvc as Svc
 

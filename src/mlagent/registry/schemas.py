@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..jobs.placement import Placement
+
 FileKind = Literal["model", "data", "code", "env"]
 
 
@@ -124,3 +126,23 @@ class MLModel(MLModelFields):
         inputs = [f.feature_name for f in self.featurelist if f.kind != 1]
         targets = [f.feature_name for f in self.featurelist if f.kind == 1]
         return inputs, targets
+
+
+class MLTrainCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    modelid: str = Field(min_length=1)
+    placement: Placement = Field(default_factory=Placement)
+
+
+class MLTrain(BaseModel):
+    id: str
+    modelid: str
+    placement: Placement
+    backend: str
+    job_id: str | None
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    reason: str | None
+    metrics: dict[str, Any]
+    result_file: FileSchema | None
+    created_at: float
+    updated_at: float

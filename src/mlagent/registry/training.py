@@ -18,9 +18,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from ..config import Settings
 from ..errors import ServiceError, not_found
@@ -30,30 +28,10 @@ from ..jobs.placement import Placement, check_local
 from ..store.registry import RegistryStore
 from ..store.registry_tables import TrainingRow
 from .checks import MODEL_SUFFIXES, audit_skops, suffix_of
-from .schemas import FileSchema
+from .schemas import MLTrain, MLTrainCreate
 from .service import RegistryService, file_schema
 
 log = logging.getLogger("mlagent.training")
-
-
-class MLTrainCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    modelid: str = Field(min_length=1)
-    placement: Placement = Field(default_factory=Placement)
-
-
-class MLTrain(BaseModel):
-    id: str
-    modelid: str
-    placement: Placement
-    backend: str
-    job_id: str | None
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    reason: str | None
-    metrics: dict[str, Any]
-    result_file: FileSchema | None
-    created_at: float
-    updated_at: float
 
 
 class TrainingService:
