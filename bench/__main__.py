@@ -1,6 +1,7 @@
 """`python -m bench`: run every benchmark in turn."""
 
-from . import runtime_bench
+from . import predict, runtime_bench
 
 if __name__ == "__main__":
     runtime_bench.main()
+    predict.main()

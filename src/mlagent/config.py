@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     # Seed 001 surfaces: CORS origins (comma-separated, "*" for any; empty disables CORS).
     cors_origins: str = "*"
 
+    # Model registry, serving and training jobs (seed 003, docs/mlconnector.md).
+    max_upload_bytes: int = 200 * 1024 * 1024
+    serving_memory_mb: int = 2048
+    serving_start_timeout_seconds: float = 120.0
+    predict_timeout_seconds: float = 60.0
+    max_predict_rows: int = 10_000
+    job_cpu_seconds: int = 600
+    job_memory_mb: int = 2048
+    job_wall_seconds: float = 900.0
+
     # Limits (seed 000, "Limits & persistence").
     max_sessions_per_account: int = 10
     max_sessions_global: int = 200

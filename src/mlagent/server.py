@@ -31,6 +31,7 @@ from .runtime.operator import OperatorService
 from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
 from .services import Services
+from .mlconnector import build_mlconnector
 from .store.db import make_engine, migrate, sessionmaker
 from .store.sessions import AccountStore, SessionStore
 from .store.threads import ThreadStore
@@ -77,9 +78,12 @@ def _request_shutdown(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import config as config_api
+    from .api import deployments as deployments_api
     from .api import errors, responses
     from .api import operator as operator_api
     from .api import ml_api, tasks as tasks_api
+    from .api import registry as registry_api
+    from .api import training as training_api
 
     settings = settings or Settings()
 
@@ -129,6 +133,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             grpc_server = GrpcServer(app.state.services, settings.host, settings.grpc_port)
             await grpc_server.start()
+        mlconnector = await build_mlconnector(settings, sm)
+        app.state.services.registry, app.state.services.deployments = mlconnector.registry, mlconnector.deployments
+        app.state.services.monitoring, app.state.services.trainings = mlconnector.monitoring, mlconnector.trainings
         keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
         log.info("mlagent ready on http://%s:%s (database: %s)", settings.host, settings.port,
                  "sqlite" if url.startswith("sqlite") else "postgresql")
@@ -139,11 +146,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if grpc_server is not None:
                 await grpc_server.stop()
             await finetune_backend.shutdown()
+            await mlconnector.close()
             await runner.shutdown()
             await engine.dispose()
 
     app = FastAPI(title="mlagent", version="0.1.0", lifespan=lifespan)
     errors.install(app)
+    app.include_router(deployments_api.router)  # first: predict is the hottest route (routes match in order)
+    app.include_router(registry_api.router)
+    app.include_router(training_api.router)
     app.include_router(responses.router)
     app.include_router(config_api.router)
     app.include_router(tasks_api.api_router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
@@ -12,6 +13,12 @@ from .runtime.service import ResponsesService
 from .finetune.service import FineTuningService
 from .tasks.catalogue import ModelCatalogue
 from .tasks.service import TasksService
+
+if TYPE_CHECKING:
+    from .registry.service import RegistryService
+    from .registry.training import TrainingService
+    from .serving.monitoring import MonitoringService
+    from .serving.service import DeploymentService
 
 
 @dataclass
@@ -24,3 +31,7 @@ class Services:
     tasks: TasksService | None = None
     models: ModelCatalogue | None = None
     finetune: FineTuningService | None = None
+    registry: RegistryService | Any = None
+    deployments: DeploymentService | Any = None
+    monitoring: MonitoringService | Any = None
+    trainings: TrainingService | Any = None

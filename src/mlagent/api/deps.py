@@ -14,6 +14,11 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
+async def services_async(request: Request) -> Services:
+    """`services` as an async dependency: FastAPI runs sync ones in a thread pool (a hop per call)."""
+    return request.app.state.services
+
+
 async def hf_identity(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Identity:
@@ -47,3 +52,4 @@ HfCaller = Annotated[Identity, Depends(hf_identity)]
 AnyCaller = Annotated[Identity, Depends(any_identity)]
 ApiKeyCaller = Annotated[Identity, Depends(api_key_identity)]
 Svc = Annotated[Services, Depends(services)]
+FastSvc = Annotated[Services, Depends(services_async)]

@@ -1,0 +1,132 @@
+"""The API process's side of the serving workers: start, call, stop (one process per deployment).
+
+A worker is started with the serving limits (memory, processes, file size, open files) in a
+scrubbed environment, in its own directory. Calls to one worker are serialised over its pipe.
+If a worker dies, the call fails with the tail of its log and the next call restarts it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..jobs.limits import Limits, preexec, scrubbed_env
+from .frames import HEADER, MAX_FRAME, encode
+
+
+class WorkerInit(BaseModel):
+    model_path: str
+    model_format: str
+    trusted_types: list[str] = []
+    data_path: str | None = None
+    inputs: list[str] = []
+    targets: list[str] = []
+    explain: bool = True
+
+
+class WorkerInfo(BaseModel):
+    model_type: str
+    feature_names: list[str] | None = None
+    n_features: int | None = None
+    classes: list[Any] | None = None
+    compiled: bool = False
+
+
+class WorkerError(Exception):
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class Worker:
+    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path, info: WorkerInfo) -> None:
+        self.proc = proc
+        self.log_path = log_path
+        self.info = info
+        self._lock = asyncio.Lock()
+        self._seq = 0
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.returncode is None
+
+    def log_tail(self, size: int = 2000) -> str:
+        try:
+            data = self.log_path.read_bytes()[-size:]
+        except OSError:
+            return ""
+        return data.decode("utf-8", errors="replace").strip()
+
+    async def call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        async with self._lock:
+            if not self.alive:
+                raise WorkerError(f"the serving worker exited: {self.log_tail(500)}")
+            self._seq += 1
+            message = {**message, "id": self._seq}
+            try:
+                self.proc.stdin.write(encode(message))
+                await self.proc.stdin.drain()
+                reply = await asyncio.wait_for(_read(self.proc.stdout), timeout)
+            except asyncio.TimeoutError:
+                await self.stop()
+                raise WorkerError(f"the model did not answer within {timeout:g}s; the worker was restarted", 504)
+            except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError):
+                await asyncio.sleep(0.05)
+                raise WorkerError(f"the serving worker exited: {self.log_tail(500)}")
+            if reply.get("id") != self._seq:
+                await self.stop()
+                raise WorkerError("the serving worker answered out of turn; it was restarted")
+            return reply
+
+    async def stop(self) -> None:
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.proc.wait(), 5)
+
+
+async def _read(stream: asyncio.StreamReader) -> dict[str, Any]:
+    (size,) = HEADER.unpack(await stream.readexactly(HEADER.size))
+    if size > MAX_FRAME:
+        raise WorkerError("the serving worker sent an oversized reply")
+    reply = json.loads(await stream.readexactly(size))
+    if not isinstance(reply, dict):
+        raise WorkerError("the serving worker sent a malformed reply")
+    return reply
+
+
+async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout: float) -> Worker:
+    """Start a worker and wait until its model is loaded; WorkerError says why it could not be."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "worker.log"
+    src = str(Path(__file__).resolve().parents[2])
+    env = scrubbed_env(str(workdir), {"PYTHONPATH": src})
+    with open(log_path, "ab") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mlagent.serving.worker", cwd=workdir, env=env, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=log, preexec_fn=preexec(limits), limit=MAX_FRAME)
+    worker = Worker(proc, log_path, WorkerInfo(model_type="?"))
+    try:
+        proc.stdin.write(encode(init.model_dump()))
+        await proc.stdin.drain()
+        ready = await asyncio.wait_for(_read(proc.stdout), timeout)
+    except asyncio.TimeoutError:
+        await worker.stop()
+        raise WorkerError(f"the model did not load within {timeout:g}s")
+    except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError):
+        await worker.stop()
+        raise WorkerError(f"the serving worker exited while loading the model: {worker.log_tail(800)}")
+    if not ready.get("ok"):
+        await worker.stop()
+        raise WorkerError(f"the model could not be loaded: {ready.get('error')}")
+    worker.info = WorkerInfo.model_validate(ready)
+    return worker

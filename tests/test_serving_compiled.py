@@ -1,0 +1,75 @@
+"""The compiled predict paths equal scikit-learn's bit for bit; unknown models keep sklearn's path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingRegressor, RandomForestClassifier,
+                              RandomForestRegressor)
+from sklearn.linear_model import Lasso, LinearRegression, Ridge
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from mlagent.serving.compiled import compile_model
+
+
+@pytest.mark.parametrize("make", [
+    lambda: RandomForestClassifier(n_estimators=100, random_state=0),
+    lambda: ExtraTreesClassifier(n_estimators=30, random_state=1),
+    lambda: DecisionTreeClassifier(random_state=0),
+])
+def test_tree_classifiers_exact(make):
+    X, y = load_iris(return_X_y=True)
+    model = make().fit(X, y)
+    fast = compile_model(model, X, model.predict)
+    assert fast is not None
+    rng = np.random.default_rng(3)
+    probe = np.vstack([X, rng.normal(X.mean(0), X.std(0) * 2, size=(500, 4)), X + 1e-7])
+    assert np.array_equal(fast(probe), model.predict(probe))
+    for row in probe[:40]:
+        assert fast(row[None, :]).tolist() == model.predict(row[None, :]).tolist()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Ridge(alpha=1.0, random_state=0), lambda: LinearRegression(), lambda: Lasso(alpha=0.1),
+    lambda: RandomForestRegressor(n_estimators=40, random_state=0), lambda: DecisionTreeRegressor(max_depth=6),
+])
+def test_regressors_exact(make):
+    X, y = load_diabetes(return_X_y=True)
+    model = make().fit(X, y)
+    fast = compile_model(model, X, model.predict)
+    assert fast is not None
+    probe = np.vstack([X, np.random.default_rng(0).normal(size=(300, X.shape[1])) * 0.1])
+    assert np.array_equal(fast(probe), model.predict(probe))
+    assert np.array_equal(fast(probe[:1]), model.predict(probe[:1]))
+
+
+def test_string_classes_and_unsupported_models():
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, names)
+    assert compile_model(model, X, model.predict)(X[:5]).tolist() == model.predict(X[:5]).tolist()
+    gbr = GradientBoostingRegressor(n_estimators=5).fit(X, y)
+    assert compile_model(gbr, X, gbr.predict) is None
+
+
+def test_a_wrong_reference_refuses_compilation():
+    X, y = load_iris(return_X_y=True)
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    assert compile_model(model, X, lambda x: np.zeros(len(x), dtype=int)) is None
+
+
+def test_models_fitted_on_dataframes_match_dataframe_predict():
+    import pandas as pd
+
+    data = load_diabetes(as_frame=True)
+    model = Ridge(alpha=1.0, random_state=0).fit(data.data, data.target)
+
+    def reference(x):
+        return model.predict(pd.DataFrame(x, columns=model.feature_names_in_))
+
+    fast = compile_model(model, data.data.to_numpy(), reference)
+    assert fast is not None
+    probe = data.data.to_numpy()
+    assert np.array_equal(fast(probe), reference(probe))
+    assert all(fast(probe[i:i + 1]).tolist() == reference(probe[i:i + 1]).tolist() for i in range(50))
