@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     max_agent_steps: int = 50
     log_level: str = "info"
 
+    # Cost control and usage accounting (docs/cost-and-usage.md).
+    price_table: Path | None = None  # YAML/JSON laid over the built-in usage/prices.yaml
+    thread_token_budget: int = 2_000_000  # default per-thread (session) token budget
+
     @cached_property
     def model_ids(self) -> list[str]:
         return [m.strip() for m in self.models.split(",") if m.strip()]

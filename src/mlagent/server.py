@@ -17,6 +17,7 @@ from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
 from .events.bus import EventBus
 from .runtime.keeper import Keeper, recover_on_start
+from .runtime.approvals import ApprovalsService
 from .runtime.live import LiveSessions
 from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
@@ -24,6 +25,10 @@ from .services import Services
 from .store.db import make_engine, migrate, sessionmaker
 from .store.sessions import AccountStore, SessionStore
 from .store.turns import TurnStore
+from .store.approvals import ApprovalStore
+from .store.usage import UsageStore
+from .usage.prices import load_prices
+from .usage.service import UsageService
 
 log = logging.getLogger("mlagent")
 
@@ -34,7 +39,9 @@ def default_toolset(request: dict[str, Any]) -> ToolSet:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import config as config_api
+    from .api import approvals as approvals_api
     from .api import errors, responses
+    from .api import usage as usage_api
 
     settings = settings or Settings()
 
@@ -48,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         turns, sessions, accounts = TurnStore(sm), SessionStore(sm), AccountStore(sm)
         bus = EventBus()
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
-        runner = TurnRunner(settings, turns, sessions, bus, live, default_toolset)
+        usage, prices = UsageStore(sm), load_prices(settings.price_table)
+        runner = TurnRunner(settings, turns, sessions, bus, live, default_toolset, usage=usage, prices=prices)
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds)
         app.state.services = Services(
@@ -58,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     settings.is_loopback),
             responses=ResponsesService(settings, turns, sessions, accounts, bus, live, runner),
         )
+        app.state.services.approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, bus, live, runner,
+                                                        settings.lease_seconds)
+        app.state.services.usage = UsageService(usage, settings.thread_token_budget)
         keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
         log.info("mlagent ready on http://%s:%s (database: %s)", settings.host, settings.port,
                  "sqlite" if url.startswith("sqlite") else "postgresql")
@@ -72,4 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(responses.router)
     app.include_router(config_api.router)
+    app.include_router(approvals_api.router)
+    app.include_router(usage_api.router)
     return app

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
+from .runtime.approvals import ApprovalsService
 from .runtime.service import ResponsesService
+from .usage.service import UsageService
 
 
 @dataclass
@@ -16,3 +18,5 @@ class Services:
     hf_tokens: HfTokenValidator
     api_keys: ApiKeyRegistry
     responses: ResponsesService
+    approvals: ApprovalsService | None = None
+    usage: UsageService | None = None

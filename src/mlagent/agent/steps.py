@@ -42,6 +42,7 @@ class LlmCalled(BaseModel):
     input_tokens: int
     output_tokens: int
     finish_reason: str | None = None
+    cost_usd: float | None = None  # set by the runtime's meter; None when unpriced
 
 
 class Checkpoint(BaseModel):

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from .response import OutputItem, OutputText, ResponseObject
+from .response import BudgetContext, CostUsage, OutputItem, OutputText, PendingAction, ResponseObject
 
 
 class _Event(BaseModel):
@@ -105,6 +105,7 @@ class LlmCall(_Event):
     input_tokens: int
     output_tokens: int
     finish_reason: str | None = None
+    cost_usd: float | None = None  # None: the model has no price
 
 
 class ToolLog(_Event):
@@ -121,6 +122,22 @@ class PlanUpdated(_Event):
 
     type: Literal["response.plan"] = "response.plan"
     steps: list[dict[str, str]]
+
+
+class ApprovalRequired(_Event):
+    """The run pauses: the pending batch and the budget that stopped it (seed 000)."""
+
+    type: Literal["response.approval_required"] = "response.approval_required"
+    batch: Literal["inference", "tools"]
+    actions: list[PendingAction]
+    budget: BudgetContext
+
+
+class CostUpdated(_Event):
+    """The session's attributed spend after a billable action was recorded."""
+
+    type: Literal["response.cost.updated"] = "response.cost.updated"
+    cost: CostUsage
 
 
 class ErrorEvent(_Event):
@@ -149,6 +166,8 @@ Event = Annotated[
     | LlmCall
     | ToolLog
     | PlanUpdated
+    | ApprovalRequired
+    | CostUpdated
     | ErrorEvent,
     Field(discriminator="type"),
 ]

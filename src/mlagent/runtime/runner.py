@@ -12,15 +12,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..agent.budget import Paused
 from ..agent.history import turn_messages
 from ..agent.llm import ChatLLM
 from ..agent.loop import AgentLoop
-from ..agent.steps import AgentError, Checkpoint
+from ..agent.steps import AgentError, Checkpoint, LlmCalled, Notice, ToolReturned
 from ..agent.tools.base import ToolContext, ToolSet
 from ..config import Settings
 from ..events.bus import EventBus
 from ..events.response import IncompleteDetails, MessageItem, ResponseError, ResponseObject
 from ..events.types import (
+    CostUpdated,
     OutputItemDone,
     ResponseCancelled,
     ResponseCompleted,
@@ -30,12 +32,18 @@ from ..events.types import (
 )
 from ..store.sessions import SessionStore
 from ..store.turns import TurnStore
+from ..store.usage import UsageStore
+from ..usage.meter import SessionMeter, cost_usage
+from ..usage.prices import PriceTable
+from .approvals import PendingBatch, pause_turn
 from .emitter import TurnEmitter
 from .ids import new_id
 from .live import LiveSessions
 from .writer import EventWriter
 
 log = logging.getLogger("mlagent.runtime")
+
+DENIED = "denied"  # the paused model call was denied: the turn ends cancelled
 
 
 class TurnRunner:
@@ -47,6 +55,8 @@ class TurnRunner:
         bus: EventBus,
         live: LiveSessions,
         toolset_for: Callable[[dict[str, Any]], ToolSet],
+        usage: UsageStore | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self.settings = settings
         self.turns = turns
@@ -54,6 +64,8 @@ class TurnRunner:
         self.bus = bus
         self.live = live
         self.toolset_for = toolset_for
+        self.usage = usage
+        self.prices = prices
         self.owner = new_id("worker")
         self._tasks: dict[str, asyncio.Task] = {}
         self._cancelled: set[str] = set()
@@ -107,8 +119,13 @@ class TurnRunner:
             emitter = TurnEmitter(writer)
             try:
                 await writer.emit(ResponseInProgress(response=writer.state.model_copy(update={"status": "in_progress"})))
-                await self._drive(turn.request, session, writer, emitter)
-                await writer.emit(ResponseCompleted(response=writer.state.model_copy(update={"status": "completed"})))
+                outcome = await self._drive(turn.request, session, writer, emitter)
+                if isinstance(outcome, Paused):
+                    await pause_turn(writer, self.sessions, session.id, outcome)
+                elif outcome == DENIED:
+                    await writer.emit(ResponseCancelled(response=writer.state.model_copy(update={"status": "cancelled"})))
+                else:
+                    await writer.emit(ResponseCompleted(response=writer.state.model_copy(update={"status": "completed"})))
             except asyncio.CancelledError:
                 if turn_id not in self._cancelled:
                     await writer.close()
@@ -126,12 +143,35 @@ class TurnRunner:
                 await writer.close()
                 await self.turns.release(turn_id)
 
-    async def _drive(self, request: dict[str, Any], session, writer: EventWriter, emitter: TurnEmitter) -> None:
+    async def _drive(
+        self, request: dict[str, Any], session, writer: EventWriter, emitter: TurnEmitter
+    ) -> Paused | str | None:
+        """Run the loop to its end; a `Paused` (or `DENIED`) says how the turn stops."""
         live = self.live.get(session.id)
         if live is None or live.token is None:
             raise AgentError("session_unavailable", "The session's credentials are no longer held; submit again.")
-        messages = turn_messages(session.messages, request["input"], request.get("instructions"))
-        await self.sessions.save_messages(session.id, messages)
+        pending = PendingBatch.load(session.pending)
+        resume = None
+        if pending is not None and pending.response_id == writer.turn_id and pending.decision is not None:
+            resume = pending.to_resume()  # a continuation of this response after an approval
+            messages = list(session.messages)
+        else:
+            messages = turn_messages(session.messages, request["input"], request.get("instructions"))
+            await self.sessions.save_messages(session.id, messages)
+        if session.pending is not None:
+            await self.sessions.update(session.id, pending=None)
+        if resume is not None and resume.batch == "inference" and not resume.approve:
+            note = "The user declined to approve further model calls for this request."
+            if resume.feedback:
+                note += f" Their feedback: {resume.feedback}"
+            await self.sessions.save_messages(session.id, [*messages, {"role": "user", "content": note}])
+            return DENIED
+        meter = None
+        if self.usage is not None and self.prices is not None:
+            meter = SessionMeter(self.usage, self.prices, account=session.account, session_id=session.id,
+                                 response_id=writer.turn_id, agent=session.agent,
+                                 default_max_tokens=self.settings.thread_token_budget)
+            await writer.emit(CostUpdated(cost=cost_usage(await meter.spend())))
         llm = ChatLLM(
             self.settings.inference_base_url,
             live.token.get_secret_value(),
@@ -139,14 +179,36 @@ class TurnRunner:
             max_retries=self.settings.llm_max_retries,
         )
         ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=live.token)
-        loop = AgentLoop(llm, self.toolset_for(request), self.settings.max_agent_steps)
+        loop = AgentLoop(llm, self.toolset_for(request), self.settings.max_agent_steps, gate=meter)
+        reported_cost: float | None = None
         try:
-            async for step in loop.run(session.model, messages, ctx):
+            async for step in loop.run(session.model, messages, ctx, resume):
+                if isinstance(step, Paused):
+                    return step
                 if isinstance(step, Checkpoint):
                     await asyncio.shield(self.sessions.save_messages(session.id, step.messages))
+                elif meter is not None and isinstance(step, LlmCalled):
+                    step.cost_usd = await asyncio.shield(meter.record_llm(step))
+                elif isinstance(step, Notice) and step.name == "cost":
+                    reported_cost = _usd(step.payload.get("usd"))
+                elif meter is not None and isinstance(step, ToolReturned) and reported_cost is not None:
+                    await asyncio.shield(meter.settle(step.call_id, reported_cost))
+                    reported_cost = None
                 await emitter.handle(step)
+                change = meter.take_change() if meter is not None else None
+                if change is not None:
+                    await writer.emit(CostUpdated(cost=cost_usage(change)))
         finally:
             await llm.close()
+        return None
+
+
+def _usd(value: Any) -> float | None:
+    """A tool's reported actual cost (`ctx.notify("cost", {"usd": x})`)."""
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def _failed(state: ResponseObject, code: str, message: str) -> ResponseFailed:
