@@ -76,7 +76,9 @@ def database(request) -> str:
 def shared_server(request, tmp_path_factory, fake_llm, fake_hub, database) -> Iterator[ServerProcess]:
     """One server per test module and database, for tests that need no special settings."""
     data_dir = tmp_path_factory.mktemp("shared")
-    values = {"HF_ENDPOINT": fake_hub.url, "MLAGENT_INFERENCE_BASE_URL": fake_llm.url, "MLAGENT_LLM_MAX_RETRIES": "0"}
+    values = {"HF_ENDPOINT": fake_hub.url, "MLAGENT_INFERENCE_BASE_URL": fake_llm.url, "MLAGENT_LLM_MAX_RETRIES": "0",
+              # Many tests share this server and account names; the limits have their own tests.
+              "MLAGENT_MAX_SESSIONS_PER_ACCOUNT": "10000", "MLAGENT_MAX_SESSIONS_GLOBAL": "10000"}
     url = None
     if database == "postgresql":
         url = create_pg_database(PG_URL)
