@@ -1,8 +1,9 @@
-"""Runs the real server with one extra, test-only tool: `launch_job`, which stands for
+"""Runs the real server with extra, test-only tools. `launch_job` stands for
 an HF Jobs launch. It lives here, not in the product, because the real job tool is
 another issue's; its estimate is the product's own (`mlagent.usage.estimates.job_cost`:
 flavor hourly price × timeout), and every launch is appended to `launches.jsonl` in the
-data dir so a test can prove a paused job was never launched.
+data dir so a test can prove a paused job was never launched. `ask_subagent` stands
+for a tool that makes its own model calls and reports them.
 
 Usage (by tests): `server.argv = [sys.executable, "-m", "tests.job_tool_server"]`.
 """
@@ -47,6 +48,21 @@ class LaunchJobTool(Tool):
         return f"Launched job_123 on {arguments['flavor']}."
 
 
+class SubAgentTool(Tool):
+    """Stands for a tool that calls a model itself (a research sub-agent): it reports
+    each of its model calls so they are logged and charged to the session."""
+
+    name = "ask_subagent"
+    description = "Ask a research sub-agent."
+    parameters = {"type": "object", "properties": {"input_tokens": {"type": "integer"},
+                                                   "output_tokens": {"type": "integer"}}}
+
+    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        ctx.notify("llm_call", {"agent": "research", "model": "moonshotai/Kimi-K2.6:novita", "latency_ms": 5.0,
+                                "input_tokens": arguments["input_tokens"], "output_tokens": arguments["output_tokens"]})
+        return "Summary from the sub-agent."
+
+
 def main() -> None:
     settings = Settings()
     prices = load_prices(settings.price_table)
@@ -54,7 +70,7 @@ def main() -> None:
     base = server.default_toolset
 
     def toolset(*args: Any, **kwargs: Any) -> ToolSet:
-        return ToolSet([*base(*args, **kwargs), LaunchJobTool(prices, launches)])
+        return ToolSet([*base(*args, **kwargs), LaunchJobTool(prices, launches), SubAgentTool()])
 
     server.default_toolset = toolset
     from mlagent.cli import main as cli_main

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from .costs import MODEL, llm_calls, price_file
+from .costs import MODEL, llm_calls, price_file, with_job_tool
 from .fakes.llm import Reply
 
 FREE_MODEL = "acme/unpriced-model"
@@ -149,3 +149,20 @@ def test_thread_over_its_token_budget_stops_with_a_clear_error(make_server, fake
         assert len(fake_llm.requests) == 2
         info = c.get(f"/api/v1/usage/threads/{first['session_id']}").json()
     assert info["is_exhausted"] is True and info["remaining"] == 0 and info["percent_used"] == 120.0
+
+
+def test_model_calls_a_tool_makes_itself_are_logged_under_their_agent(make_server, fake_hub, fake_llm, tmp_path):
+    server = with_job_tool(make_server(mlagent_price_table=price_file(tmp_path, {MODEL: (3.0, 15.0)}))).start()
+    token = fake_hub.user_token("dee")
+    fake_llm.push(Reply(tool_calls=[("ask_subagent", {"input_tokens": 1000, "output_tokens": 100})]),
+                  Reply(text="done"))
+    with server.client(token) as c:
+        done = c.post("/v1/responses", json={"input": "research"}).json()
+        assert done["status"] == "completed"
+        research = c.get("/api/v1/usage/agents/research").json()
+        main = c.get("/api/v1/usage/agents/ml-agent").json()
+        totals = c.get("/api/v1/usage").json()["usage"]["totals"]
+    assert (research["request_count"], research["prompt_tokens"], research["completion_tokens"]) == (1, 1000, 100)
+    assert research["total_cost"] == pytest.approx((1000 * 3 + 100 * 15) / 1e6)
+    assert main["request_count"] == 2 and totals["request_count"] == 3
+    assert done["usage"]["cost"]["inference_usd"] == pytest.approx(totals["total_cost"])

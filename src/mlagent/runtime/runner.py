@@ -181,8 +181,9 @@ class TurnRunner:
         ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=live.token)
         loop = AgentLoop(llm, self.toolset_for(request), self.settings.max_agent_steps, gate=meter)
         reported_cost: float | None = None
+        steps = loop.run(session.model, messages, ctx, resume)
         try:
-            async for step in loop.run(session.model, messages, ctx, resume):
+            async for step in steps:
                 if isinstance(step, Paused):
                     return step
                 if isinstance(step, Checkpoint):
@@ -191,6 +192,8 @@ class TurnRunner:
                     step.cost_usd = await asyncio.shield(meter.record_llm(step))
                 elif isinstance(step, Notice) and step.name == "cost":
                     reported_cost = _usd(step.payload.get("usd"))
+                elif meter is not None and isinstance(step, Notice) and step.name == "llm_call":
+                    await asyncio.shield(meter.record_notice(step.payload))  # a tool's own model call (sub-agent)
                 elif meter is not None and isinstance(step, ToolReturned) and reported_cost is not None:
                     await asyncio.shield(meter.settle(step.call_id, reported_cost))
                     reported_cost = None
@@ -199,6 +202,7 @@ class TurnRunner:
                 if change is not None:
                     await writer.emit(CostUpdated(cost=cost_usage(change)))
         finally:
+            await steps.aclose()
             await llm.close()
         return None
 
