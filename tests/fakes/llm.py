@@ -48,6 +48,7 @@ class FakeLLM:
         self.replies: deque[Reply] = deque()
         self.default = Reply(text="Done.")
         self.requests: list[Recorded] = []
+        self.chunk_times: list[float] = []  # wall-clock send time of every text chunk (benchmarks)
         self.app = self._build()
         self._server = BackgroundServer(self.app)
 
@@ -85,12 +86,12 @@ class FakeLLM:
             if reply.status is not None:
                 return JSONResponse({"error": {"message": "scripted failure", "type": "error"}},
                                     status_code=reply.status)
-            return StreamingResponse(_stream(body, reply), media_type="text/event-stream")
+            return StreamingResponse(_stream(body, reply, self.chunk_times), media_type="text/event-stream")
 
         return app
 
 
-async def _stream(body: dict[str, Any], reply: Reply):
+async def _stream(body: dict[str, Any], reply: Reply, chunk_times: list[float]):
     cid = f"chatcmpl-{uuid.uuid4().hex[:8]}"
     base = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": body["model"]}
 
@@ -108,6 +109,7 @@ async def _stream(body: dict[str, Any], reply: Reply):
         for i in range(0, len(text), size):
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
+            chunk_times.append(time.time())
             yield chunk({"content": text[i:i + size]})
     for index, (name, args) in enumerate(reply.tool_calls):
         call_id = f"call_{uuid.uuid4().hex[:8]}"

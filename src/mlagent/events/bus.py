@@ -5,12 +5,20 @@ never lose or duplicate an event. Subscribe *before* the first read: a publish t
 lands between the read and the wait is then kept in the subscription's flag. Events
 written by another process are seen through the subscriber's periodic re-read (the
 `timeout` of `Subscription.wait`).
+
+While a response has subscribers the bus also keeps its most recent events, so a
+thousand streams on one turn cost one database write and no reads per batch.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Sequence
+
+from .types import StoredEvent
+
+RECENT_EVENTS = 4096
 
 
 class Subscription:
@@ -45,15 +53,32 @@ class Subscription:
 class EventBus:
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
+        self._recent: dict[str, deque[StoredEvent]] = {}
 
     def subscribe(self, response_id: str) -> Subscription:
         sub = Subscription(self, response_id)
         self._subs[response_id].add(sub)
         return sub
 
-    def publish(self, response_id: str) -> None:
-        for sub in self._subs.get(response_id, ()):
+    def publish(self, response_id: str, events: Sequence[StoredEvent] = ()) -> None:
+        """Announce committed `events` (contiguous, ascending) of `response_id`."""
+        subs = self._subs.get(response_id)
+        if not subs:
+            return
+        if events:
+            buf = self._recent.setdefault(response_id, deque(maxlen=RECENT_EVENTS))
+            if buf and buf[-1].seq + 1 != events[0].seq:
+                buf.clear()
+            buf.extend(events)
+        for sub in subs:
             sub._notify()
+
+    def recent(self, response_id: str, after: int) -> list[StoredEvent] | None:
+        """The events after `after` from memory, or None when memory does not reach back."""
+        buf = self._recent.get(response_id)
+        if not buf or buf[0].seq > after + 1:
+            return None
+        return [e for e in buf if e.seq > after]
 
     def _remove(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.response_id)
@@ -61,6 +86,7 @@ class EventBus:
             subs.discard(sub)
             if not subs:
                 del self._subs[sub.response_id]
+                self._recent.pop(sub.response_id, None)
 
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._subs.values())

@@ -55,6 +55,7 @@ class ResponsesService:
         self.bus = bus
         self.live = live
         self.runner = runner
+        self._accounts_seen: set[str] = set()
 
     # -- create -------------------------------------------------------------------
     def validate(self, req: CreateResponseRequest) -> None:
@@ -133,7 +134,9 @@ class ResponsesService:
                 self.live.evict_session(new_session.id)
             existing = await self.turns.by_idempotency_key(identity.account, idempotency_key or "")
             return ResponseObject.model_validate(existing.snapshot)
-        await self.accounts.seen(identity.account, identity.kind)
+        if identity.account not in self._accounts_seen:  # one write per account per process
+            await self.accounts.seen(identity.account, identity.kind)
+            self._accounts_seen.add(identity.account)
         self.runner.start(turn_id, session.id)
         return snapshot
 
@@ -183,8 +186,13 @@ class ResponsesService:
         keepalive = self.settings.keepalive_seconds
         idle_since = time.monotonic()
         with self.bus.subscribe(response_id) as sub:
+            woken = False
             while True:
-                batch = await self.turns.read(response_id, after)
+                # After a local publish the news is in memory; otherwise (first read, or
+                # a periodic re-read for writes by another process) ask the database.
+                batch = self.bus.recent(response_id, after) if woken else None
+                if batch is None:
+                    batch = await self.turns.read(response_id, after)
                 for i, event in enumerate(batch):
                     yield event
                     after = event.seq
@@ -195,11 +203,12 @@ class ResponsesService:
                         if not await self.turns.read(response_id, after, limit=1):
                             return
                 if batch:
+                    woken = True
                     continue
                 if time.monotonic() - idle_since >= keepalive:
                     idle_since = time.monotonic()
                     yield None
-                await sub.wait(min(1.0, keepalive))
+                woken = await sub.wait(min(1.0, keepalive))
 
     # -- cancel -------------------------------------------------------------------
     async def cancel(self, identity: Identity, response_id: str) -> ResponseObject:

@@ -10,7 +10,7 @@ import time
 from ..events.bus import EventBus
 from ..events.reducer import apply
 from ..events.response import ResponseObject
-from ..events.types import Event, OutputTextDelta
+from ..events.types import Event, OutputTextDelta, StoredEvent
 from ..store.turns import TurnStore
 
 # Text deltas may wait this long to share a transaction; everything else is written at once.
@@ -62,7 +62,7 @@ class EventWriter:
                 return
             batch, self._pending = self._pending, []
             await self._store.append(self.turn_id, batch, self.state.model_dump(mode="json"), self.state.status)
-        self._bus.publish(self.turn_id)
+        self._bus.publish(self.turn_id, [StoredEvent(*row) for row in batch])
 
     async def close(self) -> None:
         if self._timer is not None and not self._timer.done():
