@@ -34,9 +34,18 @@ def with_job_tool(server: ServerProcess) -> ServerProcess:
     return server
 
 
-def launches(server: ServerProcess) -> list[dict[str, Any]]:
+def launches(server: ServerProcess, response_id: str) -> list[dict[str, Any]]:
+    """The jobs the test-only `launch_job` tool launched for `response_id`."""
     path = server.data_dir / "launches.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [r for r in rows if r["response_id"] == response_id]
+
+
+def module_server(directory: Path, fake_llm, fake_hub, **env: str) -> ServerProcess:
+    """A server shared by a module's tests (the fakes are reset between tests)."""
+    values = {"HF_ENDPOINT": fake_hub.url, "MLAGENT_INFERENCE_BASE_URL": fake_llm.url, "MLAGENT_LLM_MAX_RETRIES": "0",
+              **{k.upper(): v for k, v in env.items()}}
+    return ServerProcess(directory, values)
 
 
 def events(client: httpx.Client, rid: str, after: int = -1) -> list[SSE]:

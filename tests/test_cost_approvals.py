@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from .conftest import database_params
-from .costs import MODEL, events, launches, price_file, with_job_tool
+from .costs import MODEL, events, launches, module_server, price_file, with_job_tool
 from .fakes.llm import Reply
 from .harness import wait_status
 
@@ -19,9 +19,27 @@ EXPENSIVE = {MODEL: (1000.0, 2000.0)}
 CALL_USD = 0.025
 
 
-def test_model_call_over_cap_pauses_before_it_runs_and_approval_continues_same_id(make_server, fake_hub, fake_llm,
-                                                                                   tmp_path):
-    server = make_server(mlagent_price_table=price_file(tmp_path, EXPENSIVE)).start()
+@pytest.fixture(scope="module")
+def priced(tmp_path_factory, fake_llm, fake_hub):
+    """A server whose price table makes one model call's estimate exceed a $1 cap."""
+    directory = tmp_path_factory.mktemp("priced")
+    server = module_server(directory, fake_llm, fake_hub, mlagent_price_table=price_file(directory, EXPENSIVE)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def job_server(tmp_path_factory, fake_llm, fake_hub):
+    """A server with the test-only `launch_job` tool; a10g-large costs $1.50 an hour."""
+    directory = tmp_path_factory.mktemp("jobs")
+    prices = price_file(directory, {MODEL: (10.0, 10.0)}, jobs={"a10g-large": 1.5})
+    server = with_job_tool(module_server(directory, fake_llm, fake_hub, mlagent_price_table=prices)).start()
+    yield server
+    server.stop()
+
+
+def test_model_call_over_cap_pauses_before_it_runs_and_approval_continues_same_id(priced, fake_hub, fake_llm):
+    server = priced
     token = fake_hub.user_token("ada")
     fake_llm.push(Reply(text="The answer."))
     with server.client(token) as c:
@@ -68,14 +86,8 @@ def test_model_call_over_cap_pauses_before_it_runs_and_approval_continues_same_i
         assert len(fake_llm.requests) == 1
 
 
-def _job_server(make_server, tmp_path):
-    prices = price_file(tmp_path, {MODEL: (10.0, 10.0)}, jobs={"a10g-large": 1.5})
-    return with_job_tool(make_server(mlagent_price_table=prices)).start()
-
-
-def test_job_over_cap_pauses_before_launch_and_denial_feedback_reaches_the_agent(make_server, fake_hub, fake_llm,
-                                                                                 tmp_path):
-    server = _job_server(make_server, tmp_path)
+def test_job_over_cap_pauses_before_launch_and_denial_feedback_reaches_the_agent(job_server, fake_hub, fake_llm):
+    server = job_server
     token = fake_hub.user_token("bea")
     fake_llm.push(Reply(tool_calls=[("launch_job", {"flavor": "a10g-large", "timeout": "2h"})]),
                   Reply(text="Understood: no GPU job."))
@@ -88,7 +100,7 @@ def test_job_over_cap_pauses_before_launch_and_denial_feedback_reaches_the_agent
         assert action["estimate_usd"] == pytest.approx(3.0)  # $1.50/h × 2 h
         assert body["pending_approval"]["budget"]["estimate"] == pytest.approx(3.0)
         assert [i["type"] for i in body["output"]] == ["function_call"]  # asked for, not run
-        assert launches(server) == []
+        assert launches(server, rid) == []
         assert len(fake_llm.requests) == 1
 
         denied = c.post(f"/v1/responses/{rid}/approvals",
@@ -96,7 +108,7 @@ def test_job_over_cap_pauses_before_launch_and_denial_feedback_reaches_the_agent
         assert denied.status_code == 200 and denied.json()["id"] == rid
         done = wait_status(c, rid, DONE)
     assert done["status"] == "completed", done
-    assert launches(server) == []
+    assert launches(server, rid) == []
     result = next(i for i in done["output"] if i["type"] == "function_call_output")
     assert "Too expensive: use cpu-basic instead." in result["output"]
     tool_messages = [m for m in fake_llm.requests[-1].messages if m["role"] == "tool"]
@@ -105,8 +117,8 @@ def test_job_over_cap_pauses_before_launch_and_denial_feedback_reaches_the_agent
     assert done["usage"]["cost"]["jobs_usd"] == 0.0
 
 
-def test_approved_job_runs_and_its_actual_cost_replaces_the_estimate(make_server, fake_hub, fake_llm, tmp_path):
-    server = _job_server(make_server, tmp_path)
+def test_approved_job_runs_and_its_actual_cost_replaces_the_estimate(job_server, fake_hub, fake_llm):
+    server = job_server
     token = fake_hub.user_token("cy")
     fake_llm.push(Reply(tool_calls=[("launch_job", {"flavor": "a10g-large", "timeout": "2h", "ran_seconds": 600})]),
                   Reply(text="Job done."))
@@ -119,7 +131,7 @@ def test_approved_job_runs_and_its_actual_cost_replaces_the_estimate(make_server
         done = wait_status(c, rid, DONE)
         log = events(c, rid)
     assert done["status"] == "completed", done
-    assert [launch["flavor"] for launch in launches(server)] == ["a10g-large"]
+    assert [launch["flavor"] for launch in launches(server, rid)] == ["a10g-large"]
     # While it ran the estimate counted ($3); the reported runtime (10 min) replaced it.
     charged = [e.json()["cost"]["jobs_usd"] for e in log if e.event == "response.cost.updated"]
     assert pytest.approx(3.0) in charged
@@ -127,9 +139,8 @@ def test_approved_job_runs_and_its_actual_cost_replaces_the_estimate(make_server
     assert done["usage"]["cost"]["total_usd"] == pytest.approx(0.25 + done["usage"]["cost"]["inference_usd"])
 
 
-def test_chained_request_replaces_the_cap_and_approval_without_headroom_repauses(make_server, fake_hub, fake_llm,
-                                                                               tmp_path):
-    server = make_server(mlagent_price_table=price_file(tmp_path, EXPENSIVE)).start()
+def test_chained_request_replaces_the_cap_and_approval_without_headroom_repauses(priced, fake_hub, fake_llm):
+    server = priced
     token = fake_hub.user_token("dan")
     fake_llm.push(Reply(text="first"), Reply(text="second"))
     with server.client(token) as c:
@@ -189,8 +200,8 @@ def test_pause_survives_a_restart_and_is_approved_afterwards(make_server, fake_h
     assert fake_llm.requests[-1].token == token  # the approval re-attached the caller's token
 
 
-def test_approval_errors(make_server, fake_hub, fake_llm, tmp_path):
-    server = make_server(mlagent_price_table=price_file(tmp_path, EXPENSIVE)).start()
+def test_approval_errors(priced, fake_hub, fake_llm):
+    server = priced
     owner, other = fake_hub.user_token("fay"), fake_hub.user_token("gus")
     with server.client(owner) as c, server.client(other) as o:
         paused = c.post("/v1/responses", json={"input": "x", "background": True, "max_cost_usd": 1.0}).json()["id"]
@@ -215,8 +226,8 @@ def test_approval_errors(make_server, fake_hub, fake_llm, tmp_path):
         assert r.status_code == 404
 
 
-def test_denying_a_paused_model_call_ends_the_run_and_keeps_the_feedback(make_server, fake_hub, fake_llm, tmp_path):
-    server = make_server(mlagent_price_table=price_file(tmp_path, EXPENSIVE)).start()
+def test_denying_a_paused_model_call_ends_the_run_and_keeps_the_feedback(priced, fake_hub, fake_llm):
+    server = priced
     token = fake_hub.user_token("hal")
     with server.client(token) as c:
         rid = c.post("/v1/responses", json={"input": "x", "background": True, "max_cost_usd": 1.0}).json()["id"]

@@ -130,6 +130,7 @@ class ApprovalsService:
             self.live.attach(session.id, identity.account, identity.token)
         except LimitReached as exc:
             raise ServiceError(429, "session_limit_reached", exc.message, retryable=False) from None
+        await self.runner.finished(response_id)  # the paused run releases its lease first
         pending.decision = Decision(approve=req.approve, feedback=req.feedback)
         if not await self.approvals.resume(response_id, session.id, pending.model_dump(mode="json"),
                                            req.new_max_cost_usd, self.runner.owner, self.lease_seconds):

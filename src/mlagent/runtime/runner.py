@@ -79,7 +79,9 @@ class TurnRunner:
         task = asyncio.create_task(self._run(turn_id), name=f"turn:{turn_id}")
         self._tasks[turn_id] = task
 
-        def _done(_t: asyncio.Task) -> None:
+        def _done(t: asyncio.Task) -> None:
+            if self._tasks.get(turn_id) is not t:
+                return  # a continuation of the same response (after an approval) took over
             self._tasks.pop(turn_id, None)
             self._cancelled.discard(turn_id)
             if live is not None:
@@ -87,6 +89,12 @@ class TurnRunner:
                 live.last_active = time.monotonic()
 
         task.add_done_callback(_done)
+
+    async def finished(self, turn_id: str) -> None:
+        """Wait until this process's task for `turn_id` (one that just paused) has let go."""
+        task = self._tasks.get(turn_id)
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.wait([task], timeout=30)
 
     def held(self) -> list[str]:
         return list(self._tasks)
