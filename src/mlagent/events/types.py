@@ -6,8 +6,9 @@ Names follow OpenAI's Responses streaming events; mlagent's own events keep the
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
 
@@ -173,6 +174,7 @@ Event = Annotated[
 ]
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+KNOWN_EVENT_TYPES = frozenset(cls.model_fields["type"].default for cls in get_args(get_args(Event)[0]))
 
 LIFECYCLE_TYPES = (
     ResponseCreated,
@@ -187,10 +189,20 @@ TERMINAL_EVENT_TYPES = frozenset({"response.completed", "response.failed", "resp
 PAUSE_EVENT_TYPES = frozenset({"response.incomplete"})
 
 
-def parse_event(data: dict[str, Any] | str | bytes) -> Event:
-    if isinstance(data, dict):
-        return EVENT_ADAPTER.validate_python(data)
-    return EVENT_ADAPTER.validate_json(data)
+class ForwardedEvent(_Event):
+    """An internal event with no class of its own, forwarded as `response.<name>`.
+
+    The reducer ignores it; clients should ignore event names they don't handle."""
+
+    model_config = {"extra": "allow"}
+    type: str
+
+
+def parse_event(data: dict[str, Any] | str | bytes) -> Event | ForwardedEvent:
+    raw = data if isinstance(data, dict) else json.loads(data)
+    if raw.get("type") in KNOWN_EVENT_TYPES:
+        return EVENT_ADAPTER.validate_python(raw)
+    return ForwardedEvent.model_validate(raw)
 
 
 def ends_stream(event_type: str) -> bool:

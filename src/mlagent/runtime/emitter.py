@@ -8,6 +8,7 @@ from ..events.types import (
     ContentPartAdded,
     ContentPartDone,
     Event,
+    ForwardedEvent,
     LlmCall,
     OutputItemAdded,
     OutputItemDone,
@@ -31,11 +32,11 @@ def truncate_output(text: str, limit: int = OUTPUT_LIMIT_BYTES) -> str:
     return f"{head}\n…[truncated: {len(raw)} bytes in all; the full text is in the response.tool_log event]"
 
 
-def notice_event(step: Notice) -> Event | None:
-    """Map a tool's notice to its event class; unknown notices are dropped."""
+def notice_event(step: Notice) -> Event | ForwardedEvent:
+    """Map a tool's notice to its event class; others are forwarded as `response.<name>`."""
     if step.name == "plan":
         return PlanUpdated(steps=step.payload.get("steps", []))
-    return None
+    return ForwardedEvent(type=f"response.{step.name}", **step.payload)
 
 
 class TurnEmitter:
@@ -77,9 +78,7 @@ class TurnEmitter:
         elif isinstance(step, LlmCalled):
             await w.emit(LlmCall(**step.model_dump(exclude={"kind"})))
         elif isinstance(step, Notice):
-            event = notice_event(step)
-            if event is not None:
-                await w.emit(event)
+            await w.emit(notice_event(step))
         elif isinstance(step, Checkpoint):
             pass  # persisted by the turn runner
 

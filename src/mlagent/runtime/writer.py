@@ -10,7 +10,7 @@ import time
 from ..events.bus import EventBus
 from ..events.reducer import apply
 from ..events.response import ResponseObject
-from ..events.types import Event, OutputTextDelta, StoredEvent
+from ..events.types import Event, ForwardedEvent, OutputTextDelta, StoredEvent
 from ..store.turns import TurnStore
 
 # Text deltas may wait this long to share a transaction; everything else is written at once.
@@ -30,7 +30,7 @@ class EventWriter:
         self._timer: asyncio.Task | None = None
         self._first_pending_at = 0.0
 
-    async def emit(self, event: Event) -> Event:
+    async def emit(self, event: Event | ForwardedEvent) -> Event | ForwardedEvent:
         """Number, reduce and queue `event`; deltas are batched briefly, others flushed now."""
         self.last_seq += 1
         event.sequence_number = self.last_seq
