@@ -162,6 +162,10 @@ def test_model_calls_a_tool_makes_itself_are_logged_under_their_agent(make_serve
         research = c.get("/api/v1/usage/agents/research").json()
         main = c.get("/api/v1/usage/agents/ml-agent").json()
         totals = c.get("/api/v1/usage").json()["usage"]["totals"]
+        calls = llm_calls(c, done["id"])
+    assert [call["agent"] for call in calls] == [None, "research", None]
+    assert calls[1]["input_tokens"] == 1000 and calls[1]["cost_usd"] == pytest.approx(research["total_cost"])
+    assert done["usage"]["llm_calls"] == 3 and done["usage"]["input_tokens"] == sum(c["input_tokens"] for c in calls)
     assert (research["request_count"], research["prompt_tokens"], research["completion_tokens"]) == (1, 1000, 100)
     assert research["total_cost"] == pytest.approx((1000 * 3 + 100 * 15) / 1e6)
     assert main["request_count"] == 2 and totals["request_count"] == 3

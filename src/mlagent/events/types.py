@@ -107,6 +107,7 @@ class LlmCall(_Event):
     output_tokens: int
     finish_reason: str | None = None
     cost_usd: float | None = None  # None: the model has no price
+    agent: str | None = None  # a sub-agent's call (None: the session's agent)
 
 
 class ToolLog(_Event):

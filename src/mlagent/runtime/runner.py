@@ -192,26 +192,45 @@ class TurnRunner:
         steps = loop.run(session.model, messages, ctx, resume)
         try:
             async for step in steps:
+                await self._emit_spend(meter, writer)  # e.g. charges admitted before this step
                 if isinstance(step, Paused):
                     return step
+                if isinstance(step, Notice) and step.name == "cost":
+                    reported_cost = _usd(step.payload.get("usd"))  # settled with the tool's result
+                    continue
+                if isinstance(step, Notice) and step.name == "llm_call":
+                    step = _tool_llm_call(step.payload)  # a model call a tool made itself (a sub-agent)
+                    if step is None:
+                        continue
                 if isinstance(step, Checkpoint):
                     await asyncio.shield(self.sessions.save_messages(session.id, step.messages))
                 elif meter is not None and isinstance(step, LlmCalled):
                     step.cost_usd = await asyncio.shield(meter.record_llm(step))
-                elif isinstance(step, Notice) and step.name == "cost":
-                    reported_cost = _usd(step.payload.get("usd"))
-                elif meter is not None and isinstance(step, Notice) and step.name == "llm_call":
-                    await asyncio.shield(meter.record_notice(step.payload))  # a tool's own model call (sub-agent)
                 elif meter is not None and isinstance(step, ToolReturned) and reported_cost is not None:
                     await asyncio.shield(meter.settle(step.call_id, reported_cost))
                     reported_cost = None
                 await emitter.handle(step)
-                change = meter.take_change() if meter is not None else None
-                if change is not None:
-                    await writer.emit(CostUpdated(cost=cost_usage(change)))
+                await self._emit_spend(meter, writer)
         finally:
             await steps.aclose()
             await llm.close()
+        return None
+
+    @staticmethod
+    async def _emit_spend(meter: SessionMeter | None, writer: EventWriter) -> None:
+        change = meter.take_change() if meter is not None else None
+        if change is not None:
+            await writer.emit(CostUpdated(cost=cost_usage(change)))
+
+
+def _tool_llm_call(payload: dict[str, Any]) -> LlmCalled | None:
+    """`ctx.notify("llm_call", {"agent", "model", "input_tokens", "output_tokens", "latency_ms"})`."""
+    try:
+        return LlmCalled(model=str(payload["model"]), agent=str(payload.get("agent") or "") or None,
+                         input_tokens=int(payload.get("input_tokens", 0)),
+                         output_tokens=int(payload.get("output_tokens", 0)),
+                         latency_ms=float(payload.get("latency_ms", 0.0)))
+    except (KeyError, TypeError, ValueError):
         return None
 
 

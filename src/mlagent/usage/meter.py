@@ -82,28 +82,17 @@ class SessionMeter:
             )
 
     # -- recording ------------------------------------------------------------------
-    async def record_llm(self, step: LlmCalled, agent: str | None = None) -> float | None:
+    async def record_llm(self, step: LlmCalled) -> float | None:
         """Log the call with its actual cost; returns the cost (None when unpriced)."""
         cost = token_cost(self._prices, step.model, step.input_tokens, step.output_tokens)
         self._changed = await self._store.record_llm_call(
             LlmCallRecord(account=self.account, thread_id=self.session_id, response_id=self.response_id,
-                          agent=agent or self.agent, model=step.model, input_tokens=step.input_tokens,
+                          agent=step.agent or self.agent, model=step.model, input_tokens=step.input_tokens,
                           output_tokens=step.output_tokens, cost_usd=cost.usd, priced=cost.priced,
                           latency_ms=step.latency_ms),
             self._default_max_tokens,
         )
         return cost.usd if cost.priced else None
-
-    async def record_notice(self, payload: dict) -> None:
-        """A tool that calls a model itself (a sub-agent) reports each call with
-        `ctx.notify("llm_call", {"agent", "model", "input_tokens", "output_tokens", "latency_ms"})`."""
-        try:
-            step = LlmCalled(model=str(payload["model"]), input_tokens=int(payload.get("input_tokens", 0)),
-                             output_tokens=int(payload.get("output_tokens", 0)),
-                             latency_ms=float(payload.get("latency_ms", 0.0)))
-        except (KeyError, TypeError, ValueError):
-            return
-        await self.record_llm(step, agent=str(payload.get("agent") or "") or None)
 
     async def settle(self, call_id: str, actual_usd: float) -> None:
         """A tool reported what its call actually cost: it replaces the estimate."""
