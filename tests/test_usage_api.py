@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from .conftest import database_params
 from .costs import MODEL, llm_calls, price_file, with_job_tool
 from .fakes.llm import Reply
 
@@ -16,9 +17,8 @@ def keyed(server, key: str) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers={"X-API-Key": key}, timeout=30)
 
 
-@pytest.fixture
-def usage_server(make_server, tmp_path):
-    return make_server(mlagent_price_table=price_file(tmp_path, {MODEL: (3.0, 15.0)}),
+def _server(make_server, tmp_path, database: str = "sqlite"):
+    return make_server(database, mlagent_price_table=price_file(tmp_path, {MODEL: (3.0, 15.0)}),
                        mlagent_models=f"{MODEL},{FREE_MODEL}", mlagent_operator_key="op-key",
                        agent_api_key="user-key").start()
 
@@ -31,7 +31,9 @@ def _sums(calls: list[dict]) -> dict:
             "total_cost": round(sum(c["cost_usd"] or 0.0 for c in calls), 9)}
 
 
-def test_usage_totals_add_up_to_the_recorded_calls(usage_server, fake_hub, fake_llm):
+@pytest.mark.parametrize("database", database_params())
+def test_usage_totals_add_up_to_the_recorded_calls(make_server, tmp_path, fake_hub, fake_llm, database):
+    usage_server = _server(make_server, tmp_path, database)
     alice, bob = fake_hub.user_token("alice"), fake_hub.user_token("bob")
     fake_llm.push(
         Reply(tool_calls=[("update_plan", {"steps": [{"step": "look", "status": "in_progress"}]})],
@@ -92,7 +94,9 @@ def test_usage_totals_add_up_to_the_recorded_calls(usage_server, fake_hub, fake_
         assert other.get("/api/v1/usage").json()["usage"]["totals"]["request_count"] == 0
 
 
-def test_thread_budgets_visibility_and_reset(usage_server, fake_hub, fake_llm):
+@pytest.mark.parametrize("database", database_params())
+def test_thread_budgets_visibility_and_reset(make_server, tmp_path, fake_hub, fake_llm, database):
+    usage_server = _server(make_server, tmp_path, database)
     alice, bob = fake_hub.user_token("ann"), fake_hub.user_token("ben")
     fake_llm.push(Reply(text="a", input_tokens=100, output_tokens=10), Reply(text="b", input_tokens=900, output_tokens=90))
     with usage_server.client(alice) as a:
