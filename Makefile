@@ -33,3 +33,7 @@ bench: dev
 
 clean:
 	rm -rf $(VENV) .mlagent
+
+# Regenerate the gRPC stubs from src/mlagent/grpc/agent_runtime.proto (tests/test_grpc_stubs.py checks them).
+proto: dev
+	$(PY) -m mlagent.grpc.generate

@@ -3,8 +3,12 @@ calls, per-agent and per-model views, thread budgets, visibility and reset."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
+
+import mlagent
 
 from .conftest import database_params
 from .costs import MODEL, llm_calls, price_file, with_job_tool
@@ -105,15 +109,15 @@ def test_thread_budgets_visibility_and_reset(make_server, tmp_path, fake_hub, fa
         big = b.post("/v1/responses", json={"input": "y"}).json()
     with keyed(usage_server, "op-key") as op:
         listing = op.get("/api/v1/usage/threads").json()
-        assert listing["default_max_tokens"] == 2_000_000 and listing["count"] == 2
+        assert listing["default_max_tokens"] == 200_000 and listing["count"] == 2  # ml-agent's token_budget
         assert [t["thread_id"] for t in listing["threads"]] == [big["session_id"], small["session_id"]]  # hottest first
     with usage_server.client(alice) as a:
         mine = a.get("/api/v1/usage/threads").json()
         assert [t["thread_id"] for t in mine["threads"]] == [small["session_id"]]
         info = a.get(f"/api/v1/usage/threads/{small['session_id']}").json()
-        assert info == {"thread_id": small["session_id"], "max_tokens": 2_000_000, "prompt_tokens": 100,
-                        "completion_tokens": 10, "total_tokens": 110, "remaining": 2_000_000 - 110,
-                        "percent_used": 0.0, "is_exhausted": False}
+        assert info == {"thread_id": small["session_id"], "max_tokens": 200_000, "prompt_tokens": 100,
+                        "completion_tokens": 10, "total_tokens": 110, "remaining": 200_000 - 110,
+                        "percent_used": 0.1, "is_exhausted": False}
         # Another account's thread and an unknown one are 404s; looking never creates a budget.
         for tid in (big["session_id"], "sess_unknown", "sess_unknown"):
             r = a.get(f"/api/v1/usage/threads/{tid}")
@@ -138,8 +142,13 @@ def test_thread_budgets_visibility_and_reset(make_server, tmp_path, fake_hub, fa
         assert r.status_code == 401 and "error" in r.json()
 
 
-def test_thread_over_its_token_budget_stops_with_a_clear_error(make_server, fake_hub, fake_llm):
-    server = make_server(mlagent_thread_token_budget="30").start()
+def test_thread_over_its_token_budget_stops_with_a_clear_error(make_server, fake_hub, fake_llm, tmp_path):
+    # A thread's budget is its agent's `token_budget` in the organism file.
+    organism = (Path(mlagent.__file__).parent / "organism" / "default.yaml").read_text()
+    assert "token_budget: 200000" in organism
+    path = tmp_path / "organism.yaml"
+    path.write_text(organism.replace("token_budget: 200000", "token_budget: 30", 1))
+    server = make_server(mlagent_organism_path=str(path)).start()
     token = fake_hub.user_token("cal")
     fake_llm.push(Reply(tool_calls=[("update_plan", {"steps": [{"step": "a", "status": "pending"}]})]),
                   Reply(text="planned"))  # 18 tokens each: the second call starts at 18 < 30
@@ -173,4 +182,23 @@ def test_model_calls_a_tool_makes_itself_are_logged_under_their_agent(make_serve
     assert (research["request_count"], research["prompt_tokens"], research["completion_tokens"]) == (1, 1000, 100)
     assert research["total_cost"] == pytest.approx((1000 * 3 + 100 * 15) / 1e6)
     assert main["request_count"] == 2 and totals["request_count"] == 3
+    assert done["usage"]["cost"]["inference_usd"] == pytest.approx(totals["total_cost"])
+
+
+def test_a_delegated_peers_model_calls_are_logged_and_charged(make_server, fake_hub, fake_llm, tmp_path):
+    server = make_server(mlagent_price_table=price_file(tmp_path, {MODEL: (3.0, 15.0)})).start()
+    token = fake_hub.user_token("eli")
+    fake_llm.push(Reply(tool_calls=[("delegate", {"agent": "researcher", "task": "find a dataset"})]),
+                  Reply(text="Found: imdb.", input_tokens=500, output_tokens=50),
+                  Reply(text="Use imdb."))
+    with server.client(token) as c:
+        done = c.post("/v1/responses", json={"input": "find data"}).json()
+        assert done["status"] == "completed", done
+        peer = c.get("/api/v1/usage/agents/researcher").json()
+        totals = c.get("/api/v1/usage").json()["usage"]["totals"]
+        calls = llm_calls(c, done["id"])
+    assert [call["agent"] for call in calls] == [None, "researcher", None]
+    assert (peer["request_count"], peer["prompt_tokens"], peer["completion_tokens"]) == (1, 500, 50)
+    assert peer["total_cost"] == pytest.approx((500 * 3 + 50 * 15) / 1e6)
+    assert totals["request_count"] == 3
     assert done["usage"]["cost"]["inference_usd"] == pytest.approx(totals["total_cost"])

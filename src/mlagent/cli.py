@@ -14,13 +14,12 @@ def _serve(settings: Settings) -> None:
 
     from .server import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=5,
-    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                                           timeout_graceful_shutdown=5))
+    # POST /api/v1/organism/stop ends the process through this, exactly as a signal would, but exits 0.
+    app.state.request_shutdown = lambda: setattr(server, "should_exit", True)
+    server.run()
 
 
 def _migrate(settings: Settings) -> None:

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     operator_key: str | None = None
     job_backend: str = "local"
+    # The organism file (agents, their prompts and tools); unset: the built-in organism/default.yaml.
+    organism_path: Path | None = None
+    # POST /api/v1/organism/stop: how long running turns may take to finish before they are ended.
+    stop_grace_seconds: float = 300.0
+    # Seed 001 surfaces: CORS origins (comma-separated, "*" for any; empty disables CORS).
+    cors_origins: str = "*"
 
     # Limits (seed 000, "Limits & persistence").
     max_sessions_per_account: int = 10
@@ -64,6 +70,10 @@ class Settings(BaseSettings):
     @cached_property
     def model_ids(self) -> list[str]:
         return [m.strip() for m in self.models.split(",") if m.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def default_model_id(self) -> str:

@@ -5,36 +5,59 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from .agent.tools.base import ToolSet
+from .agent.tools.delegate import DelegateTool
 from .agent.tools.plan import PlanTool
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
 from .events.bus import EventBus
+from .organism.registry import AgentRegistry
+from .organism.spec import OrganismError
 from .runtime.keeper import Keeper, recover_on_start
 from .runtime.approvals import ApprovalsService
 from .runtime.live import LiveSessions
+from .runtime.operator import OperatorService
 from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
 from .services import Services
 from .store.db import make_engine, migrate, sessionmaker
 from .store.sessions import AccountStore, SessionStore
+from .store.threads import ThreadStore
 from .store.turns import TurnStore
 from .store.approvals import ApprovalStore
 from .store.usage import UsageStore
 from .usage.prices import load_prices
 from .usage.service import UsageService
+from .finetune.local import LocalBackend
+from .finetune.service import FineTuningService
+from .store.finetune import FineTuneStore
+from .tasks.catalogue import ModelCatalogue
+from .tasks.service import TasksService
+from .tasks.tools import ToolCatalogue, restrict_tools
 
 log = logging.getLogger("mlagent")
 
 
 def default_toolset(request: dict[str, Any]) -> ToolSet:
-    return ToolSet([PlanTool()])
+    return ToolSet([PlanTool(), DelegateTool()])
+
+
+def _request_shutdown(app: FastAPI) -> None:
+    """Ask the HTTP server to shut down gracefully (cli.py wires it; else SIGTERM ourselves)."""
+    hook = getattr(app.state, "request_shutdown", None)
+    if hook is not None:
+        hook()
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -42,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import approvals as approvals_api
     from .api import errors, responses
     from .api import usage as usage_api
+    from .api import operator as operator_api
+    from .api import ml_api, tasks as tasks_api
 
     settings = settings or Settings()
 
@@ -56,19 +81,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = EventBus()
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
-        runner = TurnRunner(settings, turns, sessions, bus, live, default_toolset, usage=usage, prices=prices)
+        runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(default_toolset), usage=usage,
+                            prices=prices)
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds)
+        finetune_store = FineTuneStore(sm)
+        finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune")
+        if url.startswith("sqlite"):
+            await finetune_backend.recover()
+        responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner)
+        all_tools = default_toolset({})
+        try:
+            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids)
+        except OrganismError as exc:
+            log.error("cannot start: the organism file is broken: %s", exc.reason)
+            raise RuntimeError(f"organism file: {exc.reason}") from None
+        runner.agents = agents
+
+        def default_thread_budget() -> int:  # the default agent's token_budget, else the setting
+            spec = agents.get("ml-agent")
+            return spec.token_budget if spec is not None else settings.thread_token_budget
+
         app.state.services = Services(
             settings=settings,
             hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
             api_keys=ApiKeyRegistry(settings.agent_api_key, settings.api_keys_file, settings.operator_key,
                                     settings.is_loopback),
-            responses=ResponsesService(settings, turns, sessions, accounts, bus, live, runner),
+            responses=responses_service,
+            tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: default_toolset({}).names())),
+            models=ModelCatalogue(settings),
+            finetune=FineTuningService(settings, finetune_store, finetune_backend),
         )
         app.state.services.approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, bus, live, runner,
                                                         settings.lease_seconds)
-        app.state.services.usage = UsageService(usage, settings.thread_token_budget)
+        app.state.services.usage = UsageService(usage, default_thread_budget)
+        app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
+                                                      accounts, bus, live, runner, responses_service,
+                                                      shutdown=lambda: _request_shutdown(app))
+        grpc_server = None
+        if settings.grpc_port:
+            from .grpc.server import GrpcServer
+
+            grpc_server = GrpcServer(app.state.services, settings.host, settings.grpc_port)
+            await grpc_server.start()
         keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
         log.info("mlagent ready on http://%s:%s (database: %s)", settings.host, settings.port,
                  "sqlite" if url.startswith("sqlite") else "postgresql")
@@ -76,6 +131,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             keeper_task.cancel()
+            if grpc_server is not None:
+                await grpc_server.stop()
+            await finetune_backend.shutdown()
             await runner.shutdown()
             await engine.dispose()
 
@@ -85,4 +143,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(config_api.router)
     app.include_router(approvals_api.router)
     app.include_router(usage_api.router)
+    app.include_router(tasks_api.api_router)
+    app.include_router(tasks_api.ninja_router)
+    app.include_router(ml_api.router)
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
+                           allow_headers=["*"], allow_credentials=False, max_age=600)
+    app.include_router(operator_api.router)
+    operator_api.install_stop_guard(app)
     return app

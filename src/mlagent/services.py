@@ -10,6 +10,10 @@ from .config import Settings
 from .runtime.approvals import ApprovalsService
 from .runtime.service import ResponsesService
 from .usage.service import UsageService
+from .runtime.operator import OperatorService
+from .finetune.service import FineTuningService
+from .tasks.catalogue import ModelCatalogue
+from .tasks.service import TasksService
 
 
 @dataclass
@@ -20,3 +24,7 @@ class Services:
     responses: ResponsesService
     approvals: ApprovalsService | None = None
     usage: UsageService | None = None
+    operator: OperatorService | None = None
+    tasks: TasksService | None = None
+    models: ModelCatalogue | None = None
+    finetune: FineTuningService | None = None

@@ -23,10 +23,14 @@ def content_text(content: Any) -> str:
 
 
 def turn_messages(
-    history: list[dict[str, Any]], input_: str | list[dict[str, Any]], instructions: str | None
+    history: list[dict[str, Any]], input_: str | list[dict[str, Any]], instructions: str | None,
+    system_prompt: str | None = None,
 ) -> list[dict[str, Any]]:
-    """History + this turn: instructions prefixed, context messages, then the task."""
-    messages = repair(history) if history else [{"role": "system", "content": SYSTEM_PROMPT}]
+    """History + this turn: instructions prefixed, context messages, then the task.
+    `system_prompt` (the agent's, from the organism) replaces the history's first one."""
+    messages = repair(history) if history else [{"role": "system", "content": system_prompt or SYSTEM_PROMPT}]
+    if system_prompt and messages[0].get("role") == "system":
+        messages[0] = {"role": "system", "content": system_prompt}
     if instructions:
         messages.append({"role": "system", "content": instructions})
     if isinstance(input_, str):

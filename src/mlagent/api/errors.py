@@ -21,6 +21,8 @@ OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: 
                 404: "invalid_request_error", 409: "invalid_request_error", 429: "rate_limit_error"}
 # Surfaces with OpenAI's envelope; everything else answers {"error", "details"}.
 OPENAI_PREFIXES = ("/v1/",)
+# Seed 001's surfaces list 400 (not 422) for invalid parameters.
+SEED_001_PREFIXES = ("/api/tasks", "/api/users", "/ml-api/", "/ninja-api/")
 
 
 def _is_openai(request: Request) -> bool:
@@ -72,7 +74,7 @@ def install(app: FastAPI) -> None:
         else:
             message = f"Invalid value for '{param}': {msg}."
         details = {_loc(tuple(e.get("loc", ()))): str(e.get("msg")) for e in errors}
-        status = 400 if _is_openai(request) else 422
+        status = 400 if _is_openai(request) or request.url.path.startswith(SEED_001_PREFIXES) else 422
         return error_response(request, status, "invalid_request_error", message, param, details, retryable=False)
 
     @app.exception_handler(StarletteHTTPException)

@@ -18,6 +18,7 @@ from ..agent.llm import ChatLLM
 from ..agent.loop import AgentLoop
 from ..agent.steps import AgentError, Checkpoint, LlmCalled, Notice, ToolReturned
 from ..agent.tools.base import ToolContext, ToolSet
+from ..agent.tools.delegate import DELEGATE_KEY
 from ..config import Settings
 from ..events.bus import EventBus
 from ..events.response import IncompleteDetails, MessageItem, ResponseError, ResponseObject
@@ -30,12 +31,14 @@ from ..events.types import (
     ResponseIncomplete,
     ResponseInProgress,
 )
+from ..organism.registry import AgentRegistry
 from ..store.sessions import SessionStore
 from ..store.turns import TurnStore
 from ..store.usage import UsageStore
 from ..usage.meter import SessionMeter, cost_usage
 from ..usage.prices import PriceTable
 from .approvals import PendingBatch, pause_turn
+from .delegation import make_delegate
 from .emitter import TurnEmitter
 from .ids import new_id
 from .live import LiveSessions
@@ -70,13 +73,15 @@ class TurnRunner:
         self._tasks: dict[str, asyncio.Task] = {}
         self._cancelled: set[str] = set()
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        # The organism's AgentRegistry (set by server.py): pause/stop gate, per-agent prompt and tools.
+        self.agents: AgentRegistry | None = None
 
     # -- scheduling ---------------------------------------------------------------
     def start(self, turn_id: str, session_id: str) -> None:
         live = self.live.get(session_id)
         if live is not None:
             live.running.add(turn_id)
-        task = asyncio.create_task(self._run(turn_id), name=f"turn:{turn_id}")
+        task = asyncio.create_task(self._admitted(turn_id), name=f"turn:{turn_id}")
         self._tasks[turn_id] = task
 
         def _done(t: asyncio.Task) -> None:
@@ -116,6 +121,19 @@ class TurnRunner:
             await asyncio.wait(tasks, timeout=grace)
 
     # -- one turn -----------------------------------------------------------------
+    async def _admitted(self, turn_id: str) -> None:
+        """Hold the turn while its agent is paused or the server stops, then run it."""
+        if self.agents is None:
+            return await self._run(turn_id)
+        turn = await self.turns.get(turn_id)
+        agent = await self._agent_of(turn) if turn is not None else "ml-agent"
+        await self.agents.admit(agent, turn_id)
+        with self.agents.turn(agent, turn_id):
+            await self._run(turn_id)
+
+    async def _agent_of(self, turn) -> str:
+        return (turn.request or {}).get("agent") or (await self.sessions.get(turn.session_id)).agent
+
     async def _run(self, turn_id: str) -> None:
         async with self._slots:
             if not await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds):
@@ -156,15 +174,20 @@ class TurnRunner:
     ) -> Paused | str | None:
         """Run the loop to its end; a `Paused` (or `DENIED`) says how the turn stops."""
         live = self.live.get(session.id)
-        if live is None or live.token is None:
+        llm_key = live.token.get_secret_value() if live is not None and live.token is not None else None
+        if llm_key is None and request.get("credential") == "server":  # operator inject: the server's own key
+            llm_key = self.settings.inference_api_key
+        if llm_key is None:
             raise AgentError("session_unavailable", "The session's credentials are no longer held; submit again.")
+        profile = self.agents.profile(request.get("agent") or session.agent) if self.agents is not None else None
         pending = PendingBatch.load(session.pending)
         resume = None
         if pending is not None and pending.response_id == writer.turn_id and pending.decision is not None:
             resume = pending.to_resume()  # a continuation of this response after an approval
             messages = list(session.messages)
         else:
-            messages = turn_messages(session.messages, request["input"], request.get("instructions"))
+            messages = turn_messages(session.messages, request["input"], request.get("instructions"),
+                                     profile.system_prompt if profile else None)
             await self.sessions.save_messages(session.id, messages)
         if session.pending is not None:
             await self.sessions.update(session.id, pending=None)
@@ -176,23 +199,33 @@ class TurnRunner:
             return DENIED
         meter = None
         if self.usage is not None and self.prices is not None:
+            spec = self.agents.get(request.get("agent") or session.agent) if self.agents is not None else None
             meter = SessionMeter(self.usage, self.prices, account=session.account, session_id=session.id,
-                                 response_id=writer.turn_id, agent=session.agent,
-                                 default_max_tokens=self.settings.thread_token_budget)
+                                 response_id=writer.turn_id, agent=request.get("agent") or session.agent,
+                                 default_max_tokens=spec.token_budget if spec else self.settings.thread_token_budget)
             await writer.emit(CostUpdated(cost=cost_usage(await meter.spend())))
         llm = ChatLLM(
             self.settings.inference_base_url,
-            live.token.get_secret_value(),
+            llm_key,
             timeout=self.settings.llm_timeout_seconds,
             max_retries=self.settings.llm_max_retries,
         )
-        ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=live.token)
-        loop = AgentLoop(llm, self.toolset_for(request), self.settings.max_agent_steps, gate=meter)
+        # A task of an API-key account runs on the server's LLM key: tools must not act with it.
+        tool_token = None if request.get("server_llm_key") or live is None else live.token
+        ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=tool_token)
+        toolset = self.toolset_for(request)
+        loop = AgentLoop(llm, toolset.only(profile.tools) if profile else toolset, self.settings.max_agent_steps,
+                         gate=meter)
+        if profile is not None and profile.peers:
+            # A peer's model calls are recorded (and charged) like the turn's own.
+            ctx.extras[DELEGATE_KEY] = make_delegate(self.agents, profile, llm, toolset, ctx,
+                                                     _MeteredEmitter(emitter, meter, writer), session.model,
+                                                     self.settings.max_agent_steps)
         reported_cost: float | None = None
         steps = loop.run(session.model, messages, ctx, resume)
         try:
             async for step in steps:
-                await self._emit_spend(meter, writer)  # e.g. charges admitted before this step
+                await _emit_spend(meter, writer)  # e.g. charges admitted before this step
                 if isinstance(step, Paused):
                     return step
                 if isinstance(step, Notice) and step.name == "cost":
@@ -210,17 +243,32 @@ class TurnRunner:
                     await asyncio.shield(meter.settle(step.call_id, reported_cost))
                     reported_cost = None
                 await emitter.handle(step)
-                await self._emit_spend(meter, writer)
+                await _emit_spend(meter, writer)
         finally:
             await steps.aclose()
             await llm.close()
         return None
 
-    @staticmethod
-    async def _emit_spend(meter: SessionMeter | None, writer: EventWriter) -> None:
-        change = meter.take_change() if meter is not None else None
-        if change is not None:
-            await writer.emit(CostUpdated(cost=cost_usage(change)))
+
+async def _emit_spend(meter: SessionMeter | None, writer: EventWriter) -> None:
+    change = meter.take_change() if meter is not None else None
+    if change is not None:
+        await writer.emit(CostUpdated(cost=cost_usage(change)))
+
+
+class _MeteredEmitter:
+    """The turn's emitter for a delegated peer: its model calls enter the call log first."""
+
+    def __init__(self, emitter: TurnEmitter, meter: SessionMeter | None, writer: EventWriter) -> None:
+        self._emitter = emitter
+        self._meter = meter
+        self._writer = writer
+
+    async def handle(self, step) -> None:
+        if self._meter is not None and isinstance(step, LlmCalled):
+            step.cost_usd = await asyncio.shield(self._meter.record_llm(step))
+        await self._emitter.handle(step)
+        await _emit_spend(self._meter, self._writer)
 
 
 def _tool_llm_call(payload: dict[str, Any]) -> LlmCalled | None:

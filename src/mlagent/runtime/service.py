@@ -99,6 +99,9 @@ class ResponsesService:
         if req.previous_response_id:
             prev = await self._owned_turn(identity, req.previous_response_id, "previous_response_id")
             session = await self.sessions.get(prev.session_id)
+            if session.closed:
+                raise ServiceError(409, "session_closed", "This session was closed (killed by an operator); start a "
+                                   "new one without previous_response_id.", "previous_response_id", retryable=False)
             await self._ensure_idle(session.id)
             if req.max_cost_usd is not None:
                 await self.sessions.update(session.id, max_cost_usd=req.max_cost_usd)

@@ -56,6 +56,8 @@ class Turn(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    # The agent the turn was addressed to when not the session's own (operator inject; 0002_operator).
+    agent: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True, default=None)
     __table_args__ = (UniqueConstraint("account", "idempotency_key", name="uq_turns_idempotency"),)
 
 

@@ -3,6 +3,8 @@ operator sees, and resets, everyone's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..auth.identity import Identity
 from ..errors import not_found
 from ..store.usage import ThreadBudget, Totals, UsageStore
@@ -36,9 +38,9 @@ def _budget_info(b: ThreadBudget) -> ThreadBudgetInfo:
 
 
 class UsageService:
-    def __init__(self, store: UsageStore, default_max_tokens: int) -> None:
+    def __init__(self, store: UsageStore, default_max_tokens: Callable[[], int]) -> None:
         self.store = store
-        self.default_max_tokens = default_max_tokens
+        self.default_max_tokens = default_max_tokens  # the budget a new thread of the default agent gets
 
     async def overview(self, identity: Identity) -> UsageResponse:
         scope = _scope(identity)
@@ -83,7 +85,7 @@ class UsageService:
     async def threads(self, identity: Identity) -> ThreadBudgetListResponse:
         infos = [_budget_info(b) for b in await self.store.budgets(_scope(identity))]
         infos.sort(key=lambda t: (t.percent_used, t.total_tokens), reverse=True)  # hottest first
-        return ThreadBudgetListResponse(threads=infos, count=len(infos), default_max_tokens=self.default_max_tokens)
+        return ThreadBudgetListResponse(threads=infos, count=len(infos), default_max_tokens=self.default_max_tokens())
 
     async def thread(self, identity: Identity, thread_id: str) -> ThreadBudgetInfo:
         rows = await self.store.budgets(_scope(identity), thread_id)
