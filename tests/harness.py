@@ -31,10 +31,11 @@ class ServerProcess:
                     "MLAGENT_DATA_DIR": str(data_dir), "MLAGENT_GRPC_PORT": "0", "MLAGENT_LOG_LEVEL": "info",
                     "MLAGENT_KEEPALIVE_SECONDS": "1", **env}
         self.proc: subprocess.Popen | None = None
+        self.argv = [sys.executable, "-m", "mlagent.cli", "serve"]  # a test may run a wrapper module instead
 
     def start(self, timeout: float = 30) -> ServerProcess:
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "mlagent.cli", "serve"], env=self.env,
+        self.proc = subprocess.Popen(self.argv, env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

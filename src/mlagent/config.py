@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     trackio_dashboards: bool = True
     context_window_tokens: int = 120_000
     research_max_tokens: int = 60_000
+    # Cost control and usage accounting (docs/cost-and-usage.md).
+    price_table: Path | None = None  # YAML/JSON laid over the built-in usage/prices.yaml
+    thread_token_budget: int = 2_000_000  # default per-thread (session) token budget
 
     @cached_property
     def model_ids(self) -> list[str]:

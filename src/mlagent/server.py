@@ -26,6 +26,7 @@ from .events.bus import EventBus
 from .organism.registry import AgentRegistry
 from .organism.spec import OrganismError
 from .runtime.keeper import Keeper, recover_on_start
+from .runtime.approvals import ApprovalsService
 from .runtime.live import LiveSessions
 from .runtime.operator import OperatorService
 from .runtime.runner import TurnRunner
@@ -36,6 +37,10 @@ from .store.db import make_engine, migrate, sessionmaker
 from .store.sessions import AccountStore, SessionStore
 from .store.threads import ThreadStore
 from .store.turns import TurnStore
+from .store.approvals import ApprovalStore
+from .store.usage import UsageStore
+from .usage.prices import load_prices
+from .usage.service import UsageService
 from .finetune.local import LocalBackend
 from .finetune.service import FineTuningService
 from .store.finetune import FineTuneStore
@@ -78,8 +83,10 @@ def _request_shutdown(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import config as config_api
+    from .api import approvals as approvals_api
     from .api import deployments as deployments_api
     from .api import errors, responses
+    from .api import usage as usage_api
     from .api import operator as operator_api
     from .api import ml_api, tasks as tasks_api
     from .api import registry as registry_api
@@ -99,7 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
         catalog = await asyncio.to_thread(agent_catalog, settings)
         toolset_for = functools.partial(default_toolset, catalog=catalog)
-        runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for))
+        usage, prices = UsageStore(sm), load_prices(settings.price_table)
+        runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for), usage=usage,
+                            prices=prices)
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds)
         finetune_store = FineTuneStore(sm)
@@ -114,6 +123,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.error("cannot start: the organism file is broken: %s", exc.reason)
             raise RuntimeError(f"organism file: {exc.reason}") from None
         runner.agents = agents
+
+        def default_thread_budget() -> int:  # the default agent's token_budget, else the setting
+            spec = agents.get("ml-agent")
+            return spec.token_budget if spec is not None else settings.thread_token_budget
+
         app.state.services = Services(
             settings=settings,
             hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
@@ -124,6 +138,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             models=ModelCatalogue(settings),
             finetune=FineTuningService(settings, finetune_store, finetune_backend),
         )
+        app.state.services.approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, bus, live, runner,
+                                                        settings.lease_seconds)
+        app.state.services.usage = UsageService(usage, default_thread_budget)
         app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
                                                       accounts, bus, live, runner, responses_service,
                                                       shutdown=lambda: _request_shutdown(app))
@@ -157,6 +174,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(training_api.router)
     app.include_router(responses.router)
     app.include_router(config_api.router)
+    app.include_router(approvals_api.router)
+    app.include_router(usage_api.router)
     app.include_router(tasks_api.api_router)
     app.include_router(tasks_api.ninja_router)
     app.include_router(ml_api.router)

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
-from .runtime.operator import OperatorService
+from .runtime.approvals import ApprovalsService
 from .runtime.service import ResponsesService
+from .usage.service import UsageService
+from .runtime.operator import OperatorService
 from .finetune.service import FineTuningService
 from .tasks.catalogue import ModelCatalogue
 from .tasks.service import TasksService
@@ -27,6 +29,8 @@ class Services:
     hf_tokens: HfTokenValidator
     api_keys: ApiKeyRegistry
     responses: ResponsesService
+    approvals: ApprovalsService | None = None
+    usage: UsageService | None = None
     operator: OperatorService | None = None
     tasks: TasksService | None = None
     models: ModelCatalogue | None = None

@@ -42,6 +42,8 @@ class LlmCalled(BaseModel):
     input_tokens: int
     output_tokens: int
     finish_reason: str | None = None
+    cost_usd: float | None = None  # set by the runtime's meter; None when unpriced
+    agent: str | None = None  # set for a model call a tool made itself (e.g. a sub-agent)
 
 
 class Checkpoint(BaseModel):

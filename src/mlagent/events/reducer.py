@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .response import Artifact, MessageItem, OutputText, ResponseObject, Usage
+from .response import Artifact, MessageItem, OutputText, PendingApproval, ResponseObject, Usage
 from .types import (
     LIFECYCLE_TYPES,
+    ApprovalRequired,
     ArtifactCreated,
     ContentPartAdded,
+    CostUpdated,
     Event,
     LlmCall,
     OutputItemAdded,
@@ -67,6 +69,12 @@ def apply(state: ResponseObject | None, event: Event) -> ResponseObject:
         return state.model_copy(update={"usage": usage})
     if isinstance(event, ArtifactCreated):
         return state.model_copy(update={"artifacts": _merge_artifacts(state.artifacts, [event.artifact])})
+    if isinstance(event, CostUpdated):
+        usage = (state.usage or Usage()).model_copy(update={"cost": event.cost.model_copy()})
+        return state.model_copy(update={"usage": usage})
+    if isinstance(event, ApprovalRequired):
+        pending = PendingApproval(batch=event.batch, actions=event.actions, budget=event.budget)
+        return state.model_copy(update={"pending_approval": pending.model_copy(deep=True)})
     return state
 
 

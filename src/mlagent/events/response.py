@@ -52,8 +52,27 @@ class OutputTokensDetails(BaseModel):
     reasoning_tokens: int = 0
 
 
+class CostUsage(BaseModel):
+    """mlagent's extension: the session window's attributed spend (seed 000, "Cost
+    control"): every response of the session so far, split by inference, jobs and
+    sandboxes. `lower_bound` is true when an action had no known price."""
+
+    scope: Literal["session"] = "session"
+    input_tokens: int = 0
+    output_tokens: int = 0
+    inference_usd: float = 0.0
+    jobs_usd: float = 0.0
+    sandboxes_usd: float = 0.0
+    other_usd: float = 0.0
+    total_usd: float = 0.0
+    max_cost_usd: float = 0.0
+    remaining_usd: float = 0.0
+    unpriced_actions: int = 0
+    lower_bound: bool = False
+
+
 class Usage(BaseModel):
-    """OpenAI's usage block; `cost` is mlagent's extension (filled by the cost issue)."""
+    """OpenAI's usage block (this response's tokens); `cost` is mlagent's extension."""
 
     input_tokens: int = 0
     input_tokens_details: InputTokensDetails = Field(default_factory=InputTokensDetails)
@@ -61,6 +80,7 @@ class Usage(BaseModel):
     output_tokens_details: OutputTokensDetails = Field(default_factory=OutputTokensDetails)
     total_tokens: int = 0
     llm_calls: int = 0
+    cost: CostUsage | None = None
 
 
 class ResponseError(BaseModel):
@@ -70,6 +90,32 @@ class ResponseError(BaseModel):
 
 class IncompleteDetails(BaseModel):
     reason: str
+
+
+class PendingAction(BaseModel):
+    """An action waiting for approval: a model call or a tool call, with its estimate."""
+
+    kind: str  # inference | job | sandbox | tool
+    name: str
+    call_id: str | None = None
+    arguments: str | None = None
+    estimate_usd: float = 0.0
+    priced: bool = True
+
+
+class BudgetContext(BaseModel):
+    cap: float
+    spent: float
+    remaining: float
+    estimate: float
+
+
+class PendingApproval(BaseModel):
+    """mlagent's extension: what a response paused on `approval_required` waits for."""
+
+    batch: Literal["inference", "tools"]
+    actions: list[PendingAction]
+    budget: BudgetContext
 
 
 class Artifact(BaseModel):
@@ -107,6 +153,7 @@ class ResponseObject(BaseModel):
     session_id: str
     max_cost_usd: float
     artifacts: list[Artifact] = Field(default_factory=list)
+    pending_approval: PendingApproval | None = None
 
     @property
     def output_text(self) -> str:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from .response import Artifact, OutputItem, OutputText, ResponseObject
+from .response import Artifact, BudgetContext, CostUsage, OutputItem, OutputText, PendingAction, ResponseObject
 
 
 class _Event(BaseModel):
@@ -106,6 +106,8 @@ class LlmCall(_Event):
     input_tokens: int
     output_tokens: int
     finish_reason: str | None = None
+    cost_usd: float | None = None  # None: the model has no price
+    agent: str | None = None  # a sub-agent's call (None: the session's agent)
 
 
 class ToolLog(_Event):
@@ -130,6 +132,20 @@ class ArtifactCreated(_Event):
 
     type: Literal["response.artifact.created"] = "response.artifact.created"
     artifact: Artifact
+class ApprovalRequired(_Event):
+    """The run pauses: the pending batch and the budget that stopped it (seed 000)."""
+
+    type: Literal["response.approval_required"] = "response.approval_required"
+    batch: Literal["inference", "tools"]
+    actions: list[PendingAction]
+    budget: BudgetContext
+
+
+class CostUpdated(_Event):
+    """The session's attributed spend after a billable action was recorded."""
+
+    type: Literal["response.cost.updated"] = "response.cost.updated"
+    cost: CostUsage
 
 
 class ErrorEvent(_Event):
@@ -159,6 +175,8 @@ Event = Annotated[
     | ToolLog
     | PlanUpdated
     | ArtifactCreated
+    | ApprovalRequired
+    | CostUpdated
     | ErrorEvent,
     Field(discriminator="type"),
 ]

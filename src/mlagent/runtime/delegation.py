@@ -29,7 +29,7 @@ def make_delegate(agents: AgentRegistry, caller: AgentProfile, llm: ChatLLM, too
         answer = ""
         async for step in AgentLoop(llm, tools, max_steps).run(profile.model or default_model, messages, sub_ctx):
             if isinstance(step, LlmCalled):
-                await emitter.handle(step)
+                await emitter.handle(step.model_copy(update={"agent": peer}))
             elif isinstance(step, TextDone):
                 answer = step.text
         return answer or f"({peer} finished without an answer.)"

@@ -13,16 +13,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..agent.budget import Paused
 from ..agent.history import turn_messages
 from ..agent.llm import ChatLLM
 from ..agent.loop import AgentLoop
-from ..agent.steps import AgentError, Checkpoint
+from ..agent.steps import AgentError, Checkpoint, LlmCalled, Notice, ToolReturned
 from ..agent.tools.base import ToolContext, ToolSet
 from ..agent.tools.delegate import DELEGATE_KEY
 from ..config import Settings
 from ..events.bus import EventBus
 from ..events.response import IncompleteDetails, MessageItem, ResponseError, ResponseObject
 from ..events.types import (
+    CostUpdated,
     OutputItemDone,
     ResponseCancelled,
     ResponseCompleted,
@@ -33,6 +35,10 @@ from ..events.types import (
 from ..organism.registry import AgentRegistry
 from ..store.sessions import SessionStore
 from ..store.turns import TurnStore
+from ..store.usage import UsageStore
+from ..usage.meter import SessionMeter, cost_usage
+from ..usage.prices import PriceTable
+from .approvals import PendingBatch, pause_turn
 from .delegation import make_delegate
 from .emitter import TurnEmitter
 from .ids import new_id
@@ -40,6 +46,8 @@ from .live import LiveSessions
 from .writer import EventWriter
 
 log = logging.getLogger("mlagent.runtime")
+
+DENIED = "denied"  # the paused model call was denied: the turn ends cancelled
 
 
 class TurnRunner:
@@ -51,6 +59,8 @@ class TurnRunner:
         bus: EventBus,
         live: LiveSessions,
         toolset_for: Callable[[dict[str, Any]], ToolSet],
+        usage: UsageStore | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self.settings = settings
         self.turns = turns
@@ -58,6 +68,8 @@ class TurnRunner:
         self.bus = bus
         self.live = live
         self.toolset_for = toolset_for
+        self.usage = usage
+        self.prices = prices
         self.owner = new_id("worker")
         self._tasks: dict[str, asyncio.Task] = {}
         self._cancelled: set[str] = set()
@@ -73,7 +85,9 @@ class TurnRunner:
         task = asyncio.create_task(self._admitted(turn_id), name=f"turn:{turn_id}")
         self._tasks[turn_id] = task
 
-        def _done(_t: asyncio.Task) -> None:
+        def _done(t: asyncio.Task) -> None:
+            if self._tasks.get(turn_id) is not t:
+                return  # a continuation of the same response (after an approval) took over
             self._tasks.pop(turn_id, None)
             self._cancelled.discard(turn_id)
             if live is not None:
@@ -81,6 +95,12 @@ class TurnRunner:
                 live.last_active = time.monotonic()
 
         task.add_done_callback(_done)
+
+    async def finished(self, turn_id: str) -> None:
+        """Wait until this process's task for `turn_id` (one that just paused) has let go."""
+        task = self._tasks.get(turn_id)
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.wait([task], timeout=30)
 
     def held(self) -> list[str]:
         return list(self._tasks)
@@ -126,8 +146,13 @@ class TurnRunner:
             emitter = TurnEmitter(writer)
             try:
                 await writer.emit(ResponseInProgress(response=writer.state.model_copy(update={"status": "in_progress"})))
-                await self._drive(turn.request, session, writer, emitter)
-                await writer.emit(ResponseCompleted(response=writer.state.model_copy(update={"status": "completed"})))
+                outcome = await self._drive(turn.request, session, writer, emitter)
+                if isinstance(outcome, Paused):
+                    await pause_turn(writer, self.sessions, session.id, outcome)
+                elif outcome == DENIED:
+                    await writer.emit(ResponseCancelled(response=writer.state.model_copy(update={"status": "cancelled"})))
+                else:
+                    await writer.emit(ResponseCompleted(response=writer.state.model_copy(update={"status": "completed"})))
             except asyncio.CancelledError:
                 if turn_id not in self._cancelled:
                     await writer.close()
@@ -145,7 +170,10 @@ class TurnRunner:
                 await writer.close()
                 await self.turns.release(turn_id)
 
-    async def _drive(self, request: dict[str, Any], session, writer: EventWriter, emitter: TurnEmitter) -> None:
+    async def _drive(
+        self, request: dict[str, Any], session, writer: EventWriter, emitter: TurnEmitter
+    ) -> Paused | str | None:
+        """Run the loop to its end; a `Paused` (or `DENIED`) says how the turn stops."""
         live = self.live.get(session.id)
         llm_key = live.token.get_secret_value() if live is not None and live.token is not None else None
         if llm_key is None and request.get("credential") == "server":  # operator inject: the server's own key
@@ -153,9 +181,30 @@ class TurnRunner:
         if llm_key is None:
             raise AgentError("session_unavailable", "The session's credentials are no longer held; submit again.")
         profile = self.agents.profile(request.get("agent") or session.agent) if self.agents is not None else None
-        messages = turn_messages(session.messages, request["input"], request.get("instructions"),
-                                 profile.system_prompt if profile else None)
-        await self.sessions.save_messages(session.id, messages)
+        pending = PendingBatch.load(session.pending)
+        resume = None
+        if pending is not None and pending.response_id == writer.turn_id and pending.decision is not None:
+            resume = pending.to_resume()  # a continuation of this response after an approval
+            messages = list(session.messages)
+        else:
+            messages = turn_messages(session.messages, request["input"], request.get("instructions"),
+                                     profile.system_prompt if profile else None)
+            await self.sessions.save_messages(session.id, messages)
+        if session.pending is not None:
+            await self.sessions.update(session.id, pending=None)
+        if resume is not None and resume.batch == "inference" and not resume.approve:
+            note = "The user declined to approve further model calls for this request."
+            if resume.feedback:
+                note += f" Their feedback: {resume.feedback}"
+            await self.sessions.save_messages(session.id, [*messages, {"role": "user", "content": note}])
+            return DENIED
+        meter = None
+        if self.usage is not None and self.prices is not None:
+            spec = self.agents.get(request.get("agent") or session.agent) if self.agents is not None else None
+            meter = SessionMeter(self.usage, self.prices, account=session.account, session_id=session.id,
+                                 response_id=writer.turn_id, agent=request.get("agent") or session.agent,
+                                 default_max_tokens=spec.token_budget if spec else self.settings.thread_token_budget)
+            await writer.emit(CostUpdated(cost=cost_usage(await meter.spend())))
         llm = ChatLLM(
             self.settings.inference_base_url,
             llm_key,
@@ -167,20 +216,81 @@ class TurnRunner:
         ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=tool_token)
         toolset = self.toolset_for(request)
         loop = AgentLoop(llm, toolset.only(profile.tools) if profile else toolset, self.settings.max_agent_steps,
-                         context_tokens=self.settings.context_window_tokens)
+                         gate=meter, context_tokens=self.settings.context_window_tokens)
         if profile is not None and profile.peers:
-            ctx.extras[DELEGATE_KEY] = make_delegate(self.agents, profile, llm, toolset, ctx, emitter, session.model,
+            # A peer's model calls are recorded (and charged) like the turn's own.
+            ctx.extras[DELEGATE_KEY] = make_delegate(self.agents, profile, llm, toolset, ctx,
+                                                     _MeteredEmitter(emitter, meter, writer), session.model,
                                                      self.settings.max_agent_steps)
+        reported_cost: float | None = None
+        steps = loop.run(session.model, messages, ctx, resume)
         try:
-            # aclosing: a cancel that lands between steps still closes the loop at once, which
-            # cancels a tool call in flight (and kills its sandbox processes).
-            async with contextlib.aclosing(loop.run(session.model, messages, ctx)) as steps:
-                async for step in steps:
-                    if isinstance(step, Checkpoint):
-                        await asyncio.shield(self.sessions.save_messages(session.id, step.messages))
-                    await emitter.handle(step)
+            async for step in steps:
+                await _emit_spend(meter, writer)  # e.g. charges admitted before this step
+                if isinstance(step, Paused):
+                    return step
+                if isinstance(step, Notice) and step.name == "cost":
+                    reported_cost = _usd(step.payload.get("usd"))  # settled with the tool's result
+                    continue
+                if isinstance(step, Notice) and step.name == "llm_call":
+                    step = _tool_llm_call(step.payload)  # a model call a tool made itself (a sub-agent)
+                    if step is None:
+                        continue
+                if isinstance(step, Checkpoint):
+                    await asyncio.shield(self.sessions.save_messages(session.id, step.messages))
+                elif meter is not None and isinstance(step, LlmCalled):
+                    step.cost_usd = await asyncio.shield(meter.record_llm(step))
+                elif meter is not None and isinstance(step, ToolReturned) and reported_cost is not None:
+                    await asyncio.shield(meter.settle(step.call_id, reported_cost))
+                    reported_cost = None
+                await emitter.handle(step)
+                await _emit_spend(meter, writer)
         finally:
+            # A cancel that lands between steps still closes the loop at once, which cancels
+            # a tool call in flight (and kills its sandbox processes).
+            await steps.aclose()
             await llm.close()
+        return None
+
+
+async def _emit_spend(meter: SessionMeter | None, writer: EventWriter) -> None:
+    change = meter.take_change() if meter is not None else None
+    if change is not None:
+        await writer.emit(CostUpdated(cost=cost_usage(change)))
+
+
+class _MeteredEmitter:
+    """The turn's emitter for a delegated peer: its model calls enter the call log first."""
+
+    def __init__(self, emitter: TurnEmitter, meter: SessionMeter | None, writer: EventWriter) -> None:
+        self._emitter = emitter
+        self._meter = meter
+        self._writer = writer
+
+    async def handle(self, step) -> None:
+        if self._meter is not None and isinstance(step, LlmCalled):
+            step.cost_usd = await asyncio.shield(self._meter.record_llm(step))
+        await self._emitter.handle(step)
+        await _emit_spend(self._meter, self._writer)
+
+
+def _tool_llm_call(payload: dict[str, Any]) -> LlmCalled | None:
+    """`ctx.notify("llm_call", {"agent", "model", "input_tokens", "output_tokens", "latency_ms"})`."""
+    try:
+        return LlmCalled(model=str(payload["model"]), agent=str(payload.get("agent") or "") or None,
+                         input_tokens=int(payload.get("input_tokens", 0)),
+                         output_tokens=int(payload.get("output_tokens", 0)),
+                         latency_ms=float(payload.get("latency_ms", 0.0)))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _usd(value: Any) -> float | None:
+    """A tool's reported actual cost (`ctx.notify("cost", {"usd": x})`)."""
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def _failed(state: ResponseObject, code: str, message: str) -> ResponseFailed:

@@ -7,7 +7,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
@@ -31,6 +31,8 @@ class Tool(ABC):
     description: str
     parameters: dict[str, Any]
     read_only: bool = True
+    # What `estimate_cost_usd` is spent on, for the budget split (seed 000: inference, jobs, sandboxes).
+    cost_kind: Literal["job", "sandbox", "tool"] = "tool"
 
     def estimate_cost_usd(self, arguments: dict[str, Any]) -> float:
         """What calling the tool will cost the caller (0 for free tools)."""
