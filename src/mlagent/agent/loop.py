@@ -117,6 +117,10 @@ class AgentLoop:
             history.append(completion.assistant_message())
             yield Checkpoint(messages=history)
             if not completion.tool_calls:
+                await self._tools.finish(ctx)
+                for notice in notices:
+                    yield notice
+                notices.clear()
                 return
             actions = [self._tool_action(call) for call in completion.tool_calls]
             if any(a.estimate_usd > 0 for a in actions):
