@@ -149,3 +149,19 @@ def test_job_cancel_tool_cancels(agent_server, fake_hub, fake_llm):
     assert fake_hub.jobs[job_id]["stage"] == "CANCELED"
     out = [i["output"] for i in done["output"] if i["type"] == "function_call_output"][-1]
     assert "Cancellation requested" in out and "CANCELED" in out
+
+
+def test_a_job_whose_estimate_exceeds_the_cap_pauses_before_it_launches(agent_server, fake_hub, fake_llm):
+    """The real HF Jobs tool under cost control: 8×H100 for 2 h is estimated at $72, over a
+    $5 cap, so the turn pauses with the job pending and nothing is launched."""
+    token = fake_hub.user_token("spender")
+    script(fake_llm, [("hf_job_launch", {"script": "print(1)", "flavor": "h100x8", "timeout": "2h"})])
+    with agent_server.client(token) as c:
+        rid = c.post("/v1/responses", json={"input": "train big", "background": True, "max_cost_usd": 5}).json()["id"]
+        body = wait_status(c, rid, {"incomplete", "completed", "failed"})
+        events = [e for e in c.get(f"/v1/responses/{rid}/events").text.split("\n") if e.startswith("data:")]
+    assert body["status"] == "incomplete", body
+    assert body["incomplete_details"] == {"reason": "approval_required"}
+    assert fake_hub.jobs_of("spender") == []
+    approval = next(line for line in events if '"response.approval_required"' in line)
+    assert '"hf_job_launch"' in approval and '"kind":"job"' in approval.replace(" ", "")

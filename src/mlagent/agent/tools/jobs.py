@@ -54,6 +54,7 @@ def _str_map(value: Any, key: str) -> dict[str, str]:
 class JobRunTool(Tool):
     name = "hf_job_launch"
     read_only = False
+    cost_kind = "job"
     description = (
         "Launch an HF Job on Hugging Face cloud hardware, in the user's namespace and billed to them. Give either "
         "`script` (Python source, or an https URL to a .py file; run with uv, PEP 723 metadata honoured) or "

@@ -94,6 +94,7 @@ class EditFileTool(_SandboxTool):
 
 class _RunTool(_SandboxTool):
     read_only = False
+    cost_kind = "sandbox"
 
     def estimate_cost_usd(self, arguments: dict[str, Any]) -> float:
         return round(self._wall(arguments) / 3600 * SANDBOX_USD_PER_HOUR, 6)
