@@ -175,7 +175,9 @@ class Sandbox:
                 argv += ["--symlink", os.readlink(link), link]
             elif os.path.isdir(link):
                 argv += ["--ro-bind", link, link]
-        made: set[str] = {"/", "/usr", "/etc"}
+        # /tmp first: the runtime directories bound below may live under /tmp (a CI clone).
+        argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
+        made: set[str] = {"/", "/usr", "/etc", "/tmp", "/dev", "/proc"}
         for prefix in _runtime_dirs():
             for parent in reversed(Path(prefix).parents):
                 if str(parent) not in made:
@@ -183,8 +185,7 @@ class Sandbox:
                     argv += ["--perms", "0755", "--dir", str(parent)]
             argv += ["--ro-bind", prefix, prefix]
             made.add(prefix)
-        argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
-                 "--bind", str(session_dir), SANDBOX_MOUNT, "--chdir", SANDBOX_MOUNT]
+        argv += ["--bind", str(session_dir), SANDBOX_MOUNT, "--chdir", SANDBOX_MOUNT]
         # The environment reaches the command through bwrap's own (already clean) environment,
         # never its argv: argv is visible to every process on the host (`ps`).
         if self.drop_uid is not None:
