@@ -228,6 +228,7 @@ def test_inject_into_an_existing_thread_runs_a_real_turn_with_the_threads_token(
         first = alice.post("/v1/responses", json={"input": "start"}).json()
     thread = first["session_id"]
     with op(server) as c:
+        before = c.get("/api/v1/usage/agents/researcher").json()["request_count"]
         r = c.post("/api/v1/inject", json={"to": "researcher", "thread_id": thread,
                                            "payload": {"text": "look up MNIST", "priority": "high"}})
         assert r.status_code == 200, r.text
@@ -236,6 +237,10 @@ def test_inject_into_an_existing_thread_runs_a_real_turn_with_the_threads_token(
         detail = wait_thread_status(c, thread, "idle")
         assert detail["participants"] == ["ml-agent", "researcher"]
         assert c.get("/api/v1/threads", params={"agent": "researcher"}).json()["total"] >= 1
+        # ...and its model call is in the usage totals, under the agent that made it
+        researcher = c.get("/api/v1/usage/agents/researcher").json()
+        assert researcher["request_count"] == before + 1
+        assert c.get(f"/api/v1/usage/threads/{thread}").status_code == 200
     # the injected turn ran as the researcher, on the thread's history, with alice's live token
     request = fake_llm.requests[-1]
     assert request.token == alice_token
