@@ -133,7 +133,13 @@ def test_cost_estimates_for_the_budget(tmp_path):
     from mlagent.agent.tools.workspace import RunPythonTool
     from mlagent.sandbox import Limits, Sandbox
 
-    jobs = JobRunTool(HubClient("http://hub", "http://viewer"))
+    from mlagent.usage.estimates import job_cost
+    from mlagent.usage.prices import load_prices
+
+    prices = load_prices(None)  # the server's own table (usage/prices.yaml): one source of prices
+    assert JobRunTool(HubClient("http://hub", "http://viewer")).estimate_cost_usd({"flavor": "h100"}) == 0.0
+    jobs = JobRunTool(HubClient("http://hub", "http://viewer"),
+                      job_price=lambda flavor, seconds: job_cost(prices, flavor, seconds).usd)
     assert jobs.estimate_cost_usd({}) == 0.005  # cpu-basic, 30 minutes
     assert jobs.estimate_cost_usd({"flavor": "a10g-small", "timeout": "2h"}) == 2.0
     assert jobs.estimate_cost_usd({"flavor": "h100x8", "timeout": 5400}) == 54.0

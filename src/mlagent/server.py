@@ -39,7 +39,8 @@ from .store.threads import ThreadStore
 from .store.turns import TurnStore
 from .store.approvals import ApprovalStore
 from .store.usage import UsageStore
-from .usage.prices import load_prices
+from .usage.estimates import job_cost
+from .usage.prices import PriceTable, load_prices
 from .usage.service import UsageService
 from .finetune.local import LocalBackend
 from .finetune.service import FineTuningService
@@ -58,7 +59,7 @@ def default_toolset(request: dict[str, Any], catalog: ToolCatalog | None = None)
     return ToolSet([*tools, *catalog.tools], finishers=[catalog.finish])
 
 
-def agent_catalog(settings: Settings) -> ToolCatalog:
+def agent_catalog(settings: Settings, prices: PriceTable) -> ToolCatalog:
     """The Hub, sandbox, jobs and research tools, configured from settings."""
     from .sandbox import Limits, Sandbox
 
@@ -69,7 +70,8 @@ def agent_catalog(settings: Settings) -> ToolCatalog:
     log.info("sandbox isolation: %s", sandbox.isolation)
     hub = HubClient(settings.hf_endpoint, settings.dataset_viewer_url)
     return build_catalog(hub, sandbox, job_poll_seconds=settings.job_poll_seconds,
-                         trackio=settings.trackio_dashboards, research_max_tokens=settings.research_max_tokens)
+                         trackio=settings.trackio_dashboards, research_max_tokens=settings.research_max_tokens,
+                         job_price=lambda flavor, seconds: job_cost(prices, flavor, seconds).usd)
 
 
 def _request_shutdown(app: FastAPI) -> None:
@@ -104,9 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         turns, sessions, accounts = TurnStore(sm), SessionStore(sm), AccountStore(sm)
         bus = EventBus()
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
-        catalog = await asyncio.to_thread(agent_catalog, settings)
-        toolset_for = functools.partial(default_toolset, catalog=catalog)
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
+        catalog = await asyncio.to_thread(agent_catalog, settings, prices)
+        toolset_for = functools.partial(default_toolset, catalog=catalog)
         runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for), usage=usage,
                             prices=prices)
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))

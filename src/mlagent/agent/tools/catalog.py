@@ -6,6 +6,7 @@ and collection per session), then handed out per turn as a `ToolSet`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...sandbox import Sandbox
@@ -33,14 +34,15 @@ class ToolCatalog:
 
 
 def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float = 10.0, trackio: bool = True,
-                  research_max_tokens: int = 60_000, research_max_steps: int = 12) -> ToolCatalog:
+                  research_max_tokens: int = 60_000, research_max_steps: int = 12,
+                  job_price: Callable[[str, float], float] | None = None) -> ToolCatalog:
     lookups: list[Tool] = [HubSearchTool(hub), HubRepoDetailsTool(hub), PaperSearchTool(hub), PaperDetailsTool(hub),
                            DatasetInspectTool(hub)]
     tools: list[Tool] = [
         *lookups,
         WriteFileTool(sandbox, hub), ReadFileTool(sandbox, hub), EditFileTool(sandbox, hub),
         RunCommandTool(sandbox, hub), RunPythonTool(sandbox, hub),
-        JobRunTool(hub, sandbox, trackio=trackio), JobInspectTool(hub, job_poll_seconds),
+        JobRunTool(hub, sandbox, trackio=trackio, job_price=job_price), JobInspectTool(hub, job_poll_seconds),
         JobLogsTool(hub, job_poll_seconds), JobWaitTool(hub, job_poll_seconds), JobCancelTool(hub, job_poll_seconds),
         RepoCreateTool(hub), RepoUploadTool(hub, sandbox),
         ResearchTool(lookups, max_tokens=research_max_tokens, max_steps=research_max_steps),

@@ -5,6 +5,7 @@ turn never cancels a launched job; only `hf_job_cancel` does."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import asyncio
 import base64
 import time
@@ -18,12 +19,13 @@ from .hubclient import HubClient, clamp, need_str
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"
 TERMINAL_STAGES = {"COMPLETED", "ERROR", "CANCELED", "CANCELLED", "DELETED"}
 # USD per hour (public HF Jobs prices; an estimate for the budget, the Hub bills authoritatively).
-FLAVOR_PRICES = {
-    "cpu-basic": 0.01, "cpu-upgrade": 0.03, "cpu-xl": 0.1, "t4-small": 0.4, "t4-medium": 0.6,
-    "l4x1": 0.8, "l4x4": 3.8, "a10g-small": 1.0, "a10g-large": 1.5, "a10g-largex2": 3.0, "a10g-largex4": 5.0,
-    "l40sx1": 1.8, "l40sx4": 8.3, "l40sx8": 23.5, "a100-large": 2.5, "a100x4": 10.0, "a100x8": 20.0,
-    "h100": 4.5, "h100x8": 36.0,
-}
+# The hardware HF Jobs offers; what each costs comes from the server's price table
+# (usage/prices.yaml), injected as `job_price` so there is one source of prices.
+FLAVORS = (
+    "cpu-basic", "cpu-upgrade", "cpu-xl", "cpu-performance", "t4-small", "t4-medium", "l4x1", "l4x4",
+    "a10g-small", "a10g-large", "a10g-largex2", "a10g-largex4", "l40sx1", "l40sx4", "l40sx8", "a100-large",
+    "a100x4", "a100x8", "h100", "h100x8",
+)
 DEFAULT_TIMEOUT = "30m"
 OUTPUT_ENV_KEYS = ("HUB_MODEL_ID", "HUB_DATASET_ID", "OUTPUT_REPO")
 
@@ -69,7 +71,7 @@ class JobRunTool(Tool):
             "dependencies": {"type": "array", "items": {"type": "string"}, "description": "pip packages for uv"},
             "image": {"type": "string", "description": "Docker image (with `command`)"},
             "command": {"type": "array", "items": {"type": "string"}},
-            "flavor": {"type": "string", "description": "hardware, default cpu-basic", "enum": sorted(FLAVOR_PRICES)},
+            "flavor": {"type": "string", "description": "hardware, default cpu-basic", "enum": sorted(FLAVORS)},
             "timeout": {"type": "string", "description": "max duration, e.g. '30m' (default) or '2h'"},
             "env": {"type": "object", "additionalProperties": {"type": "string"}},
             "secrets": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -78,23 +80,25 @@ class JobRunTool(Tool):
         },
     }
 
-    def __init__(self, hub: HubClient, sandbox=None, trackio: bool = True) -> None:
+    def __init__(self, hub: HubClient, sandbox=None, trackio: bool = True,
+                 job_price: Callable[[str, float], float] | None = None) -> None:
         self.hub = hub
         self.sandbox = sandbox
         self.trackio = trackio
+        self.job_price = job_price  # (flavor, seconds) -> USD; None prices every job at 0 (unpriced)
 
     def estimate_cost_usd(self, arguments: dict[str, Any]) -> float:
         flavor = arguments.get("flavor") or "cpu-basic"
         try:
-            hours = timeout_seconds(arguments.get("timeout")) / 3600
+            seconds = timeout_seconds(arguments.get("timeout"))
         except ToolError:
-            hours = 0.5
-        return round(FLAVOR_PRICES.get(flavor, 5.0) * hours, 4)
+            seconds = 1800.0
+        return 0.0 if self.job_price is None else round(self.job_price(flavor, seconds), 4)
 
     async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         flavor = arguments.get("flavor") or "cpu-basic"
-        if flavor not in FLAVOR_PRICES:
-            raise ToolError(f"unknown flavor {flavor!r}; one of {', '.join(sorted(FLAVOR_PRICES))}")
+        if flavor not in FLAVORS:
+            raise ToolError(f"unknown flavor {flavor!r}; one of {', '.join(sorted(FLAVORS))}")
         timeout = timeout_seconds(arguments.get("timeout"))
         env = _str_map(arguments.get("env"), "env")
         secrets = _str_map(arguments.get("secrets"), "secrets")
