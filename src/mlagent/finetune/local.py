@@ -1,5 +1,6 @@
 """The local fine-tuning backend: one `python -m mlagent.finetune.train` subprocess per
-job, run one at a time, under CPU-time and memory limits, with a clean environment.
+job (TRL's SFTTrainer on PyTorch's CPU), run one at a time, under CPU-time and
+address-space limits, on one thread, with a clean environment.
 
 It owns the job's status moves after `created` (queued → running → succeeded / failed /
 cancelled) and records metrics as the trainer prints them. Each move is a conditional
@@ -20,7 +21,14 @@ from pathlib import Path
 from ..store.finetune import FineTuneStore
 
 log = logging.getLogger("mlagent.finetune")
-MEMORY_LIMIT_BYTES = 2 * 1024 ** 3
+# Address space, not resident memory: importing torch + transformers + TRL maps ~2.4 GiB
+# (measured VmPeak; ~0.65 GiB resident) so the old 2 GiB cannot even import them, and a
+# 0.5 MB text file peaked at 3.0 GiB mapped / 1.2 GiB resident. 6 GiB leaves room for
+# larger uploads while a runaway job still cannot take the machine.
+MEMORY_LIMIT_BYTES = 6 * 1024 ** 3
+# One thread: the server shares the machine, and on a busy 2-core box two threads were
+# ~4x slower than one for the tiny models (measured; docs/agent-runtime-api.md).
+TRAINER_THREADS = "1"
 
 
 def _limits(cpu_seconds: int) -> None:  # runs in the child before exec
@@ -108,7 +116,8 @@ class LocalBackend:
     async def _train(self, job_id: str, out: Path, cpu_seconds: int, wall_seconds: float) -> str | None:
         stderr = open(out / "trainer.log", "wb")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(out), "PYTHONUNBUFFERED": "1",
-               "OMP_NUM_THREADS": "1"}
+               "OMP_NUM_THREADS": TRAINER_THREADS, "MKL_NUM_THREADS": TRAINER_THREADS, "HF_HOME": str(out / "hf")}
+        env.update({k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")})  # the machine's BLAS fixes
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "mlagent.finetune.train", str(out / "spec.json"), cwd=str(out), env=env,
             stdout=asyncio.subprocess.PIPE, stderr=stderr, start_new_session=True,

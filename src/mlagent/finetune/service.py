@@ -20,7 +20,7 @@ from ..store.finetune import FineTuneStore, FineTuningJob, UploadedFile
 from ..tasks.catalogue import iso
 from .local import LocalBackend
 from .models import TERMINAL, BaseModelOut, CancelResult, CreateFineTuningJob, FileOut, FineTuningJobOut
-from .train import BASE_CONFIGS
+from .base_models import BASE_CONFIGS
 
 log = logging.getLogger("mlagent.finetune")
 MAX_FILE_BYTES = 50 * 1024 * 1024
