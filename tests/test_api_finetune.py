@@ -115,7 +115,9 @@ def test_job_trains_and_chains(server):
     assert ids.shape[1] > len("Q: what is 3 plus 3? A:")
 
 
-def test_chat_data_trains_a_llama(server):
+def test_chat_data_trains_a_llama(server, database):
+    if database != "sqlite":
+        pytest.skip("the recipe does not depend on the store: one run is enough")
     chats = "".join(f'{{"messages": [{{"role": "user", "content": "double {i}"}}, '
                     f'{{"role": "assistant", "content": "{2 * i}"}}]}}\n' for i in range(20))
     with client(server) as c:
@@ -131,7 +133,9 @@ def test_chat_data_trains_a_llama(server):
     assert (saved / "model.safetensors").is_file() and (saved / "tokenizer.json").is_file()
 
 
-def test_job_over_its_timeout_fails(server):
+def test_job_over_its_timeout_fails(server, database):
+    if database != "sqlite":
+        pytest.skip("the recipe does not depend on the store: one run is enough")
     with client(server) as c:
         big = upload(c, "lorem ipsum dolor sit amet " * 20000, "big.txt")
         r = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-llama", "training_file": big,
