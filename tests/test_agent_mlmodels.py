@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -76,7 +77,7 @@ def test_train_register_upload_deploy_predict_in_one_turn(agent_server, fake_hub
         e = explained["explanation"]
         assert e["method"] == "shap" and e["feature_names"] == FEATURES and len(e["feature_importance"]) == 4
         assert e["base_value"] + sum(e["feature_importance"]) == \
-            __import__("pytest").approx(e["output"], rel=1e-6, abs=1e-6)
+            pytest.approx(e["output"], rel=1e-6, abs=1e-6)
 
         # The response lists the live deployment (and the registered model) in artifacts[].
         arts = {a["type"]: a for a in done["artifacts"]}
@@ -118,6 +119,7 @@ def test_bad_paths_and_refusals_are_tool_errors_and_the_turn_goes_on(agent_serve
             ("model_upload", {"model_id": "whatever", "path": "missing.csv", "kind": "data"}),
             ("model_upload", {"model_id": "whatever", "path": "sub/a.csv", "kind": "weights"}),
             ("model_upload", {"model_id": "not-mine", "path": "sub/a.csv", "kind": "data"}),
+            ("model_upload", {"model_id": "not-mine", "path": "model.pkl", "kind": "model"}),
             ("model_deploy", {"model_id": "not-mine"}),
             ("model_predict", {"deployment_id": "dep-nope", "data": [1, 2]})],
            "I could not use those files.")
@@ -134,8 +136,9 @@ def test_bad_paths_and_refusals_are_tool_errors_and_the_turn_goes_on(agent_serve
     assert outs[7] == "Error: 'missing.csv' does not exist in the sandbox"
     assert outs[8] == "Error: 'kind' must be one of model, data, code, env"
     assert outs[9].startswith("Error: could not upload a.csv: No model with id 'not-mine'") and "HTTP 404" in outs[9]
-    assert outs[10].startswith("Error: could not deploy the model: No model with id 'not-mine'")
-    assert outs[11].startswith("Error: could not predict: No deployment with id 'dep-nope'")
+    assert outs[10].startswith("Error: models must be uploaded as .skops files")
+    assert outs[11].startswith("Error: could not deploy the model: No model with id 'not-mine'")
+    assert outs[12].startswith("Error: could not predict: No deployment with id 'dep-nope'")
     assert "root:" not in "".join(outs)
     assert turn.text == "I could not use those files."
     assert not turn.artifacts("deployment")

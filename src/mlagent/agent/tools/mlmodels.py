@@ -74,7 +74,7 @@ class ModelRegisterTool(_RegistryTool):
         ctx.notify("artifact", {"type": "registered_model", "id": model.model_id, "url": model.url,
                                 "name": model.modelname})
         return (f"Registered model {model.model_id} ({model.modelname}, {model.modelkind}): {model.url}\n"
-                f"Next: model_upload with model_id={model.model_id} and kind=model (a .skops, .joblib or .pkl "
+                f"Next: model_upload with model_id={model.model_id} and kind=model (a .skops "
                 "file), kind=data (the training CSV), optionally kind=code / env.")
 
 
@@ -89,9 +89,10 @@ async def _read_chunks(fd: int) -> AsyncIterator[bytes]:
 class ModelUploadTool(_RegistryTool):
     name = "model_upload"
     read_only = False
-    description = ("Upload a file from your sandbox directory to a registered model, as kind model (.skops, "
-                   ".joblib or .pkl), data (training CSV with a header), code (.py training script) or env "
-                   "(requirements text). Each upload of a kind is a new version; deployments use the latest.")
+    description = ("Upload a file from your sandbox directory to a registered model, as kind model (a .skops "
+                   "file written with skops.io.dump; pickle/joblib are refused), data (training CSV with a "
+                   "header), code (.py training script) or env (requirements text). Each upload of a kind is "
+                   "a new version; deployments use the latest.")
     parameters = {"type": "object", "properties": {
         "model_id": {"type": "string"},
         "path": {"type": "string", "description": "file in your sandbox directory (relative path)"},
@@ -126,6 +127,11 @@ class ModelUploadTool(_RegistryTool):
         kind = arguments.get("kind")
         if kind not in FILE_KINDS:
             raise ToolError(f"'kind' must be one of {', '.join(FILE_KINDS)}")
+        if kind == "model" and not rel.lower().endswith(".skops"):
+            # A pickle runs code when the serving worker loads it, outside this sandbox; a skops
+            # file's types are audited at upload (sklearn/numpy/scipy only) and nothing runs.
+            raise ToolError("models must be uploaded as .skops files (save with skops.io.dump(model, "
+                            "'model.skops')): pickle and joblib files are refused for agent uploads")
         fd = self._open(ctx, rel)
         chunks = _read_chunks(fd)
         try:
