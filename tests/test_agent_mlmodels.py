@@ -42,8 +42,9 @@ def test_train_register_upload_deploy_predict_in_one_turn(agent_server, fake_hub
     script(fake_llm, [("run_python", {"code": TRAIN})], [("model_register", REGISTER)])
     held = deferred(fake_llm)  # the model "reads" the model id from the register result
     with agent_server.client(token) as c:
+        # A small cap: registry tools are free local operations and never pause the turn.
         created = c.post("/v1/responses", json={"input": "Train a classifier on iris and deploy it.",
-                                                "background": True})
+                                                "background": True, "max_cost_usd": 0.05})
         assert created.status_code == 200, created.text
         [model] = wait_for(lambda: c.get("/model/all").json())
         model_id = model["id"]
@@ -89,6 +90,8 @@ def test_train_register_upload_deploy_predict_in_one_turn(agent_server, fake_hub
         assert [a["type"] for a in done["artifacts"]].count("deployment") == 1
         events = c.get(f"/v1/responses/{done['id']}/events").text
         assert events.count("event: response.artifact.created") >= 3
+        assert "response.approval_required" not in events
+        assert done["usage"]["cost"]["other_usd"] == 0 and done["usage"]["cost"]["jobs_usd"] == 0
 
         # The user reaches the same model and deployment over HTTP with the same token.
         listed = c.get("/model/all").json()
