@@ -5,6 +5,8 @@ finds the deployment on the response's `artifacts[]` and calls it over HTTP with
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,4 +146,10 @@ def test_bad_paths_and_refusals_are_tool_errors_and_the_turn_goes_on(agent_serve
     assert outs[12].startswith("Error: could not predict: No deployment with id 'dep-nope'")
     assert "root:" not in "".join(outs)
     assert turn.text == "I could not use those files."
+    # No sandbox file is left open in the server, also for uploads the registry refused unread.
+    fds = Path(f"/proc/{agent_server.proc.pid}/fd")
+    if fds.exists():
+        sandboxes = str((agent_server.data_dir / "sandboxes").resolve())
+        leaked = [os.readlink(fd) for fd in fds.iterdir() if os.path.exists(fd)]
+        assert not [t for t in leaked if t.startswith(sandboxes)], leaked
     assert not turn.artifacts("deployment")

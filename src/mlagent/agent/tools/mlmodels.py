@@ -79,11 +79,8 @@ class ModelRegisterTool(_RegistryTool):
 
 
 async def _read_chunks(fd: int) -> AsyncIterator[bytes]:
-    try:
-        while chunk := await asyncio.to_thread(os.read, fd, CHUNK):
-            yield chunk
-    finally:
-        os.close(fd)
+    while chunk := await asyncio.to_thread(os.read, fd, CHUNK):
+        yield chunk
 
 
 class ModelUploadTool(_RegistryTool):
@@ -133,11 +130,12 @@ class ModelUploadTool(_RegistryTool):
             raise ToolError("models must be uploaded as .skops files (save with skops.io.dump(model, "
                             "'model.skops')): pickle and joblib files are refused for agent uploads")
         fd = self._open(ctx, rel)
-        chunks = _read_chunks(fd)
-        try:
-            f = await self.registry.upload(ctx.account, model_id, os.path.basename(rel.rstrip("/")), kind, chunks)
+        try:  # closed here, also when the registry refuses before reading (an unstarted generator's
+            # own cleanup would never run)
+            f = await self.registry.upload(ctx.account, model_id, os.path.basename(rel.rstrip("/")), kind,
+                                           _read_chunks(fd))
         finally:
-            await chunks.aclose()  # closes the file even when the registry stopped reading early
+            os.close(fd)
         return (f"Uploaded {rel} to model {f.model_id} as {f.file_kind} file {f.filename} (file_id {f.file_id}, "
                 f"{f.size} bytes, version {f.version}, sha256 {f.sha256}).")
 
