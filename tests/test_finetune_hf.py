@@ -222,3 +222,18 @@ def test_unfinished_job_resumes_when_its_owner_reads_it_after_a_restart(make_ser
         done = wait_job(c, job["id"])
     assert done["status"] == "succeeded" and done["fine_tuned_model"] == job["hub"]["model_repo"]
     assert token.encode() not in at_rest(server.data_dir) and token not in server.log()
+
+
+def test_metrics_are_read_from_trainer_log_lines():
+    """Both ways transformers prints its log dicts (floats, or formatted strings), amid noise."""
+    from mlagent.finetune.trl_job import metrics_from_logs
+
+    lines = ["Generating train split: 40 examples [00:00, 5012.34 examples/s]",
+             "{'loss': 2.1, 'grad_norm': 3.2, 'learning_rate': 2e-05, 'mean_token_accuracy': 0.41, 'epoch': 0.5}",
+             "\r 50%|#####     | 5/10 [00:03<00:03] {'loss': '1.734', 'grad_norm': '2.9', 'epoch': '1'}",
+             '{"eval_loss": 1.9, "eval_mean_token_accuracy": 0.52, "epoch": 1.0}',
+             "{'train_runtime': 31.2, 'train_loss': 1.8, 'epoch': 1.0}", "{'unrelated': 'dict'}"]
+    m = metrics_from_logs(lines)
+    assert m["loss"] == 1.734 and m["eval_loss"] == 1.9 and m["accuracy"] == 0.52
+    assert m["train_accuracy"] == 0.41 and m["train_loss"] == 1.8 and m["epoch"] == 1.0 and "unrelated" not in m
+    assert metrics_from_logs(["{'train_runtime': 3.0, 'train_loss': 0.9}"])["loss"] == 0.9

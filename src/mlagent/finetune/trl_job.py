@@ -91,12 +91,12 @@ def log_dicts(lines: list[str]) -> list[dict[str, float]]:
 
 def metrics_from_logs(lines: list[str], previous: dict[str, float] | None = None) -> dict[str, float]:
     """Fold the log dicts into the job's metrics: the latest value of each key, plus
-    `loss` (training), `eval_loss`, `accuracy` (eval token accuracy, where there is an
+    `loss` (the last logged training loss, else the run's `train_loss`), `eval_loss`, `accuracy` (eval token accuracy, where there is an
     eval) and `train_accuracy` (training token accuracy)."""
     merged: dict[str, float] = dict(previous or {})
     for d in log_dicts(lines):
         merged.update({k: v for k, v in d.items() if k not in ("total_flos",)})
-        if "loss" not in d and "train_loss" in d:
+        if "train_loss" in d and "loss" not in merged:  # no step was logged: the run's mean loss
             merged["loss"] = d["train_loss"]
     for source, target in (("eval_mean_token_accuracy", "accuracy"), ("eval_accuracy", "accuracy"),
                            ("mean_token_accuracy", "train_accuracy")):
