@@ -5,6 +5,7 @@ through REST and gRPC; the token is never at rest."""
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from mlagent.grpc import agent_runtime_pb2 as pb
 from mlagent.grpc import agent_runtime_pb2_grpc as pb_grpc
 
 from .api_servers import client, start_api_server, wait_job
+from .conftest import PG_URL
+from .harness import create_pg_database, drop_pg_database
 
 TRAIN = "".join(json.dumps({"prompt": f"What is {i} plus {i}?", "completion": f" {2 * i}"}) + "\n" for i in range(40))
 VALID = "".join(json.dumps({"messages": [{"role": "user", "content": f"{i}+{i}"},
@@ -24,10 +27,21 @@ BASE = "Qwen/Qwen3-0.6B"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, fake_llm, fake_hub):
-    proc = start_api_server(tmp_path_factory.mktemp("ft-hf"), fake_llm, fake_hub, MLAGENT_JOB_POLL_SECONDS="0.05")
+def server(tmp_path_factory, fake_llm, fake_hub, database):
+    """On SQLite (the token check reads the database file), and on PostgreSQL when configured."""
+    extra = {"MLAGENT_DATABASE_URL": create_pg_database(PG_URL)} if database == "postgresql" else {}
+    proc = start_api_server(tmp_path_factory.mktemp("ft-hf"), fake_llm, fake_hub, MLAGENT_JOB_POLL_SECONDS="0.05",
+                            **extra)
     yield proc
     proc.stop()
+    if extra:
+        drop_pg_database(PG_URL, extra["MLAGENT_DATABASE_URL"])
+
+
+def user(fake_hub, name: str) -> tuple[str, str]:
+    """A fresh HF account (the fake hub lives for the session; each run gets its own namespace)."""
+    ns = f"{name}-{secrets.token_hex(3)}"
+    return ns, fake_hub.user_token(ns)
 
 
 def bearer(server, token: str) -> httpx.Client:
@@ -60,8 +74,8 @@ def at_rest(data_dir: Path) -> bytes:
 
 
 def test_hf_job_trains_in_the_callers_namespace(server, fake_hub):
-    token = fake_hub.user_token("ft-alice")
-    profile = fake_hub.job_profiles["ft-alice"] = {"gate": "SCHEDULING", "steps": 3}
+    ns, token = user(fake_hub, "ft-alice")
+    profile = fake_hub.job_profiles[ns] = {"gate": "SCHEDULING", "steps": 3}
     with bearer(server, token) as c:
         train, valid = upload(c, TRAIN), upload(c, VALID, "valid.jsonl")
         r = c.post("/ml-api/fine-tuning-jobs/", json={
@@ -73,16 +87,16 @@ def test_hf_job_trains_in_the_callers_namespace(server, fake_hub):
         assert created["estimated_cost_usd"] == 1.0  # a10g-small 1.00 USD/h × the 3600 s default timeout
         assert created["compute_config"]["epochs"] == 2 and created["compute_config"]["learning_rate"] == 2e-5
         hub = created["hub"]
-        assert hub["namespace"] == "ft-alice" and hub["flavor"] == "a10g-small"
-        assert hub["model_repo"].startswith("ft-alice/Qwen3-0.6B-adder-")
+        assert hub["namespace"] == ns and hub["flavor"] == "a10g-small"
+        assert hub["model_repo"].startswith(f"{ns}/Qwen3-0.6B-adder-")
 
         queued = wait_for(c, created["id"], lambda j: j["status"] != "created")
         assert queued["status"] == "queued", queued
         dataset = fake_hub.repos[("dataset", hub["dataset_repo"])]
-        assert dataset["private"] and dataset["owner"] == "ft-alice"
+        assert dataset["private"] and dataset["owner"] == ns
         assert dataset["files"]["train.jsonl"] == TRAIN.encode()
         assert dataset["files"]["validation.jsonl"] == VALID.encode()
-        job = hf_job(fake_hub, "ft-alice")
+        job = hf_job(fake_hub, ns)
         assert queued["hub"]["job_id"] == job["id"] and job["spec"]["flavor"] == "a10g-small"
         command = job["spec"]["command"]
         assert command[4:6] == ["trl", "sft"]
@@ -102,7 +116,7 @@ def test_hf_job_trains_in_the_callers_namespace(server, fake_hub):
     assert done["status"] == "succeeded", done
     assert done["fine_tuned_model"] == hub["model_repo"]
     model = fake_hub.repos[("model", hub["model_repo"])]
-    assert model["private"] and model["owner"] == "ft-alice" and "model.safetensors" in model["files"]
+    assert model["private"] and model["owner"] == ns and "model.safetensors" in model["files"]
     m = done["metrics"]
     assert m["loss"] < running["metrics"]["loss"] and m["eval_loss"] > 0 and m["accuracy"] == 0.71
     assert m["epoch"] == 2 and 0 < m["train_accuracy"] <= 1
@@ -112,8 +126,8 @@ def test_hf_job_trains_in_the_callers_namespace(server, fake_hub):
 
 
 def test_chained_job_and_failure_reason(server, fake_hub):
-    token = fake_hub.user_token("ft-dave")
-    fake_hub.job_profiles["ft-dave"] = {"scheduling": 1, "steps": 2}
+    ns, token = user(fake_hub, "ft-dave")
+    fake_hub.job_profiles[ns] = {"scheduling": 1, "steps": 2}
     with bearer(server, token) as c:
         train = upload(c, TRAIN)
         first = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": BASE, "training_file": train,
@@ -121,7 +135,7 @@ def test_chained_job_and_failure_reason(server, fake_hub):
         done = wait_job(c, first["id"])
         assert done["status"] == "succeeded", done
         # the pushed model is a Hub model of the caller: it can be fine-tuned again
-        fake_hub.job_profiles["ft-dave"] = {"scheduling": 1, "steps": 2, "error": "CUDA out of memory"}
+        fake_hub.job_profiles[ns] = {"scheduling": 1, "steps": 2, "error": "CUDA out of memory"}
         second = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": done["fine_tuned_model"], "training_file": train,
                                                            "compute_config": {"instance_type": "t4-small"}})
         assert second.status_code == 200, second.text
@@ -131,8 +145,8 @@ def test_chained_job_and_failure_reason(server, fake_hub):
 
 
 def test_cancel_calls_the_hub(server, fake_hub):
-    token = fake_hub.user_token("ft-bob")
-    fake_hub.job_profiles["ft-bob"] = {"gate": "SCHEDULING"}
+    ns, token = user(fake_hub, "ft-bob")
+    fake_hub.job_profiles[ns] = {"gate": "SCHEDULING"}
     with bearer(server, token) as c, client(server, "key-bob") as key_bob:
         job = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": BASE, "training_file": upload(c, TRAIN),
                                                         "compute_config": {"instance_type": "cpu-basic"}}).json()
@@ -166,7 +180,7 @@ def test_api_key_caller_is_told_an_hf_token_is_needed(server, fake_hub):
      "JSON"),
 ])
 def test_invalid_hf_requests_name_the_field(server, fake_hub, body, field, words):
-    token = fake_hub.user_token("ft-erin")
+    ns, token = user(fake_hub, "ft-erin")
     with bearer(server, token) as c:
         plain = upload(c, "just some words\n", "notes.txt")
         body = {"training_file": upload(c, TRAIN), **body}
@@ -175,12 +189,12 @@ def test_invalid_hf_requests_name_the_field(server, fake_hub, body, field, words
         r = c.post("/ml-api/fine-tuning-jobs/", json=body)
     assert r.status_code == 400, r.text
     assert r.json()["details"]["field"] == field and words in r.json()["error"]
-    assert fake_hub.jobs_of("ft-erin") == []
+    assert fake_hub.jobs_of(ns) == []
 
 
 def test_grpc_hf_job_with_authorization_metadata(server, fake_hub):
-    token = fake_hub.user_token("ft-grace")
-    fake_hub.job_profiles["ft-grace"] = {"scheduling": 1, "steps": 2}
+    ns, token = user(fake_hub, "ft-grace")
+    fake_hub.job_profiles[ns] = {"scheduling": 1, "steps": 2}
     with bearer(server, token) as c:
         train = upload(c, TRAIN)
     meta = (("authorization", f"Bearer {token}"),)
@@ -194,8 +208,8 @@ def test_grpc_hf_job_with_authorization_metadata(server, fake_hub):
                 "succeeded", "failed", "cancelled") and time.monotonic() < deadline:
             time.sleep(0.05)
         assert got.status == "succeeded", got
-        assert got.fine_tuned_model.startswith("ft-grace/Qwen3-0.6B-ft-") and got.metrics["loss"] > 0
-        assert hf_job(fake_hub, "ft-grace")["spec"]["flavor"] == "l4x1"
+        assert got.fine_tuned_model.startswith(f"{ns}/Qwen3-0.6B-ft-") and got.metrics["loss"] > 0
+        assert hf_job(fake_hub, ns)["spec"]["flavor"] == "l4x1"
         with pytest.raises(grpc.RpcError) as denied:  # an API-key caller: told to bring an HF token
             ml.CreateFineTuningJob(pb.CreateFineTuningJobRequest(
                 model_id=BASE, training_file=train, compute_config={"instance_type": "l4x1"}),
@@ -208,8 +222,8 @@ def test_grpc_hf_job_with_authorization_metadata(server, fake_hub):
 
 
 def test_unfinished_job_resumes_when_its_owner_reads_it_after_a_restart(make_server, fake_hub):
-    token = fake_hub.user_token("ft-carol")
-    profile = fake_hub.job_profiles["ft-carol"] = {"gate": "SCHEDULING", "steps": 2}
+    ns, token = user(fake_hub, "ft-carol")
+    profile = fake_hub.job_profiles[ns] = {"gate": "SCHEDULING", "steps": 2}
     server = make_server(mlagent_grpc_port="0", mlagent_job_poll_seconds="0.05").start()
     with bearer(server, token) as c:
         job = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": BASE, "training_file": upload(c, TRAIN),
