@@ -18,7 +18,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -156,9 +155,9 @@ class HfBackend:
         try:
             await self._call(f"create the dataset repo {dataset}", api.create_repo, dataset, repo_type="dataset",
                              private=True, exist_ok=True)
-            ops = [CommitOperationAdd("train.jsonl", Path(training).read_bytes())]
+            ops = [CommitOperationAdd("train.jsonl", training)]  # paths: huggingface_hub streams them
             if validation:
-                ops.append(CommitOperationAdd("validation.jsonl", Path(validation).read_bytes()))
+                ops.append(CommitOperationAdd("validation.jsonl", validation))
             await self._call(f"upload the training data to {dataset}", api.create_commit, dataset, ops,
                              commit_message=f"mlagent fine-tuning job {job.id}", repo_type="dataset")
             current = await self.store.job(job.id)
@@ -175,9 +174,9 @@ class HfBackend:
         except HubFailure as exc:
             await self.store.transition(job.id, ("created",), "failed", error=exc.message)
             return
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # CommitOperationAdd checks the file exists
             await self.store.transition(job.id, ("created",), "failed",
-                                        error=f"An uploaded file could not be read: {exc.strerror}.")
+                                        error=f"An uploaded file could not be read: {type(exc).__name__}.")
             return
         hub.update(job_id=info.id, url=info.url)
         if not await self.store.transition(job.id, ("created",), "queued", hub=hub):

@@ -62,7 +62,9 @@ def _jsonl_rows(path: str, param: str) -> None:
                 row = json.loads(line)
             except ValueError:
                 row = None
-            if not isinstance(row, dict) or not ({"text", "messages"} & row.keys() or {"prompt", "completion"} <= row.keys()):
+            usable = isinstance(row, dict) and bool({"text", "messages"} & row.keys()
+                                                    or {"prompt", "completion"} <= row.keys())
+            if not usable:
                 raise _bad(f"Line {n} of the file is not a JSON object with 'text', 'messages', or 'prompt' and "
                            "'completion': an hf-backend job trains with TRL on JSON Lines rows.", param)
             if n >= 10_000:
@@ -154,8 +156,9 @@ class FineTuningService:
         cfg = req.compute_config.model_dump()
         cfg.update({k: v for k, v in HF_DEFAULTS.items() if k not in req.compute_config.model_fields_set})
         job = self._record(identity, req, train, valid, "hf", cfg)
-        job.hub = {"namespace": identity.account, "flavor": flavor, "dataset_repo": dataset_repo(identity.account, job.id),
-                   "model_repo": model_repo(identity.account, req.model_id, req.suffix, job.id)}
+        ns = identity.account  # an hf identity's account is its Hub user name
+        job.hub = {"namespace": ns, "flavor": flavor, "dataset_repo": dataset_repo(ns, job.id),
+                   "model_repo": model_repo(ns, req.model_id, req.suffix, job.id)}
         job.estimated_cost_usd = self.hf.estimate(flavor, float(cfg["timeout_seconds"]))
         await self.store.add_job(job)
         created = job_out(job)

@@ -91,8 +91,9 @@ def log_dicts(lines: list[str]) -> list[dict[str, float]]:
 
 def metrics_from_logs(lines: list[str], previous: dict[str, float] | None = None) -> dict[str, float]:
     """Fold the log dicts into the job's metrics: the latest value of each key, plus
-    `loss` (the last logged training loss, else the run's `train_loss`), `eval_loss`, `accuracy` (eval token accuracy, where there is an
-    eval) and `train_accuracy` (training token accuracy)."""
+    `loss` (the last logged training loss, else the run's `train_loss`), `eval_loss`,
+    `accuracy` (eval token accuracy, where there is an eval) and `train_accuracy`
+    (training token accuracy)."""
     merged: dict[str, float] = dict(previous or {})
     for d in log_dicts(lines):
         merged.update({k: v for k, v in d.items() if k not in ("total_flos",)})
