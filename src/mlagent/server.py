@@ -44,6 +44,7 @@ from .store.usage import UsageStore
 from .usage.estimates import job_cost
 from .usage.prices import PriceTable, load_prices
 from .usage.service import UsageService
+from .finetune.hf import HfBackend
 from .finetune.local import LocalBackend
 from .finetune.service import FineTuningService
 from .store.finetune import FineTuneStore
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune")
         if url.startswith("sqlite"):
             await finetune_backend.recover()
+        finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds)
         responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner)
         all_tools = toolset_for({})
         try:
@@ -144,7 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             responses=responses_service,
             tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for({}).names())),
             models=ModelCatalogue(settings),
-            finetune=FineTuningService(settings, finetune_store, finetune_backend),
+            finetune=FineTuningService(settings, finetune_store, finetune_backend, finetune_hf),
         )
         app.state.services.approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, bus, live, runner,
                                                         settings.lease_seconds)
@@ -170,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if grpc_server is not None:
                 await grpc_server.stop()
             await finetune_backend.shutdown()
+            await finetune_hf.shutdown()
             await mlconnector.close()
             await runner.shutdown()
             await engine.dispose()

@@ -21,11 +21,11 @@ from pathlib import Path
 from ..store.finetune import FineTuneStore
 
 log = logging.getLogger("mlagent.finetune")
-# Address space, not resident memory: importing torch + transformers + TRL maps ~2.4 GiB
-# (measured VmPeak; ~0.65 GiB resident) so the old 2 GiB cannot even import them, and a
-# 0.5 MB text file peaked at 3.0 GiB mapped / 1.2 GiB resident. 6 GiB leaves room for
-# larger uploads while a runaway job still cannot take the machine.
-MEMORY_LIMIT_BYTES = 6 * 1024 ** 3
+# Address space, not resident memory. Measured VmPeak of a trainer with Arrow on the system
+# allocator (below): 1.3 GiB for the test jobs, 2.0 GiB (1.1 GiB resident) for a 0.5 MB
+# text file; with Arrow's own pool 2.4 / 3.0 GiB, so the old 2 GiB could not even import.
+# 4 GiB leaves room for larger files while a runaway job cannot take the machine.
+MEMORY_LIMIT_BYTES = 4 * 1024 ** 3
 # One thread: the server shares the machine, and on a busy 2-core box two threads were
 # ~4x slower than one for the tiny models (measured; docs/agent-runtime-api.md).
 TRAINER_THREADS = "1"
@@ -116,7 +116,8 @@ class LocalBackend:
     async def _train(self, job_id: str, out: Path, cpu_seconds: int, wall_seconds: float) -> str | None:
         stderr = open(out / "trainer.log", "wb")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(out), "PYTHONUNBUFFERED": "1",
-               "OMP_NUM_THREADS": TRAINER_THREADS, "MKL_NUM_THREADS": TRAINER_THREADS, "HF_HOME": str(out / "hf")}
+               "OMP_NUM_THREADS": TRAINER_THREADS, "MKL_NUM_THREADS": TRAINER_THREADS, "HF_HOME": str(out / "hf"),
+               "ARROW_DEFAULT_MEMORY_POOL": "system"}  # Arrow's own pool reserves ~1 GiB of address space
         env.update({k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")})  # the machine's BLAS fixes
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "mlagent.finetune.train", str(out / "spec.json"), cwd=str(out), env=env,
