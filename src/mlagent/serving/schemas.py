@@ -24,6 +24,7 @@ class ModelInfo(BaseModel):
     n_features: int | None = None
     classes: list[Any] | None = None
     compiled: bool = False
+    in_process: bool = False
 
 
 class MLDeploymentReturn(BaseModel):
