@@ -219,7 +219,7 @@ def compile_spec(model, sample: np.ndarray | None, reference: Predict) -> tuple[
     rng = np.random.default_rng(0)
     probes = [rng.normal(size=(64, n_features)) * 10]
     if sample is not None and sample.shape[1] == n_features:
-        probes.append(sample[:2000])
+        probes.append(np.ascontiguousarray(sample[:2000]))  # C order, as parsed request rows are
     for spec in candidates:
         try:
             fast = build(spec)

@@ -25,6 +25,7 @@ class ModelInfo(BaseModel):
     classes: list[Any] | None = None
     compiled: bool = False
     in_process: bool = False
+    isolation: str = "none"
 
 
 class MLDeploymentReturn(BaseModel):

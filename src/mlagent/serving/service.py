@@ -117,7 +117,7 @@ class DeploymentService:
         try:
             init = await self._init_for(row)
             worker = await start_worker(init, self.root / str(row.pk), self.limits,
-                                        self.settings.serving_start_timeout_seconds)
+                                        self.settings.serving_start_timeout_seconds, self.settings.sandbox_isolation)
         except (WorkerError, ServiceError) as exc:
             await self.store.set_deployment_status(row.pk, "failed", exc.message, only_from=("pending", "running"))
             return None

@@ -25,16 +25,24 @@ from .frames import encode, read_sync
 SPEC_BYTES = 64 * 1024 * 1024
 
 
-def _load(path: str, fmt: str, trusted: list[str]) -> Any:
-    if fmt == "skops":
-        from skops.io import load
+def _source(init: dict[str, Any], key: str) -> Any:
+    """A file the parent passed as an inherited descriptor (under bwrap the worker sees no
+    data directory), else its path."""
+    fd = init.get(f"{key}_fd")
+    return os.fdopen(fd, "rb") if fd is not None else open(init[f"{key}_path"], "rb")
 
-        return load(path, trusted=trusted)
-    if fmt == "joblib":
-        import joblib
 
-        return joblib.load(path)
-    with open(path, "rb") as f:
+def _load(init: dict[str, Any]) -> Any:
+    fmt, trusted = init["model_format"], init.get("trusted_types") or []
+    with _source(init, "model") as f:
+        if fmt == "skops":
+            from skops.io import load
+
+            return load(f, trusted=trusted)
+        if fmt == "joblib":
+            import joblib
+
+            return joblib.load(f)
         return pickle.load(f)  # noqa: S301 - this process exists to contain exactly this
 
 
@@ -44,7 +52,8 @@ def _background(init: dict[str, Any], model: Any) -> tuple[np.ndarray | None, li
         return None, None, None
     import pandas as pd
 
-    frame = pd.read_csv(init["data_path"])
+    with _source(init, "data") as f:
+        frame = pd.read_csv(f)
     inputs, targets = init.get("inputs") or [], init.get("targets") or []
     names = list(getattr(model, "feature_names_in_", []))
     n = getattr(model, "n_features_in_", None)
@@ -71,7 +80,7 @@ class Served:
     def __init__(self, init: dict[str, Any]) -> None:
         from .compiled import compile_spec
 
-        self.model = _load(init["model_path"], init["model_format"], init.get("trusted_types") or [])
+        self.model = _load(init)
         if not hasattr(self.model, "predict"):
             raise TypeError(f"the uploaded object ({type(self.model).__name__}) has no predict method")
         self.background, data_names, self.data_problem = _background(init, self.model)
@@ -125,6 +134,7 @@ class Served:
         if self.background is not None and self.background.shape[1] == n:
             probes += [self.background[:500], *(self.background[i:i + 1] for i in range(min(16, len(self.background))))]
         probes.insert(1, probes[0][:1])
+        probes = [np.ascontiguousarray(p) for p in probes]  # C order, as parsed request rows are
         size = sum(len(v["b64"]) for v in self.spec.values() if isinstance(v, dict))
         if size > SPEC_BYTES:
             return None  # too big to be worth copying: predictions stay in this worker
