@@ -1,8 +1,10 @@
 """The API process's side of the serving workers: start, call, stop (one process per deployment).
 
 A worker is started with the serving limits (memory, processes, file size, open files) in a
-scrubbed environment, in its own directory, inside bwrap where it works (launch.py). Calls to one worker are serialised over its pipe.
-If a worker dies, the call fails with the tail of its log and the next call restarts it."""
+scrubbed environment, in its own directory, inside bwrap where it works (launch.py). Calls to
+one worker are serialised over its pipe. If a worker dies, the call fails with the tail of
+its log and the next call restarts it. Compiled models also answer plain predictions here
+(`Worker.fast`, from the spec the worker exported)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import json
 import logging
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 

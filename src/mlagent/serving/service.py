@@ -23,9 +23,9 @@ from ..registry.checks import audit_skops, suffix_of
 from ..registry.service import RegistryService
 from ..store.registry import DuplicateError, RegistryStore
 from ..store.registry_tables import DeploymentRow
+from .compiled import Predict
 from .inputs import parse_rows
 from .operations import OperationRecorder
-from .compiled import Predict
 from .pool import Worker, WorkerError, WorkerInit, start_worker
 from .schemas import MLDeploymentCreate, MLDeploymentReturn, ModelInfo, Placement, PredictRequest, PredictResponse
 
