@@ -125,7 +125,7 @@ async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout:
     home.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "worker.log"
     try:
-        argv, env, mode = worker_command(home, isolation)
+        argv, env, mode = await asyncio.to_thread(worker_command, home, isolation)  # probes bwrap once
         files = [open(p, "rb") for p in (init.model_path, init.data_path) if p]
     except (IsolationError, OSError) as exc:
         raise WorkerError(str(exc)) from None
