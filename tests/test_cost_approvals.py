@@ -144,7 +144,9 @@ def test_chained_request_replaces_the_cap_and_approval_without_headroom_repauses
     token = fake_hub.user_token("dan")
     fake_llm.push(Reply(text="first"), Reply(text="second"))
     with server.client(token) as c:
-        first = c.post("/v1/responses", json={"input": "one", "max_cost_usd": 5.0}).json()
+        # A cap with room for the estimate of the prompt and every tool definition (the tool
+        # catalogue grows); the chained request below then lowers it.
+        first = c.post("/v1/responses", json={"input": "one", "max_cost_usd": 50.0}).json()
         assert first["status"] == "completed"
         assert first["usage"]["cost"]["total_usd"] == pytest.approx(CALL_USD)
         # The chained request's cap replaces the session's: 0.01 is below what was spent.

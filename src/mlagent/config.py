@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     grpc_port: int = 50051
+    # Where users reach this server (scheme://host[:port]), for URLs the agent reports, e.g. a
+    # deployment's endpoint. Unset: http://<host>:<port> (127.0.0.1 when bound to all interfaces).
+    public_url: str | None = None
     data_dir: Path = Path("./.mlagent")
     database_url: str | None = None
     hf_endpoint: str = Field(
@@ -92,6 +95,13 @@ class Settings(BaseSettings):
     @cached_property
     def model_ids(self) -> list[str]:
         return [m.strip() for m in self.models.split(",") if m.strip()]
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in {"", "0.0.0.0", "::"} else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def cors_origin_list(self) -> list[str]:

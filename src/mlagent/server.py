@@ -19,6 +19,7 @@ from .agent.tools.catalog import ToolCatalog, build_catalog
 from .agent.tools.hubclient import HubClient
 from .agent.tools.delegate import DelegateTool
 from .agent.tools.plan import PlanTool
+from .agent.tools.registry import ModelRegistryPort
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
@@ -33,6 +34,7 @@ from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
 from .services import Services
 from .mlconnector import build_mlconnector
+from .mlconnector_port import MLConnectorPort
 from .store.db import make_engine, migrate, sessionmaker
 from .store.sessions import AccountStore, SessionStore
 from .store.threads import ThreadStore
@@ -42,6 +44,7 @@ from .store.usage import UsageStore
 from .usage.estimates import job_cost
 from .usage.prices import PriceTable, load_prices
 from .usage.service import UsageService
+from .finetune.hf import HfBackend
 from .finetune.local import LocalBackend
 from .finetune.service import FineTuningService
 from .store.finetune import FineTuneStore
@@ -59,8 +62,8 @@ def default_toolset(request: dict[str, Any], catalog: ToolCatalog | None = None)
     return ToolSet([*tools, *catalog.tools], finishers=[catalog.finish])
 
 
-def agent_catalog(settings: Settings, prices: PriceTable) -> ToolCatalog:
-    """The Hub, sandbox, jobs and research tools, configured from settings."""
+def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistryPort | None = None) -> ToolCatalog:
+    """The Hub, sandbox, jobs, research and (given the MLConnector) model-registry tools."""
     from .sandbox import Limits, Sandbox
 
     limits = Limits(cpu_seconds=settings.sandbox_cpu_seconds, memory_mb=settings.sandbox_memory_mb,
@@ -71,7 +74,8 @@ def agent_catalog(settings: Settings, prices: PriceTable) -> ToolCatalog:
     hub = HubClient(settings.hf_endpoint, settings.dataset_viewer_url)
     return build_catalog(hub, sandbox, job_poll_seconds=settings.job_poll_seconds,
                          trackio=settings.trackio_dashboards, research_max_tokens=settings.research_max_tokens,
-                         job_price=lambda flavor, seconds: job_cost(prices, flavor, seconds).usd)
+                         job_price=lambda flavor, seconds: job_cost(prices, flavor, seconds).usd,
+                         registry=registry)
 
 
 def _request_shutdown(app: FastAPI) -> None:
@@ -107,7 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = EventBus()
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
-        catalog = await asyncio.to_thread(agent_catalog, settings, prices)
+        mlconnector = await build_mlconnector(settings, sm)  # before the tools: the agent is its client
+        port = MLConnectorPort(mlconnector.registry, mlconnector.deployments, settings.resolved_public_url)
+        catalog = await asyncio.to_thread(agent_catalog, settings, prices, port)
         toolset_for = functools.partial(default_toolset, catalog=catalog)
         runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for), usage=usage,
                             prices=prices)
@@ -117,12 +123,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune")
         if url.startswith("sqlite"):
             await finetune_backend.recover()
+        finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds)
         responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner)
         all_tools = toolset_for({})
         try:
             agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids)
         except OrganismError as exc:
             log.error("cannot start: the organism file is broken: %s", exc.reason)
+            await mlconnector.close()
             raise RuntimeError(f"organism file: {exc.reason}") from None
         runner.agents = agents
 
@@ -138,7 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             responses=responses_service,
             tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for({}).names())),
             models=ModelCatalogue(settings),
-            finetune=FineTuningService(settings, finetune_store, finetune_backend),
+            finetune=FineTuningService(settings, finetune_store, finetune_backend, finetune_hf),
         )
         app.state.services.approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, bus, live, runner,
                                                         settings.lease_seconds)
@@ -152,7 +160,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             grpc_server = GrpcServer(app.state.services, settings.host, settings.grpc_port)
             await grpc_server.start()
-        mlconnector = await build_mlconnector(settings, sm)
         app.state.services.registry, app.state.services.deployments = mlconnector.registry, mlconnector.deployments
         app.state.services.monitoring, app.state.services.trainings = mlconnector.monitoring, mlconnector.trainings
         keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
@@ -165,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if grpc_server is not None:
                 await grpc_server.stop()
             await finetune_backend.shutdown()
+            await finetune_hf.shutdown()
             await mlconnector.close()
             await runner.shutdown()
             await engine.dispose()

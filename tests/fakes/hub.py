@@ -26,6 +26,8 @@ class FakeHub:
         self.collections: dict[str, dict[str, Any]] = {}
         self.no_credits: set[str] = set()  # accounts whose job launches answer 402
         self.job_inspects_to_finish = 2
+        # namespace -> scripted `trl sft` job profile (hub_trl.py); other namespaces keep the simple jobs
+        self.job_profiles: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []  # a log of content calls, for assertions
         hub_api.seed(self)
         self.app = self._build()

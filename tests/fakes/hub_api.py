@@ -5,7 +5,8 @@ dataset viewer (mounted at /viewer), HF Jobs, repo create + commit, and collecti
 Jobs are simulated: a job runs until it has been inspected `job_inspects_to_finish` times,
 then completes; if it was given HUB_MODEL_ID and an HF_TOKEN secret it "pushes" that model
 repo (and adds it to the collection named in MLAGENT_COLLECTION), as a real training
-script would."""
+script would. A namespace with a profile in `hub.job_profiles` gets a scripted `trl sft`
+job instead (hub_trl.py): SCHEDULING, then RUNNING with trainer log lines, then the end."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from . import hub_catalog
+from . import hub_catalog, hub_trl
 
 if TYPE_CHECKING:
     from .hub import FakeHub
@@ -337,6 +338,8 @@ def install(app: FastAPI, hub: FakeHub) -> None:
         job_id = _secrets.token_hex(12)
         hub.jobs[job_id] = {"id": job_id, "owner": ns, "spec": spec, "stage": "RUNNING", "message": None,
                             "inspects": 0, "createdAt": _now(), "logs": [("Job started", _log_time())]}
+        if ns in hub.job_profiles:
+            hub_trl.start(hub, hub.jobs[job_id], hub.job_profiles[ns])
         return job_json(hub.jobs[job_id])
 
     @app.get("/api/jobs/{ns}/{job_id}")
@@ -345,7 +348,9 @@ def install(app: FastAPI, hub: FakeHub) -> None:
         if isinstance(job, JSONResponse):
             return job
         hub.calls.append(f"jobs:inspect:{job_id}")
-        if job["stage"] == "RUNNING":
+        if "profile" in job:
+            hub_trl.step(hub, job, _log_time)
+        elif job["stage"] == "RUNNING":
             job["inspects"] += 1
             if job["inspects"] >= hub.job_inspects_to_finish:
                 finish_job(job)
@@ -393,7 +398,7 @@ def install(app: FastAPI, hub: FakeHub) -> None:
         if isinstance(job, JSONResponse):
             return job
         hub.calls.append(f"jobs:cancel:{job_id}")
-        if job["stage"] == "RUNNING":
+        if job["stage"] in ("RUNNING", "SCHEDULING"):
             job["stage"] = "CANCELED"
         return PlainTextResponse("")
 

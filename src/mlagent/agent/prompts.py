@@ -15,4 +15,7 @@ unless you set hub_access, and they run under CPU, memory, process and time limi
 training for HF Jobs.
 - hf_job_launch launches a job in the user's namespace; then hf_job_wait until it finishes and report the \
 job URL, the pushed repo URL and the metrics from its logs. If a call returns a billing or permission \
-error, explain it to the user instead of retrying."""
+error, explain it to the user instead of retrying.
+- To deploy a model you trained in the sandbox: save it with skops.io.dump (model.skops) and its training \
+data as a CSV with a header, then model_register -> model_upload (kind model, then kind data) -> \
+model_deploy -> model_predict to check it. Report the deployment's endpoint URL."""

@@ -1,5 +1,7 @@
 """Seed 001's ML API under `/ml-api/`: models the agent can use, uploaded files, and
-fine-tuning jobs. Thin: each route authenticates (X-API-Key), calls one service, shapes."""
+fine-tuning jobs. Thin: each route authenticates, calls one service, shapes. Files and
+fine-tuning jobs take `X-API-Key` or a Hugging Face token (`Authorization: Bearer`): an
+hf-backend job runs in the token's namespace and needs it."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from fastapi import APIRouter, Body, File, Form, UploadFile
 
 from ..finetune.models import BaseModelOut, CancelResult, CreateFineTuningJob, FileOut, FineTuningJobOut
 from ..tasks.catalogue import ModelDetail
-from .deps import ApiKeyCaller, Svc
+from .deps import AnyCaller, ApiKeyCaller, Svc
 from .tasks import API_VERSION
 
 router = APIRouter(prefix="/ml-api", tags=["ml-api"])
@@ -45,13 +47,13 @@ async def get_model(model_id: str, caller: ApiKeyCaller, svc: Svc) -> ModelDetai
 
 
 @route("GET", "/base-models/", response_model=list[BaseModelOut])
-async def base_models(caller: ApiKeyCaller, svc: Svc) -> list[BaseModelOut]:
+async def base_models(caller: AnyCaller, svc: Svc) -> list[BaseModelOut]:
     return svc.finetune.base_models()
 
 
 @route("POST", "/files/", response_model=FileOut, status_code=201)
 async def upload_file(
-    caller: ApiKeyCaller, svc: Svc, file: Annotated[UploadFile, File()],
+    caller: AnyCaller, svc: Svc, file: Annotated[UploadFile, File()],
     purpose: Annotated[str, Form(max_length=50)] = "fine-tune",
 ) -> FileOut:
     content = await file.read()
@@ -59,30 +61,30 @@ async def upload_file(
 
 
 @route("GET", "/files/", response_model=list[FileOut])
-async def list_files(caller: ApiKeyCaller, svc: Svc) -> list[FileOut]:
+async def list_files(caller: AnyCaller, svc: Svc) -> list[FileOut]:
     return await svc.finetune.files(caller)
 
 
 @route("GET", "/files/{file_id}/", response_model=FileOut)
-async def get_file(file_id: str, caller: ApiKeyCaller, svc: Svc) -> FileOut:
+async def get_file(file_id: str, caller: AnyCaller, svc: Svc) -> FileOut:
     return await svc.finetune.file(caller, file_id)
 
 
 @route("GET", "/fine-tuning-jobs/", response_model=list[FineTuningJobOut])
-async def list_jobs(caller: ApiKeyCaller, svc: Svc) -> list[FineTuningJobOut]:
+async def list_jobs(caller: AnyCaller, svc: Svc) -> list[FineTuningJobOut]:
     return await svc.finetune.list(caller)
 
 
 @route("POST", "/fine-tuning-jobs/", response_model=FineTuningJobOut)
-async def create_job(caller: ApiKeyCaller, svc: Svc, body: CreateFineTuningJob = Body()) -> FineTuningJobOut:
+async def create_job(caller: AnyCaller, svc: Svc, body: CreateFineTuningJob = Body()) -> FineTuningJobOut:
     return await svc.finetune.create(caller, body)
 
 
 @route("GET", "/fine-tuning-jobs/{job_id}/", response_model=FineTuningJobOut)
-async def get_job(job_id: str, caller: ApiKeyCaller, svc: Svc) -> FineTuningJobOut:
+async def get_job(job_id: str, caller: AnyCaller, svc: Svc) -> FineTuningJobOut:
     return await svc.finetune.get(caller, job_id)
 
 
 @route("POST", "/fine-tuning-jobs/{job_id}/cancel/", response_model=CancelResult)
-async def cancel_job(job_id: str, caller: ApiKeyCaller, svc: Svc) -> CancelResult:
+async def cancel_job(job_id: str, caller: AnyCaller, svc: Svc) -> CancelResult:
     return await svc.finetune.cancel(caller, job_id)

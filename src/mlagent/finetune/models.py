@@ -11,8 +11,10 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 class ComputeConfig(BaseModel):
-    """Where and how long a job trains. The local backend runs on this server's CPU
-    (`instance_type` `cpu`/`local`, one instance); the hyperparameters ride along."""
+    """Where and how long a job trains. `instance_type` `cpu`/`local` runs on this server's
+    CPU (the local backend); an HF Jobs flavor (`a10g-small`, `t4-small`, …) runs a TRL SFT
+    job on Hugging Face Jobs (the hf backend, whose defaults for unset fields differ:
+    finetune/trl_job.py HF_DEFAULTS). One instance; the hyperparameters ride along."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -34,6 +36,17 @@ class CreateFineTuningJob(BaseModel):
     compute_config: ComputeConfig = Field(default_factory=ComputeConfig)
 
 
+class HubJobOut(BaseModel):
+    """Where an hf-backend job lives on the Hub (never a token)."""
+
+    namespace: str
+    flavor: str
+    dataset_repo: str
+    model_repo: str
+    job_id: str | None = None
+    url: str | None = None
+
+
 class FineTuningJobOut(BaseModel):
     id: str
     model_id: str
@@ -47,6 +60,10 @@ class FineTuningJobOut(BaseModel):
     error: str | None = None
     suffix: str | None = None
     compute_config: dict[str, Any] = Field(default_factory=dict)
+    backend: str = "local"
+    hub: HubJobOut | None = None
+    estimated_cost_usd: float | None = None
+    cost_usd: float | None = None
 
 
 class CancelResult(BaseModel):

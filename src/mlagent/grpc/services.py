@@ -1,6 +1,7 @@
 """AgentService and MLService: translate protobuf messages to the services' typed models.
 
-The API key travels as `x-api-key` metadata. Service errors map to status codes
+The API key travels as `x-api-key` metadata; the fine-tuning RPCs also take a Hugging
+Face token as `authorization: Bearer <token>` (an hf-backend job needs it). Service errors map to status codes
 (400 → INVALID_ARGUMENT, 401 → UNAUTHENTICATED, 404 → NOT_FOUND, …) with the message
 naming the field; nothing else of the server leaks into `details`.
 """
@@ -30,7 +31,7 @@ STATUS_CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
     403: grpc.StatusCode.PERMISSION_DENIED, 404: grpc.StatusCode.NOT_FOUND,
     409: grpc.StatusCode.FAILED_PRECONDITION, 422: grpc.StatusCode.INVALID_ARGUMENT,
-    429: grpc.StatusCode.RESOURCE_EXHAUSTED, 503: grpc.StatusCode.UNAVAILABLE,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED, 502: grpc.StatusCode.UNAVAILABLE, 503: grpc.StatusCode.UNAVAILABLE,
 }
 
 
@@ -40,17 +41,34 @@ def _validation_message(exc: ValidationError, prefix: str = "") -> str:
     return f"Invalid value for '{field}': {first.get('msg')}."
 
 
-def rpc(fn):
+async def _identity(svc: Services, context: grpc.aio.ServicerContext, bearer: bool) -> Identity:
+    """`x-api-key`, else (where `bearer`) `authorization: Bearer <HF token>` — as REST's AnyCaller."""
+    metadata = dict(context.invocation_metadata() or ())
+    key, auth = metadata.get("x-api-key"), metadata.get("authorization")
+    if key or not bearer:
+        return svc.api_keys.resolve(key)
+    if not auth:
+        raise AuthError("Missing credentials: send x-api-key or 'authorization: Bearer <Hugging Face token>' "
+                        "metadata.", 401, "missing_api_key")
+    if not auth.lower().startswith("bearer ") or not auth[7:].strip():
+        raise AuthError("Malformed authorization metadata: send 'Bearer <Hugging Face token>'.", 401)
+    return await svc.hf_tokens.validate(auth[7:].strip())
+
+
+def rpc(fn=None, *, bearer: bool = False):
     """Authenticate from metadata, run, and turn failures into gRPC status codes."""
+    if fn is None:
+        return functools.partial(rpc, bearer=bearer)
 
     @functools.wraps(fn)
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
         try:
-            key = dict(context.invocation_metadata() or ()).get("x-api-key")
-            identity = self.svc.api_keys.resolve(key)
+            identity = await _identity(self.svc, context, bearer)
             return await fn(self, request, context, identity)
         except AuthError as exc:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
+            code = grpc.StatusCode.UNAUTHENTICATED if exc.status == 401 else STATUS_CODES.get(
+                exc.status, grpc.StatusCode.UNAVAILABLE)
+            await context.abort(code, exc.message)
         except ServiceError as exc:
             message = exc.message
             if exc.param and exc.param not in message:
@@ -118,7 +136,7 @@ class MLService(pb_grpc.MLServiceServicer):
     async def GetModel(self, request, context, identity: Identity):
         return pb.GetModelResponse(model=model_pb(self.svc.models.get(request.model_id)))
 
-    @rpc
+    @rpc(bearer=True)
     async def CreateFineTuningJob(self, request, context, identity: Identity):
         try:
             compute = ComputeConfig.model_validate(dict(request.compute_config))
@@ -130,11 +148,11 @@ class MLService(pb_grpc.MLServiceServicer):
                                   compute_config=compute)
         return job_pb(await self.svc.finetune.create(identity, req))
 
-    @rpc
+    @rpc(bearer=True)
     async def GetFineTuningJob(self, request, context, identity: Identity):
         return job_pb(await self.svc.finetune.get(identity, request.job_id))
 
-    @rpc
+    @rpc(bearer=True)
     async def CancelFineTuningJob(self, request, context, identity: Identity):
         result = await self.svc.finetune.cancel(identity, request.job_id)
         return pb.CancelFineTuningJobResponse(status=result.status, message=result.message)

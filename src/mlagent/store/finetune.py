@@ -41,6 +41,12 @@ class FineTuningJob(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    # The hf backend's references (namespace, dataset/model repos, HF job id and URL, flavor);
+    # never a token. Costs are USD from the price table: the estimate at creation, the actual
+    # (runtime × flavor price) once the Hub reports the job finished.
+    hub: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    estimated_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class FineTuneStore:
@@ -96,7 +102,17 @@ class FineTuneStore:
             await db.execute(update(FineTuningJob).where(FineTuningJob.id == job_id)
                              .values(metrics=metrics, updated_at=time.time()))
 
-    async def unfinished(self) -> list[FineTuningJob]:
+    async def update(self, job_id: str, **values: Any) -> None:
+        """Set columns whatever the status (the hf backend's references, a late actual cost)."""
+        async with self._sm() as db, db.begin():
+            await db.execute(update(FineTuningJob).where(FineTuningJob.id == job_id)
+                             .values(updated_at=time.time(), **values))
+
+    async def unfinished(self, backend: str | None = "local") -> list[FineTuningJob]:
+        """Unfinished jobs of `backend` (None: every backend). Defaults to the local backend's,
+        the only ones a restart kills: an hf job runs on at the Hub."""
         async with self._sm() as db:
             q = select(FineTuningJob).where(FineTuningJob.status.in_(("created", "queued", "running")))
+            if backend is not None:
+                q = q.where(FineTuningJob.backend == backend)
             return list((await db.execute(q)).scalars())

@@ -14,9 +14,11 @@ from .base import Tool, ToolContext
 from .datasets import DatasetInspectTool
 from .hub import HubRepoDetailsTool, HubSearchTool
 from .hubclient import HubClient
+from .mlmodels import ModelDeployTool, ModelPredictTool, ModelRegisterTool, ModelUploadTool
 from .jobs import JobCancelTool, JobInspectTool, JobLogsTool, JobRunTool, JobWaitTool
 from .papers import PaperDetailsTool, PaperSearchTool
 from .repos import RepoCreateTool, RepoUploadTool
+from .registry import ModelRegistryPort
 from .research import ResearchTool
 from .workspace import EditFileTool, ReadFileTool, RunCommandTool, RunPythonTool, WriteFileTool
 
@@ -35,7 +37,9 @@ class ToolCatalog:
 
 def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float = 10.0, trackio: bool = True,
                   research_max_tokens: int = 60_000, research_max_steps: int = 12,
-                  job_price: Callable[[str, float], float] | None = None) -> ToolCatalog:
+                  job_price: Callable[[str, float], float] | None = None,
+                  registry: ModelRegistryPort | None = None) -> ToolCatalog:
+    """`registry`: the user's MLConnector (model_* tools); None leaves those tools out."""
     lookups: list[Tool] = [HubSearchTool(hub), HubRepoDetailsTool(hub), PaperSearchTool(hub), PaperDetailsTool(hub),
                            DatasetInspectTool(hub)]
     tools: list[Tool] = [
@@ -47,4 +51,7 @@ def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float =
         RepoCreateTool(hub), RepoUploadTool(hub, sandbox),
         ResearchTool(lookups, max_tokens=research_max_tokens, max_steps=research_max_steps),
     ]
+    if registry is not None:
+        tools += [ModelRegisterTool(registry), ModelUploadTool(registry, sandbox), ModelDeployTool(registry),
+                  ModelPredictTool(registry)]
     return ToolCatalog(hub=hub, tools=tools)
