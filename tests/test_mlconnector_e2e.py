@@ -62,6 +62,7 @@ def test_seed_end_to_end_ridge(shared_server, diabetes):
         status = wait_deployment(c, dep_id)
         assert status["status"] == "running", status
         assert status["model"]["n_features"] == 10 and status["model"]["compiled"] is True
+        assert status["model"]["in_process"] is True  # the exported spec checked out in the API process
         assert dep_id in [d["deployment_id"] for d in c.get("/deployment/all").json()]
 
         row = X.iloc[0].tolist()
@@ -136,7 +137,8 @@ def test_iris_forest_classes_and_shap(shared_server):
         assert upload(c, model_id, "iris.csv", csv.encode(), "data").status_code == 201
         dep = c.post("/deployment/add", json={"modelid": model_id, "deployment_id": "dep-iris-001"})
         assert dep.status_code == 201, dep.text
-        assert wait_deployment(c, "dep-iris-001")["status"] == "running"
+        status = wait_deployment(c, "dep-iris-001")
+        assert status["status"] == "running" and status["model"]["in_process"] is True, status
 
         r = c.post("/deployment/dep-iris-001/predict", json={"data": (5.1, 3.5, 1.4, 0.2), "explain": True})
         assert r.status_code == 200, r.text

@@ -106,7 +106,7 @@ def test_untrusted_pickles_load_only_in_the_limited_worker(make_server):
             refused = c.post(f"/deployment/{name}/predict", json={"data": [1.0]})
             assert refused.status_code == 409 and refused.json()["details"]["code"] == "deployment_not_running"
         assert c.get("/model/all").status_code == 200  # the API process is unharmed
-    seen = list(server.data_dir.glob("serving/*/seen.txt"))
+    seen = list(server.data_dir.glob("serving/*/home/seen.txt"))  # the worker's own (writable) home
     assert len(seen) == 1
     text = seen[0].read_text()
     assert "another-secret" not in text and "MLAGENT_" not in text and "HF_ENDPOINT" not in text

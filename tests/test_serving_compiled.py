@@ -73,3 +73,58 @@ def test_models_fitted_on_dataframes_match_dataframe_predict():
     probe = data.data.to_numpy()
     assert np.array_equal(fast(probe), reference(probe))
     assert all(fast(probe[i:i + 1]).tolist() == reference(probe[i:i + 1]).tolist() for i in range(50))
+
+
+def _forest_spec():
+    from mlagent.serving.compiled import compile_spec
+
+    X, y = load_iris(return_X_y=True)
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    spec, _ = compile_spec(model, X, model.predict)
+    return spec, X, model
+
+
+def test_a_spec_rebuilt_from_json_predicts_exactly():
+    """What the API process does with a worker's spec: JSON round trip, build, same answers."""
+    import json
+
+    from mlagent.serving.compiled import build, checked, same
+
+    spec, X, model = _forest_spec()
+    fast = build(json.loads(json.dumps(spec)))
+    assert same(fast(X), model.predict(X))
+    assert checked(spec, [(X[:3], json.dumps(model.predict(X[:3]).tolist()))]) is not None
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda s: s["left"].update(dtype="|O"),  # never objects
+    lambda s: s.update(depth=10 ** 9),
+    lambda s: s.update(n_features=1),  # features out of range
+    lambda s: s.update(classes=[{"x": 1}, 2, 3]),
+    lambda s: s.update(kind="pickle"),
+    lambda s: s["roots"].update(b64="AAAA"),  # size disagrees with the shape
+])
+def test_hostile_specs_are_refused(tamper):
+    import copy
+
+    from mlagent.serving.compiled import SpecError, build
+
+    spec, _, _ = _forest_spec()
+    bad = copy.deepcopy(spec)
+    tamper(bad)
+    with pytest.raises(SpecError):
+        build(bad)
+
+
+def test_out_of_range_children_and_wrong_answers_are_refused():
+    import json
+
+    from mlagent.serving.compiled import SpecError, checked, pack, unpack
+
+    spec, X, model = _forest_spec()
+    left = unpack(spec["left"], "<i8", 1).copy()
+    left[left >= 0] += 10 ** 6
+    with pytest.raises(SpecError):
+        checked({**spec, "left": pack(left, "<i8")}, [(X[:2], "[]")])
+    with pytest.raises(SpecError):  # a worker claiming other answers than the spec gives
+        checked(spec, [(X[:2], json.dumps([9, 9]))])

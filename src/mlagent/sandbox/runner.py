@@ -102,12 +102,7 @@ class Sandbox:
         return "none"
 
     def _probe(self) -> bool:
-        try:
-            done = subprocess.run([self._bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net",
-                                   "--die-with-parent", "true"], capture_output=True, timeout=15)
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-        return done.returncode == 0
+        return bwrap_works(self._bwrap)
 
     # -- files ----------------------------------------------------------------------
     def directory(self, session_id: str) -> Path:
@@ -166,31 +161,7 @@ class Sandbox:
                 "HF_HOME": f"{workdir}/.cache/huggingface", "TMPDIR": "/tmp"}
 
     def _bwrap_argv(self, session_dir: Path, network: bool) -> list[str]:
-        argv = [self._bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
-                "--unshare-uts", "--unshare-cgroup-try", "--share-net" if network else "--unshare-net"]
-        for top in ("/usr", "/etc"):
-            argv += ["--ro-bind", top, top]
-        for link in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
-            if os.path.islink(link):
-                argv += ["--symlink", os.readlink(link), link]
-            elif os.path.isdir(link):
-                argv += ["--ro-bind", link, link]
-        # /tmp first: the runtime directories bound below may live under /tmp (a CI clone).
-        argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
-        made: set[str] = {"/", "/usr", "/etc", "/tmp", "/dev", "/proc"}
-        for prefix in _runtime_dirs():
-            for parent in reversed(Path(prefix).parents):
-                if str(parent) not in made:
-                    made.add(str(parent))
-                    argv += ["--perms", "0755", "--dir", str(parent)]
-            argv += ["--ro-bind", prefix, prefix]
-            made.add(prefix)
-        argv += ["--bind", str(session_dir), SANDBOX_MOUNT, "--chdir", SANDBOX_MOUNT]
-        # The environment reaches the command through bwrap's own (already clean) environment,
-        # never its argv: argv is visible to every process on the host (`ps`).
-        if self.drop_uid is not None:
-            argv += [self._setpriv, f"--reuid={self.drop_uid}", f"--regid={self.drop_uid}", "--clear-groups", "--"]
-        return argv
+        return bwrap_argv(self._bwrap, session_dir, network=network, drop_uid=self.drop_uid, setpriv=self._setpriv)
 
     async def run(self, session_id: str, argv: list[str], *, env: dict[str, str] | None = None,
                   network: bool = False, wall_seconds: float | None = None, stdin: bytes | None = None) -> RunResult:
@@ -249,6 +220,53 @@ class Sandbox:
         return RunResult(exit_code=proc.returncode, stdout=out.decode(errors="replace"),
                          stderr=err.decode(errors="replace"), stdout_bytes=out_total, stderr_bytes=err_total,
                          timed_out=timed_out, isolation=self.isolation, duration_s=time.monotonic() - started)
+
+
+def bwrap_works(bwrap: str | None) -> bool:
+    """Whether `bwrap` can make the namespaces we use here (user namespaces may be off)."""
+    if not bwrap:
+        return False
+    try:
+        done = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net",
+                               "--die-with-parent", "true"], capture_output=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def bwrap_argv(bwrap: str, session_dir: Path, *, network: bool, drop_uid: int | None = None,
+               setpriv: str | None = None, ro_binds: tuple[str, ...] = ()) -> list[str]:
+    """bwrap's argv up to the command: fresh pid/ipc/uts (and, unless `network`, net)
+    namespaces seeing the system's read-only files, the Python runtime and `ro_binds`
+    read-only, a private /tmp, and `session_dir` read-write at /sandbox (the cwd).
+    Also used for the serving workers that load uploaded models (serving/pool.py)."""
+    argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--share-net" if network else "--unshare-net"]
+    for top in ("/usr", "/etc"):
+        argv += ["--ro-bind", top, top]
+    for link in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        if os.path.islink(link):
+            argv += ["--symlink", os.readlink(link), link]
+        elif os.path.isdir(link):
+            argv += ["--ro-bind", link, link]
+    # /tmp first: the runtime directories bound below may live under /tmp (a CI clone).
+    argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
+    made: set[str] = {"/", "/usr", "/etc", "/tmp", "/dev", "/proc"}
+    for prefix in [*_runtime_dirs(), *ro_binds]:
+        if prefix in made:
+            continue
+        for parent in reversed(Path(prefix).parents):
+            if str(parent) not in made:
+                made.add(str(parent))
+                argv += ["--perms", "0755", "--dir", str(parent)]
+        argv += ["--ro-bind", prefix, prefix]
+        made.add(prefix)
+    argv += ["--bind", str(session_dir), SANDBOX_MOUNT, "--chdir", SANDBOX_MOUNT]
+    # The environment reaches the command through bwrap's own (already clean) environment,
+    # never its argv: argv is visible to every process on the host (`ps`).
+    if drop_uid is not None and setpriv:
+        argv += [setpriv, f"--reuid={drop_uid}", f"--regid={drop_uid}", "--clear-groups", "--"]
+    return argv
 
 
 def _runtime_dirs() -> list[str]:

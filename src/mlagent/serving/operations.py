@@ -2,7 +2,8 @@
 
 One insert per predict would make the database the bottleneck of serving; batching keeps
 it off the request path. Readers call `flush()` first, so a caller always sees its own
-operations."""
+operations. `close()` lets the writer finish and writes what is left; an insert under way is
+shielded from cancellation, so a clean shutdown loses none."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class OperationRecorder:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._closing = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="operations-recorder")
@@ -40,13 +42,15 @@ class OperationRecorder:
             rows, self._pending = self._pending, []
             if rows:
                 try:
-                    await self.store.add_operations(rows)
+                    await asyncio.shield(self.store.add_operations(rows))
+                except asyncio.CancelledError:
+                    raise  # the shielded insert carries on
                 except Exception:  # noqa: BLE001 - keep them for the next attempt
                     self._pending[:0] = rows
                     raise
 
     async def _loop(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
@@ -59,9 +63,13 @@ class OperationRecorder:
                 await asyncio.sleep(1)
 
     async def close(self) -> None:
+        """Stop the writer and write every queued operation (a clean shutdown loses none)."""
+        self._closing = True
+        self._wake.set()
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, 30)
+        try:
             await self.flush()
+        except Exception:  # noqa: BLE001
+            log.exception("could not write %d inference operations at shutdown", len(self._pending))

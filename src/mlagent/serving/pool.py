@@ -1,24 +1,30 @@
 """The API process's side of the serving workers: start, call, stop (one process per deployment).
 
 A worker is started with the serving limits (memory, processes, file size, open files) in a
-scrubbed environment, in its own directory. Calls to one worker are serialised over its pipe.
-If a worker dies, the call fails with the tail of its log and the next call restarts it."""
+scrubbed environment, in its own directory, inside bwrap where it works (launch.py). Calls to
+one worker are serialised over its pipe. If a worker dies, the call fails with the tail of
+its log and the next call restarts it. Compiled models also answer plain predictions here
+(`Worker.fast`, from the spec the worker exported)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from ..jobs.limits import Limits, preexec, scrubbed_env
+from ..jobs.limits import Limits, preexec
+from .compiled import Predict, SpecError, checked, unpack
 from .frames import HEADER, MAX_FRAME, encode
+from .launch import IsolationError, worker_command
+
+log = logging.getLogger("mlagent.serving")
 
 
 class WorkerInit(BaseModel):
@@ -29,6 +35,8 @@ class WorkerInit(BaseModel):
     inputs: list[str] = []
     targets: list[str] = []
     explain: bool = True
+    model_fd: int | None = None
+    data_fd: int | None = None
 
 
 class WorkerInfo(BaseModel):
@@ -37,6 +45,8 @@ class WorkerInfo(BaseModel):
     n_features: int | None = None
     classes: list[Any] | None = None
     compiled: bool = False
+    in_process: bool = False
+    isolation: str = "none"
 
 
 class WorkerError(Exception):
@@ -51,6 +61,9 @@ class Worker:
         self.proc = proc
         self.log_path = log_path
         self.info = info
+        # The compiled spec the worker exported, checked here: plain predictions run in this
+        # process with NumPy (no pipe round trip); explanations still go to the worker.
+        self.fast: Predict | None = None
         self._lock = asyncio.Lock()
         self._seq = 0
 
@@ -104,16 +117,28 @@ async def _read(stream: asyncio.StreamReader) -> dict[str, Any]:
     return reply
 
 
-async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout: float) -> Worker:
-    """Start a worker and wait until its model is loaded; WorkerError says why it could not be."""
-    workdir.mkdir(parents=True, exist_ok=True)
+async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout: float,
+                       isolation: str = "auto") -> Worker:
+    """Start a worker and wait until its model is loaded; WorkerError says why it could not be.
+    The model and data files reach it as inherited descriptors (launch.py: it sees no paths)."""
+    home = workdir / "home"
+    home.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "worker.log"
-    src = str(Path(__file__).resolve().parents[2])
-    env = scrubbed_env(str(workdir), {"PYTHONPATH": src})
-    with open(log_path, "ab") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mlagent.serving.worker", cwd=workdir, env=env, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=log, preexec_fn=preexec(limits), limit=MAX_FRAME)
+    try:
+        argv, env, mode = await asyncio.to_thread(worker_command, home, isolation)  # probes bwrap once
+        files = [open(p, "rb") for p in (init.model_path, init.data_path) if p]
+    except (IsolationError, OSError) as exc:
+        raise WorkerError(str(exc)) from None
+    fds = [f.fileno() for f in files]
+    init = init.model_copy(update={"model_fd": fds[0], "data_fd": fds[1] if init.data_path else None})
+    try:
+        with open(log_path, "ab") as log_file:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, cwd=home, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=log_file, preexec_fn=preexec(limits), pass_fds=fds, limit=MAX_FRAME)
+    finally:
+        for f in files:
+            f.close()
     worker = Worker(proc, log_path, WorkerInfo(model_type="?"))
     try:
         proc.stdin.write(encode(init.model_dump()))
@@ -128,5 +153,22 @@ async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout:
     if not ready.get("ok"):
         await worker.stop()
         raise WorkerError(f"the model could not be loaded: {ready.get('error')}")
-    worker.info = WorkerInfo.model_validate(ready)
+    spec = ready.pop("spec", None)
+    worker.info = WorkerInfo.model_validate({**ready, "isolation": mode})
+    if spec is not None:
+        worker.fast = await asyncio.to_thread(_in_process, spec, worker.log_path)
+        worker.info.in_process = worker.fast is not None
     return worker
+
+
+def _in_process(message: Any, log_path: Path) -> Predict | None:
+    """The worker's compiled spec as a predict function here, if it checks out (else None: the
+    worker keeps answering). A spec is numbers only; nothing the worker sends is unpickled."""
+    try:
+        probes = [(unpack(p["rows"], "<f8", 2), p["expected"]) for p in message["probes"]]
+        if not all(isinstance(e, str) for _, e in probes):
+            raise SpecError("bad probe answers")
+        return checked(message["spec"], probes)
+    except (SpecError, KeyError, TypeError, ValueError, IndexError) as exc:
+        log.warning("predictions stay in the serving worker (%s): %s", log_path.parent.name, exc)
+        return None

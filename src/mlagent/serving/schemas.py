@@ -24,6 +24,8 @@ class ModelInfo(BaseModel):
     n_features: int | None = None
     classes: list[Any] | None = None
     compiled: bool = False
+    in_process: bool = False
+    isolation: str = "none"
 
 
 class MLDeploymentReturn(BaseModel):

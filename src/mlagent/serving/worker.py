@@ -10,6 +10,7 @@ stdin closes."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import sys
@@ -21,17 +22,27 @@ import numpy as np
 
 from .frames import encode, read_sync
 
+SPEC_BYTES = 64 * 1024 * 1024
 
-def _load(path: str, fmt: str, trusted: list[str]) -> Any:
-    if fmt == "skops":
-        from skops.io import load
 
-        return load(path, trusted=trusted)
-    if fmt == "joblib":
-        import joblib
+def _source(init: dict[str, Any], key: str) -> Any:
+    """A file the parent passed as an inherited descriptor (under bwrap the worker sees no
+    data directory), else its path."""
+    fd = init.get(f"{key}_fd")
+    return os.fdopen(fd, "rb") if fd is not None else open(init[f"{key}_path"], "rb")
 
-        return joblib.load(path)
-    with open(path, "rb") as f:
+
+def _load(init: dict[str, Any]) -> Any:
+    fmt, trusted = init["model_format"], init.get("trusted_types") or []
+    with _source(init, "model") as f:
+        if fmt == "skops":
+            from skops.io import load
+
+            return load(f, trusted=trusted)
+        if fmt == "joblib":
+            import joblib
+
+            return joblib.load(f)
         return pickle.load(f)  # noqa: S301 - this process exists to contain exactly this
 
 
@@ -41,7 +52,8 @@ def _background(init: dict[str, Any], model: Any) -> tuple[np.ndarray | None, li
         return None, None, None
     import pandas as pd
 
-    frame = pd.read_csv(init["data_path"])
+    with _source(init, "data") as f:
+        frame = pd.read_csv(f)
     inputs, targets = init.get("inputs") or [], init.get("targets") or []
     names = list(getattr(model, "feature_names_in_", []))
     n = getattr(model, "n_features_in_", None)
@@ -66,9 +78,9 @@ def _background(init: dict[str, Any], model: Any) -> tuple[np.ndarray | None, li
 
 class Served:
     def __init__(self, init: dict[str, Any]) -> None:
-        from .compiled import compile_model
+        from .compiled import compile_spec
 
-        self.model = _load(init["model_path"], init["model_format"], init.get("trusted_types") or [])
+        self.model = _load(init)
         if not hasattr(self.model, "predict"):
             raise TypeError(f"the uploaded object ({type(self.model).__name__}) has no predict method")
         self.background, data_names, self.data_problem = _background(init, self.model)
@@ -77,7 +89,8 @@ class Served:
         self.n_features = getattr(self.model, "n_features_in_", None) or (
             len(self.feature_names) if self.feature_names else None)
         self.classes = [c.item() if hasattr(c, "item") else c for c in getattr(self.model, "classes_", [])] or None
-        self.fast = compile_model(self.model, self.background, self._sk_predict)
+        found = compile_spec(self.model, self.background, self._sk_predict)
+        self.spec, self.fast = found if found else (None, None)
         self.explainer = None
         self.explain_error: str | None = "explanations are turned off for this deployment"
         self._building = threading.Thread(target=self._build_explainer, daemon=True)
@@ -106,7 +119,27 @@ class Served:
     def info(self) -> dict[str, Any]:
         return {"ok": True, "model_type": f"{type(self.model).__module__}.{type(self.model).__name__}",
                 "feature_names": self.feature_names, "n_features": self.n_features, "classes": self.classes,
-                "compiled": self.fast is not None}
+                "compiled": self.fast is not None, "spec": self._spec_for_parent()}
+
+    def _spec_for_parent(self) -> dict[str, Any] | None:
+        """The compiled spec (numbers only) with probe rows and this model's own answers to them,
+        so the API process can evaluate it in-process and first check it answers identically."""
+        if self.spec is None:
+            return None
+        from .compiled import pack
+
+        n = self.spec["n_features"]
+        rng = np.random.default_rng(1)
+        probes = [rng.normal(size=(64, n)) * 10]
+        if self.background is not None and self.background.shape[1] == n:
+            probes += [self.background[:500], *(self.background[i:i + 1] for i in range(min(16, len(self.background))))]
+        probes.insert(1, probes[0][:1])
+        probes = [np.ascontiguousarray(p) for p in probes]  # C order, as parsed request rows are
+        size = sum(len(v["b64"]) for v in self.spec.values() if isinstance(v, dict))
+        if size > SPEC_BYTES:
+            return None  # too big to be worth copying: predictions stay in this worker
+        return {"spec": self.spec, "probes": [{"rows": pack(p, "<f8"), "expected": json.dumps(
+            np.asarray(self._sk_predict(p)).tolist())} for p in probes]}
 
     def predict(self, request: dict[str, Any]) -> dict[str, Any]:
         x = np.asarray(request["rows"], dtype=np.float64)

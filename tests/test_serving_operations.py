@@ -1,0 +1,46 @@
+"""Every predict is in the operations log: a read right after a predict includes it (the log
+is written in batches off the request path, reads flush first), and a clean shutdown right
+after a burst of predicts loses none of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
+
+from .mlconnector.client import api_client, upload, wait_deployment
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_operations_are_read_after_write_and_survive_a_clean_shutdown(make_server, database):
+    if database == "postgresql" and not os.environ.get("MLAGENT_TEST_DATABASE_URL"):
+        pytest.skip("MLAGENT_TEST_DATABASE_URL is not set: the PostgreSQL run is skipped")
+    data = load_diabetes(as_frame=True)
+    reg = Ridge(alpha=1.0).fit(data.data, data.target)
+    csv = pd.concat([data.data, data.target.rename("target")], axis=1).to_csv(index=False).encode()
+    server = make_server(database=database).start()
+    with api_client(server) as c:
+        mid = c.post("/model/add", json={"modelname": "r", "modelkind": "regression"}).json()["id"]
+        upload(c, mid, "r.pkl", pickle.dumps(reg), "model")
+        upload(c, mid, "d.csv", csv, "data")
+        c.post("/deployment/add", json={"modelid": mid, "deployment_id": "dep-ops", "ownerid": "owner-ops"})
+        status = wait_deployment(c, "dep-ops")
+        assert status["status"] == "running" and status["model"]["in_process"] is True, status
+        for i in range(3):
+            body = c.post("/deployment/dep-ops/predict", json={"data": data.data.iloc[i].tolist()}).json()
+            ops = c.get("/deployment/get/opos/owner-ops").json()
+            assert len(ops) == i + 1, ops  # read-your-writes: this very call is already listed
+            assert json.dumps(body, separators=(",", ":")) in [o["result"] for o in ops]
+        answers = [c.post("/deployment/dep-ops/predict", json={"data": data.data.iloc[i].tolist()}).json()
+                   for i in range(3, 60)]
+    assert all(a["prediction"] == reg.predict(data.data.iloc[[i + 3]]).tolist() for i, a in enumerate(answers))
+    server.stop()  # SIGTERM right after the burst: the queued operations must be written
+    again = make_server(database=database, data_dir=server.data_dir,
+                        database_url=server.env.get("MLAGENT_DATABASE_URL")).start()
+    with api_client(again) as c:
+        assert len(c.get("/deployment/get/opos/owner-ops").json()) == 60
