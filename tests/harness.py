@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+
+from mlagent.sandbox.runner import bwrap_works
 
 from .fakes.serve import free_port
 
@@ -157,3 +161,8 @@ def drop_pg_database(base_url: str, url: str) -> None:
             await conn.close()
 
     asyncio.run(go())
+
+
+# Tests of real bwrap isolation; .ci/run installs bubblewrap, elsewhere they skip saying why.
+needs_bwrap = pytest.mark.skipif(not bwrap_works(shutil.which("bwrap")),
+                                 reason="bwrap is not installed or not usable here (.ci/run installs bubblewrap)")

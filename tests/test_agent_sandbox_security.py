@@ -5,28 +5,17 @@ Cancelling a turn kills its sandbox processes. Without bwrap, the fallback is ex
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 
 import pytest
 
 from .agent_support import agent_env, release, deferred, run_turn, script, wait_for  # noqa: F401
-from .harness import ServerProcess, wait_status
+from .harness import ServerProcess, needs_bwrap, wait_status
 
 CANARY = f"canary-{uuid.uuid4().hex}"
 
 
-def _bwrap_works() -> bool:
-    if not shutil.which("bwrap"):
-        return False
-    done = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"],
-                          capture_output=True)
-    return done.returncode == 0
-
-
-needs_bwrap = pytest.mark.skipif(not _bwrap_works(), reason="bwrap is not installed or not usable here "
-                                 "(.ci/run installs bubblewrap); the fallback test still runs")
 
 
 @pytest.fixture(scope="module")

@@ -10,28 +10,15 @@ from __future__ import annotations
 
 import json
 import pickle
-import shutil
 import socket
-import subprocess
 import threading
 
 import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
+from .harness import needs_bwrap
 from .mlconnector.client import api_client, upload, wait_deployment
-
-
-def _bwrap_works() -> bool:
-    if not shutil.which("bwrap"):
-        return False
-    done = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"],
-                          capture_output=True)
-    return done.returncode == 0
-
-
-needs_bwrap = pytest.mark.skipif(not _bwrap_works(), reason="bwrap is not installed or not usable here (CI "
-                                 "installs bubblewrap); serving workers then run in the logged fallback")
 
 PAYLOAD = '''
 import json, os, socket
