@@ -14,7 +14,6 @@ import socket
 import threading
 
 import numpy as np
-import pytest
 from sklearn.linear_model import Ridge
 
 from .harness import needs_bwrap
