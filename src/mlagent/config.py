@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = 16
     lease_seconds: float = 30.0
     keepalive_seconds: float = 15.0
+    # How often a live tail re-reads the event log by itself (docs/architecture.md, "Live
+    # tails"). Unset: 1 s on SQLite; 5 s on PostgreSQL, where LISTEN/NOTIFY wakes tails.
+    tail_poll_seconds: float | None = Field(None, gt=0)
     llm_timeout_seconds: float = 600.0
     llm_max_retries: int = 2
     max_agent_steps: int = 50
