@@ -1,6 +1,7 @@
 """Two server processes on one PostgreSQL database: a tail on replica B of a turn running
 on replica A gets every event in order, woken by LISTEN/NOTIFY (not by its slow poll), and
-each process holds one listener connection however many tails it serves."""
+each process holds one listener connection however many tails it serves, reconnected
+when it is lost."""
 
 from __future__ import annotations
 
@@ -19,27 +20,32 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
 LISTENER_APP = "mlagent-listen"  # the application_name of the listener connection
 
 
-def listener_connections(database_url: str) -> int:
+def listener_pids(database_url: str, terminate: bool = False) -> set[int]:
+    """The backends of the servers' LISTEN connections on this database (killed if asked)."""
     import asyncpg
 
     name = database_url.rsplit("/", 1)[1]
 
-    async def go() -> int:
+    async def go() -> set[int]:
         conn = await asyncpg.connect(pg_admin_url(database_url))
         try:
-            return await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
-                                       "AND application_name = $2", name, LISTENER_APP)
+            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+                                    name, LISTENER_APP)
+            if terminate:
+                for row in rows:
+                    await conn.execute("SELECT pg_terminate_backend($1)", row["pid"])
+            return {row["pid"] for row in rows}
         finally:
             await conn.close()
 
     return asyncio.run(go())
 
 
-def wait_listeners(database_url: str, expected: int, timeout: float = 20) -> int:
+def wait_listeners(database_url: str, expected: int, not_in: set[int] = frozenset(), timeout: float = 30) -> int:
     deadline = time.monotonic() + timeout
-    while (count := listener_connections(database_url)) != expected and time.monotonic() < deadline:
+    while len(pids := listener_pids(database_url) - not_in) != expected and time.monotonic() < deadline:
         time.sleep(0.1)
-    return count
+    return len(pids)
 
 
 class Tail(threading.Thread):
@@ -106,6 +112,10 @@ def test_tail_on_another_replica_is_woken_by_notify_not_by_the_poll(make_server,
     # A 120 s poll: a tail that relied on it would not end within the join below.
     a, b, url = two_replicas(make_server, mlagent_tail_poll_seconds="120")
     assert wait_listeners(url, 2) == 2
+    # A lost listener connection comes back (and what follows shows it still wakes tails).
+    killed = listener_pids(url, terminate=True)
+    assert len(killed) == 2
+    assert wait_listeners(url, 2, not_in=killed) == 2
     token = fake_hub.user_token("sam")
     gate = threading.Event()
     fake_llm.push(Reply(text="".join(f"t{i} " for i in range(12)), chunks=12, chunk_delay=0.05, gate=gate))

@@ -109,13 +109,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await migrate(url)
         engine = make_engine(url)
         sm = sessionmaker(engine)
-        postgres = not url.startswith("sqlite")
+        notify = settings.pg_notify and not url.startswith("sqlite")
         origin = new_id("proc")  # this process, in NOTIFY payloads: its own need no wake-up
-        turns = TurnStore(sm, EventNotifier(origin) if postgres else None)
+        turns = TurnStore(sm, EventNotifier(origin) if notify else None)
         sessions, accounts = SessionStore(sm), AccountStore(sm)
         bus = EventBus()
-        listener = PgListener(url, origin, bus.wake, bus.wake_all) if postgres else None
-        tail_poll = settings.tail_poll_seconds or (5.0 if postgres else 1.0)
+        listener = PgListener(url, origin, bus.wake, bus.wake_all) if notify else None
+        tail_poll = settings.tail_poll_seconds or (5.0 if notify else 1.0)
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
         mlconnector = await build_mlconnector(settings, sm)  # before the tools: the agent is its client
