@@ -6,8 +6,11 @@
    the fake LLM stamps each chunk with its send time.
 3. Concurrent SSE streams one server process holds while delivering every event.
 4. Create + poll round trip against a bare FastAPI endpoint served the same way.
+5. PostgreSQL only: token → client latency when the client tails the turn on another
+   replica (two processes, one database), woken by LISTEN/NOTIFY vs by the 1 s poll.
 
-Run: `.venv/bin/python -m bench.runtime_bench` (MLAGENT_TEST_DATABASE_URL adds PostgreSQL).
+Run: `.venv/bin/python -m bench.runtime_bench` (MLAGENT_TEST_DATABASE_URL adds PostgreSQL);
+`... -m bench.runtime_bench cross-replica` runs section 5 alone.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -83,7 +87,9 @@ def bench_append(databases: dict[str, str]) -> None:
 
 
 # -- 2/3/4 need a running server ---------------------------------------------------------
-async def _stream_latencies(server: ServerProcess, token: str, llm: FakeLLM, chunks: int, streams: int) -> tuple[list[float], int]:
+async def _stream_latencies(server: ServerProcess, token: str, llm: FakeLLM, chunks: int, streams: int,
+                            tail: ServerProcess | None = None) -> tuple[list[float], int]:
+    """The turn runs on `server`; the clients stream from `tail` (default: the same process)."""
     stamps = "".join(f"{i:06d};" for i in range(chunks))
     llm.push(Reply(text=stamps, chunks=chunks, chunk_delay=0.02, gate=None))
     headers = {"Authorization": f"Bearer {token}"}
@@ -94,7 +100,7 @@ async def _stream_latencies(server: ServerProcess, token: str, llm: FakeLLM, chu
         sent: dict[int, float] = {}
 
         async def follow(k: int) -> None:
-            async with c.stream("GET", f"/v1/responses/{rid}/events") as r:
+            async with c.stream("GET", f"{(tail or server).url}/v1/responses/{rid}/events") as r:
                 async for line in r.aiter_lines():
                     if line.startswith("data: ") and '"response.output_text.delta"' in line:
                         idx = int(line.split('"delta":"', 1)[1][:6])
@@ -167,6 +173,32 @@ def bench_server(database: str, make_url) -> None:
         cleanup()
 
 
+def bench_cross_replica(make_url) -> None:
+    """Two replicas on one PostgreSQL database: the turn runs on A, the client tails B."""
+    print(f"\n## 5. cross-replica token → SSE client latency (postgresql, 100 chunks 20 ms apart, {RUNS} runs)")
+    for label, extra in (("LISTEN/NOTIFY", {}), ("1 s poll (MLAGENT_PG_NOTIFY=false)", {"MLAGENT_PG_NOTIFY": "false"})):
+        hub, llm = FakeHub().start(), FakeLLM().start()
+        url, cleanup = make_url()
+        env = {"HF_ENDPOINT": hub.url, "MLAGENT_INFERENCE_BASE_URL": llm.url, "MLAGENT_LOG_LEVEL": "warning",
+               "MLAGENT_DATABASE_URL": url, **extra}
+        a = ServerProcess(Path(tempfile.mkdtemp()), env).start()
+        b = ServerProcess(Path(tempfile.mkdtemp()), env).start()
+        try:
+            time.sleep(1)  # let both listeners connect
+            p50s, p99s = [], []
+            for _ in range(RUNS):
+                lat, _ = asyncio.run(_stream_latencies(a, hub.user_token("bench"), llm, 100, 1, tail=b))
+                p50s.append(pct(lat, 0.5))
+                p99s.append(pct(lat, 0.99))
+            print(f"{label:36s} p50 {statistics.median(p50s):7.1f} ms   p99 {statistics.median(p99s):7.1f} ms")
+        finally:
+            a.stop()
+            b.stop()
+            hub.stop()
+            llm.stop()
+            cleanup()
+
+
 def _bare_server() -> BackgroundServer:
     from fastapi import FastAPI
 
@@ -198,9 +230,16 @@ def main() -> None:
     if pg:
         databases["postgresql"] = pg_url
     print(f"# mlagent runtime benchmark — {os.cpu_count()} cores")
+    if sys.argv[1:] == ["cross-replica"]:
+        if not pg:
+            raise SystemExit("section 5 needs MLAGENT_TEST_DATABASE_URL (PostgreSQL)")
+        bench_cross_replica(pg_url)
+        return
     bench_append(databases)
     for name, make in databases.items():
         bench_server(name, make)
+    if pg:
+        bench_cross_replica(pg_url)
 
 
 if __name__ == "__main__":

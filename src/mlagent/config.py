@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     worker_concurrency: int = 16
     lease_seconds: float = 30.0
     keepalive_seconds: float = 15.0
+    # How often a live tail re-reads the event log by itself (docs/architecture.md, "Live
+    # tails"). Unset: 5 s on PostgreSQL with LISTEN/NOTIFY (which wakes tails), else 1 s.
+    tail_poll_seconds: float | None = Field(None, gt=0)
+    # PostgreSQL LISTEN/NOTIFY for tails on other replicas; off behind a pooler that cannot
+    # LISTEN (PgBouncer in transaction mode).
+    pg_notify: bool = True
     llm_timeout_seconds: float = 600.0
     llm_max_retries: int = 2
     max_agent_steps: int = 50

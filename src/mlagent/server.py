@@ -26,6 +26,7 @@ from .config import Settings
 from .events.bus import EventBus
 from .organism.registry import AgentRegistry
 from .organism.spec import OrganismError
+from .runtime.ids import new_id
 from .runtime.keeper import Keeper, recover_on_start
 from .runtime.approvals import ApprovalsService
 from .runtime.live import LiveSessions
@@ -38,6 +39,7 @@ from .mlconnector_port import MLConnectorPort
 from .store.db import make_engine, migrate, sessionmaker
 from .store.sessions import AccountStore, SessionStore
 from .store.threads import ThreadStore
+from .store.notify import EventNotifier, PgListener
 from .store.turns import TurnStore
 from .store.approvals import ApprovalStore
 from .store.usage import UsageStore
@@ -107,8 +109,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await migrate(url)
         engine = make_engine(url)
         sm = sessionmaker(engine)
-        turns, sessions, accounts = TurnStore(sm), SessionStore(sm), AccountStore(sm)
+        notify = settings.pg_notify and not url.startswith("sqlite")
+        origin = new_id("proc")  # this process, in NOTIFY payloads: its own need no wake-up
+        turns = TurnStore(sm, EventNotifier(origin) if notify else None)
+        sessions, accounts = SessionStore(sm), AccountStore(sm)
         bus = EventBus()
+        listener = PgListener(url, origin, bus.wake, bus.wake_all) if notify else None
+        tail_poll = settings.tail_poll_seconds or (5.0 if notify else 1.0)
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
         mlconnector = await build_mlconnector(settings, sm)  # before the tools: the agent is its client
@@ -124,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if url.startswith("sqlite"):
             await finetune_backend.recover()
         finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds)
-        responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner)
+        responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner, tail_poll)
         all_tools = toolset_for({})
         try:
             agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids)
@@ -163,12 +170,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services.registry, app.state.services.deployments = mlconnector.registry, mlconnector.deployments
         app.state.services.monitoring, app.state.services.trainings = mlconnector.monitoring, mlconnector.trainings
         keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
+        listener_task = asyncio.create_task(listener.run_forever(), name="event-listener") if listener else None
         log.info("mlagent ready on http://%s:%s (database: %s)", settings.host, settings.port,
                  "sqlite" if url.startswith("sqlite") else "postgresql")
         try:
             yield
         finally:
             keeper_task.cancel()
+            if listener_task is not None:
+                listener_task.cancel()
+                await asyncio.gather(listener_task, return_exceptions=True)
             if grpc_server is not None:
                 await grpc_server.stop()
             await finetune_backend.shutdown()

@@ -3,8 +3,9 @@
 Subscribers always re-read the log after a wake-up, so a missed or repeated wake-up can
 never lose or duplicate an event. Subscribe *before* the first read: a publish that
 lands between the read and the wait is then kept in the subscription's flag. Events
-written by another process are seen through the subscriber's periodic re-read (the
-`timeout` of `Subscription.wait`).
+written by another process arrive as a `wake` (PostgreSQL NOTIFY, store/notify.py), which
+sends the subscribers to the database, and otherwise through their periodic re-read
+(the `timeout` of `Subscription.wait`).
 
 While a response has subscribers the bus also keeps its most recent events, so a
 thousand streams on one turn cost one database write and no reads per batch.
@@ -72,6 +73,26 @@ class EventBus:
             buf.extend(events)
         for sub in subs:
             sub._notify()
+
+    def wake(self, response_id: str, seq: int | None = None) -> None:
+        """Another process committed events of `response_id` up to `seq` (None: maybe any).
+
+        The memory buffer cannot hold them, so it is dropped when it ends before `seq`:
+        the woken subscribers then read the database.
+        """
+        subs = self._subs.get(response_id)
+        if not subs:
+            return
+        buf = self._recent.get(response_id)
+        if buf and (seq is None or buf[-1].seq < seq):
+            buf.clear()
+        for sub in subs:
+            sub._notify()
+
+    def wake_all(self) -> None:
+        """Wake every subscriber to re-read the database (news may have been missed)."""
+        for response_id in list(self._subs):
+            self.wake(response_id)
 
     def recent(self, response_id: str, after: int) -> list[StoredEvent] | None:
         """The events after `after` from memory, or None when memory does not reach back."""

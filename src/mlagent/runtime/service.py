@@ -47,8 +47,12 @@ class ResponsesService:
         bus: EventBus,
         live: LiveSessions,
         runner: TurnRunner,
+        tail_poll_seconds: float = 1.0,
     ) -> None:
         self.settings = settings
+        # How often a waiting tail re-reads the log by itself: the only way to see another
+        # process's writes on SQLite, a fallback behind LISTEN/NOTIFY on PostgreSQL.
+        self.tail_poll_seconds = tail_poll_seconds
         self.turns = turns
         self.sessions = sessions
         self.accounts = accounts
@@ -181,21 +185,30 @@ class ResponsesService:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return ResponseObject.model_validate(turn.snapshot)
-                await sub.wait(min(remaining, 1.0))
+                await sub.wait(min(remaining, self.tail_poll_seconds))
 
     async def events(self, response_id: str, after: int = -1) -> AsyncIterator[StoredEvent | None]:
         """Replay from `after`, then tail live; `None` is a keep-alive tick. Ends after a
         terminal event, or after a pause that is still the last event of the log."""
         keepalive = self.settings.keepalive_seconds
+        poll = self.tail_poll_seconds
         idle_since = time.monotonic()
+        last_read = -poll
         with self.bus.subscribe(response_id) as sub:
             woken = False
             while True:
-                # After a local publish the news is in memory; otherwise (first read, or
-                # a periodic re-read for writes by another process) ask the database.
-                batch = self.bus.recent(response_id, after) if woken else None
+                # After a local publish the news is in memory; after a remote wake-up, on
+                # the first read and on the periodic re-read, ask the database. A
+                # keep-alive timeout alone reads nothing.
+                if woken:
+                    batch = self.bus.recent(response_id, after)
+                elif time.monotonic() - last_read >= poll:
+                    batch = None
+                else:
+                    batch = []
                 if batch is None:
                     batch = await self.turns.read(response_id, after)
+                    last_read = time.monotonic()
                 for i, event in enumerate(batch):
                     yield event
                     after = event.seq
@@ -208,10 +221,12 @@ class ResponsesService:
                 if batch:
                     woken = True
                     continue
-                if time.monotonic() - idle_since >= keepalive:
-                    idle_since = time.monotonic()
+                now = time.monotonic()
+                if now - idle_since >= keepalive:
                     yield None
-                woken = await sub.wait(min(1.0, keepalive))
+                    idle_since = now = time.monotonic()
+                timeout = min(keepalive - (now - idle_since), poll - (now - last_read))
+                woken = await sub.wait(max(timeout, 0.01))
 
     # -- cancel -------------------------------------------------------------------
     async def cancel(self, identity: Identity, response_id: str) -> ResponseObject:

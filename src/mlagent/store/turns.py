@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ..events.types import StoredEvent
+from .notify import EventNotifier
 from .tables import EventRow, Session, Turn
 
 
@@ -21,8 +22,9 @@ class DuplicateIdempotencyKey(Exception):
 class TurnStore:
     """The narrow protocol the runtime needs from the database for turns and events."""
 
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker, notifier: EventNotifier | None = None) -> None:
         self._sm = sessions
+        self._notifier = notifier  # PostgreSQL: wake other replicas' tails in the same transaction
 
     async def create(self, session: Session | None, turn: Turn, first_events: Sequence[tuple[int, str, str]]) -> None:
         """Insert a new session (when given), the turn and its first events atomically."""
@@ -74,6 +76,8 @@ class TurnStore:
                 .where(Turn.id == turn_id)
                 .values(snapshot=snapshot, status=status, last_seq=events[-1][0], updated_at=now)
             )
+            if self._notifier is not None:
+                await self._notifier.notify(db, turn_id, events[-1][0])
 
     async def read(self, turn_id: str, after_seq: int = -1, limit: int = 1000) -> list[StoredEvent]:
         async with self._sm() as db:
