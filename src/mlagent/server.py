@@ -41,7 +41,7 @@ from .store.threads import ThreadStore
 from .store.turns import TurnStore
 from .store.approvals import ApprovalStore
 from .store.usage import UsageStore
-from .usage.estimates import job_cost
+from .usage.estimates import job_cost, sandbox_cost
 from .usage.prices import PriceTable, load_prices
 from .usage.service import UsageService
 from .finetune.hf import HfBackend
@@ -75,6 +75,7 @@ def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistr
     return build_catalog(hub, sandbox, job_poll_seconds=settings.job_poll_seconds,
                          trackio=settings.trackio_dashboards, research_max_tokens=settings.research_max_tokens,
                          job_price=lambda flavor, seconds: job_cost(prices, flavor, seconds).usd,
+                         sandbox_price=lambda seconds: sandbox_cost(prices, seconds).usd,
                          registry=registry)
 
 

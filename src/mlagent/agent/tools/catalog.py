@@ -38,14 +38,16 @@ class ToolCatalog:
 def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float = 10.0, trackio: bool = True,
                   research_max_tokens: int = 60_000, research_max_steps: int = 12,
                   job_price: Callable[[str, float], float] | None = None,
+                  sandbox_price: Callable[[float], float] | None = None,
                   registry: ModelRegistryPort | None = None) -> ToolCatalog:
-    """`registry`: the user's MLConnector (model_* tools); None leaves those tools out."""
+    """`registry`: the user's MLConnector (model_* tools); None leaves those tools out.
+    `job_price` (flavor, seconds) and `sandbox_price` (seconds) come from the price table."""
     lookups: list[Tool] = [HubSearchTool(hub), HubRepoDetailsTool(hub), PaperSearchTool(hub), PaperDetailsTool(hub),
                            DatasetInspectTool(hub)]
     tools: list[Tool] = [
         *lookups,
         WriteFileTool(sandbox, hub), ReadFileTool(sandbox, hub), EditFileTool(sandbox, hub),
-        RunCommandTool(sandbox, hub), RunPythonTool(sandbox, hub),
+        RunCommandTool(sandbox, hub, sandbox_price), RunPythonTool(sandbox, hub, sandbox_price),
         JobRunTool(hub, sandbox, trackio=trackio, job_price=job_price), JobInspectTool(hub, job_poll_seconds),
         JobLogsTool(hub, job_poll_seconds), JobWaitTool(hub, job_poll_seconds), JobCancelTool(hub, job_poll_seconds),
         RepoCreateTool(hub), RepoUploadTool(hub, sandbox),

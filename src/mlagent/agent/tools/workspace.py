@@ -7,16 +7,17 @@ caller's token and the Hub endpoint are put in the command's environment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from ...sandbox import Sandbox, SandboxPathError
+from ...sandbox import RunResult, Sandbox, SandboxPathError
 from .base import Tool, ToolContext, ToolError
 from .hubclient import HubClient, clamp, need_str
 
 READ_LIMIT = 64 * 1024
-# A sandbox command is priced like a cpu-basic HF Job for its wall-clock cap (an upper bound
-# for the budget; the server's own CPU is not billed anywhere).
-SANDBOX_USD_PER_HOUR = 0.01
+# What a command costs comes from the server's price table (usage/prices.yaml, `sandbox`),
+# injected as `sandbox_price` (seconds -> USD) so there is one source of prices.
+SandboxPrice = Callable[[float], float]
 
 
 class _SandboxTool(Tool):
@@ -93,11 +94,23 @@ class EditFileTool(_SandboxTool):
 
 
 class _RunTool(_SandboxTool):
+    """A command in the sandbox: estimated at its wall-clock cap, charged for its measured runtime."""
+
     read_only = False
     cost_kind = "sandbox"
 
+    def __init__(self, sandbox: Sandbox, hub: HubClient, sandbox_price: SandboxPrice | None = None) -> None:
+        super().__init__(sandbox, hub)
+        self.sandbox_price = sandbox_price  # None: commands are free (no charge)
+
     def estimate_cost_usd(self, arguments: dict[str, Any]) -> float:
-        return round(self._wall(arguments) / 3600 * SANDBOX_USD_PER_HOUR, 6)
+        return 0.0 if self.sandbox_price is None else round(self.sandbox_price(self._wall(arguments)), 6)
+
+    def _report(self, result: RunResult, ctx: ToolContext) -> str:
+        """The run's output; its actual cost (measured runtime) replaces the estimate."""
+        if self.sandbox_price is not None:
+            ctx.notify("cost", {"usd": self.sandbox_price(result.duration_s)})
+        return result.summary()
 
     async def _env(self, arguments: dict[str, Any], ctx: ToolContext) -> tuple[dict[str, str], bool]:
         network = bool(arguments.get("hub_access"))
@@ -132,7 +145,7 @@ class RunCommandTool(_RunTool):
         env, network = await self._env(arguments, ctx)
         result = await self.sandbox.run(ctx.session_id, ["bash", "-c", command], env=env, network=network,
                                         wall_seconds=self._wall(arguments))
-        return result.summary()
+        return self._report(result, ctx)
 
 
 class RunPythonTool(_RunTool):
@@ -146,4 +159,4 @@ class RunPythonTool(_RunTool):
         env, network = await self._env(arguments, ctx)
         result = await self.sandbox.run(ctx.session_id, ["python", "-"], env=env, network=network,
                                         wall_seconds=self._wall(arguments), stdin=code.encode())
-        return result.summary()
+        return self._report(result, ctx)
