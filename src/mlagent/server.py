@@ -32,6 +32,7 @@ from .runtime.live import LiveSessions
 from .runtime.operator import OperatorService
 from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
+from .runtime.workspaces import WorkspaceSweeper
 from .services import Services
 from .mlconnector import build_mlconnector
 from .mlconnector_port import MLConnectorPort
@@ -119,7 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for), usage=usage,
                             prices=prices)
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
-        keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds)
+        sweeper = (WorkspaceSweeper(catalog.sandbox, sessions, live, settings.sandbox_retention_hours * 3600)
+                   if catalog.sandbox is not None else None)
+        keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds, sweeper)
         finetune_store = FineTuneStore(sm)
         finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune")
         if url.startswith("sqlite"):

@@ -29,6 +29,7 @@ READ_ONLY_RESEARCH = ("hub_search", "hub_repo_details", "paper_search", "paper_d
 class ToolCatalog:
     hub: HubClient
     tools: list[Tool]
+    sandbox: Sandbox | None = None  # the runtime's retention sweep removes idle sessions' directories
 
     async def finish(self, ctx: ToolContext) -> None:
         """At turn end: announce repos that reached the session collection from inside jobs."""
@@ -56,4 +57,4 @@ def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float =
     if registry is not None:
         tools += [ModelRegisterTool(registry), ModelUploadTool(registry, sandbox), ModelDeployTool(registry),
                   ModelPredictTool(registry)]
-    return ToolCatalog(hub=hub, tools=tools)
+    return ToolCatalog(hub=hub, tools=tools, sandbox=sandbox)

@@ -25,6 +25,18 @@ class _SandboxTool(Tool):
         self.sandbox = sandbox
         self.hub = hub
 
+    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        """The tool's result, told (once) when the retention sweep emptied the directory."""
+        notice = self.sandbox.take_reset_notice(ctx.session_id)
+        try:
+            output = await self._invoke(arguments, ctx)
+        except ToolError as exc:
+            raise ToolError(f"{exc}\n{notice}" if notice else str(exc)) from None
+        return f"{notice}\n\n{output}" if notice else output
+
+    async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        raise NotImplementedError
+
     def _path(self, fn, *args):
         try:
             return fn(*args)
@@ -39,7 +51,7 @@ class WriteFileTool(_SandboxTool):
     parameters = {"type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
                   "required": ["path", "content"]}
 
-    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+    async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         path = need_str(arguments, "path")
         content = arguments.get("content")
         if not isinstance(content, str):
@@ -56,7 +68,7 @@ class ReadFileTool(_SandboxTool):
         "start_line": {"type": "integer", "minimum": 1}, "end_line": {"type": "integer", "minimum": 1}},
         "required": ["path"]}
 
-    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+    async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         path = need_str(arguments, "path")
         data, size = self._path(self.sandbox.read_bytes, ctx.session_id, path, READ_LIMIT)
         text = data.decode(errors="replace")
@@ -77,7 +89,7 @@ class EditFileTool(_SandboxTool):
         "path": {"type": "string"}, "old": {"type": "string"}, "new": {"type": "string"},
         "replace_all": {"type": "boolean"}}, "required": ["path", "old", "new"]}
 
-    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+    async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         path = need_str(arguments, "path")
         old, new = arguments.get("old"), arguments.get("new")
         if not isinstance(old, str) or not old or not isinstance(new, str):
@@ -140,7 +152,7 @@ class RunCommandTool(_RunTool):
     parameters = {"type": "object", "properties": {"command": {"type": "string"}, **_RUN_PROPS},
                   "required": ["command"]}
 
-    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+    async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         command = need_str(arguments, "command")
         env, network = await self._env(arguments, ctx)
         result = await self.sandbox.run(ctx.session_id, ["bash", "-c", command], env=env, network=network,
@@ -154,7 +166,7 @@ class RunPythonTool(_RunTool):
                    "scikit-learn are available). Print what you want to see.")
     parameters = {"type": "object", "properties": {"code": {"type": "string"}, **_RUN_PROPS}, "required": ["code"]}
 
-    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+    async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         code = need_str(arguments, "code")
         env, network = await self._env(arguments, ctx)
         result = await self.sandbox.run(ctx.session_id, ["python", "-"], env=env, network=network,
