@@ -44,7 +44,7 @@ def wait_task(c: httpx.Client, task_id: str, prefix: str = "/api") -> dict:
         time.sleep(0.05)
 
 
-def wait_job(c: httpx.Client, job_id: str, timeout: float = 60) -> dict:
+def wait_job(c: httpx.Client, job_id: str, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         r = c.get(f"/ml-api/fine-tuning-jobs/{job_id}/")

@@ -59,43 +59,96 @@ def test_files_are_per_account(server):
         assert file_id in [f["id"] for f in alice.get("/ml-api/files/").json()]
         assert bob.get(f"/ml-api/files/{file_id}/").status_code == 404
         assert file_id not in [f["id"] for f in bob.get("/ml-api/files/").json()]
-        r = bob.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-byte-lm", "training_file": file_id})
+        r = bob.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-gpt2", "training_file": file_id})
         assert r.status_code == 400 and r.json()["details"]["field"] == "training_file"
         empty = alice.post("/ml-api/files/", files={"file": ("e.txt", b"")})
         assert empty.status_code == 400 and empty.json()["details"]["field"] == "file"
+
+
+def test_base_models_are_tiny_configs(server):
+    with client(server) as c:
+        models = {m["id"]: m for m in c.get("/ml-api/base-models/").json()}
+    assert set(models) == {"tiny-gpt2", "tiny-llama"}
+    assert models["tiny-gpt2"]["config"]["architecture"] == "gpt2" and models["tiny-gpt2"]["kind"] == "base"
+    assert models["tiny-llama"]["config"]["num_hidden_layers"] == 2
+    assert "byte-level" in models["tiny-llama"]["config"]["tokenizer"]
 
 
 def test_job_trains_and_chains(server):
     with client(server) as c:
         train, valid = upload(c, TRAIN), upload(c, VALID, "valid.jsonl")
         r = c.post("/ml-api/fine-tuning-jobs/", json={
-            "model_id": "tiny-byte-lm", "training_file": train, "validation_file": valid, "suffix": "adder",
+            "model_id": "tiny-gpt2", "training_file": train, "validation_file": valid, "suffix": "adder",
             "compute_config": {"instance_type": "cpu", "instance_count": 1, "epochs": 8}})
         assert r.status_code == 200, r.text
         created = r.json()
         assert created["status"] == "created" and created["metrics"] is None and created["fine_tuned_model"] is None
         assert {k: created[k] for k in ("model_id", "training_file", "validation_file")} == {
-            "model_id": "tiny-byte-lm", "training_file": train, "validation_file": valid}
+            "model_id": "tiny-gpt2", "training_file": train, "validation_file": valid}
         done = wait_job(c, created["id"])
         assert done["status"] == "succeeded", done
-        assert done["fine_tuned_model"] == f"ft:tiny-byte-lm:adder:{created['id']}"
-        assert done["metrics"]["epoch"] == 8 and 0 <= done["metrics"]["accuracy"] <= 1
-        assert done["metrics"]["loss"] < 5.5  # below chance over 256 bytes (ln 256 = 5.55)
+        assert done["fine_tuned_model"] == f"ft:tiny-gpt2:adder:{created['id']}"
+        metrics = done["metrics"]
+        assert metrics["epoch"] == 8 and metrics["step"] >= 8
+        assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["train_accuracy"] <= 1
+        assert metrics["loss"] < 5.0 and metrics["val_loss"] < 5.5  # chance over 258 byte tokens: ln 258 = 5.55
         assert done["error"] is None
         assert created["id"] in [j["id"] for j in c.get("/ml-api/fine-tuning-jobs/").json()]
 
-        # a second job continues from the first one's weights: it starts far below chance
+        # a second job continues from the first one's weights: its first steps are already far below chance
         r = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": done["fine_tuned_model"], "training_file": train,
                                                       "compute_config": {"epochs": 1}})
         again = wait_job(c, r.json()["id"])
         assert again["status"] == "succeeded", again
-        assert again["metrics"]["loss"] < 5.0 and again["fine_tuned_model"].startswith("ft:tiny-byte-lm:custom:")
+        assert again["metrics"]["loss"] < 5.0 and again["fine_tuned_model"].startswith("ft:tiny-gpt2:custom:")
+        assert "accuracy" not in again["metrics"] and "train_accuracy" in again["metrics"]
+
+    # the result is a transformers model directory (save_pretrained) that loads and generates
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    saved = server.data_dir / "finetune" / created["id"] / "model"
+    tok = AutoTokenizer.from_pretrained(saved)
+    model = AutoModelForCausalLM.from_pretrained(saved)
+    assert model.config.model_type == "gpt2" and model.config.n_layer == 2
+    assert tok.decode(tok("Q: what is 3 plus 3? A:")["input_ids"]) == "Q: what is 3 plus 3? A:"
+    ids = model.generate(**tok("Q: what is 3 plus 3? A:", return_tensors="pt"), max_new_tokens=4, do_sample=False)
+    assert ids.shape[1] > len("Q: what is 3 plus 3? A:")
+
+
+def test_chat_data_trains_a_llama(server, database):
+    if database != "sqlite":
+        pytest.skip("the recipe does not depend on the store: one run is enough")
+    chats = "".join(f'{{"messages": [{{"role": "user", "content": "double {i}"}}, '
+                    f'{{"role": "assistant", "content": "{2 * i}"}}]}}\n' for i in range(20))
+    with client(server) as c:
+        train = upload(c, chats, "chat.jsonl")
+        r = c.post("/ml-api/fine-tuning-jobs/", json={
+            "model_id": "tiny-llama", "training_file": train, "validation_file": train,
+            "compute_config": {"epochs": 3, "batch_size": 4, "learning_rate": 0.005}})
+        done = wait_job(c, r.json()["id"])
+    assert done["status"] == "succeeded", done
+    assert done["metrics"]["epoch"] == 3 and done["metrics"]["step"] == 15
+    assert done["metrics"]["val_loss"] < 5.5 and 0 <= done["metrics"]["accuracy"] <= 1
+    saved = server.data_dir / "finetune" / done["id"] / "model"
+    assert (saved / "model.safetensors").is_file() and (saved / "tokenizer.json").is_file()
+
+
+def test_job_over_its_timeout_fails(server, database):
+    if database != "sqlite":
+        pytest.skip("the recipe does not depend on the store: one run is enough")
+    with client(server) as c:
+        big = upload(c, "lorem ipsum dolor sit amet " * 20000, "big.txt")
+        r = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-llama", "training_file": big,
+                                                      "compute_config": {"epochs": 50, "timeout_seconds": 3}})
+        done = wait_job(c, r.json()["id"])
+    assert done["status"] == "failed" and "timeout of 3 seconds" in done["error"], done
+    assert done["fine_tuned_model"] is None
 
 
 def test_job_without_text_fails_with_reason(server):
     with client(server) as c:
         empty_text = upload(c, '{"text": ""}\n{"text": ""}\n')
-        r = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-byte-lm", "training_file": empty_text})
+        r = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-gpt2", "training_file": empty_text})
         done = wait_job(c, r.json()["id"])
     assert done["status"] == "failed" and "no text" in done["error"] and done["fine_tuned_model"] is None
 
@@ -103,7 +156,7 @@ def test_job_without_text_fails_with_reason(server):
 def test_cancel_and_ownership(server):
     with client(server) as c, client(server, "key-bob") as bob:
         big = upload(c, "lorem ipsum dolor sit amet " * 20000, "big.txt")
-        job = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-byte-lm", "training_file": big,
+        job = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-gpt2", "training_file": big,
                                                         "compute_config": {"epochs": 200}}).json()
         assert bob.get(f"/ml-api/fine-tuning-jobs/{job['id']}/").status_code == 404
         assert bob.post(f"/ml-api/fine-tuning-jobs/{job['id']}/cancel/").status_code == 404
@@ -119,10 +172,10 @@ def test_cancel_and_ownership(server):
 @pytest.mark.parametrize("body, field", [
     ({"training_file": "x"}, "model_id"),
     ({"model_id": "llama-4-scout", "training_file": "x"}, "model_id"),
-    ({"model_id": "tiny-byte-lm", "training_file": "x", "compute_config": {"instance_type": "g4dn.xlarge"}},
+    ({"model_id": "tiny-gpt2", "training_file": "x", "compute_config": {"instance_type": "g4dn.xlarge"}},
      "compute_config.instance_type"),
-    ({"model_id": "tiny-byte-lm", "training_file": "x", "compute_config": {"epochs": 0}}, "compute_config.epochs"),
-    ({"model_id": "tiny-byte-lm", "training_file": "x", "suffix": "bad suffix!"}, "suffix"),
+    ({"model_id": "tiny-gpt2", "training_file": "x", "compute_config": {"epochs": 0}}, "compute_config.epochs"),
+    ({"model_id": "tiny-gpt2", "training_file": "x", "suffix": "bad suffix!"}, "suffix"),
 ])
 def test_invalid_job_requests_are_400_naming_field(server, body, field):
     with client(server) as c:
@@ -135,7 +188,7 @@ def test_job_of_a_killed_server_fails_after_restart(make_server, tmp_path):
     server = make_server(mlagent_grpc_port="0").start()  # no keys: dev-api-key on loopback
     with client(server, "dev-api-key") as c:
         big = upload(c, "lorem ipsum dolor sit amet " * 20000, "big.txt")
-        job = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-byte-lm", "training_file": big,
+        job = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-gpt2", "training_file": big,
                                                         "compute_config": {"epochs": 200}}).json()
     server.kill()
     server.start()

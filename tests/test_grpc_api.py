@@ -148,15 +148,15 @@ def _upload(server, text: str, key: str = "key-alice") -> str:
 def test_fine_tuning_job_rpcs(server, ml):
     train = _upload(server, '{"text": "the quick brown fox jumps over the lazy dog"}\n' * 20)
     job = ml.CreateFineTuningJob(pb.CreateFineTuningJobRequest(
-        model_id="tiny-byte-lm", training_file=train, validation_file=train, suffix="grpc",
+        model_id="tiny-gpt2", training_file=train, validation_file=train, suffix="grpc",
         compute_config={"instance_type": "cpu", "epochs": "3"}), metadata=ALICE)
-    assert job.id.startswith("ft-") and job.status == "created" and job.model_id == "tiny-byte-lm"
+    assert job.id.startswith("ft-") and job.status == "created" and job.model_id == "tiny-gpt2"
     assert job.training_file == train and job.validation_file == train and job.fine_tuned_model == ""
     with client(server) as c:
         wait_job(c, job.id)
     done = ml.GetFineTuningJob(pb.GetFineTuningJobRequest(job_id=job.id), metadata=ALICE)
     assert done.status == "succeeded", done.error
-    assert done.fine_tuned_model == f"ft:tiny-byte-lm:grpc:{job.id}"
+    assert done.fine_tuned_model == f"ft:tiny-gpt2:grpc:{job.id}"
     assert done.metrics["loss"] > 0 and 0 <= done.metrics["accuracy"] <= 1 and done.metrics["epoch"] == 3
     code, details = code_of(lambda: ml.CancelFineTuningJob(pb.CancelFineTuningJobRequest(job_id=job.id),
                                                            metadata=ALICE))
@@ -166,7 +166,7 @@ def test_fine_tuning_job_rpcs(server, ml):
 
     big = _upload(server, "lorem ipsum dolor sit amet " * 20000)
     slow = ml.CreateFineTuningJob(pb.CreateFineTuningJobRequest(
-        model_id="tiny-byte-lm", training_file=big, compute_config={"epochs": "200"}), metadata=ALICE)
+        model_id="tiny-gpt2", training_file=big, compute_config={"epochs": "200"}), metadata=ALICE)
     cancelled = ml.CancelFineTuningJob(pb.CancelFineTuningJobRequest(job_id=slow.id), metadata=ALICE)
     assert (cancelled.status, cancelled.message) == ("success", f"Job {slow.id} cancelled")
     assert ml.GetFineTuningJob(pb.GetFineTuningJobRequest(job_id=slow.id), metadata=ALICE).status == "cancelled"
@@ -176,10 +176,10 @@ def test_fine_tuning_invalid_arguments(server, ml):
     train = _upload(server, "some text for training")
     bad = [
         (pb.CreateFineTuningJobRequest(model_id="llama-4-scout", training_file=train), "model_id"),
-        (pb.CreateFineTuningJobRequest(model_id="tiny-byte-lm", training_file="file-missing"), "training_file"),
-        (pb.CreateFineTuningJobRequest(model_id="tiny-byte-lm", training_file=train,
+        (pb.CreateFineTuningJobRequest(model_id="tiny-gpt2", training_file="file-missing"), "training_file"),
+        (pb.CreateFineTuningJobRequest(model_id="tiny-gpt2", training_file=train,
                                        compute_config={"instance_type": "g4dn.xlarge"}), "instance_type"),
-        (pb.CreateFineTuningJobRequest(model_id="tiny-byte-lm", training_file=train,
+        (pb.CreateFineTuningJobRequest(model_id="tiny-gpt2", training_file=train,
                                        compute_config={"epochs": "many"}), "epochs"),
     ]
     for request, field in bad:

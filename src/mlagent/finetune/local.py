@@ -1,5 +1,6 @@
 """The local fine-tuning backend: one `python -m mlagent.finetune.train` subprocess per
-job, run one at a time, under CPU-time and memory limits, with a clean environment.
+job (TRL's SFTTrainer on PyTorch's CPU), run one at a time, under CPU-time and
+address-space limits, on one thread, with a clean environment.
 
 It owns the job's status moves after `created` (queued → running → succeeded / failed /
 cancelled) and records metrics as the trainer prints them. Each move is a conditional
@@ -20,7 +21,15 @@ from pathlib import Path
 from ..store.finetune import FineTuneStore
 
 log = logging.getLogger("mlagent.finetune")
-MEMORY_LIMIT_BYTES = 2 * 1024 ** 3
+# Address space, not resident memory. Measured VmPeak of a trainer with Arrow on the system
+# allocator (below): 1.3 GiB for the test jobs, 2.0 GiB (1.1 GiB resident) for a 0.5 MB
+# text file; with Arrow's own pool 2.4 / 3.0 GiB, so the old 2 GiB could not even import.
+# 4 GiB leaves room for larger files while a runaway job cannot take the machine.
+MEMORY_LIMIT_BYTES = 4 * 1024 ** 3
+# One thread: the server shares the machine. One epoch of a 0.5 MB text on tiny-gpt2 took
+# 24.5 s on one thread and 16.6 s on two on an idle 2-core box, but 33 s vs 126 s while
+# other work ran (docs/agent-runtime-api.md): a second thread is a small win that can go badly.
+TRAINER_THREADS = "1"
 
 
 def _limits(cpu_seconds: int) -> None:  # runs in the child before exec
@@ -108,7 +117,9 @@ class LocalBackend:
     async def _train(self, job_id: str, out: Path, cpu_seconds: int, wall_seconds: float) -> str | None:
         stderr = open(out / "trainer.log", "wb")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(out), "PYTHONUNBUFFERED": "1",
-               "OMP_NUM_THREADS": "1"}
+               "OMP_NUM_THREADS": TRAINER_THREADS, "MKL_NUM_THREADS": TRAINER_THREADS, "HF_HOME": str(out / "hf"),
+               "ARROW_DEFAULT_MEMORY_POOL": "system"}  # Arrow's own pool reserves ~1 GiB of address space
+        env.update({k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")})  # the machine's BLAS fixes
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "mlagent.finetune.train", str(out / "spec.json"), cwd=str(out), env=env,
             stdout=asyncio.subprocess.PIPE, stderr=stderr, start_new_session=True,

@@ -20,10 +20,10 @@ from ..config import Settings
 from ..errors import ServiceError, not_found
 from ..store.finetune import FineTuneStore, FineTuningJob, UploadedFile
 from ..tasks.catalogue import iso
+from .base_models import BASE_CONFIGS
 from .hf import HfBackend
 from .local import LocalBackend
 from .models import TERMINAL, BaseModelOut, CancelResult, CreateFineTuningJob, FileOut, FineTuningJobOut, HubJobOut
-from .train import BASE_CONFIGS
 from .trl_job import HF_DEFAULTS, dataset_repo, model_repo
 
 log = logging.getLogger("mlagent.finetune")

@@ -69,10 +69,15 @@ def preexec(limits: Limits) -> Callable[[], None]:
 
 
 def scrubbed_env(home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """A minimal environment: none of the server's secrets (API keys, tokens, database URL)."""
+    """A minimal environment: none of the server's secrets (API keys, tokens, database URL).
+
+    `ARROW_DEFAULT_MEMORY_POOL=system`: pandas imports pyarrow when it is installed (it is,
+    for `datasets`), and Arrow's default pool reserves ~1 GiB of address space on first use,
+    which under `RLIMIT_AS` 2 GiB left too little for shap's llvmlite (measured VmSize 1.8 →
+    0.75 GiB after pandas + sklearn + shap with the system pool)."""
     env = {k: v for k, v in os.environ.items() if k in SAFE_ENV_KEYS}
     env.update({"HOME": home, "TMPDIR": home, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
                 "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                "NUMBA_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
+                "NUMBA_NUM_THREADS": "1", "MPLBACKEND": "Agg", "ARROW_DEFAULT_MEMORY_POOL": "system"})
     env.update(extra or {})
     return env
