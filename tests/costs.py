@@ -15,9 +15,12 @@ MODEL = "moonshotai/Kimi-K2.6:novita"
 
 
 def price_file(directory: Path, models: dict[str, tuple[float, float]] | None = None,
-               jobs: dict[str, float] | None = None, output_tokens: int | None = None) -> str:
-    """Write a price table (USD per million tokens in/out; job flavors per hour)."""
+               jobs: dict[str, float] | None = None, output_tokens: int | None = None,
+               sandbox_hourly: float | None = None) -> str:
+    """Write a price table (USD per million tokens in/out; job flavors and the sandbox per hour)."""
     data: dict[str, Any] = {}
+    if sandbox_hourly is not None:
+        data["sandbox"] = {"hourly_usd": sandbox_hourly}
     if models:
         data["models"] = {m: {"input_per_mtok": i, "output_per_mtok": o} for m, (i, o) in models.items()}
     if jobs:

@@ -133,7 +133,7 @@ def test_cost_estimates_for_the_budget(tmp_path):
     from mlagent.agent.tools.workspace import RunPythonTool
     from mlagent.sandbox import Limits, Sandbox
 
-    from mlagent.usage.estimates import job_cost
+    from mlagent.usage.estimates import job_cost, sandbox_cost
     from mlagent.usage.prices import load_prices
 
     prices = load_prices(None)  # the server's own table (usage/prices.yaml): one source of prices
@@ -143,5 +143,7 @@ def test_cost_estimates_for_the_budget(tmp_path):
     assert jobs.estimate_cost_usd({}) == 0.005  # cpu-basic, 30 minutes
     assert jobs.estimate_cost_usd({"flavor": "a10g-small", "timeout": "2h"}) == 2.0
     assert jobs.estimate_cost_usd({"flavor": "h100x8", "timeout": 5400}) == 54.0
-    run = RunPythonTool(Sandbox(tmp_path, Limits(wall_seconds=3600), isolation="none"), None)
+    sandbox = Sandbox(tmp_path, Limits(wall_seconds=3600), isolation="none")
+    assert RunPythonTool(sandbox, None).estimate_cost_usd({}) == 0.0  # no price injected: free
+    run = RunPythonTool(sandbox, None, sandbox_price=lambda seconds: sandbox_cost(prices, seconds).usd)
     assert run.estimate_cost_usd({}) == 0.01 and run.estimate_cost_usd({"timeout_seconds": 360}) == 0.001

@@ -24,7 +24,7 @@ def test_builtin_table_prices_the_default_models_and_job_flavors():
     prices = load_prices()
     assert prices.model_price("moonshotai/Kimi-K2.6:novita") is not None  # provider suffix falls back
     assert prices.job_hourly("cpu-basic") == 0.01 and prices.job_hourly("a10g-large") == 1.5
-    assert prices.sandbox.hourly_usd == 0.0
+    assert prices.sandbox.hourly_usd == 0.01  # like cpu-basic
 
 
 def test_operator_file_overlays_the_builtin_table(tmp_path):

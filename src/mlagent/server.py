@@ -33,6 +33,7 @@ from .runtime.live import LiveSessions
 from .runtime.operator import OperatorService
 from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
+from .runtime.workspaces import WorkspaceSweeper
 from .services import Services
 from .mlconnector import build_mlconnector
 from .mlconnector_port import MLConnectorPort
@@ -43,7 +44,7 @@ from .store.notify import EventNotifier, PgListener
 from .store.turns import TurnStore
 from .store.approvals import ApprovalStore
 from .store.usage import UsageStore
-from .usage.estimates import job_cost
+from .usage.estimates import job_cost, sandbox_cost
 from .usage.prices import PriceTable, load_prices
 from .usage.service import UsageService
 from .finetune.hf import HfBackend
@@ -77,6 +78,7 @@ def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistr
     return build_catalog(hub, sandbox, job_poll_seconds=settings.job_poll_seconds,
                          trackio=settings.trackio_dashboards, research_max_tokens=settings.research_max_tokens,
                          job_price=lambda flavor, seconds: job_cost(prices, flavor, seconds).usd,
+                         sandbox_price=lambda seconds: sandbox_cost(prices, seconds).usd,
                          registry=registry)
 
 
@@ -125,7 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for), usage=usage,
                             prices=prices)
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
-        keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds)
+        sweeper = (WorkspaceSweeper(catalog.sandbox, sessions, live, settings.sandbox_retention_hours * 3600)
+                   if catalog.sandbox is not None else None)
+        keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds, sweeper)
         finetune_store = FineTuneStore(sm)
         finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune")
         if url.startswith("sqlite"):

@@ -1,5 +1,6 @@
 """The runtime's housekeeping loop: renew this process's leases, notice cancellations
-requested through another process, evict idle sessions, and end orphaned turns."""
+requested through another process, evict idle sessions, end orphaned turns, and remove
+the sandboxes of sessions idle past the retention period (`workspaces.py`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ..events.bus import EventBus
 from ..store.turns import TurnStore
 from .live import LiveSessions
 from .runner import TurnRunner, mark_interrupted
+from .workspaces import WorkspaceSweeper
 
 log = logging.getLogger("mlagent.runtime")
 
@@ -29,13 +31,14 @@ async def recover_on_start(turns: TurnStore, bus: EventBus, single_process: bool
 
 class Keeper:
     def __init__(self, turns: TurnStore, bus: EventBus, live: LiveSessions, runner: TurnRunner,
-                 lease_seconds: float, idle_seconds: float) -> None:
+                 lease_seconds: float, idle_seconds: float, sweeper: WorkspaceSweeper | None = None) -> None:
         self.turns = turns
         self.bus = bus
         self.live = live
         self.runner = runner
         self.lease_seconds = lease_seconds
         self.idle_seconds = idle_seconds
+        self.sweeper = sweeper
         self.interval = max(0.2, min(lease_seconds / 3, idle_seconds / 4, 10.0))
 
     async def tick(self) -> None:
@@ -46,6 +49,8 @@ class Keeper:
         for turn in await self.turns.orphaned(time.time(), include_unleased=False):
             if turn.id not in self.runner.held():
                 await mark_interrupted(self.turns, self.bus, turn.id)
+        if self.sweeper is not None:
+            await self.sweeper.maybe_sweep()
 
     async def run_forever(self) -> None:
         while True:

@@ -39,7 +39,7 @@ from ..store.usage import UsageStore
 from ..usage.meter import SessionMeter, cost_usage
 from ..usage.prices import PriceTable
 from .approvals import PendingBatch, pause_turn
-from .delegation import make_delegate
+from .delegation import make_delegate, reported_usd, tool_llm_call
 from .emitter import TurnEmitter
 from .ids import new_id
 from .live import LiveSessions
@@ -218,10 +218,11 @@ class TurnRunner:
         loop = AgentLoop(llm, toolset.only(profile.tools) if profile else toolset, self.settings.max_agent_steps,
                          gate=meter, context_tokens=self.settings.context_window_tokens)
         if profile is not None and profile.peers:
-            # A peer's model calls are recorded (and charged) like the turn's own.
+            # A peer's model calls are recorded (and charged) like the turn's own, and pass
+            # the same budget gate (it stops, rather than pauses, when the gate says no).
             ctx.extras[DELEGATE_KEY] = make_delegate(self.agents, profile, llm, toolset, ctx,
                                                      _MeteredEmitter(emitter, meter, writer), session.model,
-                                                     self.settings.max_agent_steps)
+                                                     self.settings.max_agent_steps, gate=meter)
         reported_cost: float | None = None
         steps = loop.run(session.model, messages, ctx, resume)
         try:
@@ -230,10 +231,10 @@ class TurnRunner:
                 if isinstance(step, Paused):
                     return step
                 if isinstance(step, Notice) and step.name == "cost":
-                    reported_cost = _usd(step.payload.get("usd"))  # settled with the tool's result
+                    reported_cost = reported_usd(step.payload.get("usd"))  # settled with the tool's result
                     continue
                 if isinstance(step, Notice) and step.name == "llm_call":
-                    step = _tool_llm_call(step.payload)  # a model call a tool made itself (a sub-agent)
+                    step = tool_llm_call(step.payload)  # a model call a tool made itself (a sub-agent)
                     if step is None:
                         continue
                 if isinstance(step, Checkpoint):
@@ -273,24 +274,10 @@ class _MeteredEmitter:
         await self._emitter.handle(step)
         await _emit_spend(self._meter, self._writer)
 
-
-def _tool_llm_call(payload: dict[str, Any]) -> LlmCalled | None:
-    """`ctx.notify("llm_call", {"agent", "model", "input_tokens", "output_tokens", "latency_ms"})`."""
-    try:
-        return LlmCalled(model=str(payload["model"]), agent=str(payload.get("agent") or "") or None,
-                         input_tokens=int(payload.get("input_tokens", 0)),
-                         output_tokens=int(payload.get("output_tokens", 0)),
-                         latency_ms=float(payload.get("latency_ms", 0.0)))
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _usd(value: Any) -> float | None:
-    """A tool's reported actual cost (`ctx.notify("cost", {"usd": x})`)."""
-    try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        return None
+    async def settle(self, call_id: str, actual_usd: float) -> None:
+        if self._meter is not None:
+            await asyncio.shield(self._meter.settle(call_id, actual_usd))
+            await _emit_spend(self._meter, self._writer)
 
 
 def _failed(state: ResponseObject, code: str, message: str) -> ResponseFailed:

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import retention
 from .limits import Limits, tasks_of_uid
 
 log = logging.getLogger("mlagent.sandbox")
@@ -112,7 +113,33 @@ class Sandbox:
         if not path.exists():
             path.mkdir(mode=0o700)
             self._own(path)
+        else:
+            retention.touch(path)  # its last use, for the retention sweep
         return path
+
+    # -- retention (the runtime's keeper decides which sessions may lose theirs) ------------
+    def idle_sessions(self, idle_seconds: float) -> list[str]:
+        """Sessions whose directory has not been used for `idle_seconds`."""
+        return retention.idle_dirs(self.root, idle_seconds, _SESSION_RE.match)
+
+    def remove(self, session_id: str) -> bool:
+        """Take the session's directory away at once (a later use gets a fresh, empty one);
+        its files are deleted by `purge`."""
+        return _SESSION_RE.match(session_id) is not None and retention.retire(self.root, session_id)
+
+    def purge(self) -> None:
+        """Delete removed directories (slow for big ones: call it off the event loop)."""
+        retention.purge(self.root)
+
+    def take_reset_notice(self, session_id: str) -> str | None:
+        """Once after a removal: what to tell the agent about its vanished files."""
+        removed_at = retention.take_tombstone(self.root, session_id) if _SESSION_RE.match(session_id) else None
+        if removed_at is None:
+            return None
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(removed_at))
+        return (f"Note: this session's sandbox directory was deleted on {when} after the session sat idle "
+                "past the server's retention period; it is now a fresh, empty directory. Files written in "
+                "earlier turns are gone — recreate what you need.")
 
     def resolve(self, session_id: str, relative: str) -> Path:
         """The real path of `relative` inside the session directory (symlinks followed)."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from .tables import Account, Session
+from .tables import Account, Session, Turn
 
 
 class SessionStore:
@@ -29,6 +30,20 @@ class SessionStore:
     async def update(self, session_id: str, **values: Any) -> None:
         async with self._sm() as db, db.begin():
             await db.execute(update(Session).where(Session.id == session_id).values(updated_at=time.time(), **values))
+
+    async def busy(self, session_ids: Sequence[str], since: float) -> set[str]:
+        """Of `session_ids`, those active since `since` or with a queued / running turn (in
+        any process): their sandbox directories are kept."""
+        out: set[str] = set()
+        ids = list(session_ids)
+        async with self._sm() as db:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                recent = select(Session.id).where(Session.id.in_(chunk), Session.updated_at >= since)
+                running = select(Turn.session_id).where(Turn.session_id.in_(chunk),
+                                                        Turn.status.in_(("queued", "in_progress")))
+                out.update(row[0] for row in await db.execute(recent.union(running)))
+        return out
 
 
 class AccountStore:

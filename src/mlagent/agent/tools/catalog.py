@@ -29,6 +29,7 @@ READ_ONLY_RESEARCH = ("hub_search", "hub_repo_details", "paper_search", "paper_d
 class ToolCatalog:
     hub: HubClient
     tools: list[Tool]
+    sandbox: Sandbox | None = None  # the runtime's retention sweep removes idle sessions' directories
 
     async def finish(self, ctx: ToolContext) -> None:
         """At turn end: announce repos that reached the session collection from inside jobs."""
@@ -38,14 +39,16 @@ class ToolCatalog:
 def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float = 10.0, trackio: bool = True,
                   research_max_tokens: int = 60_000, research_max_steps: int = 12,
                   job_price: Callable[[str, float], float] | None = None,
+                  sandbox_price: Callable[[float], float] | None = None,
                   registry: ModelRegistryPort | None = None) -> ToolCatalog:
-    """`registry`: the user's MLConnector (model_* tools); None leaves those tools out."""
+    """`registry`: the user's MLConnector (model_* tools); None leaves those tools out.
+    `job_price` (flavor, seconds) and `sandbox_price` (seconds) come from the price table."""
     lookups: list[Tool] = [HubSearchTool(hub), HubRepoDetailsTool(hub), PaperSearchTool(hub), PaperDetailsTool(hub),
                            DatasetInspectTool(hub)]
     tools: list[Tool] = [
         *lookups,
         WriteFileTool(sandbox, hub), ReadFileTool(sandbox, hub), EditFileTool(sandbox, hub),
-        RunCommandTool(sandbox, hub), RunPythonTool(sandbox, hub),
+        RunCommandTool(sandbox, hub, sandbox_price), RunPythonTool(sandbox, hub, sandbox_price),
         JobRunTool(hub, sandbox, trackio=trackio, job_price=job_price), JobInspectTool(hub, job_poll_seconds),
         JobLogsTool(hub, job_poll_seconds), JobWaitTool(hub, job_poll_seconds), JobCancelTool(hub, job_poll_seconds),
         RepoCreateTool(hub), RepoUploadTool(hub, sandbox),
@@ -54,4 +57,4 @@ def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float =
     if registry is not None:
         tools += [ModelRegisterTool(registry), ModelUploadTool(registry, sandbox), ModelDeployTool(registry),
                   ModelPredictTool(registry)]
-    return ToolCatalog(hub=hub, tools=tools)
+    return ToolCatalog(hub=hub, tools=tools, sandbox=sandbox)

@@ -7,22 +7,35 @@ caller's token and the Hub endpoint are put in the command's environment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from ...sandbox import Sandbox, SandboxPathError
+from ...sandbox import RunResult, Sandbox, SandboxPathError
 from .base import Tool, ToolContext, ToolError
 from .hubclient import HubClient, clamp, need_str
 
 READ_LIMIT = 64 * 1024
-# A sandbox command is priced like a cpu-basic HF Job for its wall-clock cap (an upper bound
-# for the budget; the server's own CPU is not billed anywhere).
-SANDBOX_USD_PER_HOUR = 0.01
+# What a command costs comes from the server's price table (usage/prices.yaml, `sandbox`),
+# injected as `sandbox_price` (seconds -> USD) so there is one source of prices.
+SandboxPrice = Callable[[float], float]
 
 
 class _SandboxTool(Tool):
     def __init__(self, sandbox: Sandbox, hub: HubClient) -> None:
         self.sandbox = sandbox
         self.hub = hub
+
+    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        """The tool's result, told (once) when the retention sweep emptied the directory."""
+        notice = self.sandbox.take_reset_notice(ctx.session_id)
+        try:
+            output = await self._invoke(arguments, ctx)
+        except ToolError as exc:
+            raise ToolError(f"{exc}\n{notice}" if notice else str(exc)) from None
+        return f"{notice}\n\n{output}" if notice else output
+
+    async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        raise NotImplementedError
 
     def _path(self, fn, *args):
         try:
@@ -38,7 +51,7 @@ class WriteFileTool(_SandboxTool):
     parameters = {"type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
                   "required": ["path", "content"]}
 
-    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+    async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         path = need_str(arguments, "path")
         content = arguments.get("content")
         if not isinstance(content, str):
@@ -55,7 +68,7 @@ class ReadFileTool(_SandboxTool):
         "start_line": {"type": "integer", "minimum": 1}, "end_line": {"type": "integer", "minimum": 1}},
         "required": ["path"]}
 
-    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+    async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         path = need_str(arguments, "path")
         data, size = self._path(self.sandbox.read_bytes, ctx.session_id, path, READ_LIMIT)
         text = data.decode(errors="replace")
@@ -76,7 +89,7 @@ class EditFileTool(_SandboxTool):
         "path": {"type": "string"}, "old": {"type": "string"}, "new": {"type": "string"},
         "replace_all": {"type": "boolean"}}, "required": ["path", "old", "new"]}
 
-    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+    async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         path = need_str(arguments, "path")
         old, new = arguments.get("old"), arguments.get("new")
         if not isinstance(old, str) or not old or not isinstance(new, str):
@@ -93,11 +106,23 @@ class EditFileTool(_SandboxTool):
 
 
 class _RunTool(_SandboxTool):
+    """A command in the sandbox: estimated at its wall-clock cap, charged for its measured runtime."""
+
     read_only = False
     cost_kind = "sandbox"
 
+    def __init__(self, sandbox: Sandbox, hub: HubClient, sandbox_price: SandboxPrice | None = None) -> None:
+        super().__init__(sandbox, hub)
+        self.sandbox_price = sandbox_price  # None: commands are free (no charge)
+
     def estimate_cost_usd(self, arguments: dict[str, Any]) -> float:
-        return round(self._wall(arguments) / 3600 * SANDBOX_USD_PER_HOUR, 6)
+        return 0.0 if self.sandbox_price is None else round(self.sandbox_price(self._wall(arguments)), 6)
+
+    def _report(self, result: RunResult, ctx: ToolContext) -> str:
+        """The run's output; its actual cost (measured runtime) replaces the estimate."""
+        if self.sandbox_price is not None:
+            ctx.notify("cost", {"usd": self.sandbox_price(result.duration_s)})
+        return result.summary()
 
     async def _env(self, arguments: dict[str, Any], ctx: ToolContext) -> tuple[dict[str, str], bool]:
         network = bool(arguments.get("hub_access"))
@@ -127,12 +152,12 @@ class RunCommandTool(_RunTool):
     parameters = {"type": "object", "properties": {"command": {"type": "string"}, **_RUN_PROPS},
                   "required": ["command"]}
 
-    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+    async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         command = need_str(arguments, "command")
         env, network = await self._env(arguments, ctx)
         result = await self.sandbox.run(ctx.session_id, ["bash", "-c", command], env=env, network=network,
                                         wall_seconds=self._wall(arguments))
-        return result.summary()
+        return self._report(result, ctx)
 
 
 class RunPythonTool(_RunTool):
@@ -141,9 +166,9 @@ class RunPythonTool(_RunTool):
                    "scikit-learn are available). Print what you want to see.")
     parameters = {"type": "object", "properties": {"code": {"type": "string"}, **_RUN_PROPS}, "required": ["code"]}
 
-    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+    async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         code = need_str(arguments, "code")
         env, network = await self._env(arguments, ctx)
         result = await self.sandbox.run(ctx.session_id, ["python", "-"], env=env, network=network,
                                         wall_seconds=self._wall(arguments), stdin=code.encode())
-        return result.summary()
+        return self._report(result, ctx)
