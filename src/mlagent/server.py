@@ -38,6 +38,7 @@ from .services import Services
 from .mlconnector import build_mlconnector
 from .mlconnector_port import MLConnectorPort
 from .store.db import make_engine, migrate, sessionmaker
+from .store.pauses import PauseStore
 from .store.sessions import AccountStore, SessionStore
 from .store.threads import ThreadStore
 from .store.notify import EventNotifier, PgListener
@@ -138,11 +139,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner, tail_poll)
         all_tools = toolset_for({})
         try:
-            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids)
+            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids, PauseStore(sm))
         except OrganismError as exc:
             log.error("cannot start: the organism file is broken: %s", exc.reason)
             await mlconnector.close()
             raise RuntimeError(f"organism file: {exc.reason}") from None
+        await agents.restore()  # pauses from before the restart, before any turn is admitted
         runner.agents = agents
 
         def default_thread_budget() -> int:  # the default agent's token_budget, else the setting
