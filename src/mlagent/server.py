@@ -151,18 +151,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             spec = agents.get("ml-agent")
             return spec.token_budget if spec is not None else settings.thread_token_budget
 
+        approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, bus, live, runner, settings.lease_seconds)
         app.state.services = Services(
             settings=settings,
             hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
             api_keys=ApiKeyRegistry(settings.agent_api_key, settings.api_keys_file, settings.operator_key,
                                     settings.is_loopback),
             responses=responses_service,
-            tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for({}).names())),
+            tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for({}).names()),
+                               approvals),
             models=ModelCatalogue(settings),
             finetune=FineTuningService(settings, finetune_store, finetune_backend, finetune_hf),
         )
-        app.state.services.approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, bus, live, runner,
-                                                        settings.lease_seconds)
+        app.state.services.approvals = approvals
         app.state.services.usage = UsageService(usage, default_thread_budget)
         app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
                                                       accounts, bus, live, runner, responses_service,
