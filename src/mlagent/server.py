@@ -38,6 +38,7 @@ from .services import Services
 from .mlconnector import build_mlconnector
 from .mlconnector_port import MLConnectorPort
 from .store.db import make_engine, migrate, sessionmaker
+from .store.pauses import PauseStore
 from .store.sessions import AccountStore, SessionStore
 from .store.threads import ThreadStore
 from .store.notify import EventNotifier, PgListener
@@ -138,29 +139,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner, tail_poll)
         all_tools = toolset_for({})
         try:
-            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids)
+            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids, PauseStore(sm))
         except OrganismError as exc:
             log.error("cannot start: the organism file is broken: %s", exc.reason)
             await mlconnector.close()
             raise RuntimeError(f"organism file: {exc.reason}") from None
+        await agents.restore()  # pauses from before the restart, before any turn is admitted
         runner.agents = agents
 
         def default_thread_budget() -> int:  # the default agent's token_budget, else the setting
             spec = agents.get("ml-agent")
             return spec.token_budget if spec is not None else settings.thread_token_budget
 
+        approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, bus, live, runner, settings.lease_seconds)
         app.state.services = Services(
             settings=settings,
             hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
             api_keys=ApiKeyRegistry(settings.agent_api_key, settings.api_keys_file, settings.operator_key,
                                     settings.is_loopback),
             responses=responses_service,
-            tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for({}).names())),
+            tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for({}).names()),
+                               approvals),
             models=ModelCatalogue(settings),
             finetune=FineTuningService(settings, finetune_store, finetune_backend, finetune_hf),
         )
-        app.state.services.approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, bus, live, runner,
-                                                        settings.lease_seconds)
+        app.state.services.approvals = approvals
         app.state.services.usage = UsageService(usage, default_thread_budget)
         app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
                                                       accounts, bus, live, runner, responses_service,

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 
+from ..runtime.approvals import ApprovalRequest
 from ..tasks.models import TaskAccepted, TaskRequest, TaskStatus, User
 from .deps import ApiKeyCaller, Svc
 
@@ -22,6 +23,12 @@ async def submit_task(caller: ApiKeyCaller, svc: Svc, body: TaskRequest = Body()
 
 async def task_status(task_id: str, caller: ApiKeyCaller, svc: Svc) -> TaskStatus:
     return await svc.tasks.status(caller, task_id)
+
+
+async def task_approval(task_id: str, caller: ApiKeyCaller, svc: Svc,
+                        body: ApprovalRequest = Body()) -> TaskStatus:
+    """Answer a task paused on `approval_required` (the /v1 approvals body); it continues."""
+    return await svc.tasks.approve(caller, task_id, body)
 
 
 async def list_users(caller: ApiKeyCaller, svc: Svc) -> list[User]:
@@ -42,6 +49,9 @@ def surface_router(prefix: str, root_extra: dict[str, Any] | None = None) -> API
                              include_in_schema=path.endswith("/"))
     for path in ("/tasks/{task_id}", "/tasks/{task_id}/"):
         router.add_api_route(path, task_status, methods=["GET"], response_model=TaskStatus,
+                             include_in_schema=not path.endswith("/"))
+    for path in ("/tasks/{task_id}/approvals", "/tasks/{task_id}/approvals/"):
+        router.add_api_route(path, task_approval, methods=["POST"], response_model=TaskStatus,
                              include_in_schema=not path.endswith("/"))
     for path in ("/users/", "/users"):
         router.add_api_route(path, list_users, methods=["GET"], response_model=list[User],

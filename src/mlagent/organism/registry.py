@@ -1,7 +1,8 @@
 """The live agent registry: the organism in force, which agents are paused, and which
 turns each agent is running. The turn runner asks it before claiming a turn (`admit`)
 and for the agent's prompt and tools when the turn starts (`profile`), so a reload or a
-pause changes what happens next and never what is already running."""
+pause changes what happens next and never what is already running. Pauses are written
+through a `PauseLog` (the database, wired by server.py) so they outlive a restart."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -31,6 +33,15 @@ class ReloadResult(BaseModel):
     unchanged: list[str]
 
 
+class PauseLog(Protocol):
+    """Where pauses are kept across restarts (`store.pauses.PauseStore`)."""
+
+    async def names(self) -> list[str]: ...
+    async def add(self, agent: str, by: str) -> None: ...
+    async def remove(self, agent: str) -> None: ...
+    async def keep(self, agents: list[str]) -> None: ...
+
+
 @dataclass
 class AgentProfile:
     """What a turn of an agent runs with, fixed when the turn starts."""
@@ -49,8 +60,10 @@ class _Counters:
 
 
 class AgentRegistry:
-    def __init__(self, path: Path | None, tool_names: list[str], models: list[str]) -> None:
+    def __init__(self, path: Path | None, tool_names: list[str], models: list[str],
+                 pauses: PauseLog | None = None) -> None:
         self.path = path
+        self.pauses = pauses
         self.tool_names = list(tool_names)
         self.models = list(models)
         self.spec: OrganismSpec = organism_spec.load(path, self.tool_names, self.models)
@@ -123,11 +136,25 @@ class AgentRegistry:
             self._changed.notify_all()
 
     # -- operator actions -----------------------------------------------------------------
-    async def pause(self, name: str) -> None:
+    async def restore(self) -> None:
+        """At start-up: take back the pauses kept from before the restart, for agents the
+        organism still has (a removed agent's pause is dropped, as a reload would)."""
+        if self.pauses is None:
+            return
+        names = self.spec.names()
+        await self.pauses.keep(names)
+        self.paused = set(await self.pauses.names()) & set(names)
+        await self._notify()
+
+    async def pause(self, name: str, by: str = "operator") -> None:
+        if self.pauses is not None:
+            await self.pauses.add(name, by)  # kept first: a pause the caller saw succeed survives a crash
         self.paused.add(name)
         await self._notify()
 
     async def resume(self, name: str) -> None:
+        if self.pauses is not None:
+            await self.pauses.remove(name)
         self.paused.discard(name)
         await self._notify()
 
@@ -151,5 +178,7 @@ class AgentRegistry:
         self.loaded_at = time.time()
         self.reloads += 1
         self.paused &= set(fresh)  # a removed agent's held turns are released
+        if self.pauses is not None:
+            await self.pauses.keep(sorted(fresh))
         await self._notify()
         return result

@@ -215,7 +215,7 @@ class OperatorService:
     async def set_paused(self, identity: Identity, name: str, paused: bool) -> AgentStateChange:
         self.require_operator(identity, "pause or resume agents")
         self._agent(name)
-        await (self.registry.pause(name) if paused else self.registry.resume(name))
+        await (self.registry.pause(name, identity.account) if paused else self.registry.resume(name))
         return AgentStateChange(agent=name, state=self.registry.state(name))
 
     # -- threads and messages --------------------------------------------------------------

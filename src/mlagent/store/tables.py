@@ -61,6 +61,15 @@ class Turn(Base):
     __table_args__ = (UniqueConstraint("account", "idempotency_key", name="uq_turns_idempotency"),)
 
 
+class PausedAgent(Base):
+    """An agent the operator paused; kept until resumed, across restarts (0005_paused_agents)."""
+
+    __tablename__ = "paused_agents"
+    agent: Mapped[str] = mapped_column(String(100), primary_key=True)
+    paused_by: Mapped[str] = mapped_column(String(200))
+    paused_at: Mapped[float] = mapped_column(Float)
+
+
 class EventRow(Base):
     """One event of a turn's append-only log."""
 

@@ -3,7 +3,9 @@
 A task is a turn of the same agent on the same event log as `/v1/responses`; its id is
 the response id, so a task can be read as a response too. X-API-Key accounts carry no
 Hugging Face token: their turns use the server's own LLM credential
-(`MLAGENT_INFERENCE_API_KEY`), held in memory only, like a caller's token.
+(`MLAGENT_INFERENCE_API_KEY`), held in memory only, like a caller's token. For the same
+reason a task paused on `approval_required` is answered here (`approve`), not through
+`/v1/responses/{id}/approvals`, which re-attaches the caller's Hugging Face token.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..auth.identity import Identity
 from ..config import Settings
 from ..errors import ServiceError, not_found
 from ..events.response import ResponseObject
+from ..runtime.approvals import ApprovalRequest, ApprovalsService
 from ..runtime.service import ResponsesService
 from ..store.sessions import AccountStore
 from .models import TaskAccepted, TaskRequest, TaskStatus, TaskTurnRequest, User
@@ -36,8 +39,9 @@ def render_context(context: dict[str, Any]) -> str:
 
 class TasksService:
     def __init__(self, settings: Settings, responses: ResponsesService, accounts: AccountStore,
-                 catalogue: ToolCatalogue) -> None:
+                 catalogue: ToolCatalogue, approvals: ApprovalsService | None = None) -> None:
         self.settings = settings
+        self.approvals = approvals
         self.responses = responses
         self.accounts = accounts
         self.catalogue = catalogue
@@ -69,6 +73,19 @@ class TasksService:
     async def status(self, identity: Identity, task_id: str) -> TaskStatus:
         try:
             response = await self.responses.get(identity, task_id)
+        except ServiceError as exc:
+            if exc.status == 404:
+                raise not_found("task", task_id, "task_id") from None
+            raise
+        return task_status(response)
+
+    async def approve(self, identity: Identity, task_id: str, req: ApprovalRequest) -> TaskStatus:
+        """Answer the task's pending batch; the same task continues on the LLM credential it
+        was created with (the server key for an API-key account, re-attached here as a
+        caller's token is on /v1, so the approval also works after a restart)."""
+        assert self.approvals is not None
+        try:
+            response = await self.approvals.submit(self._llm_identity(identity), task_id, req)
         except ServiceError as exc:
             if exc.status == 404:
                 raise not_found("task", task_id, "task_id") from None
