@@ -68,3 +68,24 @@ def test_a_delegated_peer_stops_at_the_threads_token_budget(make_server, fake_hu
         assert len(fake_llm.requests) == 2  # the peer made no call past the budget, nor did the caller
         (output,) = [i["output"] for i in done["output"] if i["type"] == "function_call_output"]
         assert output.startswith("(researcher stopped: This thread has used"), output
+
+
+def test_a_delegated_peers_artifacts_reach_the_response(make_server, fake_hub, fake_llm, tmp_path):
+    """A peer that registers a model (a custom organism's deployer) announces it on the
+    calling turn's `artifacts[]`, as the caller's own tools do; it was dropped before."""
+    import yaml
+
+    path = tmp_path / "organism.yaml"
+    path.write_text(yaml.safe_dump({"name": "t", "agents": [
+        {"name": "ml-agent", "tools": ["*"], "peers": ["deployer"], "system_prompt": "lead"},
+        {"name": "deployer", "tools": ["model_register"], "peers": [], "system_prompt": "deploy"}]}))
+    server = make_server(mlagent_organism_path=str(path)).start()
+    fake_llm.push(Reply(tool_calls=[("delegate", {"agent": "deployer", "task": "register it"})]),
+                  Reply(tool_calls=[("model_register", {"modelname": "LR", "modelkind": "classification"})]),
+                  Reply(text="Registered."), Reply(text="Done."))
+    with server.client(fake_hub.user_token("ivy")) as c:
+        done = c.post("/v1/responses", json={"input": "register a model"}).json()
+        assert done["status"] == "completed", done
+        (art,) = [a for a in done["artifacts"] if a["type"] == "registered_model"]
+        assert art["name"] == "LR"
+        assert c.get(f"/model/{art['id']}").status_code == 200  # the user's own model

@@ -59,3 +59,42 @@ def test_an_idle_sessions_sandbox_is_removed_and_the_next_turn_is_told(make_serv
         assert "deleted" not in outputs[1]  # told once
         assert (workspace / "notes.txt").read_text() == "again"
     assert not list((server.data_dir / "sandboxes" / ".trash").iterdir())  # the files are really gone
+
+
+def test_a_slow_purge_does_not_hold_up_the_keepers_tick():
+    """Deleting a big trash can take minutes; the keeper's tick (which also renews this
+    process's turn leases) must not wait for it, or other replicas take the turns over."""
+    import asyncio
+
+    from mlagent.runtime.live import LiveSessions
+    from mlagent.runtime.workspaces import WorkspaceSweeper
+
+    release_purge = threading.Event()
+
+    class SlowWorkspaces:
+        purges = 0
+
+        def idle_sessions(self, idle_seconds):
+            return ["s1"]
+
+        def remove(self, session_id):
+            return True
+
+        def purge(self):
+            SlowWorkspaces.purges += 1
+            release_purge.wait(30)
+
+    class NoneBusy:
+        async def busy(self, ids, since):
+            return set()
+
+    async def main():
+        sweeper = WorkspaceSweeper(SlowWorkspaces(), NoneBusy(), LiveSessions(10, 10), 3600)
+        try:
+            assert await asyncio.wait_for(sweeper.sweep(), 10) == ["s1"]
+            assert await asyncio.wait_for(sweeper.sweep(), 10) == ["s1"]  # one purge at a time
+        finally:
+            release_purge.set()
+        assert SlowWorkspaces.purges == 1
+
+    asyncio.run(main())

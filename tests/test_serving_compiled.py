@@ -128,3 +128,37 @@ def test_out_of_range_children_and_wrong_answers_are_refused():
         checked({**spec, "left": pack(left, "<i8")}, [(X[:2], "[]")])
     with pytest.raises(SpecError):  # a worker claiming other answers than the spec gives
         checked(spec, [(X[:2], json.dumps([9, 9]))])
+
+
+def _leaf_forest(n_trees: int, depth: int) -> dict:
+    """A spec within the node caps whose every predict walks n_trees x depth steps."""
+    from mlagent.serving.compiled import pack
+
+    zeros = np.zeros(n_trees)
+    return {"kind": "forest", "n_features": 1, "classes": None, "scale": True, "depth": depth,
+            "roots": pack(np.arange(n_trees), "<i8"), "feature": pack(zeros, "<i8"),
+            "threshold": pack(zeros, "<f8"), "left": pack(zeros - 1, "<i8"), "right": pack(zeros - 1, "<i8"),
+            "value": pack(zeros[:, None], "<f8")}
+
+
+def test_a_spec_that_would_stall_the_api_process_is_refused():
+    """Node caps alone let a worker send 200k one-leaf trees walked 4096 levels deep: minutes
+    of NumPy per row on the API's event loop. Trees and trees x depth are capped too."""
+    from mlagent.serving.compiled import SpecError, build
+
+    with pytest.raises(SpecError):
+        build(_leaf_forest(200_000, 4096))
+    with pytest.raises(SpecError):
+        build(_leaf_forest(5_000, 4096))
+    assert build(_leaf_forest(100, 30))(np.zeros((2, 1))).tolist() == [0.0, 0.0]
+
+
+def test_big_batches_are_walked_in_bounded_chunks(monkeypatch):
+    """Memory per call is rows-chunk x trees, not rows x trees; answers are unchanged."""
+    import mlagent.serving.compiled as compiled
+
+    spec, X, model = _forest_spec()
+    monkeypatch.setattr(compiled, "CHUNK_ELEMENTS", 7)  # 1 row per chunk for 5 trees
+    fast = compiled.build(spec)
+    assert compiled.same(fast(X), model.predict(X))
+    assert compiled.work(spec) == 5 * spec["depth"]

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from .agent.tools.base import ToolError
 from .agent.tools.registry import (DeploymentInfo, DeployRequest, FileKind, ModelRegistration, Prediction,
-                                   RegisteredFile, RegisteredModel)
+                                   RegisteredFile, RegisteredModel, invalid)
 from .errors import ServiceError
 from .registry.schemas import FileSchema, MLModelCreate
 from .registry.service import RegistryService
@@ -31,12 +31,6 @@ async def _call(what: str, call: Awaitable[T]) -> T:
     except ServiceError as exc:
         where = f" (field {exc.param!r})" if exc.param else ""
         raise ToolError(f"could not {what}: {exc.message}{where} [HTTP {exc.status} {exc.code}]") from None
-
-
-def _invalid(exc: ValidationError) -> ToolError:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-    return ToolError(f"invalid {where}: {first.get('msg', 'invalid value')}")
 
 
 def _file(f: FileSchema) -> RegisteredFile:
@@ -66,7 +60,7 @@ class MLConnectorPort:
         try:
             body = MLModelCreate.model_validate(spec.model_dump())
         except ValidationError as exc:
-            raise _invalid(exc) from None
+            raise invalid(exc, "body") from None
         model = await _call("register the model", self.registry.create(account, body))
         return RegisteredModel(model_id=model.id, modelname=model.modelname, modelkind=model.modelkind,
                                url=f"{self.base_url}/model/{model.id}", files=[_file(f) for f in model.files])
@@ -81,7 +75,7 @@ class MLConnectorPort:
             body = MLDeploymentCreate(modelid=request.model_id, deployment_id=request.deployment_id,
                                       ownerid=request.ownerid, inference_data=request.inference_data)
         except ValidationError as exc:
-            raise _invalid(exc) from None
+            raise invalid(exc, "body") from None
         return self._deployment(await _call("deploy the model",
                                             self.deployments.create(account, body, self.base_url)))
 

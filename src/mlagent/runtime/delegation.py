@@ -1,7 +1,8 @@
 """Runs a peer agent for the `delegate` tool: a nested agent loop inside the calling turn,
 with the peer's prompt, tools and model, on the turn's LLM client. Its LLM calls are
 recorded on the turn (so usage and cost count them); its text comes back as the tool
-result. It cannot delegate further, and cancelling the turn cancels it.
+result; the artifacts its tools announce join the turn's. It cannot delegate further, and
+cancelling the turn cancels it.
 
 The peer runs under the turn's own budget gate: its model calls and costed tool calls are
 checked against the session's `max_cost_usd` and the thread's token budget like the
@@ -28,7 +29,7 @@ TOKEN_BUDGET_EXCEEDED = "thread_token_budget_exceeded"
 class PeerRecorder(Protocol):
     """Where a peer's spend goes: the turn's call log and charges, and its event stream."""
 
-    async def handle(self, step: LlmCalled) -> None: ...
+    async def handle(self, step: LlmCalled | Notice) -> None: ...
 
     async def settle(self, call_id: str, actual_usd: float) -> None: ...
 
@@ -54,6 +55,8 @@ def make_delegate(agents: AgentRegistry, caller: AgentProfile, llm: ChatLLM, too
                     return budget_ran_out(peer, step, answer)
                 if isinstance(step, Notice) and step.name == "cost":
                     reported = reported_usd(step.payload.get("usd"))
+                elif isinstance(step, Notice) and step.name == "artifact":
+                    await recorder.handle(step)  # what the peer made is the turn's (a deployment, …)
                 elif isinstance(step, Notice) and step.name == "llm_call":
                     call = tool_llm_call(step.payload)
                     if call is not None:

@@ -46,6 +46,7 @@ class WorkspaceSweeper:
         self.retention = retention_seconds
         self.every = min(MAX_SWEEP_INTERVAL, retention_seconds / 4)
         self._last = 0.0
+        self._purging: asyncio.Task | None = None
 
     async def maybe_sweep(self) -> list[str]:
         if self.retention <= 0 or time.monotonic() - self._last < self.every:
@@ -63,7 +64,19 @@ class WorkspaceSweeper:
             # started meanwhile made the session live.
             if session_id not in busy and self.live.get(session_id) is None and self.workspaces.remove(session_id):
                 removed.append(session_id)
-        await asyncio.to_thread(self.workspaces.purge)
+        self._purge()
         if removed:
             log.info("removed %d idle session sandbox(es) (retention %.1f h)", len(removed), self.retention / 3600)
         return removed
+
+    def _purge(self) -> None:
+        """Delete the trash in the background, one purge at a time: it can take minutes for a
+        big tree, and the keeper's tick (lease renewal) must not wait for it."""
+        if self._purging is None or self._purging.done():
+            self._purging = asyncio.create_task(asyncio.to_thread(self.workspaces.purge), name="sandbox-purge")
+            self._purging.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("deleting removed sandboxes failed", exc_info=task.exception())

@@ -13,8 +13,10 @@ serving worker, the only process that loads the uploaded file) to a *spec*: numb
 
 `build(spec)` turns a spec into a predict function with NumPy alone and validates every index
 and size first, so the API process can evaluate a spec a worker sent without ever
-unpickling anything: the worst a hostile worker can do is send wrong numbers for its own
-deployment, which it could answer anyway. `compile_spec` keeps a spec only if it equals the
+unpickling anything. The caps below also bound the *work* of a spec (trees, trees x depth)
+and the memory of a call (rows are walked in chunks), so a hostile worker can send wrong
+numbers for its own deployment, which it could answer anyway, but cannot stall or exhaust
+the API process. `compile_spec` keeps a spec only if it equals the
 model's own predict on a sample (or random rows) bit for bit, as JSON: the wire format."""
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ DTYPES = ("<f8", "<i8")  # the only array types a spec may carry: never objects
 MAX_NODES = 4_000_000
 MAX_VALUES = 16_000_000
 MAX_DEPTH = 4096
+MAX_TREES = 10_000
+MAX_STEPS = 1_000_000  # trees x depth: the vectorised steps a forest costs per row
+CHUNK_ELEMENTS = 1 << 20  # (row, tree) pairs walked at once: bounds a call's memory
 
 
 class SpecError(ValueError):
@@ -147,6 +152,8 @@ class _Forest:
         self.depth = spec["depth"]
         if not isinstance(self.depth, int) or not 0 <= self.depth <= min(MAX_DEPTH, n):
             raise SpecError("bad forest depth")
+        if len(self.roots) > MAX_TREES or len(self.roots) * max(self.depth, 1) > MAX_STEPS:
+            raise SpecError("forest spec too costly to evaluate (trees or trees x depth over the caps)")
         leaf = left == -1
         inner = ~leaf
         if ((self.roots < 0) | (self.roots >= n)).any() or (right[leaf] != -1).any() or \
@@ -172,6 +179,13 @@ class _Forest:
         return node
 
     def accumulate(self, x: np.ndarray) -> np.ndarray:
+        """Rows in chunks (each row's sum is independent of the others: same answers)."""
+        step = max(1, CHUNK_ELEMENTS // self.n_trees)
+        if len(x) <= step:
+            return self._accumulate(x)
+        return np.concatenate([self._accumulate(x[i:i + step]) for i in range(0, len(x), step)])
+
+    def _accumulate(self, x: np.ndarray) -> np.ndarray:
         per_tree = self.value[self.leaves(x)]  # (rows, trees, k)
         if self.n_trees == 1:
             return per_tree[:, 0, :]
@@ -191,6 +205,13 @@ def _build_forest(spec: Spec) -> Predict:
         raise SpecError("bad forest classes")
     labels = np.asarray(classes)
     return lambda x: labels.take(np.argmax(forest.accumulate(x), axis=1), axis=0)
+
+
+def work(spec: Spec) -> int:
+    """Vectorised steps per row of a built spec: trees x depth, or a linear model's weights."""
+    if spec.get("kind") == "forest":
+        return int(spec["roots"]["shape"][0]) * max(int(spec["depth"]), 1)
+    return int(np.prod(spec["coef_t"]["shape"]))
 
 
 def build(spec: Spec) -> Predict:

@@ -20,11 +20,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..jobs.limits import Limits, preexec
-from .compiled import Predict, SpecError, checked, unpack
+from .compiled import Predict, SpecError, checked, unpack, work
 from .frames import HEADER, MAX_FRAME, encode
 from .launch import IsolationError, worker_command
 
 log = logging.getLogger("mlagent.serving")
+# The worker sends 4 + 16 probes of at most 581 rows in all; checking more would let a
+# hostile worker keep a thread of this process busy.
+MAX_PROBES = 32
+MAX_PROBE_ROWS = 4096
 
 
 class WorkerInit(BaseModel):
@@ -64,6 +68,7 @@ class Worker:
         # The compiled spec the worker exported, checked here: plain predictions run in this
         # process with NumPy (no pipe round trip); explanations still go to the worker.
         self.fast: Predict | None = None
+        self.fast_work = 0  # its vectorised steps per row (compiled.work)
         self._lock = asyncio.Lock()
         self._seq = 0
 
@@ -157,6 +162,7 @@ async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout:
     worker.info = WorkerInfo.model_validate({**ready, "isolation": mode})
     if spec is not None:
         worker.fast = await asyncio.to_thread(_in_process, spec, worker.log_path)
+        worker.fast_work = work(spec["spec"]) if worker.fast is not None else 0
         worker.info.in_process = worker.fast is not None
     return worker
 
@@ -165,7 +171,11 @@ def _in_process(message: Any, log_path: Path) -> Predict | None:
     """The worker's compiled spec as a predict function here, if it checks out (else None: the
     worker keeps answering). A spec is numbers only; nothing the worker sends is unpickled."""
     try:
+        if len(message["probes"]) > MAX_PROBES:
+            raise SpecError("too many probes")
         probes = [(unpack(p["rows"], "<f8", 2), p["expected"]) for p in message["probes"]]
+        if sum(len(rows) for rows, _ in probes) > MAX_PROBE_ROWS:
+            raise SpecError("too many probe rows")
         if not all(isinstance(e, str) for _, e in probes):
             raise SpecError("bad probe answers")
         return checked(message["spec"], probes)

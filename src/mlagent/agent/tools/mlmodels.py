@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ...sandbox import Sandbox, SandboxPathError
 from .base import Tool, ToolContext, ToolError
 from .hubclient import clamp, need_str
-from .registry import FILE_KINDS, DeployRequest, DeploymentInfo, ModelRegistration, ModelRegistryPort
+from .registry import FILE_KINDS, DeploymentInfo, DeployRequest, ModelRegistration, ModelRegistryPort, invalid
 
 CHUNK = 1 << 20
 DEPLOY_WAIT_SECONDS = 60
@@ -38,12 +38,6 @@ _REGISTER_PROPS: dict[str, Any] = {
     "modeltags": {"type": "array", "items": {"type": "string"}},
     "drift_detection": {**_OBJECTS, "description": "[{is_true: 0|1, method: 0 KS | 1 PSI | 2 chi-square}]"},
 }
-
-
-def _invalid(exc: ValidationError) -> ToolError:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ())) or "arguments"
-    return ToolError(f"invalid {where}: {first.get('msg', 'invalid value')}")
 
 
 def deployment_artifact(dep: DeploymentInfo) -> dict[str, Any]:
@@ -69,7 +63,7 @@ class ModelRegisterTool(_RegistryTool):
         try:
             spec = ModelRegistration.model_validate(arguments)
         except ValidationError as exc:
-            raise _invalid(exc) from None
+            raise invalid(exc) from None
         model = await self.registry.register(ctx.account, spec)
         ctx.notify("artifact", {"type": "registered_model", "id": model.model_id, "url": model.url,
                                 "name": model.modelname})
@@ -161,7 +155,7 @@ class ModelDeployTool(_RegistryTool):
                                     deployment_id=str(arguments.get("deployment_id") or ""),
                                     inference_data=arguments.get("inference_data", 1))
         except ValidationError as exc:
-            raise _invalid(exc) from None
+            raise invalid(exc) from None
         dep = await self.registry.deploy(ctx.account, request)
         ctx.notify("artifact", deployment_artifact(dep))
         deadline = time.monotonic() + clamp(arguments.get("wait_seconds"), 0, 300, DEPLOY_WAIT_SECONDS)

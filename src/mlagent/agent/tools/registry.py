@@ -12,10 +12,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .base import ToolError
 
 FileKind = Literal["model", "data", "code", "env"]
 FILE_KINDS: tuple[str, ...] = ("model", "data", "code", "env")
+
+
+def invalid(exc: ValidationError, default: str = "arguments") -> ToolError:
+    """The first validation error as a tool result naming the field."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or default
+    return ToolError(f"invalid {where}: {first.get('msg', 'invalid value')}")
 
 
 class ModelRegistration(BaseModel):
