@@ -138,3 +138,12 @@ def test_tail_on_another_replica_is_woken_by_notify_not_by_the_poll(make_server,
     assert full[-1].event == "response.completed"
     text = "".join(e.json()["delta"] for e in tail.events if e.event == "response.output_text.delta")
     assert text == "".join(f"t{i} " for i in range(12))
+
+
+def test_the_listener_connects_with_the_pools_arguments_not_the_dialects_options():
+    """A URL option SQLAlchemy's dialect consumes must not reach asyncpg.connect() (it would
+    fail every reconnect and leave tails on the slow poll)."""
+    from mlagent.store.notify import asyncpg_connect_args
+
+    args = asyncpg_connect_args("postgresql+asyncpg://u:pw@db.example:6543/app?prepared_statement_cache_size=0")
+    assert args == {"host": "db.example", "port": 6543, "user": "u", "password": "pw", "database": "app"}

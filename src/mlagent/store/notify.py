@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,9 +49,15 @@ def parse_payload(payload: str) -> tuple[str, str, int] | None:
     return parts[0], parts[1], int(parts[2])
 
 
-def asyncpg_dsn(url: str) -> str:
-    """The libpq-style DSN asyncpg takes, from the SQLAlchemy URL the server is configured with."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+# Query options SQLAlchemy's asyncpg dialect consumes itself; asyncpg.connect() does not take them.
+_DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback")
+
+
+def asyncpg_connect_args(url: str) -> dict[str, Any]:
+    """asyncpg.connect() keyword arguments for the SQLAlchemy URL the server is configured
+    with, translated by the dialect the engine's pool uses, so both connect alike."""
+    _args, kwargs = PGDialect_asyncpg().create_connect_args(make_url(url))
+    return {k: v for k, v in kwargs.items() if k not in _DIALECT_ONLY}
 
 
 class PgListener:
@@ -61,7 +69,9 @@ class PgListener:
     """
 
     def __init__(self, url: str, origin: str, wake: Callable[[str, int], None], wake_all: Callable[[], None]) -> None:
-        self._dsn = asyncpg_dsn(url)
+        args = {"timeout": 10, **asyncpg_connect_args(url)}
+        args["server_settings"] = {**(args.get("server_settings") or {}), "application_name": APPLICATION_NAME}
+        self._connect_args = args
         self._origin = origin
         self._wake = wake
         self._wake_all = wake_all
@@ -80,8 +90,7 @@ class PgListener:
         while True:
             conn = None
             try:
-                conn = await asyncpg.connect(self._dsn, timeout=10,
-                                             server_settings={"application_name": APPLICATION_NAME})
+                conn = await asyncpg.connect(**self._connect_args)
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
