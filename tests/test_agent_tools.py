@@ -90,7 +90,8 @@ def test_repo_create_upload_and_session_collection(agent_server, fake_hub, fake_
     script(fake_llm,
            [("repo_create", {"repo_id": "tiny-model"})],
            [("write_file", {"path": "out/README.md", "content": "# tiny\n"}),
-            ("write_file", {"path": "out/config.json", "content": "{}"})],
+            ("write_file", {"path": "out/config.json", "content": "{}"}),
+            ("run_command", {"command": "ln -s /etc/hostname out/leak.txt && ln -s /etc out/etc"})],
            [("repo_upload", {"repo_id": "tiny-model", "path": "out"})],
            [("repo_upload", {"repo_id": "pusher/tiny-data", "kind": "dataset", "path": "out/config.json",
                             "path_in_repo": "data/config.json"})],
@@ -100,6 +101,7 @@ def test_repo_create_upload_and_session_collection(agent_server, fake_hub, fake_
     assert turn.response["status"] == "completed", turn.response
     model = fake_hub.repos[("model", "pusher/tiny-model")]
     assert model["files"]["README.md"] == b"# tiny\n" and model["files"]["config.json"] == b"{}"
+    assert set(model["files"]) <= {"README.md", "config.json", ".gitattributes"}  # links are not followed
     assert fake_hub.repos[("dataset", "pusher/tiny-data")]["files"]["data/config.json"] == b"{}"
     assert fake_hub.repos[("space", "pusher/tiny-demo")]["sdk"] == "gradio"
     repos = {(a["type"], a["repo_id"]) for a in turn.artifacts() if "repo_id" in a}

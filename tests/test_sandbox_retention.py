@@ -58,6 +58,18 @@ def test_an_idle_sessions_sandbox_is_removed_and_the_next_turn_is_told(make_serv
         assert "sandbox directory was deleted" in outputs[0] and "fresh, empty directory" in outputs[0]
         assert "deleted" not in outputs[1]  # told once
         assert (workspace / "notes.txt").read_text() == "again"
+
+        # model_upload reads the sandbox too: it is told the same way, once.
+        assert _wait_for(lambda: not workspace.exists()), "the idle session's sandbox was not removed again"
+        fake_llm.push(Reply(tool_calls=[("model_upload", {"model_id": "m1", "path": "notes.txt", "kind": "data"})]),
+                      Reply(tool_calls=[("model_upload", {"model_id": "m1", "path": "notes.txt", "kind": "data"})]),
+                      Reply(text="Gone again."))
+        third = c.post("/v1/responses", json={"input": "upload the notes", "previous_response_id": second["id"]}).json()
+        assert third["status"] == "completed", third
+        outputs = [i["output"] for i in third["output"] if i["type"] == "function_call_output"]
+        assert outputs[0].startswith("Error: 'notes.txt' does not exist in the sandbox"), outputs[0]
+        assert "sandbox directory was deleted" in outputs[0]
+        assert outputs[1] == "Error: 'notes.txt' does not exist in the sandbox"  # told once
     assert not list((server.data_dir / "sandboxes" / ".trash").iterdir())  # the files are really gone
 
 

@@ -2,6 +2,7 @@
 limits, inside `bwrap` where available (see docs/agent-tools.md, "Sandbox")."""
 
 from .limits import Limits
-from .runner import RunResult, Sandbox, SandboxPathError
+from .paths import SandboxPathError, files_beneath, open_beneath
+from .runner import RunResult, Sandbox
 
-__all__ = ["Limits", "RunResult", "Sandbox", "SandboxPathError"]
+__all__ = ["Limits", "RunResult", "Sandbox", "SandboxPathError", "files_beneath", "open_beneath"]

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from . import retention
 from .limits import Limits, tasks_of_uid
+from .paths import SandboxPathError, open_beneath
 
 log = logging.getLogger("mlagent.sandbox")
 
@@ -35,10 +37,6 @@ NOBODY = 65534
 # bwrap reports a child killed by a signal as 128 + signal (SIGKILL, SIGXCPU, SIGXFSZ).
 _SIGNAL_EXITS = {128 + signal.SIGKILL, 128 + signal.SIGXCPU, 128 + signal.SIGXFSZ}
 _SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-
-
-class SandboxPathError(ValueError):
-    """A path that is absent from, or escapes, the session's directory."""
 
 
 @dataclass
@@ -141,37 +139,54 @@ class Sandbox:
                 "past the server's retention period; it is now a fresh, empty directory. Files written in "
                 "earlier turns are gone — recreate what you need.")
 
-    def resolve(self, session_id: str, relative: str) -> Path:
-        """The real path of `relative` inside the session directory (symlinks followed)."""
-        base = self.directory(session_id)
+    def open(self, session_id: str, relative: str, flags: int, *, make_parents: bool = False) -> int:
+        """An fd for `relative` in the session directory, opened component by component
+        without following any symlink (see `paths.open_beneath`); the caller closes it.
+        `/sandbox/...` (the path the sandboxed code sees) is accepted too."""
         rel = relative.strip()
         if rel.startswith(SANDBOX_MOUNT + "/") or rel == SANDBOX_MOUNT:
             rel = rel[len(SANDBOX_MOUNT):].lstrip("/") or "."
-        if not rel or Path(rel).is_absolute():
-            raise SandboxPathError(f"path {relative!r} must be relative to the sandbox directory")
-        target = (base / rel).resolve()
-        if target != base and not target.is_relative_to(base):
-            raise SandboxPathError(f"path {relative!r} leaves the sandbox directory")
-        return target
+        try:
+            return open_beneath(self.directory(session_id), rel, flags, make_parents=make_parents,
+                                on_mkdir=self._own_fd)
+        except SandboxPathError as exc:  # name the path as the caller gave it
+            raise SandboxPathError(str(exc).replace(repr(rel), repr(relative), 1)) from None
 
-    def write_bytes(self, session_id: str, relative: str, data: bytes) -> Path:
-        target = self.resolve(session_id, relative)
-        base = self.directory(session_id)
-        missing = [p for p in reversed(target.parents) if p.is_relative_to(base) and not p.exists()]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        for p in missing:
-            self._own(p)
-        target.write_bytes(data)
-        self._own(target)
-        return target
+    def write_bytes(self, session_id: str, relative: str, data: bytes) -> None:
+        try:
+            fd = self.open(session_id, relative, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK, make_parents=True)
+        except (IsADirectoryError, NotADirectoryError):
+            raise SandboxPathError(f"{relative!r} cannot be written: it or a parent is not what the path "
+                                   "says (a directory where a file is expected, or the reverse)") from None
+        except OSError as exc:
+            raise SandboxPathError(f"cannot write {relative!r} in the sandbox ({exc.strerror})") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:  # a FIFO, or a hard link to a file elsewhere
+                raise SandboxPathError(f"{relative!r} is not a regular file in the sandbox")
+            self._own_fd(fd)
+            os.ftruncate(fd, 0)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
 
     def read_bytes(self, session_id: str, relative: str, limit: int) -> tuple[bytes, int]:
-        target = self.resolve(session_id, relative)
-        if not target.is_file():
+        try:
+            fd = self.open(session_id, relative, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            raise SandboxPathError(f"{relative!r} is not a file in the sandbox") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
             raise SandboxPathError(f"{relative!r} is not a file in the sandbox")
-        size = target.stat().st_size
-        with target.open("rb") as fh:
-            return fh.read(limit), size
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read(limit), st.st_size
+
+    def _own_fd(self, fd: int) -> None:
+        if self.drop_uid is not None:
+            os.fchown(fd, self.drop_uid, self.drop_uid)
 
     def _own(self, path: Path) -> None:
         if self.drop_uid is not None:

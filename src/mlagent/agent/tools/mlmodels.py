@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from ...sandbox import Sandbox, SandboxPathError
 from .base import Tool, ToolContext, ToolError
 from .hubclient import clamp, need_str
+from .workspace import with_reset_notice
 from .registry import FILE_KINDS, DeploymentInfo, DeployRequest, ModelRegistration, ModelRegistryPort, invalid
 
 CHUNK = 1 << 20
@@ -95,14 +96,12 @@ class ModelUploadTool(_RegistryTool):
         self.sandbox = sandbox
 
     def _open(self, ctx: ToolContext, rel: str) -> int:
-        """Open the sandbox file read-only without following a symlink swapped in after the
-        path was checked (sandboxed code controls that directory)."""
+        """Open the sandbox file read-only, following no symlink anywhere on the path
+        (sandboxed code controls that directory and may change it at any moment)."""
         try:
-            path = self.sandbox.resolve(ctx.session_id, rel)
+            fd = self.sandbox.open(ctx.session_id, rel, os.O_RDONLY | os.O_NONBLOCK)
         except SandboxPathError as exc:
             raise ToolError(str(exc)) from None
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
             raise ToolError(f"{rel!r} does not exist in the sandbox") from None
         except OSError as exc:
@@ -113,6 +112,9 @@ class ModelUploadTool(_RegistryTool):
         return fd
 
     async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        return await with_reset_notice(self.sandbox, ctx.session_id, self._upload(arguments, ctx))
+
+    async def _upload(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         model_id = need_str(arguments, "model_id")
         rel = need_str(arguments, "path")
         kind = arguments.get("kind")

@@ -3,11 +3,19 @@ Every repo a session touches joins the session's collection and is announced as 
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import posixpath
+import stat
+from typing import Any, BinaryIO
 
-from ...sandbox import Sandbox, SandboxPathError
+from huggingface_hub import CommitOperationAdd
+from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS
+from huggingface_hub.utils import filter_repo_objects
+
+from ...sandbox import Sandbox, SandboxPathError, files_beneath
 from .base import Tool, ToolContext, ToolError
 from .hubclient import KINDS, HubClient, kind_of, need_str
+from .workspace import with_reset_notice
 
 SDKS = ("gradio", "docker", "static")
 
@@ -61,28 +69,61 @@ class RepoUploadTool(Tool):
         self.sandbox = sandbox
 
     async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        return await with_reset_notice(self.sandbox, ctx.session_id, self._push(arguments, ctx))
+
+    def _files(self, ctx: ToolContext, rel: str, target: str | None) -> list[tuple[str, BinaryIO]]:
+        """(path in repo, open file) of the file or folder `rel`: opened beneath the session
+        directory following no symlink (sandboxed code may change the directory meanwhile);
+        links and special files inside a folder are skipped, as are .git and the Hub cache."""
+        try:
+            fd = self.sandbox.open(ctx.session_id, rel, os.O_RDONLY | os.O_NONBLOCK)
+        except SandboxPathError as exc:
+            raise ToolError(str(exc)) from None
+        except FileNotFoundError:
+            raise ToolError(f"{rel!r} does not exist in the sandbox") from None
+        except OSError as exc:
+            raise ToolError(f"cannot read {rel!r} in the sandbox ({exc.strerror})") from None
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode):
+            name = target or posixpath.basename(rel.rstrip("/"))
+            return [(name, os.fdopen(fd, "rb"))]
+        if not stat.S_ISDIR(mode):
+            os.close(fd)
+            raise ToolError(f"{rel!r} is neither a regular file nor a folder in the sandbox")
+        prefix = (target or "").strip("/")
+        try:
+            found = [(name, os.fdopen(file_fd, "rb")) for name, file_fd in files_beneath(fd)]
+        finally:
+            os.close(fd)
+        kept = list(filter_repo_objects(found, ignore_patterns=DEFAULT_IGNORE_PATTERNS, key=lambda f: f[0]))
+        for name, fh in found:
+            if not any(fh is k for _, k in kept):
+                fh.close()
+        return [(f"{prefix}/{name}" if prefix else name, fh) for name, fh in kept]
+
+    async def _push(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         kind = kind_of(arguments)
         repo_id = await self.hub.qualify(ctx, need_str(arguments, "repo_id"))
         rel = need_str(arguments, "path")
-        try:
-            local = self.sandbox.resolve(ctx.session_id, rel)
-        except SandboxPathError as exc:
-            raise ToolError(str(exc)) from None
-        if not local.exists():
-            raise ToolError(f"{rel!r} does not exist in the sandbox")
-        api = self.hub.api(ctx)
-        message = arguments.get("commit_message") or f"Upload {rel} with mlagent"
-        await self.hub.call(f"create the {kind} repo {repo_id}", api.create_repo, repo_id, repo_type=kind,
-                            exist_ok=True, space_sdk="gradio" if kind == "space" else None)
         target = arguments.get("path_in_repo")
-        if local.is_dir():
-            info = await self.hub.call(f"upload {rel} to {repo_id}", api.upload_folder, folder_path=str(local),
-                                       path_in_repo=target or None, repo_id=repo_id, repo_type=kind,
-                                       commit_message=message)
-        else:
-            info = await self.hub.call(f"upload {rel} to {repo_id}", api.upload_file, path_or_fileobj=str(local),
-                                       path_in_repo=target or local.name, repo_id=repo_id, repo_type=kind,
-                                       commit_message=message)
+        message = arguments.get("commit_message") or f"Upload {rel} with mlagent"
+        files = self._files(ctx, rel, target)
+        try:
+            if not files:
+                raise ToolError(f"{rel!r} holds no files to upload")
+            api = self.hub.api(ctx)
+            await self.hub.call(f"create the {kind} repo {repo_id}", api.create_repo, repo_id, repo_type=kind,
+                                exist_ok=True, space_sdk="gradio" if kind == "space" else None)
+
+
+            def commit() -> Any:  # hashing the files reads them: off the event loop too
+                ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=fh) for name, fh in files]
+                return api.create_commit(repo_id, ops, repo_type=kind, commit_message=message)
+
+            info = await self.hub.call(f"upload {rel} to {repo_id}", commit)
+        finally:
+            for _, fh in files:
+                fh.close()
         link = self.hub.repo_url(repo_id, kind)
         ctx.notify("artifact", {"type": kind, "repo_id": repo_id, "url": link})
         await self.hub.collect(ctx, repo_id, kind)

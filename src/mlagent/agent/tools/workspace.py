@@ -7,7 +7,7 @@ caller's token and the Hub endpoint are put in the command's environment.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ...sandbox import RunResult, Sandbox, SandboxPathError
@@ -20,19 +20,23 @@ READ_LIMIT = 64 * 1024
 SandboxPrice = Callable[[float], float]
 
 
+async def with_reset_notice(sandbox: Sandbox, session_id: str, work: Awaitable[str]) -> str:
+    """`work`'s result (or error), told once when the retention sweep emptied the directory."""
+    notice = sandbox.take_reset_notice(session_id)
+    try:
+        output = await work
+    except ToolError as exc:
+        raise ToolError(f"{exc}\n{notice}" if notice else str(exc)) from None
+    return f"{notice}\n\n{output}" if notice else output
+
+
 class _SandboxTool(Tool):
     def __init__(self, sandbox: Sandbox, hub: HubClient) -> None:
         self.sandbox = sandbox
         self.hub = hub
 
     async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
-        """The tool's result, told (once) when the retention sweep emptied the directory."""
-        notice = self.sandbox.take_reset_notice(ctx.session_id)
-        try:
-            output = await self._invoke(arguments, ctx)
-        except ToolError as exc:
-            raise ToolError(f"{exc}\n{notice}" if notice else str(exc)) from None
-        return f"{notice}\n\n{output}" if notice else output
+        return await with_reset_notice(self.sandbox, ctx.session_id, self._invoke(arguments, ctx))
 
     async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         raise NotImplementedError
