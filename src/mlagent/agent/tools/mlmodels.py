@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ...sandbox import Sandbox, SandboxPathError
+from ...sandbox import Sandbox
 from .base import Tool, ToolContext, ToolError
 from .hubclient import clamp, need_str
-from .workspace import with_reset_notice
+from .workspace import open_for_reading, with_reset_notice
 from .registry import FILE_KINDS, DeploymentInfo, DeployRequest, ModelRegistration, ModelRegistryPort, invalid
 
 CHUNK = 1 << 20
@@ -98,14 +98,7 @@ class ModelUploadTool(_RegistryTool):
     def _open(self, ctx: ToolContext, rel: str) -> int:
         """Open the sandbox file read-only, following no symlink anywhere on the path
         (sandboxed code controls that directory and may change it at any moment)."""
-        try:
-            fd = self.sandbox.open(ctx.session_id, rel, os.O_RDONLY | os.O_NONBLOCK)
-        except SandboxPathError as exc:
-            raise ToolError(str(exc)) from None
-        except FileNotFoundError:
-            raise ToolError(f"{rel!r} does not exist in the sandbox") from None
-        except OSError as exc:
-            raise ToolError(f"cannot read {rel!r} in the sandbox ({exc.strerror})") from None
+        fd = open_for_reading(self.sandbox, ctx.session_id, rel)
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise ToolError(f"{rel!r} is not a regular file in the sandbox")

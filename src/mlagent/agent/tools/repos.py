@@ -12,10 +12,10 @@ from huggingface_hub import CommitOperationAdd
 from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS
 from huggingface_hub.utils import filter_repo_objects
 
-from ...sandbox import Sandbox, SandboxPathError, files_beneath
+from ...sandbox import Sandbox, files_beneath
 from .base import Tool, ToolContext, ToolError
 from .hubclient import KINDS, HubClient, kind_of, need_str
-from .workspace import with_reset_notice
+from .workspace import open_for_reading, with_reset_notice
 
 SDKS = ("gradio", "docker", "static")
 
@@ -75,14 +75,7 @@ class RepoUploadTool(Tool):
         """(path in repo, open file) of the file or folder `rel`: opened beneath the session
         directory following no symlink (sandboxed code may change the directory meanwhile);
         links and special files inside a folder are skipped, as are .git and the Hub cache."""
-        try:
-            fd = self.sandbox.open(ctx.session_id, rel, os.O_RDONLY | os.O_NONBLOCK)
-        except SandboxPathError as exc:
-            raise ToolError(str(exc)) from None
-        except FileNotFoundError:
-            raise ToolError(f"{rel!r} does not exist in the sandbox") from None
-        except OSError as exc:
-            raise ToolError(f"cannot read {rel!r} in the sandbox ({exc.strerror})") from None
+        fd = open_for_reading(self.sandbox, ctx.session_id, rel)
         mode = os.fstat(fd).st_mode
         if stat.S_ISREG(mode):
             name = target or posixpath.basename(rel.rstrip("/"))

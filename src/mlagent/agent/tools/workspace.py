@@ -7,6 +7,8 @@ caller's token and the Hub endpoint are put in the command's environment.
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +30,19 @@ async def with_reset_notice(sandbox: Sandbox, session_id: str, work: Awaitable[s
     except ToolError as exc:
         raise ToolError(f"{exc}\n{notice}" if notice else str(exc)) from None
     return f"{notice}\n\n{output}" if notice else output
+
+
+def open_for_reading(sandbox: Sandbox, session_id: str, rel: str) -> int:
+    """A read-only fd of `rel` in the session's sandbox, opened following no symlink
+    (sandboxed code may change the directory meanwhile); refusals become tool errors."""
+    try:
+        return sandbox.open(session_id, rel, os.O_RDONLY | os.O_NONBLOCK)
+    except SandboxPathError as exc:
+        raise ToolError(str(exc)) from None
+    except FileNotFoundError:
+        raise ToolError(f"{rel!r} does not exist in the sandbox") from None
+    except OSError as exc:
+        raise ToolError(f"cannot read {rel!r} in the sandbox ({exc.strerror})") from None
 
 
 class _SandboxTool(Tool):
