@@ -8,7 +8,6 @@ caller's token and the Hub endpoint are put in the command's environment.
 from __future__ import annotations
 
 import os
-
 from collections.abc import Awaitable, Callable
 from typing import Any
 
