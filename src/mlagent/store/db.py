@@ -47,10 +47,10 @@ def _alembic_config(url: str):
 
 
 def migrate_sync(url: str) -> None:
-    """Apply every migration (all branch heads). Safe to call on every start-up."""
+    """Apply every migration up to the single head. Safe to call on every start-up."""
     from alembic import command
 
-    command.upgrade(_alembic_config(url), "heads")
+    command.upgrade(_alembic_config(url), "head")
 
 
 async def migrate(url: str) -> None:
