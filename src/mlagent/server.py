@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import ml_api, tasks as tasks_api
     from .api import registry as registry_api
     from .api import training as training_api
+    from . import ui
 
     settings = settings or Settings()
 
@@ -195,7 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await runner.shutdown()
             await engine.dispose()
 
-    app = FastAPI(title="mlagent", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="mlagent", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     errors.install(app)
     app.include_router(deployments_api.router)  # first: predict is the hottest route (routes match in order)
     app.include_router(registry_api.router)
@@ -211,5 +212,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
                            allow_headers=["*"], allow_credentials=False, max_age=600)
     app.include_router(operator_api.router)
+    ui.install(app)  # /ui and the offline /docs, /redoc
     operator_api.install_stop_guard(app)
     return app

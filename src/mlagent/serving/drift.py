@@ -26,22 +26,24 @@ def _counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def feature_drift(name: str, reference: np.ndarray, current: np.ndarray, method: int) -> FeatureDrift:
     from scipy import stats
 
-    if method == 0:
-        result = stats.ks_2samp(reference, current)
-        p = float(result.pvalue)
-        return FeatureDrift(feature=name, statistic=float(result.statistic), p_value=p, drift=p < 0.05)
     edges = _bins(reference)
     ref = _counts(reference, edges)
     cur = _counts(current, edges)
+    shares = {"edges": [float(e) for e in edges], "reference_share": [float(x) for x in ref / ref.sum()],
+              "current_share": [float(x) for x in cur / cur.sum()]}
+    if method == 0:
+        result = stats.ks_2samp(reference, current)
+        p = float(result.pvalue)
+        return FeatureDrift(feature=name, statistic=float(result.statistic), p_value=p, drift=p < 0.05, **shares)
     ref_p = np.maximum(ref / ref.sum(), EPS)
     cur_p = np.maximum(cur / cur.sum(), EPS)
     if method == 1:
         psi = float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p)))
-        return FeatureDrift(feature=name, statistic=psi, p_value=None, drift=psi > 0.2)
+        return FeatureDrift(feature=name, statistic=psi, p_value=None, drift=psi > 0.2, **shares)
     expected = ref_p / ref_p.sum() * cur.sum()
     result = stats.chisquare(cur, expected)
     p = float(result.pvalue)
-    return FeatureDrift(feature=name, statistic=float(result.statistic), p_value=p, drift=p < 0.05)
+    return FeatureDrift(feature=name, statistic=float(result.statistic), p_value=p, drift=p < 0.05, **shares)
 
 
 def drift_report(names: list[str], reference: np.ndarray, current: np.ndarray, method: int) -> list[FeatureDrift]:

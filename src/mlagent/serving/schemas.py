@@ -78,6 +78,11 @@ class FeatureDrift(BaseModel):
     statistic: float
     p_value: float | None
     drift: bool
+    # Both distributions over the training data's deciles, so a client can draw one
+    # against the other: bin i holds values below edges[i] (and >= edges[i-1]).
+    edges: list[float] = []
+    reference_share: list[float] = []
+    current_share: list[float] = []
 
 
 class DriftReport(BaseModel):
