@@ -16,7 +16,7 @@ import pytest
 from .costs import MODEL, module_server, price_file, with_job_tool
 from .fakes.llm import Reply
 from .harness import wait_status
-from .ui_support import CuttableProxy, browser, screenshots  # noqa: F401
+from .ui_support import CuttableProxy
 
 pytestmark = pytest.mark.browser
 OPERATOR_KEY = "op-key-for-ui-tests"
@@ -49,7 +49,7 @@ def alice_token(fake_hub):
 
 
 @pytest.fixture
-def page(browser):  # noqa: F811
+def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     pg.set_default_timeout(20_000)
@@ -71,7 +71,7 @@ def shot(page, folder, name: str, full_page: bool = True) -> None:
     page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
 
 
-def test_wrong_token_shows_a_clear_message(page, server, screenshots):  # noqa: F811
+def test_wrong_token_shows_a_clear_message(page, server, screenshots):
     page.goto(f"{server.url}/ui/")
     page.get_by_label("Hugging Face access token").fill("hf_not_a_real_token")
     page.get_by_role("button", name="Sign in").click()
@@ -82,7 +82,7 @@ def test_wrong_token_shows_a_clear_message(page, server, screenshots):  # noqa: 
 
 
 def test_run_streams_plan_and_text_and_resumes_after_a_lost_connection(page, server, proxy, alice_token, fake_llm,
-                                                                      screenshots):  # noqa: F811
+                                                                      screenshots):
     gate = threading.Event()
     fake_llm.push(Reply(tool_calls=[("update_plan", PLAN)]),
                   Reply(tool_calls=[("model_register", {"modelname": "UiModel", "modelkind": "classification",
@@ -140,7 +140,7 @@ def test_run_streams_plan_and_text_and_resumes_after_a_lost_connection(page, ser
     shot(page, screenshots, "runs-list")
 
 
-def test_approving_a_pause_continues_the_same_run(page, server, alice_token, fake_llm, screenshots):  # noqa: F811
+def test_approving_a_pause_continues_the_same_run(page, server, alice_token, fake_llm, screenshots):
     fake_llm.push(Reply(tool_calls=[("launch_job", {"flavor": "a10g-large", "timeout": "2h"})]),
                   Reply(text="The job is running."))
     sign_in(page, server.url, alice_token)
@@ -163,7 +163,7 @@ def test_approving_a_pause_continues_the_same_run(page, server, alice_token, fak
 
 
 def test_another_accounts_run_and_model_do_not_render(page, server, alice_token, fake_hub, fake_llm,
-                                                     screenshots):  # noqa: F811
+                                                     screenshots):
     bob = fake_hub.user_token("bob-ui")
     fake_llm.push(Reply(text="bob's secret answer"))
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {bob}"}) as c:
@@ -184,7 +184,7 @@ def test_another_accounts_run_and_model_do_not_render(page, server, alice_token,
     assert "bob" not in page.locator("main").inner_text()
 
 
-def test_predict_draws_the_shap_explanation_and_drift(page, server, alice_token, screenshots):  # noqa: F811
+def test_predict_draws_the_shap_explanation_and_drift(page, server, alice_token, screenshots):
     import numpy as np
     import pandas as pd
     from sklearn.linear_model import LinearRegression
@@ -228,7 +228,7 @@ def test_predict_draws_the_shap_explanation_and_drift(page, server, alice_token,
     shot(page, screenshots, "deployment-predict")
 
 
-def test_usage_page_draws_spend(page, server, fake_hub, fake_llm, screenshots):  # noqa: F811
+def test_usage_page_draws_spend(page, server, fake_hub, fake_llm, screenshots):
     # Two chained responses: the session's spend counts once (each response's usage.cost
     # is the session's running total), plus a separate session.
     token = fake_hub.user_token("carol-ui")
@@ -249,7 +249,7 @@ def test_usage_page_draws_spend(page, server, fake_hub, fake_llm, screenshots): 
     shot(page, screenshots, "usage")
 
 
-def test_operator_pauses_and_resumes_an_agent_and_injects(page, server, fake_llm, screenshots):  # noqa: F811
+def test_operator_pauses_and_resumes_an_agent_and_injects(page, server, fake_llm, screenshots):
     page.goto(f"{server.url}/ui/#/operator")
     page.get_by_label("Operator key (X-API-Key)").fill(OPERATOR_KEY)
     page.get_by_role("button", name="Use key").click()
@@ -269,7 +269,7 @@ def test_operator_pauses_and_resumes_an_agent_and_injects(page, server, fake_llm
 
 
 def test_phone_width_has_no_sideways_scroll_and_keyboard_reaches_the_nav(browser, server, alice_token,
-                                                                        screenshots):  # noqa: F811
+                                                                        screenshots):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
     try:
@@ -288,7 +288,7 @@ def test_phone_width_has_no_sideways_scroll_and_keyboard_reaches_the_nav(browser
         context.close()
 
 
-def test_docs_render_offline(page, server, screenshots):  # noqa: F811
+def test_docs_render_offline(page, server, screenshots):
     outside: list[str] = []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server.url, "blob:", "data:")) else None)
     page.goto(f"{server.url}/docs")

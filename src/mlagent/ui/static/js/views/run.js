@@ -163,7 +163,7 @@ export async function show(main, { id }) {
     onEvents(batch) { for (const ev of batch) state.apply(ev); schedule(); },
     onState(s, err) {
       replace(conn, { connecting: "connecting…", live: "● live", reconnecting: "reconnecting… (resuming from event " + stream.lastSeq + ")",
-        ended: "finished", paused: "paused", error: "error" }[s] || s);
+        ended: "finished", paused: "waiting for your answer", error: "error" }[s] || s);
       main.dataset.conn = s;
       if (s === "error" && err) replace(controls, errorBox(err));
     },
