@@ -79,7 +79,7 @@ def heap(page, cdp) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--events", type=int, default=11_000, help="text deltas of the big run (some merge: ~10,000+ events)")
+    ap.add_argument("--events", type=int, default=12_000, help="text deltas of the big run (the fake LLM merges some: 10,000+ events)")
     ap.add_argument("--follow-seconds", type=float, default=180)
     args = ap.parse_args()
 
