@@ -111,6 +111,9 @@ def main() -> None:
                 small = statistics.median(r["replayed_ms"] for r in results[100])
                 print(f"  replay ratio {args.events}-event run / 100-event run: {big / small:.1f}x")
 
+                if args.follow_seconds <= 0:
+                    browser.close()
+                    return
                 # Follow a long run live.
                 delay = 0.05
                 deltas = int(args.follow_seconds / delay)

@@ -3,11 +3,16 @@
 
 import { api, auth } from "./api.js";
 import { h, replace, errorBox } from "./dom.js";
-import * as runs from "./views/runs.js";
-import * as run from "./views/run.js";
-import * as usage from "./views/usage.js";
-import * as models from "./views/models.js";
-import * as operator from "./views/operator.js";
+
+// Each view is loaded when first shown, so a run page does not wait for the charts' code.
+const VIEWS = {
+  runs: () => import("./views/runs.js"),
+  run: () => import("./views/run.js"),
+  usage: () => import("./views/usage.js"),
+  models: () => import("./views/models.js"),
+  deployments: () => import("./views/models.js"),
+  operator: () => import("./views/operator.js"),
+};
 
 const main = document.getElementById("main");
 let current = null; // the view's cleanup (stops its streams and timers)
@@ -65,11 +70,11 @@ export async function route() {
   }
   header();
   if (!auth.token && section !== "operator") { signInView(); return; }
-  const views = { runs: id ? run : runs, usage, models, deployments: models, operator };
-  const view = views[section];
+  const load = VIEWS[section === "runs" && id ? "run" : section];
   replace(main);
-  if (!view) { replace(main, errorBox(`There is no page "${section}".`)); return; }
+  if (!load) { replace(main, errorBox(`There is no page "${section}".`)); return; }
   try {
+    const view = await load();
     current = await view.show(main, { section, id, rerender: route }) || null;
   } catch (err) {
     if (err && err.status === 401) { auth.token = null; signInView("Your token was refused (401); sign in again."); return; }

@@ -20,7 +20,8 @@ function row(r) {
     h("td", { class: "hide-narrow" }, when(r.created_at)),
     h("td", { class: "num" }, duration(runDuration(r))),
     h("td", { class: "num", title: "the session's spend up to this response" }, cost ? usd(cost.total_usd) : "–"),
-    h("td", { class: "hide-narrow" }, r.model));
+    h("td", { class: "hide-narrow" }, r.model),
+    h("td", { class: "hide-narrow", title: r.session_id }, h("code", {}, r.session_id.slice(0, 13)), r.previous_response_id ? " (continued)" : ""));
 }
 
 export async function show(main) {
@@ -72,7 +73,8 @@ export async function show(main) {
     h("h2", {}, "My runs"),
     h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Status"), h("th", {}, "Task"), h("th", { class: "hide-narrow" }, "Started"),
-        h("th", { class: "num" }, "Duration"), h("th", { class: "num" }, "Cost"), h("th", { class: "hide-narrow" }, "Model"))),
+        h("th", { class: "num" }, "Duration"), h("th", { class: "num" }, "Cost"), h("th", { class: "hide-narrow" }, "Model"),
+        h("th", { class: "hide-narrow" }, "Session"))),
       list)),
     status, more);
   api("/api/config/model").then((cfg) => {
