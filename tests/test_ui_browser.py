@@ -266,6 +266,8 @@ def test_operator_pauses_and_resumes_an_agent_and_injects(page, server, fake_llm
     page.get_by_role("button", name="Inject").click()
     page.locator("#inject-status :is(p, .error)").wait_for()
     assert "Delivered to ml-agent" in page.locator("#inject-status").inner_text()
+    thread_id = page.locator("#inject-status code").first.inner_text()
+    page.locator("#threads tr", has_text=thread_id).wait_for()  # the refreshed thread list shows it
 
 
 def test_phone_width_has_no_sideways_scroll_and_keyboard_reaches_the_nav(browser, server, alice_token,

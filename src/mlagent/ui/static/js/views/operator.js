@@ -29,7 +29,7 @@ function keyForm(main, message) {
 export async function show(main) {
   if (!auth.operatorKey) { keyForm(main); return null; }
   const agentsBox = h("div");
-  const threadsBox = h("div");
+  const threadsBox = h("div", { id: "threads" });
   const injectStatus = h("div", { id: "inject-status", role: "status" });
   const to = h("select", { id: "inject-to" });
   const thread = h("input", { id: "inject-thread", placeholder: "new thread" });
@@ -39,7 +39,7 @@ export async function show(main) {
     try {
       const [agents, threads] = await Promise.all([
         api("/api/v1/agents", { operator: true }),
-        api("/api/v1/threads?status=active&limit=50", { operator: true }),
+        api("/api/v1/threads?limit=50", { operator: true }),
       ]);
       drawAgents(agents.agents);
       drawThreads(threads);
@@ -70,7 +70,7 @@ export async function show(main) {
           h("td", {}, h("code", {}, th.id)), h("td", {}, th.account), h("td", {}, badge(th.status)),
           h("td", {}, (th.participants || [th.agent]).join(", ")), h("td", { class: "num" }, String(th.turn_count)),
           h("td", { class: "num" }, usd(th.spent_usd)), h("td", { class: "hide-narrow" }, when(th.updated_at)))))))
-      : h("p", { class: "muted" }, `No active threads (${t.total} matching).`));
+      : h("p", { class: "muted" }, "No threads yet."));
   }
 
   async function toggle(name, action) {
@@ -105,7 +105,7 @@ export async function show(main) {
   replace(main, h("h1", {}, "Operator"),
     h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", onclick: () => { auth.operatorKey = null; keyForm(main); stop(); } }, "Forget operator key")),
     h("section", { class: "panel" }, h("h2", {}, "Agents"), agentsBox),
-    h("section", { class: "panel" }, h("h2", {}, "Live threads"), h("p", { class: "muted" }, `Refreshed every ${REFRESH_MS / 1000} s.`), threadsBox),
+    h("section", { class: "panel" }, h("h2", {}, "Threads"), h("p", { class: "muted" }, `Refreshed every ${REFRESH_MS / 1000} s.`), threadsBox),
     form);
   await refresh();
   const timer = setInterval(refresh, REFRESH_MS);

@@ -1,0 +1,73 @@
+"""What the agent loop yields: small typed steps the runtime turns into response events."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+
+class TextStarted(BaseModel):
+    kind: Literal["text_started"] = "text_started"
+
+
+class TextDelta(BaseModel):
+    kind: Literal["text_delta"] = "text_delta"
+    delta: str
+
+
+class TextDone(BaseModel):
+    kind: Literal["text_done"] = "text_done"
+    text: str
+
+
+class ToolCalled(BaseModel):
+    kind: Literal["tool_called"] = "tool_called"
+    call_id: str
+    name: str
+    arguments: str
+
+
+class ToolReturned(BaseModel):
+    kind: Literal["tool_returned"] = "tool_returned"
+    call_id: str
+    name: str
+    output: str
+
+
+class LlmCalled(BaseModel):
+    kind: Literal["llm_called"] = "llm_called"
+    model: str
+    latency_ms: float
+    input_tokens: int
+    output_tokens: int
+    finish_reason: str | None = None
+    cost_usd: float | None = None  # set by the runtime's meter; None when unpriced
+    agent: str | None = None  # set for a model call a tool made itself (e.g. a sub-agent)
+
+
+class Checkpoint(BaseModel):
+    """The history after a step; the runtime persists it so a session survives a crash."""
+
+    kind: Literal["checkpoint"] = "checkpoint"
+    messages: list[dict[str, Any]]
+
+
+class Notice(BaseModel):
+    """A tool's own event (plan, artifact, …), forwarded as `response.<name>`."""
+
+    kind: Literal["notice"] = "notice"
+    name: str
+    payload: dict[str, Any]
+
+
+Step = TextStarted | TextDelta | TextDone | ToolCalled | ToolReturned | LlmCalled | Checkpoint | Notice
+
+
+class AgentError(Exception):
+    """A failure inside the run; the turn ends `failed` with this code and message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -1,0 +1,115 @@
+"""The tool interface and the tool set the loop dispatches through."""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+log = logging.getLogger("mlagent.tools")
+
+
+@dataclass
+class ToolContext:
+    """What a tool may know about the call: who, which session, and how to report."""
+
+    account: str
+    session_id: str
+    response_id: str
+    token: SecretStr | None = None
+    notify: Callable[[str, dict[str, Any]], None] = lambda name, payload: None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Tool(ABC):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    read_only: bool = True
+    # What `estimate_cost_usd` is spent on, for the budget split (seed 000: inference, jobs, sandboxes).
+    cost_kind: Literal["job", "sandbox", "tool"] = "tool"
+
+    def estimate_cost_usd(self, arguments: dict[str, Any]) -> float:
+        """What calling the tool will cost the caller (0 for free tools)."""
+        return 0.0
+
+    @abstractmethod
+    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        """Run the tool and return its result as text for the model."""
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+
+class ToolError(Exception):
+    """A failure the model should read and can react to (returned as the tool result)."""
+
+
+class ToolSet:
+    def __init__(self, tools: Iterable[Tool] = (),
+                 finishers: Iterable[Callable[[ToolContext], Awaitable[None]]] = ()) -> None:
+        self._tools = {t.name: t for t in tools}
+        self._finishers = list(finishers)
+
+    async def finish(self, ctx: ToolContext) -> None:
+        """Turn-end hooks (e.g. recovering artifacts); they report through `ctx.notify`."""
+        for finisher in self._finishers:
+            await finisher(ctx)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tools
+
+    def __iter__(self):
+        return iter(self._tools.values())
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def only(self, names: Iterable[str]) -> ToolSet:
+        wanted = set(names)
+        return ToolSet((t for t in self._tools.values() if t.name in wanted), self._finishers)
+
+    def specs(self) -> list[dict[str, Any]]:
+        return [t.spec() for t in self._tools.values()]
+
+    async def call(self, name: str, raw_arguments: str, ctx: ToolContext) -> str:
+        tool = self._tools.get(name)
+        if tool is None:
+            return f"Error: unknown tool {name!r}. Available tools: {', '.join(self.names()) or 'none'}."
+        try:
+            arguments = json.loads(raw_arguments or "{}")
+            if not isinstance(arguments, dict):
+                raise ValueError("arguments must be a JSON object")
+        except ValueError as exc:
+            return f"Error: the arguments for {name} are not a JSON object ({exc})."
+        return _redact(await self._invoke(tool, name, arguments, ctx), ctx)
+
+    async def _invoke(self, tool: Tool, name: str, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        try:
+            return await tool.invoke(arguments, ctx)
+        except ToolError as exc:
+            return f"Error: {exc}"
+        except Exception as exc:  # noqa: BLE001 — a broken tool is reported to the model, not the turn
+            log.exception("tool %s failed", name)
+            return f"Error: the {name} tool failed unexpectedly ({exc.__class__.__name__})."
+
+
+def _redact(output: str, ctx: ToolContext) -> str:
+    """The caller's token never reaches the model, the log or the database, even if a
+    sandboxed command given Hub access prints it."""
+    if ctx.token is not None:
+        secret = ctx.token.get_secret_value()
+        if secret and secret in output:
+            output = output.replace(secret, "[caller token redacted]")
+    return output

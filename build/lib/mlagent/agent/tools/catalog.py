@@ -1,0 +1,60 @@
+"""The agent's tool catalogue: which tools exist and what each is built with.
+
+Built once per server (tools hold no per-call state; the Hub client caches the namespace
+and collection per session), then handed out per turn as a `ToolSet`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ...sandbox import Sandbox
+from .base import Tool, ToolContext
+from .datasets import DatasetInspectTool
+from .hub import HubRepoDetailsTool, HubSearchTool
+from .hubclient import HubClient
+from .mlmodels import ModelDeployTool, ModelPredictTool, ModelRegisterTool, ModelUploadTool
+from .jobs import JobCancelTool, JobInspectTool, JobLogsTool, JobRunTool, JobWaitTool
+from .papers import PaperDetailsTool, PaperSearchTool
+from .repos import RepoCreateTool, RepoUploadTool
+from .registry import ModelRegistryPort
+from .research import ResearchTool
+from .workspace import EditFileTool, ReadFileTool, RunCommandTool, RunPythonTool, WriteFileTool
+
+READ_ONLY_RESEARCH = ("hub_search", "hub_repo_details", "paper_search", "paper_details", "dataset_inspect")
+
+
+@dataclass
+class ToolCatalog:
+    hub: HubClient
+    tools: list[Tool]
+    sandbox: Sandbox | None = None  # the runtime's retention sweep removes idle sessions' directories
+
+    async def finish(self, ctx: ToolContext) -> None:
+        """At turn end: announce repos that reached the session collection from inside jobs."""
+        await self.hub.recover_artifacts(ctx)
+
+
+def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float = 10.0, trackio: bool = True,
+                  research_max_tokens: int = 60_000, research_max_steps: int = 12,
+                  job_price: Callable[[str, float], float] | None = None,
+                  sandbox_price: Callable[[float], float] | None = None,
+                  registry: ModelRegistryPort | None = None) -> ToolCatalog:
+    """`registry`: the user's MLConnector (model_* tools); None leaves those tools out.
+    `job_price` (flavor, seconds) and `sandbox_price` (seconds) come from the price table."""
+    lookups: list[Tool] = [HubSearchTool(hub), HubRepoDetailsTool(hub), PaperSearchTool(hub), PaperDetailsTool(hub),
+                           DatasetInspectTool(hub)]
+    tools: list[Tool] = [
+        *lookups,
+        WriteFileTool(sandbox, hub), ReadFileTool(sandbox, hub), EditFileTool(sandbox, hub),
+        RunCommandTool(sandbox, hub, sandbox_price), RunPythonTool(sandbox, hub, sandbox_price),
+        JobRunTool(hub, sandbox, trackio=trackio, job_price=job_price), JobInspectTool(hub, job_poll_seconds),
+        JobLogsTool(hub, job_poll_seconds), JobWaitTool(hub, job_poll_seconds), JobCancelTool(hub, job_poll_seconds),
+        RepoCreateTool(hub), RepoUploadTool(hub, sandbox),
+        ResearchTool(lookups, max_tokens=research_max_tokens, max_steps=research_max_steps),
+    ]
+    if registry is not None:
+        tools += [ModelRegisterTool(registry), ModelUploadTool(registry, sandbox), ModelDeployTool(registry),
+                  ModelPredictTool(registry)]
+    return ToolCatalog(hub=hub, tools=tools, sandbox=sandbox)

@@ -1,0 +1,96 @@
+"""`/deployment/*`: deployments, predict with explanations, the operations log, drift (seed 003)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from ..errors import ServiceError
+
+from ..serving.schemas import (DriftReport, MLDeploymentCreate, MLDeploymentOposCreate, MLDeploymentOposReturn,
+                               MLDeploymentReturn, PredictRequest, PredictResponse)
+from .deps import AnyCaller
+from .deps import FastSvc as Svc
+
+router = APIRouter(tags=["deployments"])
+Skip = Annotated[int, Query(ge=0)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url)
+
+
+@router.get("/deployment/all", response_model=list[MLDeploymentReturn])
+async def all_deployments(request: Request, caller: AnyCaller, svc: Svc, skip: Skip = 0,
+                          limit: Limit = 100) -> list[MLDeploymentReturn]:
+    return await svc.deployments.list(caller.account, skip, limit, _base(request))
+
+
+@router.post("/deployment/add", status_code=201, response_model=MLDeploymentReturn)
+async def add_deployment(body: MLDeploymentCreate, request: Request, caller: AnyCaller,
+                         svc: Svc) -> MLDeploymentReturn:
+    return await svc.deployments.create(caller.account, body, _base(request))
+
+
+@router.post("/deployment/add/operation", status_code=201, response_model=MLDeploymentOposReturn)
+async def add_operation(body: MLDeploymentOposCreate, caller: AnyCaller, svc: Svc) -> MLDeploymentOposReturn:
+    return await svc.monitoring.record(caller.account, body)
+
+
+@router.get("/deployment/get/status/{deployment_id}", response_model=MLDeploymentReturn)
+async def deployment_status(deployment_id: str, request: Request, caller: AnyCaller, svc: Svc) -> MLDeploymentReturn:
+    return await svc.deployments.get(caller.account, deployment_id, _base(request))
+
+
+@router.get("/deployment/get/opos/{ownerid}", response_model=list[MLDeploymentOposReturn])
+async def operations_by_owner(ownerid: str, caller: AnyCaller, svc: Svc, skip: Skip = 0,
+                              limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[MLDeploymentOposReturn]:
+    return await svc.monitoring.by_owner(caller.account, ownerid, skip, limit)
+
+
+def _predict_body(raw: bytes) -> tuple[Any, bool]:
+    """PredictRequest, parsed by hand: this is the hot path, and pydantic/FastAPI body handling
+    costs more than the prediction. Errors match the validation envelope (422 naming the field)."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ServiceError(422, "invalid_request_error", "The request body is not valid JSON.", "body",
+                           retryable=False) from None
+    if not isinstance(body, dict):
+        raise ServiceError(422, "invalid_request_error", "The body must be a JSON object {data, explain}.", "body",
+                           retryable=False)
+    unknown = sorted(set(body) - {"data", "explain"})
+    if unknown:
+        raise ServiceError(422, "invalid_request_error", f"Unknown parameter: '{unknown[0]}'.", unknown[0],
+                           retryable=False)
+    if "data" not in body:
+        raise ServiceError(422, "invalid_request_error", "Missing required parameter: 'data'.", "data",
+                           retryable=False)
+    explain = body.get("explain", False)
+    if not isinstance(explain, bool):
+        raise ServiceError(422, "invalid_request_error", "Invalid value for 'explain': must be a boolean.",
+                           "explain", retryable=False)
+    return body["data"], explain
+
+
+@router.post("/deployment/{deployment_id}/predict", response_model=PredictResponse,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": PredictRequest.model_json_schema()}}}})
+async def predict(deployment_id: str, request: Request, caller: AnyCaller, svc: Svc) -> Response:
+    data, explain = _predict_body(await request.body())
+    payload = await svc.deployments.predict_json(caller.account, deployment_id, data, explain)
+    return Response(payload, media_type="application/json")
+
+
+@router.get("/deployment/{deployment_id}/drift", response_model=DriftReport)
+async def drift(deployment_id: str, caller: AnyCaller, svc: Svc,
+                method: Annotated[int | None, Query(ge=0, le=2)] = None) -> DriftReport:
+    return await svc.monitoring.drift(caller.account, deployment_id, method)
+
+
+@router.delete("/deployment/{deployment_id}", response_model=MLDeploymentReturn)
+async def delete_deployment(deployment_id: str, request: Request, caller: AnyCaller, svc: Svc) -> MLDeploymentReturn:
+    return await svc.deployments.delete(caller.account, deployment_id, _base(request))

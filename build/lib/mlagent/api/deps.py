@@ -1,0 +1,55 @@
+"""Request dependencies: the services container and the caller's identity."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from ..auth.identity import AuthError, Identity
+from ..services import Services
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def services_async(request: Request) -> Services:
+    """`services` as an async dependency: FastAPI runs sync ones in a thread pool (a hop per call)."""
+    return request.app.state.services
+
+
+async def hf_identity(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Identity:
+    """/v1 callers: `Authorization: Bearer <Hugging Face user token>`."""
+    if not authorization or not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
+        raise AuthError("Missing bearer token: send 'Authorization: Bearer <Hugging Face token>'.", 401,
+                        "missing_api_key")
+    return await services(request).hf_tokens.validate(authorization[7:].strip())
+
+
+async def api_key_identity(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> Identity:
+    """/api, /ml-api, /ninja-api callers: `X-API-Key`."""
+    return services(request).api_keys.resolve(x_api_key)
+
+
+async def any_identity(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Identity:
+    """Surfaces open to both kinds of caller: `X-API-Key`, else a Hugging Face bearer token."""
+    if x_api_key:
+        return services(request).api_keys.resolve(x_api_key)
+    if authorization:
+        return await hf_identity(request, authorization)
+    raise AuthError("Missing credentials: send X-API-Key or 'Authorization: Bearer <Hugging Face token>'.", 401,
+                    "missing_api_key")
+
+
+HfCaller = Annotated[Identity, Depends(hf_identity)]
+AnyCaller = Annotated[Identity, Depends(any_identity)]
+ApiKeyCaller = Annotated[Identity, Depends(api_key_identity)]
+Svc = Annotated[Services, Depends(services)]
+FastSvc = Annotated[Services, Depends(services_async)]

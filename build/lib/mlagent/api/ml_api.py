@@ -1,0 +1,90 @@
+"""Seed 001's ML API under `/ml-api/`: models the agent can use, uploaded files, and
+fine-tuning jobs. Thin: each route authenticates, calls one service, shapes. Files and
+fine-tuning jobs take `X-API-Key` or a Hugging Face token (`Authorization: Bearer`): an
+hf-backend job runs in the token's namespace and needs it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, File, Form, UploadFile
+
+from ..finetune.models import BaseModelOut, CancelResult, CreateFineTuningJob, FileOut, FineTuningJobOut
+from ..tasks.catalogue import ModelDetail
+from .deps import AnyCaller, ApiKeyCaller, Svc
+from .tasks import API_VERSION
+
+router = APIRouter(prefix="/ml-api", tags=["ml-api"])
+
+
+def _both(path: str) -> list[str]:
+    """Seed paths end in '/'; answer the same route without it too (no redirect)."""
+    return [path, path.rstrip("/")] if path.endswith("/") and path != "/" else [path]
+
+
+def route(method: str, path: str, **kw: Any):
+    def deco(fn):
+        for i, p in enumerate(_both(path)):
+            router.add_api_route(p, fn, methods=[method], include_in_schema=i == 0, **kw)
+        return fn
+    return deco
+
+
+@route("GET", "/")
+async def ml_root(caller: ApiKeyCaller, svc: Svc) -> dict[str, Any]:
+    return {"status": "online", "version": API_VERSION, "message": "ML Infrastructure API is running",
+            "ml_client_available": bool(svc.settings.inference_api_key)}
+
+
+@route("GET", "/models/", response_model=list[ModelDetail])
+async def list_models(caller: ApiKeyCaller, svc: Svc) -> list[ModelDetail]:
+    return svc.models.list()
+
+
+@route("GET", "/models/{model_id:path}", response_model=ModelDetail)
+async def get_model(model_id: str, caller: ApiKeyCaller, svc: Svc) -> ModelDetail:
+    return svc.models.get(model_id.rstrip("/"))
+
+
+@route("GET", "/base-models/", response_model=list[BaseModelOut])
+async def base_models(caller: AnyCaller, svc: Svc) -> list[BaseModelOut]:
+    return svc.finetune.base_models()
+
+
+@route("POST", "/files/", response_model=FileOut, status_code=201)
+async def upload_file(
+    caller: AnyCaller, svc: Svc, file: Annotated[UploadFile, File()],
+    purpose: Annotated[str, Form(max_length=50)] = "fine-tune",
+) -> FileOut:
+    content = await file.read()
+    return await svc.finetune.upload(caller, file.filename or "upload", content, purpose)
+
+
+@route("GET", "/files/", response_model=list[FileOut])
+async def list_files(caller: AnyCaller, svc: Svc) -> list[FileOut]:
+    return await svc.finetune.files(caller)
+
+
+@route("GET", "/files/{file_id}/", response_model=FileOut)
+async def get_file(file_id: str, caller: AnyCaller, svc: Svc) -> FileOut:
+    return await svc.finetune.file(caller, file_id)
+
+
+@route("GET", "/fine-tuning-jobs/", response_model=list[FineTuningJobOut])
+async def list_jobs(caller: AnyCaller, svc: Svc) -> list[FineTuningJobOut]:
+    return await svc.finetune.list(caller)
+
+
+@route("POST", "/fine-tuning-jobs/", response_model=FineTuningJobOut)
+async def create_job(caller: AnyCaller, svc: Svc, body: CreateFineTuningJob = Body()) -> FineTuningJobOut:
+    return await svc.finetune.create(caller, body)
+
+
+@route("GET", "/fine-tuning-jobs/{job_id}/", response_model=FineTuningJobOut)
+async def get_job(job_id: str, caller: AnyCaller, svc: Svc) -> FineTuningJobOut:
+    return await svc.finetune.get(caller, job_id)
+
+
+@route("POST", "/fine-tuning-jobs/{job_id}/cancel/", response_model=CancelResult)
+async def cancel_job(job_id: str, caller: AnyCaller, svc: Svc) -> CancelResult:
+    return await svc.finetune.cancel(caller, job_id)

@@ -1,0 +1,90 @@
+"""`/v1/responses`: create (background, stream, synchronous), retrieve, events, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query
+from fastapi.responses import JSONResponse, Response
+
+from ..errors import ServiceError
+from ..runtime import listing
+from ..runtime.listing import ResponseList
+from ..runtime.requests import CreateResponseRequest
+from . import sse
+from .deps import HfCaller, Svc
+
+router = APIRouter(prefix="/v1", tags=["responses"])
+
+
+def _json(obj) -> Response:
+    return Response(obj.model_dump_json(), media_type="application/json")
+
+
+@router.post("/responses")
+async def create_response(
+    caller: HfCaller,
+    svc: Svc,
+    body: Annotated[CreateResponseRequest, Body()],
+    idempotency_key: Annotated[str | None, Header(max_length=300)] = None,
+) -> Response:
+    runtime = svc.responses
+    created = await runtime.create(caller, body, idempotency_key)
+    if body.stream:
+        return sse.stream(runtime.events(created.id), with_id=False)
+    if body.background:
+        return _json(created)
+    return _json(await runtime.wait(created.id, body.wait_timeout_seconds))
+
+
+@router.get("/responses", response_model=ResponseList)
+async def list_responses(
+    caller: HfCaller,
+    svc: Svc,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")] = 20,
+    after: Annotated[str | None, Query(max_length=64, description="A response id from the previous page's "
+                                                                  "`last_id`: list what is older than it.")] = None,
+) -> Response:
+    """The caller's responses, newest first (mlagent's extension: OpenAI has no listing)."""
+    return _json(await listing.list_responses(svc.responses.turns, caller, limit, after))
+
+
+@router.get("/responses/{response_id}")
+async def retrieve_response(
+    response_id: str,
+    caller: HfCaller,
+    svc: Svc,
+    stream: bool = False,
+    starting_after: Annotated[int | None, Query(ge=-1)] = None,
+) -> Response:
+    if stream:
+        await svc.responses.check_owner(caller, response_id)
+        after = -1 if starting_after is None else starting_after
+        return sse.stream(svc.responses.events(response_id, after), with_id=False)
+    return _json(await svc.responses.get(caller, response_id))
+
+
+@router.get("/responses/{response_id}/events")
+async def response_events(
+    response_id: str,
+    caller: HfCaller,
+    svc: Svc,
+    starting_after: Annotated[int | None, Query(ge=-1)] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    await svc.responses.check_owner(caller, response_id)
+    after = -1
+    if starting_after is not None:
+        after = starting_after
+    elif last_event_id:
+        try:
+            after = int(last_event_id)
+        except ValueError:
+            raise ServiceError(400, "invalid_request_error", "Last-Event-ID must be an event sequence number.",
+                               "Last-Event-ID", retryable=False) from None
+    return sse.stream(svc.responses.events(response_id, after), with_id=True)
+
+
+@router.post("/responses/{response_id}/cancel")
+async def cancel_response(response_id: str, caller: HfCaller, svc: Svc) -> Response:
+    return _json(await svc.responses.cancel(caller, response_id))

@@ -1,0 +1,28 @@
+"""Server-sent events framing for event-log streams."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi.responses import StreamingResponse
+
+from ..events.types import StoredEvent
+
+KEEPALIVE = b": keep-alive\n\n"
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+
+
+def frame(event: StoredEvent, with_id: bool) -> bytes:
+    head = f"id: {event.seq}\n" if with_id else ""
+    return f"{head}event: {event.type}\ndata: {event.data}\n\n".encode()
+
+
+def stream(events: AsyncIterator[StoredEvent | None], with_id: bool) -> StreamingResponse:
+    """`with_id` adds SSE `id:` lines (EventSource clients); the OpenAI-form streams omit
+    them because the SDK's parser breaks on an `id:` followed by a comment."""
+
+    async def body() -> AsyncIterator[bytes]:
+        async for event in events:
+            yield KEEPALIVE if event is None else frame(event, with_id)
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers=HEADERS)

@@ -1,0 +1,63 @@
+"""Validates Hugging Face tokens against `{HF_ENDPOINT}/api/whoami-v2`, cached by hash.
+
+The cache key is a SHA-256 of the token, so the raw token is never a dict key that a
+heap dump or debug print would show next to an account name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from typing import Any
+
+from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError
+from pydantic import SecretStr
+
+from .identity import AuthError, Identity
+
+INFERENCE_PERMISSION = "inference.serverless.write"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def identity_from_whoami(info: dict[str, Any], token: str) -> Identity:
+    """Turn a whoami-v2 answer into an Identity, refusing what the seed refuses."""
+    if info.get("type") != "user":
+        raise AuthError("Organization tokens are not accepted; use a user access token.", 401, "invalid_api_key")
+    access = (info.get("auth") or {}).get("accessToken") or {}
+    can_infer = True
+    if access.get("role") == "fineGrained":
+        scopes = (access.get("fineGrained") or {}).get("global") or []
+        can_infer = INFERENCE_PERMISSION in scopes
+    return Identity(account=str(info["name"]), kind="hf", token=SecretStr(token), can_use_inference=can_infer)
+
+
+class HfTokenValidator:
+    def __init__(self, endpoint: str, ttl_seconds: float = 300.0) -> None:
+        self._api = HfApi(endpoint=endpoint)
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def validate(self, token: str) -> Identity:
+        key = token_hash(token)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return identity_from_whoami(hit[1], token)
+        try:
+            info = await asyncio.to_thread(self._api.whoami, token)
+        except HfHubHTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else 502
+            if status in (401, 403):
+                raise AuthError("Invalid Hugging Face token.", 401, "invalid_api_key") from None
+            raise AuthError(f"Token validation failed upstream (HTTP {status}).", 502, "auth_unavailable") from None
+        except Exception:  # network failure talking to the Hub
+            raise AuthError("Token validation is unavailable; retry.", 503, "auth_unavailable") from None
+        self._cache[key] = (time.monotonic() + self._ttl, info)
+        if len(self._cache) > 10_000:
+            now = time.monotonic()
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+        return identity_from_whoami(info, token)

@@ -1,0 +1,129 @@
+"""Server configuration, read from the environment (DESIGN.md's configuration table)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODELS = (
+    "moonshotai/Kimi-K2.6:novita",
+    "moonshotai/Kimi-K2-Instruct:novita",
+    "Qwen/Qwen3-Coder-480B-A35B-Instruct:novita",
+    "deepseek-ai/DeepSeek-V3.1:novita",
+    "openai/gpt-oss-120b:novita",
+)
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Names are a contract: tests and operators rely on them."""
+
+    model_config = SettingsConfigDict(env_prefix="MLAGENT_", extra="ignore", populate_by_name=True)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    grpc_port: int = 50051
+    # Where users reach this server (scheme://host[:port]), for URLs the agent reports, e.g. a
+    # deployment's endpoint. Unset: http://<host>:<port> (127.0.0.1 when bound to all interfaces).
+    public_url: str | None = None
+    data_dir: Path = Path("./.mlagent")
+    database_url: str | None = None
+    hf_endpoint: str = Field(
+        "https://huggingface.co", validation_alias=AliasChoices("HF_ENDPOINT", "MLAGENT_HF_ENDPOINT")
+    )
+    inference_base_url: str = "https://router.huggingface.co/v1"
+    # The server's own LLM credential, used for callers that have no HF token (X-API-Key accounts).
+    inference_api_key: str | None = None
+    models: str = ",".join(DEFAULT_MODELS)
+    default_model: str | None = None
+    agent_api_key: str | None = Field(None, validation_alias=AliasChoices("AGENT_API_KEY"))
+    api_keys_file: Path | None = None
+    operator_key: str | None = None
+    job_backend: str = "local"
+    # The organism file (agents, their prompts and tools); unset: the built-in organism/default.yaml.
+    organism_path: Path | None = None
+    # POST /api/v1/organism/stop: how long running turns may take to finish before they are ended.
+    stop_grace_seconds: float = 300.0
+    # Seed 001 surfaces: CORS origins (comma-separated, "*" for any; empty disables CORS).
+    cors_origins: str = "*"
+
+    # Model registry, serving and training jobs (seed 003, docs/mlconnector.md).
+    max_upload_bytes: int = 200 * 1024 * 1024
+    serving_memory_mb: int = 2048
+    serving_start_timeout_seconds: float = 120.0
+    predict_timeout_seconds: float = 60.0
+    max_predict_rows: int = 10_000
+    job_cpu_seconds: int = 600
+    job_memory_mb: int = 2048
+    job_wall_seconds: float = 900.0
+
+    # Limits (seed 000, "Limits & persistence").
+    max_sessions_per_account: int = 10
+    max_sessions_global: int = 200
+    idle_eviction_seconds: float = 900.0
+    whoami_cache_seconds: float = 300.0
+    max_input_chars: int = 100_000
+    max_instructions_chars: int = 20_000
+
+    # Runtime tuning.
+    worker_concurrency: int = 16
+    lease_seconds: float = 30.0
+    keepalive_seconds: float = 15.0
+    # How often a live tail re-reads the event log by itself (docs/architecture.md, "Live
+    # tails"). Unset: 5 s on PostgreSQL with LISTEN/NOTIFY (which wakes tails), else 1 s.
+    tail_poll_seconds: float | None = Field(None, gt=0)
+    # PostgreSQL LISTEN/NOTIFY for tails on other replicas; off behind a pooler that cannot
+    # LISTEN (PgBouncer in transaction mode).
+    pg_notify: bool = True
+    llm_timeout_seconds: float = 600.0
+    llm_max_retries: int = 2
+    max_agent_steps: int = 50
+    log_level: str = "info"
+
+    # Agent tools (docs/agent-tools.md).
+    dataset_viewer_url: str = "https://datasets-server.huggingface.co"
+    sandbox_isolation: str = "auto"  # auto (bwrap when it works, else a logged fallback) | bwrap | none
+    sandbox_cpu_seconds: int = 600
+    sandbox_memory_mb: int = 4096
+    sandbox_max_processes: int = 128
+    sandbox_file_size_mb: int = 1024
+    sandbox_wall_seconds: float = 900.0
+    sandbox_retention_hours: float = 24.0  # an idle, evicted session's sandbox is removed after this; 0 keeps all
+    job_poll_seconds: float = 10.0
+    trackio_dashboards: bool = True
+    context_window_tokens: int = 120_000
+    research_max_tokens: int = 60_000
+    # Cost control and usage accounting (docs/cost-and-usage.md).
+    price_table: Path | None = None  # YAML/JSON laid over the built-in usage/prices.yaml
+    thread_token_budget: int = 2_000_000  # default per-thread (session) token budget
+
+    @cached_property
+    def model_ids(self) -> list[str]:
+        return [m.strip() for m in self.models.split(",") if m.strip()]
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in {"", "0.0.0.0", "::"} else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def default_model_id(self) -> str:
+        return self.default_model or self.model_ids[0]
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mlagent.db').resolve()}"
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")

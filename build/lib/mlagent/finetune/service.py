@@ -1,0 +1,209 @@
+"""`FineTuningService`: uploaded files and fine-tuning jobs, owned per account.
+
+A job is recorded `created`, handed to the backend (`queued`), and the backend moves it
+to `running` and then `succeeded` / `failed` / `cancelled`, with metrics as they come.
+Another account's file or job answers 404 (or, as a body field, 400 naming the field).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import uuid
+from pathlib import Path
+
+from ..auth.identity import Identity
+from ..config import Settings
+from ..errors import ServiceError, not_found
+from ..store.finetune import FineTuneStore, FineTuningJob, UploadedFile
+from ..tasks.catalogue import iso
+from .base_models import BASE_CONFIGS
+from .hf import HfBackend
+from .local import LocalBackend
+from .models import TERMINAL, BaseModelOut, CancelResult, CreateFineTuningJob, FileOut, FineTuningJobOut, HubJobOut
+from .trl_job import HF_DEFAULTS, dataset_repo, model_repo
+
+log = logging.getLogger("mlagent.finetune")
+MAX_FILE_BYTES = 50 * 1024 * 1024
+LOCAL_INSTANCE_TYPES = ("cpu", "local")
+
+
+def _bad(message: str, param: str) -> ServiceError:
+    return ServiceError(400, "invalid_request_error", message, param, retryable=False)
+
+
+def job_out(job: FineTuningJob) -> FineTuningJobOut:
+    return FineTuningJobOut(
+        id=job.id, model_id=job.model_id, status=job.status, created_at=iso(job.created_at),
+        updated_at=iso(job.updated_at), fine_tuned_model=job.fine_tuned_model, training_file=job.training_file,
+        validation_file=job.validation_file, metrics=job.metrics, error=job.error, suffix=job.suffix,
+        compute_config=job.compute_config or {}, backend=job.backend,
+        hub=HubJobOut.model_validate(job.hub) if job.hub else None,
+        estimated_cost_usd=job.estimated_cost_usd, cost_usd=job.cost_usd,
+    )
+
+
+def file_out(row: UploadedFile) -> FileOut:
+    return FileOut(id=row.id, filename=row.filename, purpose=row.purpose, bytes=row.bytes, sha256=row.sha256,
+                   created_at=iso(row.created_at))
+
+
+def _jsonl_rows(path: str, param: str) -> None:
+    """TRL reads the file as a dataset: JSON Lines objects with `text`, `messages`, or
+    `prompt` + `completion` (400 naming the field otherwise)."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                row = None
+            usable = isinstance(row, dict) and bool({"text", "messages"} & row.keys()
+                                                    or {"prompt", "completion"} <= row.keys())
+            if not usable:
+                raise _bad(f"Line {n} of the file is not a JSON object with 'text', 'messages', or 'prompt' and "
+                           "'completion': an hf-backend job trains with TRL on JSON Lines rows.", param)
+            if n >= 10_000:
+                return
+
+
+class FineTuningService:
+    def __init__(self, settings: Settings, store: FineTuneStore, backend: LocalBackend,
+                 hf: HfBackend | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.backend = backend
+        self.hf = hf
+        self.files_dir = settings.data_dir / "files"
+
+    # -- files --------------------------------------------------------------------
+    async def upload(self, identity: Identity, filename: str, content: bytes, purpose: str) -> FileOut:
+        if not content:
+            raise _bad("The uploaded file is empty.", "file")
+        if len(content) > MAX_FILE_BYTES:
+            raise _bad(f"The uploaded file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB.", "file")
+        file_id = f"file-{uuid.uuid4().hex[:24]}"
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        path = self.files_dir / file_id
+        path.write_bytes(content)
+        row = UploadedFile(id=file_id, account=identity.account, filename=Path(filename or "upload").name[:300],
+                           purpose=purpose, bytes=len(content), sha256=hashlib.sha256(content).hexdigest(),
+                           path=str(path.resolve()), created_at=time.time())
+        await self.store.add_file(row)
+        return file_out(row)
+
+    async def files(self, identity: Identity) -> list[FileOut]:
+        return [file_out(f) for f in await self.store.files(identity.account)]
+
+    async def _owned_file(self, identity: Identity, file_id: str, param: str) -> UploadedFile:
+        row = await self.store.file(file_id)
+        if row is None or row.account != identity.account:
+            raise _bad(f"No uploaded file with id {file_id!r}; upload it with POST /ml-api/files/.", param)
+        return row
+
+    async def file(self, identity: Identity, file_id: str) -> FileOut:
+        row = await self.store.file(file_id)
+        if row is None or row.account != identity.account:
+            raise not_found("file", file_id, "file_id")
+        return file_out(row)
+
+    # -- jobs ---------------------------------------------------------------------
+    def base_models(self) -> list[BaseModelOut]:
+        return [BaseModelOut(id=name, kind="base", config=cfg) for name, cfg in BASE_CONFIGS.items()]
+
+    async def create(self, identity: Identity, req: CreateFineTuningJob) -> FineTuningJobOut:
+        if req.compute_config.instance_type not in LOCAL_INSTANCE_TYPES:
+            return await self._create_hf(identity, req)
+        base_job = None
+        if req.model_id not in BASE_CONFIGS:
+            base_job = await self.store.by_model(identity.account, req.model_id)
+            if base_job is None or base_job.status != "succeeded" or base_job.backend != "local":
+                raise _bad(f"Model {req.model_id!r} cannot be fine-tuned here: use one of "
+                           f"{', '.join(BASE_CONFIGS)} or a model your earlier jobs produced.", "model_id")
+        train = await self._owned_file(identity, req.training_file, "training_file")
+        valid = await self._owned_file(identity, req.validation_file, "validation_file") \
+            if req.validation_file else None
+        job = self._record(identity, req, train, valid, "local", req.compute_config.model_dump())
+        await self.store.add_job(job)
+        created = job_out(job)
+        await self.backend.submit(job.id, train.path, valid.path if valid else None,
+                                  base_job.output_dir if base_job else None)
+        return created
+
+    async def _create_hf(self, identity: Identity, req: CreateFineTuningJob) -> FineTuningJobOut:
+        """An HF Jobs flavor: a TRL SFT job in the caller's namespace, with the caller's token."""
+        flavor = req.compute_config.instance_type
+        flavors = self.hf.flavors() if self.hf is not None else []
+        if flavor not in flavors:
+            raise _bad(f"Instance type {flavor!r} is not available: use {' or '.join(LOCAL_INSTANCE_TYPES)} (this "
+                       f"server's CPU) or an HF Jobs flavor: {', '.join(flavors)}.", "compute_config.instance_type")
+        if identity.token is None:
+            raise ServiceError(403, "permission_error", f"Instance type {flavor!r} runs the job on Hugging Face Jobs "
+                               "in your Hugging Face namespace, billed to you, and needs your Hugging Face token: send "
+                               "'Authorization: Bearer <HF token>' (without X-API-Key) instead of an API key.",
+                               "compute_config.instance_type", retryable=False)
+        train = await self._owned_file(identity, req.training_file, "training_file")
+        valid = await self._owned_file(identity, req.validation_file, "validation_file") \
+            if req.validation_file else None
+        for row, param in ((train, "training_file"), (valid, "validation_file")):
+            if row is not None:
+                await asyncio.to_thread(_jsonl_rows, row.path, param)
+        await self.hf.check_model(identity.token, req.model_id)
+        cfg = req.compute_config.model_dump()
+        cfg.update({k: v for k, v in HF_DEFAULTS.items() if k not in req.compute_config.model_fields_set})
+        job = self._record(identity, req, train, valid, "hf", cfg)
+        ns = identity.account  # an hf identity's account is its Hub user name
+        job.hub = {"namespace": ns, "flavor": flavor, "dataset_repo": dataset_repo(ns, job.id),
+                   "model_repo": model_repo(ns, req.model_id, req.suffix, job.id)}
+        job.estimated_cost_usd = self.hf.estimate(flavor, float(cfg["timeout_seconds"]))
+        await self.store.add_job(job)
+        created = job_out(job)
+        self.hf.submit(job, identity.token, train.path, valid.path if valid else None)
+        return created
+
+    @staticmethod
+    def _record(identity: Identity, req: CreateFineTuningJob, train: UploadedFile, valid: UploadedFile | None,
+                backend: str, cfg: dict) -> FineTuningJob:
+        now = time.time()
+        return FineTuningJob(
+            id=f"ft-{uuid.uuid4().hex[:24]}", account=identity.account, model_id=req.model_id, status="created",
+            training_file=train.id, validation_file=valid.id if valid else None, suffix=req.suffix,
+            compute_config=cfg, backend=backend, fine_tuned_model=None, output_dir=None, metrics=None, error=None,
+            created_at=now, updated_at=now,
+        )
+
+    async def _owned_job(self, identity: Identity, job_id: str) -> FineTuningJob:
+        job = await self.store.job(job_id)
+        if job is None or job.account != identity.account:
+            raise not_found("fine-tuning job", job_id, "job_id")
+        return job
+
+    def _follow(self, identity: Identity, job: FineTuningJob) -> None:
+        """An owner reading an unfinished hf job with a token resumes its polling (after a restart)."""
+        if self.hf is not None and identity.token is not None and job.backend == "hf" and job.status not in TERMINAL:
+            self.hf.attach(job, identity.token)
+
+    async def get(self, identity: Identity, job_id: str) -> FineTuningJobOut:
+        job = await self._owned_job(identity, job_id)
+        self._follow(identity, job)
+        return job_out(job)
+
+    async def list(self, identity: Identity) -> list[FineTuningJobOut]:
+        jobs = await self.store.jobs(identity.account)
+        for job in jobs:
+            self._follow(identity, job)
+        return [job_out(j) for j in jobs]
+
+    async def cancel(self, identity: Identity, job_id: str) -> CancelResult:
+        job = await self._owned_job(identity, job_id)
+        if job.status in TERMINAL:
+            raise _bad(f"Job {job_id} has already {job.status}; only unfinished jobs can be cancelled.", "job_id")
+        if job.backend == "hf" and self.hf is not None:
+            await self.hf.cancel(job, identity.token)
+        else:
+            await self.backend.cancel(job_id)
+        return CancelResult(message=f"Job {job_id} cancelled")

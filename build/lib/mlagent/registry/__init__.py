@@ -1,0 +1,1 @@
+"""The model registry: model metadata, uploaded artifacts (content-addressed), training runs."""

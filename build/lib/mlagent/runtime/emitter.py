@@ -1,0 +1,105 @@
+"""Turns the agent's steps into OpenAI-style response events (items, parts, deltas)."""
+
+from __future__ import annotations
+
+from ..agent.steps import Checkpoint, LlmCalled, Notice, Step, TextDelta, TextDone, TextStarted, ToolCalled, ToolReturned
+from ..events.response import FunctionCallItem, FunctionCallOutputItem, MessageItem, OutputText
+from ..events.response import Artifact
+from ..events.types import (
+    ArtifactCreated,
+    ContentPartAdded,
+    ContentPartDone,
+    Event,
+    ForwardedEvent,
+    LlmCall,
+    OutputItemAdded,
+    OutputItemDone,
+    OutputTextDelta,
+    OutputTextDone,
+    PlanUpdated,
+    ToolLog,
+)
+from .ids import new_id
+from .writer import EventWriter
+
+OUTPUT_LIMIT_BYTES = 4096
+
+
+def truncate_output(text: str, limit: int = OUTPUT_LIMIT_BYTES) -> str:
+    """Cut `text` to `limit` UTF-8 bytes, saying so and where the full text is."""
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    head = raw[:limit].decode(errors="ignore")
+    return f"{head}\n…[truncated: {len(raw)} bytes in all; the full text is in the response.tool_log event]"
+
+
+def notice_event(step: Notice) -> Event | ForwardedEvent:
+    """Map a tool's notice to its event class; others are forwarded as `response.<name>`."""
+    if step.name == "plan":
+        return PlanUpdated(steps=step.payload.get("steps", []))
+    if step.name == "artifact":
+        return ArtifactCreated(artifact=Artifact.model_validate(step.payload))
+    if step.name == "llm_call":  # a sub-agent's model call, counted in the turn's usage
+        return LlmCall.model_validate(step.payload)
+    return ForwardedEvent(type=f"response.{step.name}", **step.payload)
+
+
+class TurnEmitter:
+    def __init__(self, writer: EventWriter) -> None:
+        self._writer = writer
+        self._message: MessageItem | None = None
+        self._message_index = -1
+
+    @property
+    def _next_index(self) -> int:
+        return len(self._writer.state.output)
+
+    async def handle(self, step: Step) -> None:
+        w = self._writer
+        if isinstance(step, TextStarted):
+            self._message = MessageItem(id=new_id("msg"))
+            self._message_index = self._next_index
+            await w.emit(OutputItemAdded(output_index=self._message_index, item=self._message))
+            await w.emit(
+                ContentPartAdded(item_id=self._message.id, output_index=self._message_index, content_index=0, part=OutputText())
+            )
+        elif isinstance(step, TextDelta) and self._message is not None:
+            await w.emit(
+                OutputTextDelta(item_id=self._message.id, output_index=self._message_index, content_index=0, delta=step.delta)
+            )
+        elif isinstance(step, TextDone) and self._message is not None:
+            await self._finish_message(step.text, "completed")
+        elif isinstance(step, ToolCalled):
+            item = FunctionCallItem(id=new_id("fc"), call_id=step.call_id, name=step.name, arguments=step.arguments)
+            index = self._next_index
+            await w.emit(OutputItemAdded(output_index=index, item=item.model_copy(update={"status": "in_progress"})))
+            await w.emit(OutputItemDone(output_index=index, item=item))
+        elif isinstance(step, ToolReturned):
+            await w.emit(ToolLog(call_id=step.call_id, name=step.name, text=step.output))
+            item = FunctionCallOutputItem(id=new_id("fco"), call_id=step.call_id, output=truncate_output(step.output))
+            index = self._next_index
+            await w.emit(OutputItemAdded(output_index=index, item=item))
+            await w.emit(OutputItemDone(output_index=index, item=item))
+        elif isinstance(step, LlmCalled):
+            await w.emit(LlmCall(**step.model_dump(exclude={"kind"})))
+        elif isinstance(step, Notice):
+            await w.emit(notice_event(step))
+        elif isinstance(step, Checkpoint):
+            pass  # persisted by the turn runner
+
+    async def _finish_message(self, text: str, status: str) -> None:
+        assert self._message is not None
+        w, mid, idx = self._writer, self._message.id, self._message_index
+        part = OutputText(text=text)
+        await w.emit(OutputTextDone(item_id=mid, output_index=idx, content_index=0, text=text))
+        await w.emit(ContentPartDone(item_id=mid, output_index=idx, content_index=0, part=part))
+        await w.emit(OutputItemDone(output_index=idx, item=self._message.model_copy(update={"status": status, "content": [part]})))
+        self._message = None
+
+    async def interrupt(self) -> None:
+        """Close a message cut off mid-stream (cancel, failure) as `incomplete`."""
+        if self._message is not None:
+            item = self._writer.state.output[self._message_index]
+            text = "".join(p.text for p in item.content) if isinstance(item, MessageItem) else ""
+            await self._finish_message(text, "incomplete")

@@ -1,0 +1,307 @@
+"""Runs turns: claims each with a lease, drives the agent loop, records every step.
+
+The turn's task is the unit of cancellation. Writes are shielded (see `EventWriter`),
+so cancelling never leaves a gap in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..agent.budget import Paused
+from ..agent.history import turn_messages
+from ..agent.llm import ChatLLM
+from ..agent.loop import AgentLoop
+from ..agent.steps import AgentError, Checkpoint, LlmCalled, Notice, ToolReturned
+from ..agent.tools.base import ToolContext, ToolSet
+from ..agent.tools.delegate import DELEGATE_KEY
+from ..config import Settings
+from ..events.bus import EventBus
+from ..events.response import IncompleteDetails, MessageItem, ResponseError, ResponseObject
+from ..events.types import (
+    CostUpdated,
+    OutputItemDone,
+    ResponseCancelled,
+    ResponseCompleted,
+    ResponseFailed,
+    ResponseIncomplete,
+    ResponseInProgress,
+)
+from ..organism.registry import AgentRegistry
+from ..store.sessions import SessionStore
+from ..store.turns import TurnStore
+from ..store.usage import UsageStore
+from ..usage.meter import SessionMeter, cost_usage
+from ..usage.prices import PriceTable
+from .approvals import PendingBatch, pause_turn
+from .delegation import make_delegate, reported_usd, tool_llm_call
+from .emitter import TurnEmitter
+from .ids import new_id
+from .live import LiveSessions
+from .writer import EventWriter
+
+log = logging.getLogger("mlagent.runtime")
+
+DENIED = "denied"  # the paused model call was denied: the turn ends cancelled
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        turns: TurnStore,
+        sessions: SessionStore,
+        bus: EventBus,
+        live: LiveSessions,
+        toolset_for: Callable[[dict[str, Any]], ToolSet],
+        usage: UsageStore | None = None,
+        prices: PriceTable | None = None,
+    ) -> None:
+        self.settings = settings
+        self.turns = turns
+        self.sessions = sessions
+        self.bus = bus
+        self.live = live
+        self.toolset_for = toolset_for
+        self.usage = usage
+        self.prices = prices
+        self.owner = new_id("worker")
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._cancelled: set[str] = set()
+        self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        # The organism's AgentRegistry (set by server.py): pause/stop gate, per-agent prompt and tools.
+        self.agents: AgentRegistry | None = None
+
+    # -- scheduling ---------------------------------------------------------------
+    def start(self, turn_id: str, session_id: str) -> None:
+        live = self.live.get(session_id)
+        if live is not None:
+            live.running.add(turn_id)
+        task = asyncio.create_task(self._admitted(turn_id), name=f"turn:{turn_id}")
+        self._tasks[turn_id] = task
+
+        def _done(t: asyncio.Task) -> None:
+            if self._tasks.get(turn_id) is not t:
+                return  # a continuation of the same response (after an approval) took over
+            self._tasks.pop(turn_id, None)
+            self._cancelled.discard(turn_id)
+            if live is not None:
+                live.running.discard(turn_id)
+                live.last_active = time.monotonic()
+
+        task.add_done_callback(_done)
+
+    async def finished(self, turn_id: str) -> None:
+        """Wait until this process's task for `turn_id` (one that just paused) has let go."""
+        task = self._tasks.get(turn_id)
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.wait([task], timeout=30)
+
+    def held(self) -> list[str]:
+        return list(self._tasks)
+
+    def cancel_local(self, turn_id: str) -> bool:
+        task = self._tasks.get(turn_id)
+        if task is None:
+            return False
+        self._cancelled.add(turn_id)
+        task.cancel()
+        return True
+
+    async def shutdown(self, grace: float = 5.0) -> None:
+        """Stop: running turns are left in progress; the next start marks them server_restart."""
+        tasks = list(self._tasks.values())
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+
+    # -- one turn -----------------------------------------------------------------
+    async def _admitted(self, turn_id: str) -> None:
+        """Hold the turn while its agent is paused or the server stops, then run it."""
+        if self.agents is None:
+            return await self._run(turn_id)
+        turn = await self.turns.get(turn_id)
+        agent = await self._agent_of(turn) if turn is not None else "ml-agent"
+        await self.agents.admit(agent, turn_id)
+        with self.agents.turn(agent, turn_id):
+            await self._run(turn_id)
+
+    async def _agent_of(self, turn) -> str:
+        return (turn.request or {}).get("agent") or (await self.sessions.get(turn.session_id)).agent
+
+    async def _run(self, turn_id: str) -> None:
+        async with self._slots:
+            if not await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds):
+                return  # cancelled while queued, or claimed elsewhere
+            turn = await self.turns.get(turn_id)
+            session = await self.sessions.get(turn.session_id)
+            state = ResponseObject.model_validate(turn.snapshot)
+            writer = EventWriter(self.turns, self.bus, turn_id, state, turn.last_seq)
+            emitter = TurnEmitter(writer)
+            try:
+                await writer.emit(ResponseInProgress(response=writer.state.model_copy(update={"status": "in_progress"})))
+                outcome = await self._drive(turn.request, session, writer, emitter)
+                if isinstance(outcome, Paused):
+                    await pause_turn(writer, self.sessions, session.id, outcome)
+                elif outcome == DENIED:
+                    await writer.emit(ResponseCancelled(response=writer.state.model_copy(update={"status": "cancelled"})))
+                else:
+                    await writer.emit(ResponseCompleted(response=writer.state.model_copy(update={"status": "completed"})))
+            except asyncio.CancelledError:
+                if turn_id not in self._cancelled:
+                    await writer.close()
+                    raise  # server shutdown: recovery reports it as server_restart
+                await emitter.interrupt()
+                await writer.emit(ResponseCancelled(response=writer.state.model_copy(update={"status": "cancelled"})))
+            except AgentError as exc:
+                await emitter.interrupt()
+                await writer.emit(_failed(writer.state, exc.code, exc.message))
+            except Exception:
+                log.exception("turn %s crashed", turn_id)
+                await emitter.interrupt()
+                await writer.emit(_failed(writer.state, "server_error", "The run failed on the server."))
+            finally:
+                await writer.close()
+                await self.turns.release(turn_id)
+
+    async def _drive(
+        self, request: dict[str, Any], session, writer: EventWriter, emitter: TurnEmitter
+    ) -> Paused | str | None:
+        """Run the loop to its end; a `Paused` (or `DENIED`) says how the turn stops."""
+        live = self.live.get(session.id)
+        llm_key = live.token.get_secret_value() if live is not None and live.token is not None else None
+        if llm_key is None and request.get("credential") == "server":  # operator inject: the server's own key
+            llm_key = self.settings.inference_api_key
+        if llm_key is None:
+            raise AgentError("session_unavailable", "The session's credentials are no longer held; submit again.")
+        profile = self.agents.profile(request.get("agent") or session.agent) if self.agents is not None else None
+        pending = PendingBatch.load(session.pending)
+        resume = None
+        if pending is not None and pending.response_id == writer.turn_id and pending.decision is not None:
+            resume = pending.to_resume()  # a continuation of this response after an approval
+            messages = list(session.messages)
+        else:
+            messages = turn_messages(session.messages, request["input"], request.get("instructions"),
+                                     profile.system_prompt if profile else None)
+            await self.sessions.save_messages(session.id, messages)
+        if session.pending is not None:
+            await self.sessions.update(session.id, pending=None)
+        if resume is not None and resume.batch == "inference" and not resume.approve:
+            note = "The user declined to approve further model calls for this request."
+            if resume.feedback:
+                note += f" Their feedback: {resume.feedback}"
+            await self.sessions.save_messages(session.id, [*messages, {"role": "user", "content": note}])
+            return DENIED
+        meter = None
+        if self.usage is not None and self.prices is not None:
+            spec = self.agents.get(request.get("agent") or session.agent) if self.agents is not None else None
+            meter = SessionMeter(self.usage, self.prices, account=session.account, session_id=session.id,
+                                 response_id=writer.turn_id, agent=request.get("agent") or session.agent,
+                                 default_max_tokens=spec.token_budget if spec else self.settings.thread_token_budget)
+            await writer.emit(CostUpdated(cost=cost_usage(await meter.spend())))
+        llm = ChatLLM(
+            self.settings.inference_base_url,
+            llm_key,
+            timeout=self.settings.llm_timeout_seconds,
+            max_retries=self.settings.llm_max_retries,
+        )
+        # A task of an API-key account runs on the server's LLM key: tools must not act with it.
+        tool_token = None if request.get("server_llm_key") or live is None else live.token
+        ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=tool_token)
+        toolset = self.toolset_for(request)
+        loop = AgentLoop(llm, toolset.only(profile.tools) if profile else toolset, self.settings.max_agent_steps,
+                         gate=meter, context_tokens=self.settings.context_window_tokens)
+        if profile is not None and profile.peers:
+            # A peer's model calls are recorded (and charged) like the turn's own, and pass
+            # the same budget gate (it stops, rather than pauses, when the gate says no).
+            ctx.extras[DELEGATE_KEY] = make_delegate(self.agents, profile, llm, toolset, ctx,
+                                                     _MeteredEmitter(emitter, meter, writer), session.model,
+                                                     self.settings.max_agent_steps, gate=meter)
+        reported_cost: float | None = None
+        steps = loop.run(session.model, messages, ctx, resume)
+        try:
+            async for step in steps:
+                await _emit_spend(meter, writer)  # e.g. charges admitted before this step
+                if isinstance(step, Paused):
+                    return step
+                if isinstance(step, Notice) and step.name == "cost":
+                    reported_cost = reported_usd(step.payload.get("usd"))  # settled with the tool's result
+                    continue
+                if isinstance(step, Notice) and step.name == "llm_call":
+                    step = tool_llm_call(step.payload)  # a model call a tool made itself (a sub-agent)
+                    if step is None:
+                        continue
+                if isinstance(step, Checkpoint):
+                    await asyncio.shield(self.sessions.save_messages(session.id, step.messages))
+                elif meter is not None and isinstance(step, LlmCalled):
+                    step.cost_usd = await asyncio.shield(meter.record_llm(step))
+                elif meter is not None and isinstance(step, ToolReturned) and reported_cost is not None:
+                    await asyncio.shield(meter.settle(step.call_id, reported_cost))
+                    reported_cost = None
+                await emitter.handle(step)
+                await _emit_spend(meter, writer)
+        finally:
+            # A cancel that lands between steps still closes the loop at once, which cancels
+            # a tool call in flight (and kills its sandbox processes).
+            await steps.aclose()
+            await llm.close()
+        return None
+
+
+async def _emit_spend(meter: SessionMeter | None, writer: EventWriter) -> None:
+    change = meter.take_change() if meter is not None else None
+    if change is not None:
+        await writer.emit(CostUpdated(cost=cost_usage(change)))
+
+
+class _MeteredEmitter:
+    """The turn's emitter for a delegated peer: its model calls enter the call log first."""
+
+    def __init__(self, emitter: TurnEmitter, meter: SessionMeter | None, writer: EventWriter) -> None:
+        self._emitter = emitter
+        self._meter = meter
+        self._writer = writer
+
+    async def handle(self, step) -> None:
+        if self._meter is not None and isinstance(step, LlmCalled):
+            step.cost_usd = await asyncio.shield(self._meter.record_llm(step))
+        await self._emitter.handle(step)
+        await _emit_spend(self._meter, self._writer)
+
+    async def settle(self, call_id: str, actual_usd: float) -> None:
+        if self._meter is not None:
+            await asyncio.shield(self._meter.settle(call_id, actual_usd))
+            await _emit_spend(self._meter, self._writer)
+
+
+def _failed(state: ResponseObject, code: str, message: str) -> ResponseFailed:
+    return ResponseFailed(
+        response=state.model_copy(update={"status": "failed", "error": ResponseError(code=code, message=message)})
+    )
+
+
+async def mark_interrupted(turns: TurnStore, bus: EventBus, turn_id: str) -> bool:
+    """End a turn whose process died: `incomplete` / `server_restart`, open items closed."""
+    turn = await turns.get(turn_id)
+    if turn is None or not await turns.transition(turn_id, ("queued", "in_progress"), "incomplete",
+                                                  lease_owner=None, lease_expires_at=None):
+        return False
+    writer = EventWriter(turns, bus, turn_id, ResponseObject.model_validate(turn.snapshot), turn.last_seq)
+    for index, item in enumerate(writer.state.output):
+        if isinstance(item, MessageItem) and item.status == "in_progress":
+            await writer.emit(OutputItemDone(output_index=index, item=item.model_copy(update={"status": "incomplete"})))
+    await writer.emit(
+        ResponseIncomplete(
+            response=writer.state.model_copy(
+                update={"status": "incomplete", "incomplete_details": IncompleteDetails(reason="server_restart")}
+            )
+        )
+    )
+    await writer.close()
+    return True

@@ -1,0 +1,255 @@
+"""`ResponsesService`: what the /v1 surface (and the task surfaces) call.
+
+It validates what depends on configuration, enforces ownership and limits, persists new
+turns with their first events, and reads responses and event streams from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from ..agent.history import content_text
+from ..auth.identity import Identity
+from ..config import Settings
+from ..errors import ServiceError, not_found
+from ..events.bus import EventBus
+from ..events.response import TERMINAL_STATUSES, ResponseObject
+from ..events.types import (
+    PAUSE_EVENT_TYPES,
+    TERMINAL_EVENT_TYPES,
+    ResponseCancelled,
+    ResponseCreated,
+    ResponseQueued,
+    StoredEvent,
+)
+from ..store.sessions import AccountStore, SessionStore
+from ..store.tables import Session, Turn
+from ..store.turns import DuplicateIdempotencyKey, TurnStore
+from .ids import new_id
+from .live import LimitReached, LiveSessions
+from .requests import CreateResponseRequest
+from .runner import TurnRunner
+from .writer import EventWriter
+
+DEFAULT_MAX_COST_USD = 5.0
+PAUSED = "incomplete"
+
+
+class ResponsesService:
+    def __init__(
+        self,
+        settings: Settings,
+        turns: TurnStore,
+        sessions: SessionStore,
+        accounts: AccountStore,
+        bus: EventBus,
+        live: LiveSessions,
+        runner: TurnRunner,
+        tail_poll_seconds: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        # How often a waiting tail re-reads the log by itself: the only way to see another
+        # process's writes on SQLite, a fallback behind LISTEN/NOTIFY on PostgreSQL.
+        self.tail_poll_seconds = tail_poll_seconds
+        self.turns = turns
+        self.sessions = sessions
+        self.accounts = accounts
+        self.bus = bus
+        self.live = live
+        self.runner = runner
+        self._accounts_seen: set[str] = set()
+
+    # -- create -------------------------------------------------------------------
+    def validate(self, req: CreateResponseRequest) -> None:
+        """Checks that depend on configuration; each error names its field."""
+        unknown = req.unknown_fields()
+        if unknown:
+            raise ServiceError(400, "unknown_parameter", f"Unknown parameter: '{unknown[0]}'.", unknown[0], retryable=False)
+        if req.tools:
+            raise ServiceError(400, "invalid_request_error", "Client-side tools are not supported: the agent brings its own.",
+                               "tools", retryable=False)
+        limit = self.settings.max_input_chars
+        if isinstance(req.input, str):
+            if len(req.input) > limit:
+                raise _too_long("input", limit)
+        else:
+            for i, msg in enumerate(req.input):
+                if len(content_text(msg.content)) > limit:
+                    raise _too_long(f"input[{i}].content", limit)
+        if req.instructions is not None and len(req.instructions) > self.settings.max_instructions_chars:
+            raise _too_long("instructions", self.settings.max_instructions_chars)
+        if req.model is not None and req.model not in self.settings.model_ids and req.previous_response_id is None:
+            raise ServiceError(400, "model_not_found", f"Unknown model {req.model!r}; see GET /api/config/model.",
+                               "model", retryable=False)
+
+    async def create(
+        self, identity: Identity, req: CreateResponseRequest, idempotency_key: str | None = None
+    ) -> ResponseObject:
+        self.validate(req)
+        if not identity.can_use_inference:
+            raise ServiceError(
+                403, "inference_provider_permission_required",
+                "This token lacks the 'Make calls to Inference Providers' permission that the agent's reasoning needs.",
+                retryable=False,
+            )
+        if idempotency_key:
+            existing = await self.turns.by_idempotency_key(identity.account, idempotency_key)
+            if existing is not None:
+                return ResponseObject.model_validate(existing.snapshot)
+        now = time.time()
+        new_session: Session | None = None
+        if req.previous_response_id:
+            prev = await self._owned_turn(identity, req.previous_response_id, "previous_response_id")
+            session = await self.sessions.get(prev.session_id)
+            if session.closed:
+                raise ServiceError(409, "session_closed", "This session was closed (killed by an operator); start a "
+                                   "new one without previous_response_id.", "previous_response_id", retryable=False)
+            await self._ensure_idle(session.id)
+            if req.max_cost_usd is not None:
+                await self.sessions.update(session.id, max_cost_usd=req.max_cost_usd)
+                session.max_cost_usd = req.max_cost_usd
+        else:
+            session = new_session = Session(
+                id=new_id("sess"), account=identity.account, agent="ml-agent",
+                model=req.model or self.settings.default_model_id,
+                max_cost_usd=req.max_cost_usd or DEFAULT_MAX_COST_USD, spent_usd=0.0, messages=[], pending=None,
+                closed=False, created_at=now, updated_at=now,
+            )
+        try:
+            self.live.attach(session.id, identity.account, identity.token)
+        except LimitReached as exc:
+            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False) from None
+        turn_id = new_id("resp")
+        snapshot = ResponseObject(
+            id=turn_id, created_at=int(now), status="queued", background=req.background,
+            instructions=req.instructions, model=session.model, previous_response_id=req.previous_response_id,
+            metadata=req.metadata or {}, session_id=session.id, max_cost_usd=session.max_cost_usd,
+        )
+        first = [ResponseCreated(sequence_number=0, response=snapshot), ResponseQueued(sequence_number=1, response=snapshot)]
+        turn = Turn(
+            id=turn_id, session_id=session.id, account=identity.account, status="queued", request=req.stored(),
+            snapshot=snapshot.model_dump(mode="json"), last_seq=1, cancel_requested=False,
+            lease_owner=self.runner.owner, lease_expires_at=now + self.settings.lease_seconds,
+            idempotency_key=idempotency_key, created_at=now, updated_at=now,
+        )
+        try:
+            await self.turns.create(new_session, turn, [(e.sequence_number, e.type, e.model_dump_json()) for e in first])
+        except DuplicateIdempotencyKey:
+            if new_session is not None:
+                self.live.evict_session(new_session.id)
+            existing = await self.turns.by_idempotency_key(identity.account, idempotency_key or "")
+            return ResponseObject.model_validate(existing.snapshot)
+        if identity.account not in self._accounts_seen:  # one write per account per process
+            await self.accounts.seen(identity.account, identity.kind)
+            self._accounts_seen.add(identity.account)
+        self.runner.start(turn_id, session.id)
+        return snapshot
+
+    async def _ensure_idle(self, session_id: str) -> None:
+        latest = await self.turns.latest_for_session(session_id)
+        if latest is None:
+            return
+        if latest.status in ("queued", "in_progress"):
+            raise ServiceError(409, "session_busy", f"Session is still processing {latest.id}; wait for it to finish.",
+                               "previous_response_id", retryable=False)
+        details = (latest.snapshot or {}).get("incomplete_details") or {}
+        if latest.status == PAUSED and details.get("reason") == "approval_required":
+            raise ServiceError(409, "session_busy", f"Session is paused on an approval in {latest.id}; "
+                               "answer it via POST /v1/responses/{id}/approvals first.", "previous_response_id",
+                               retryable=False)
+
+    # -- read ---------------------------------------------------------------------
+    async def _owned_turn(self, identity: Identity, response_id: str, param: str | None = None) -> Turn:
+        turn = await self.turns.get(response_id)
+        if turn is None or turn.account != identity.account:
+            raise not_found("response", response_id, param)
+        return turn
+
+    async def get(self, identity: Identity, response_id: str) -> ResponseObject:
+        turn = await self._owned_turn(identity, response_id)
+        return ResponseObject.model_validate(turn.snapshot)
+
+    async def check_owner(self, identity: Identity, response_id: str) -> None:
+        await self._owned_turn(identity, response_id)
+
+    async def wait(self, response_id: str, timeout: float) -> ResponseObject:
+        """Wait until the response is terminal or paused, or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        with self.bus.subscribe(response_id) as sub:
+            while True:
+                turn = await self.turns.get(response_id)
+                if turn.status in TERMINAL_STATUSES or turn.status == PAUSED:
+                    return ResponseObject.model_validate(turn.snapshot)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return ResponseObject.model_validate(turn.snapshot)
+                await sub.wait(min(remaining, self.tail_poll_seconds))
+
+    async def events(self, response_id: str, after: int = -1) -> AsyncIterator[StoredEvent | None]:
+        """Replay from `after`, then tail live; `None` is a keep-alive tick. Ends after a
+        terminal event, or after a pause that is still the last event of the log."""
+        keepalive = self.settings.keepalive_seconds
+        poll = self.tail_poll_seconds
+        idle_since = time.monotonic()
+        last_read = -poll
+        with self.bus.subscribe(response_id) as sub:
+            woken = False
+            while True:
+                # After a local publish the news is in memory; after a remote wake-up, on
+                # the first read and on the periodic re-read, ask the database. A
+                # keep-alive timeout alone reads nothing.
+                if woken:
+                    batch = self.bus.recent(response_id, after)
+                elif time.monotonic() - last_read >= poll:
+                    batch = None
+                else:
+                    batch = []
+                if batch is None:
+                    batch = await self.turns.read(response_id, after)
+                    last_read = time.monotonic()
+                for i, event in enumerate(batch):
+                    yield event
+                    after = event.seq
+                    idle_since = time.monotonic()
+                    if event.type in TERMINAL_EVENT_TYPES:
+                        return
+                    if event.type in PAUSE_EVENT_TYPES and i == len(batch) - 1:
+                        if not await self.turns.read(response_id, after, limit=1):
+                            return
+                if batch:
+                    woken = True
+                    continue
+                now = time.monotonic()
+                if now - idle_since >= keepalive:
+                    yield None
+                    idle_since = now = time.monotonic()
+                timeout = min(keepalive - (now - idle_since), poll - (now - last_read))
+                woken = await sub.wait(max(timeout, 0.01))
+
+    # -- cancel -------------------------------------------------------------------
+    async def cancel(self, identity: Identity, response_id: str) -> ResponseObject:
+        turn = await self._owned_turn(identity, response_id)
+        if turn.status in TERMINAL_STATUSES:
+            return ResponseObject.model_validate(turn.snapshot)
+        if turn.status in ("queued", PAUSED):
+            if await self.turns.transition(response_id, (turn.status,), "cancelled", lease_owner=None):
+                fresh = await self.turns.get(response_id)
+                writer = EventWriter(self.turns, self.bus, response_id,
+                                     ResponseObject.model_validate(fresh.snapshot), fresh.last_seq)
+                await writer.emit(ResponseCancelled(response=writer.state.model_copy(
+                    update={"status": "cancelled", "incomplete_details": None})))
+                await writer.close()
+                await self.sessions.update(turn.session_id, pending=None)
+                return writer.state
+            return await self.get(identity, response_id)
+        await self.turns.request_cancel(response_id)
+        self.runner.cancel_local(response_id)
+        await asyncio.sleep(0)
+        return await self.get(identity, response_id)
+
+
+def _too_long(param: str, limit: int) -> ServiceError:
+    return ServiceError(400, "string_above_max_length", f"'{param}' is longer than {limit:,} characters.", param,
+                        retryable=False)

@@ -1,0 +1,217 @@
+"""The composition root: builds the stores, runtime and services, and the app around them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from .agent.tools.base import ToolSet
+from .agent.tools.catalog import ToolCatalog, build_catalog
+from .agent.tools.hubclient import HubClient
+from .agent.tools.delegate import DelegateTool
+from .agent.tools.plan import PlanTool
+from .agent.tools.registry import ModelRegistryPort
+from .auth.api_keys import ApiKeyRegistry
+from .auth.hf_tokens import HfTokenValidator
+from .config import Settings
+from .events.bus import EventBus
+from .organism.registry import AgentRegistry
+from .organism.spec import OrganismError
+from .runtime.ids import new_id
+from .runtime.keeper import Keeper, recover_on_start
+from .runtime.approvals import ApprovalsService
+from .runtime.live import LiveSessions
+from .runtime.operator import OperatorService
+from .runtime.runner import TurnRunner
+from .runtime.service import ResponsesService
+from .runtime.workspaces import WorkspaceSweeper
+from .services import Services
+from .mlconnector import build_mlconnector
+from .mlconnector_port import MLConnectorPort
+from .store.db import make_engine, migrate, sessionmaker
+from .store.pauses import PauseStore
+from .store.sessions import AccountStore, SessionStore
+from .store.threads import ThreadStore
+from .store.notify import EventNotifier, PgListener
+from .store.turns import TurnStore
+from .store.approvals import ApprovalStore
+from .store.usage import UsageStore
+from .usage.estimates import job_cost, sandbox_cost
+from .usage.prices import PriceTable, load_prices
+from .usage.service import UsageService
+from .finetune.hf import HfBackend
+from .finetune.local import LocalBackend
+from .finetune.service import FineTuningService
+from .store.finetune import FineTuneStore
+from .tasks.catalogue import ModelCatalogue
+from .tasks.service import TasksService
+from .tasks.tools import ToolCatalogue, restrict_tools
+
+log = logging.getLogger("mlagent")
+
+
+def default_toolset(request: dict[str, Any], catalog: ToolCatalog | None = None) -> ToolSet:
+    tools = [PlanTool(), DelegateTool()]
+    if catalog is None:
+        return ToolSet(tools)
+    return ToolSet([*tools, *catalog.tools], finishers=[catalog.finish])
+
+
+def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistryPort | None = None) -> ToolCatalog:
+    """The Hub, sandbox, jobs, research and (given the MLConnector) model-registry tools."""
+    from .sandbox import Limits, Sandbox
+
+    limits = Limits(cpu_seconds=settings.sandbox_cpu_seconds, memory_mb=settings.sandbox_memory_mb,
+                    max_processes=settings.sandbox_max_processes, file_size_mb=settings.sandbox_file_size_mb,
+                    wall_seconds=settings.sandbox_wall_seconds)
+    sandbox = Sandbox(settings.data_dir / "sandboxes", limits, settings.sandbox_isolation)
+    log.info("sandbox isolation: %s", sandbox.isolation)
+    hub = HubClient(settings.hf_endpoint, settings.dataset_viewer_url)
+    return build_catalog(hub, sandbox, job_poll_seconds=settings.job_poll_seconds,
+                         trackio=settings.trackio_dashboards, research_max_tokens=settings.research_max_tokens,
+                         job_price=lambda flavor, seconds: job_cost(prices, flavor, seconds).usd,
+                         sandbox_price=lambda seconds: sandbox_cost(prices, seconds).usd,
+                         registry=registry)
+
+
+def _request_shutdown(app: FastAPI) -> None:
+    """Ask the HTTP server to shut down gracefully (cli.py wires it; else SIGTERM ourselves)."""
+    hook = getattr(app.state, "request_shutdown", None)
+    if hook is not None:
+        hook()
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    from .api import config as config_api
+    from .api import approvals as approvals_api
+    from .api import deployments as deployments_api
+    from .api import errors, responses
+    from .api import usage as usage_api
+    from .api import operator as operator_api
+    from .api import ml_api, tasks as tasks_api
+    from .api import registry as registry_api
+    from .api import training as training_api
+    from . import ui
+
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = settings.resolved_database_url
+        await migrate(url)
+        engine = make_engine(url)
+        sm = sessionmaker(engine)
+        notify = settings.pg_notify and not url.startswith("sqlite")
+        origin = new_id("proc")  # this process, in NOTIFY payloads: its own need no wake-up
+        turns = TurnStore(sm, EventNotifier(origin) if notify else None)
+        sessions, accounts = SessionStore(sm), AccountStore(sm)
+        bus = EventBus()
+        listener = PgListener(url, origin, bus.wake, bus.wake_all) if notify else None
+        tail_poll = settings.tail_poll_seconds or (5.0 if notify else 1.0)
+        live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
+        usage, prices = UsageStore(sm), load_prices(settings.price_table)
+        mlconnector = await build_mlconnector(settings, sm)  # before the tools: the agent is its client
+        port = MLConnectorPort(mlconnector.registry, mlconnector.deployments, settings.resolved_public_url)
+        catalog = await asyncio.to_thread(agent_catalog, settings, prices, port)
+        toolset_for = functools.partial(default_toolset, catalog=catalog)
+        runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for), usage=usage,
+                            prices=prices)
+        await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
+        sweeper = (WorkspaceSweeper(catalog.sandbox, sessions, live, settings.sandbox_retention_hours * 3600)
+                   if catalog.sandbox is not None else None)
+        keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds, sweeper)
+        finetune_store = FineTuneStore(sm)
+        finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune")
+        if url.startswith("sqlite"):
+            await finetune_backend.recover()
+        finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds)
+        responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner, tail_poll)
+        all_tools = toolset_for({})
+        try:
+            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids, PauseStore(sm))
+        except OrganismError as exc:
+            log.error("cannot start: the organism file is broken: %s", exc.reason)
+            await mlconnector.close()
+            raise RuntimeError(f"organism file: {exc.reason}") from None
+        await agents.restore()  # pauses from before the restart, before any turn is admitted
+        runner.agents = agents
+
+        def default_thread_budget() -> int:  # the default agent's token_budget, else the setting
+            spec = agents.get("ml-agent")
+            return spec.token_budget if spec is not None else settings.thread_token_budget
+
+        approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, bus, live, runner, settings.lease_seconds)
+        app.state.services = Services(
+            settings=settings,
+            hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
+            api_keys=ApiKeyRegistry(settings.agent_api_key, settings.api_keys_file, settings.operator_key,
+                                    settings.is_loopback),
+            responses=responses_service,
+            tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for({}).names()),
+                               approvals),
+            models=ModelCatalogue(settings),
+            finetune=FineTuningService(settings, finetune_store, finetune_backend, finetune_hf),
+        )
+        app.state.services.approvals = approvals
+        app.state.services.usage = UsageService(usage, default_thread_budget)
+        app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
+                                                      accounts, bus, live, runner, responses_service,
+                                                      shutdown=lambda: _request_shutdown(app))
+        grpc_server = None
+        if settings.grpc_port:
+            from .grpc.server import GrpcServer
+
+            grpc_server = GrpcServer(app.state.services, settings.host, settings.grpc_port)
+            await grpc_server.start()
+        app.state.services.registry, app.state.services.deployments = mlconnector.registry, mlconnector.deployments
+        app.state.services.monitoring, app.state.services.trainings = mlconnector.monitoring, mlconnector.trainings
+        keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
+        listener_task = asyncio.create_task(listener.run_forever(), name="event-listener") if listener else None
+        log.info("mlagent ready on http://%s:%s (database: %s)", settings.host, settings.port,
+                 "sqlite" if url.startswith("sqlite") else "postgresql")
+        try:
+            yield
+        finally:
+            keeper_task.cancel()
+            if listener_task is not None:
+                listener_task.cancel()
+                await asyncio.gather(listener_task, return_exceptions=True)
+            if grpc_server is not None:
+                await grpc_server.stop()
+            await finetune_backend.shutdown()
+            await finetune_hf.shutdown()
+            await mlconnector.close()
+            await runner.shutdown()
+            await engine.dispose()
+
+    app = FastAPI(title="mlagent", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    errors.install(app)
+    app.include_router(deployments_api.router)  # first: predict is the hottest route (routes match in order)
+    app.include_router(registry_api.router)
+    app.include_router(training_api.router)
+    app.include_router(responses.router)
+    app.include_router(config_api.router)
+    app.include_router(approvals_api.router)
+    app.include_router(usage_api.router)
+    app.include_router(tasks_api.api_router)
+    app.include_router(tasks_api.ninja_router)
+    app.include_router(ml_api.router)
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
+                           allow_headers=["*"], allow_credentials=False, max_age=600)
+    app.include_router(operator_api.router)
+    ui.install(app)  # /ui and the offline /docs, /redoc
+    operator_api.install_stop_guard(app)
+    return app

@@ -1,0 +1,1 @@
+"""Deployments: serving workers (one process per deployment), predict, explain, drift."""

@@ -1,0 +1,184 @@
+"""The API process's side of the serving workers: start, call, stop (one process per deployment).
+
+A worker is started with the serving limits (memory, processes, file size, open files) in a
+scrubbed environment, in its own directory, inside bwrap where it works (launch.py). Calls to
+one worker are serialised over its pipe. If a worker dies, the call fails with the tail of
+its log and the next call restarts it. Compiled models also answer plain predictions here
+(`Worker.fast`, from the spec the worker exported)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..jobs.limits import Limits, preexec
+from .compiled import Predict, SpecError, checked, unpack, work
+from .frames import HEADER, MAX_FRAME, encode
+from .launch import IsolationError, worker_command
+
+log = logging.getLogger("mlagent.serving")
+# The worker sends 4 + 16 probes of at most 581 rows in all; checking more would let a
+# hostile worker keep a thread of this process busy.
+MAX_PROBES = 32
+MAX_PROBE_ROWS = 4096
+
+
+class WorkerInit(BaseModel):
+    model_path: str
+    model_format: str
+    trusted_types: list[str] = []
+    data_path: str | None = None
+    inputs: list[str] = []
+    targets: list[str] = []
+    explain: bool = True
+    model_fd: int | None = None
+    data_fd: int | None = None
+
+
+class WorkerInfo(BaseModel):
+    model_type: str
+    feature_names: list[str] | None = None
+    n_features: int | None = None
+    classes: list[Any] | None = None
+    compiled: bool = False
+    in_process: bool = False
+    isolation: str = "none"
+
+
+class WorkerError(Exception):
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class Worker:
+    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path, info: WorkerInfo) -> None:
+        self.proc = proc
+        self.log_path = log_path
+        self.info = info
+        # The compiled spec the worker exported, checked here: plain predictions run in this
+        # process with NumPy (no pipe round trip); explanations still go to the worker.
+        self.fast: Predict | None = None
+        self.fast_work = 0  # its vectorised steps per row (compiled.work)
+        self._lock = asyncio.Lock()
+        self._seq = 0
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.returncode is None
+
+    def log_tail(self, size: int = 2000) -> str:
+        try:
+            data = self.log_path.read_bytes()[-size:]
+        except OSError:
+            return ""
+        return data.decode("utf-8", errors="replace").strip()
+
+    async def call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        async with self._lock:
+            if not self.alive:
+                raise WorkerError(f"the serving worker exited: {self.log_tail(500)}")
+            self._seq += 1
+            message = {**message, "id": self._seq}
+            try:
+                self.proc.stdin.write(encode(message))
+                await self.proc.stdin.drain()
+                reply = await asyncio.wait_for(_read(self.proc.stdout), timeout)
+            except asyncio.TimeoutError:
+                await self.stop()
+                raise WorkerError(f"the model did not answer within {timeout:g}s; the worker was restarted", 504)
+            except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError):
+                await asyncio.sleep(0.05)
+                raise WorkerError(f"the serving worker exited: {self.log_tail(500)}")
+            if reply.get("id") != self._seq:
+                await self.stop()
+                raise WorkerError("the serving worker answered out of turn; it was restarted")
+            return reply
+
+    async def stop(self) -> None:
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.proc.wait(), 5)
+
+
+async def _read(stream: asyncio.StreamReader) -> dict[str, Any]:
+    (size,) = HEADER.unpack(await stream.readexactly(HEADER.size))
+    if size > MAX_FRAME:
+        raise WorkerError("the serving worker sent an oversized reply")
+    reply = json.loads(await stream.readexactly(size))
+    if not isinstance(reply, dict):
+        raise WorkerError("the serving worker sent a malformed reply")
+    return reply
+
+
+async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout: float,
+                       isolation: str = "auto") -> Worker:
+    """Start a worker and wait until its model is loaded; WorkerError says why it could not be.
+    The model and data files reach it as inherited descriptors (launch.py: it sees no paths)."""
+    home = workdir / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "worker.log"
+    try:
+        argv, env, mode = await asyncio.to_thread(worker_command, home, isolation)  # probes bwrap once
+        files = [open(p, "rb") for p in (init.model_path, init.data_path) if p]
+    except (IsolationError, OSError) as exc:
+        raise WorkerError(str(exc)) from None
+    fds = [f.fileno() for f in files]
+    init = init.model_copy(update={"model_fd": fds[0], "data_fd": fds[1] if init.data_path else None})
+    try:
+        with open(log_path, "ab") as log_file:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, cwd=home, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=log_file, preexec_fn=preexec(limits), pass_fds=fds, limit=MAX_FRAME)
+    finally:
+        for f in files:
+            f.close()
+    worker = Worker(proc, log_path, WorkerInfo(model_type="?"))
+    try:
+        proc.stdin.write(encode(init.model_dump()))
+        await proc.stdin.drain()
+        ready = await asyncio.wait_for(_read(proc.stdout), timeout)
+    except asyncio.TimeoutError:
+        await worker.stop()
+        raise WorkerError(f"the model did not load within {timeout:g}s")
+    except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError):
+        await worker.stop()
+        raise WorkerError(f"the serving worker exited while loading the model: {worker.log_tail(800)}")
+    if not ready.get("ok"):
+        await worker.stop()
+        raise WorkerError(f"the model could not be loaded: {ready.get('error')}")
+    spec = ready.pop("spec", None)
+    worker.info = WorkerInfo.model_validate({**ready, "isolation": mode})
+    if spec is not None:
+        worker.fast = await asyncio.to_thread(_in_process, spec, worker.log_path)
+        worker.fast_work = work(spec["spec"]) if worker.fast is not None else 0
+        worker.info.in_process = worker.fast is not None
+    return worker
+
+
+def _in_process(message: Any, log_path: Path) -> Predict | None:
+    """The worker's compiled spec as a predict function here, if it checks out (else None: the
+    worker keeps answering). A spec is numbers only; nothing the worker sends is unpickled."""
+    try:
+        if len(message["probes"]) > MAX_PROBES:
+            raise SpecError("too many probes")
+        probes = [(unpack(p["rows"], "<f8", 2), p["expected"]) for p in message["probes"]]
+        if sum(len(rows) for rows, _ in probes) > MAX_PROBE_ROWS:
+            raise SpecError("too many probe rows")
+        if not all(isinstance(e, str) for _, e in probes):
+            raise SpecError("bad probe answers")
+        return checked(message["spec"], probes)
+    except (SpecError, KeyError, TypeError, ValueError, IndexError) as exc:
+        log.warning("predictions stay in the serving worker (%s): %s", log_path.parent.name, exc)
+        return None

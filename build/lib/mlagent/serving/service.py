@@ -1,0 +1,251 @@
+"""Deployments: create (start a serving worker), status, list, stop; predict and explain.
+
+A deployment goes pending -> running once its worker has loaded the model, or -> failed with
+the reason; DELETE stops it (status `stopped`, kept for its operations log). Workers are
+per API process: one that has none for a running deployment (after a restart, or another
+replica) starts one on the first call."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+from ..config import Settings
+from ..errors import ServiceError, not_found
+from ..jobs.limits import Limits
+from ..jobs.placement import check_local
+from ..registry.checks import audit_skops, suffix_of
+from ..registry.service import RegistryService
+from ..store.registry import DuplicateError, RegistryStore
+from ..store.registry_tables import DeploymentRow
+from .compiled import Predict
+from .inputs import parse_rows
+from .operations import OperationRecorder
+from .pool import Worker, WorkerError, WorkerInit, start_worker
+from .schemas import MLDeploymentCreate, MLDeploymentReturn, ModelInfo, Placement, PredictRequest, PredictResponse
+
+ROW_TTL = 2.0
+# A compiled prediction costing more vectorised steps (rows x compiled.work) runs in a
+# thread, off the event loop: 64 rows of a 100-tree depth-30 forest still run inline.
+INLINE_WORK = 200_000
+
+
+class DeploymentService:
+    def __init__(self, settings: Settings, store: RegistryStore, registry: RegistryService,
+                 recorder: OperationRecorder) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.recorder = recorder
+        self.root = settings.data_dir / "serving"
+        self._workers: dict[int, Worker] = {}
+        self._starting: dict[int, asyncio.Task] = {}
+        # Predict's hot path: (account, deployment id) -> (row, when read). Re-read after ROW_TTL
+        # so a stop by another replica is seen within that time; this process's stops evict at once.
+        self._rows: dict[tuple[str, str], tuple[DeploymentRow, float]] = {}
+        self.limits = Limits(cpu_seconds=None, memory_mb=settings.serving_memory_mb, procs=64, file_size_mb=64,
+                             open_files=256, wall_seconds=None)
+        registry.in_use = self.active_for_model
+
+    # -- views ----------------------------------------------------------------------------------
+    def _view(self, row: DeploymentRow, base_url: str) -> MLDeploymentReturn:
+        worker = self._workers.get(row.pk)
+        info = ModelInfo(**worker.info.model_dump()) if worker and worker.alive else None
+        return MLDeploymentReturn(
+            deployment_id=row.deployment_id, modelid=row.model_id, model_file_id=row.file_id, ownerid=row.ownerid,
+            placement=Placement.model_validate(row.placement), inference_data=row.inference_data, status=row.status,
+            reason=row.reason, endpoint=f"{base_url.rstrip('/')}/deployment/{row.deployment_id}/predict", model=info,
+            created_at=row.created_at, updated_at=row.updated_at)
+
+    async def _row(self, account: str, deployment_id: str) -> DeploymentRow:
+        row = await self.store.get_deployment(account, deployment_id)
+        if row is None:
+            raise not_found("deployment", deployment_id, "deployment_id")
+        return row
+
+    async def active_for_model(self, account: str, model_id: str) -> list[str]:
+        return [r.deployment_id for r in await self.store.active_deployments(account, model_id)]
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def create(self, account: str, body: MLDeploymentCreate, base_url: str) -> MLDeploymentReturn:
+        check_local(body.placement)
+        model = await self.registry.store.get_model(account, body.modelid)
+        if model is None:
+            raise not_found("model", body.modelid, "modelid")
+        latest = await self.registry.latest(account, body.modelid, "model")
+        if latest is None:
+            raise ServiceError(422, "model_file_missing", f"Model {body.modelid!r} has no model file: upload one "
+                               "with file_kind=model first.", "modelid", retryable=False)
+        now = time.time()
+        row = DeploymentRow(account=account, deployment_id=body.deployment_id or f"dep-{uuid.uuid4().hex[:12]}",
+                            model_id=body.modelid, file_id=latest[0].id, ownerid=body.ownerid or account,
+                            placement=body.placement.model_dump(), inference_data=body.inference_data,
+                            status="pending", reason=None, created_at=now, updated_at=now)
+        try:
+            await self.store.add_deployment(row)
+        except DuplicateError:
+            raise ServiceError(409, "deployment_exists", f"A deployment with id {row.deployment_id!r} already "
+                               "exists.", "deployment_id", retryable=False) from None
+        self._launch(row)
+        return self._view(row, base_url)
+
+    def _launch(self, row: DeploymentRow) -> asyncio.Task:
+        task = self._starting.get(row.pk)
+        if task is None or task.done():
+            task = asyncio.create_task(self._start(row), name=f"deploy-{row.pk}")
+            self._starting[row.pk] = task
+        return task
+
+    async def _init_for(self, row: DeploymentRow) -> WorkerInit:
+        model = await self.registry.get(row.account, row.model_id)
+        file = next((f for f in model.files if f.id == row.file_id), None)
+        if file is None:
+            raise WorkerError("the deployed model file no longer exists", 409)
+        path = self.registry.artifacts.path_for(file.sha256)
+        suffix = suffix_of(file.filename)
+        fmt = {".skops": "skops", ".joblib": "joblib"}.get(suffix, "pickle")
+        trusted = await asyncio.to_thread(audit_skops, path) if fmt == "skops" else []
+        data = await self.registry.latest(row.account, row.model_id, "data")
+        inputs, targets = model.feature_names()
+        return WorkerInit(model_path=str(path), model_format=fmt, trusted_types=trusted,
+                          data_path=str(data[1]) if data else None, inputs=inputs, targets=targets)
+
+    async def _start(self, row: DeploymentRow) -> Worker | None:
+        try:
+            init = await self._init_for(row)
+            worker = await start_worker(init, self.root / str(row.pk), self.limits,
+                                        self.settings.serving_start_timeout_seconds, self.settings.sandbox_isolation)
+        except (WorkerError, ServiceError) as exc:
+            await self.store.set_deployment_status(row.pk, "failed", exc.message, only_from=("pending", "running"))
+            return None
+        if not await self.store.set_deployment_status(row.pk, "running", None, only_from=("pending", "running")):
+            await worker.stop()  # deleted while it was starting
+            return None
+        old = self._workers.pop(row.pk, None)
+        if old:
+            await old.stop()
+        self._workers[row.pk] = worker
+        return worker
+
+    async def _worker(self, row: DeploymentRow) -> Worker:
+        if row.status in ("failed", "stopped"):
+            raise ServiceError(409, "deployment_not_running", f"Deployment {row.deployment_id!r} is {row.status}"
+                               + (f": {row.reason}" if row.reason else "."), "deployment_id", retryable=False)
+        worker = self._workers.get(row.pk)
+        if worker is not None and worker.alive:
+            return worker
+        worker = await self._launch(row)
+        if worker is None:
+            self._rows.pop((row.account, row.deployment_id), None)
+            fresh = await self.store.get_deployment(row.account, row.deployment_id)
+            reason = fresh.reason if fresh else "deleted"
+            raise ServiceError(409, "deployment_not_running",
+                               f"Deployment {row.deployment_id!r} could not start: {reason}", "deployment_id",
+                               retryable=False)
+        return worker
+
+    async def get(self, account: str, deployment_id: str, base_url: str) -> MLDeploymentReturn:
+        return self._view(await self._row(account, deployment_id), base_url)
+
+    async def list(self, account: str, skip: int, limit: int, base_url: str) -> list[MLDeploymentReturn]:
+        return [self._view(r, base_url) for r in await self.store.list_deployments(account, skip, limit)]
+
+    async def delete(self, account: str, deployment_id: str, base_url: str) -> MLDeploymentReturn:
+        row = await self._row(account, deployment_id)
+        self._rows.pop((account, deployment_id), None)
+        if row.status in ("pending", "running"):
+            await self.store.set_deployment_status(row.pk, "stopped", "deleted by its owner")
+        task = self._starting.pop(row.pk, None)
+        if task is not None and not task.done():
+            await asyncio.wait([task], timeout=self.settings.serving_start_timeout_seconds)
+        worker = self._workers.pop(row.pk, None)
+        if worker is not None:
+            await worker.stop()
+        return self._view(await self._row(account, deployment_id), base_url)
+
+    async def resume(self) -> None:
+        """After a restart: start the workers of deployments left pending."""
+        for row in await self.store.active_deployments():
+            if row.status == "pending":
+                self._launch(row)
+
+    async def shutdown(self) -> None:
+        for task in self._starting.values():
+            task.cancel()
+        for worker in list(self._workers.values()):
+            await worker.stop()
+        self._workers.clear()
+
+    # -- predict --------------------------------------------------------------------------------
+    async def _cached_row(self, account: str, deployment_id: str) -> DeploymentRow:
+        hit = self._rows.get((account, deployment_id))
+        now = time.monotonic()
+        if hit is not None and now - hit[1] < ROW_TTL:
+            return hit[0]
+        row = await self._row(account, deployment_id)
+        if row.status == "running":
+            self._rows[(account, deployment_id)] = (row, now)
+        else:
+            self._rows.pop((account, deployment_id), None)
+        return row
+
+    async def predict(self, account: str, deployment_id: str, body: PredictRequest) -> PredictResponse:
+        return PredictResponse.model_validate_json(await self.predict_json(account, deployment_id, body.data,
+                                                                           body.explain))
+
+    async def predict_json(self, account: str, deployment_id: str, data: Any, explain: bool) -> str:
+        """Predict (and explain) in the deployment's worker; returns the response JSON, also logged."""
+        row = await self._cached_row(account, deployment_id)
+        worker = await self._worker(row)
+        info = worker.info
+        rows, batch = parse_rows(data, info.feature_names, info.n_features, self.settings.max_predict_rows)
+        if worker.fast is not None and not explain:
+            payload = await self._predict_here(worker.fast, rows, worker.fast_work)
+            self._record(account, row, rows, payload)
+            return payload
+        try:
+            reply = await worker.call({"op": "predict", "rows": rows, "explain": explain},
+                                      self.settings.predict_timeout_seconds)
+        except WorkerError as exc:
+            self._workers.pop(row.pk, None)
+            raise ServiceError(exc.status, "serving_error", f"Prediction failed: {exc.message}", None) from None
+        if not reply.get("ok"):
+            raise ServiceError(int(reply.get("status", 422)), "prediction_failed", str(reply.get("error")),
+                               "data", retryable=False)
+        result: dict[str, Any] = {"prediction": reply["prediction"]}
+        if explain:
+            items = reply["explanation"]
+            explanation = {"method": "shap", "explainer": items[0]["explainer"], "feature_names": info.feature_names}
+            for key in ("feature_importance", "base_value", "output", "explained_class"):
+                if key in items[0]:
+                    explanation[key] = [it[key] for it in items] if batch else items[0][key]
+            result["explanation"] = explanation
+        payload = json.dumps(result, separators=(",", ":"))
+        self._record(account, row, rows, payload)
+        return payload
+
+    async def _predict_here(self, fast: Predict, rows: list[list[float]], work: int) -> str:
+        """A compiled model's prediction in this process (NumPy on the worker's checked spec)."""
+        x = np.asarray(rows, dtype=np.float64)
+        try:
+            pred = fast(x) if len(rows) * work <= INLINE_WORK else await asyncio.to_thread(fast, x)
+            return json.dumps({"prediction": pred.tolist()}, separators=(",", ":"))
+        except (ValueError, IndexError, TypeError) as exc:
+            raise ServiceError(422, "prediction_failed", f"{type(exc).__name__}: {exc}", "data",
+                               retryable=False) from None
+
+    def _record(self, account: str, row: DeploymentRow, rows: list[list[float]], payload: str) -> None:
+        self.recorder.add({"account": account, "ownerid": row.ownerid, "deployment_id": row.deployment_id,
+                           "model_id": row.model_id, "data": json.dumps(rows) if row.inference_data else "",
+                           "result": payload, "created_at": time.time()})
+
+    async def features_for_drift(self, account: str, deployment_id: str) -> tuple[DeploymentRow, ModelInfo]:
+        row = await self._row(account, deployment_id)
+        worker = await self._worker(row)
+        return row, ModelInfo(**worker.info.model_dump())
+

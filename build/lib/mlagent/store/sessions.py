@@ -1,0 +1,72 @@
+"""Sessions (conversation state shared by chained responses) and accounts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from .tables import Account, Session, Turn
+
+
+class SessionStore:
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sm = sessions
+
+    async def get(self, session_id: str) -> Session | None:
+        async with self._sm() as db:
+            return await db.get(Session, session_id)
+
+    async def save_messages(self, session_id: str, messages: list[dict[str, Any]]) -> None:
+        async with self._sm() as db, db.begin():
+            await db.execute(
+                update(Session).where(Session.id == session_id).values(messages=messages, updated_at=time.time())
+            )
+
+    async def update(self, session_id: str, **values: Any) -> None:
+        async with self._sm() as db, db.begin():
+            await db.execute(update(Session).where(Session.id == session_id).values(updated_at=time.time(), **values))
+
+    async def busy(self, session_ids: Sequence[str], since: float) -> set[str]:
+        """Of `session_ids`, those active since `since` or with a queued / running turn (in
+        any process): their sandbox directories are kept."""
+        out: set[str] = set()
+        ids = list(session_ids)
+        async with self._sm() as db:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                recent = select(Session.id).where(Session.id.in_(chunk), Session.updated_at >= since)
+                running = select(Turn.session_id).where(Turn.session_id.in_(chunk),
+                                                        Turn.status.in_(("queued", "in_progress")))
+                out.update(row[0] for row in await db.execute(recent.union(running)))
+        return out
+
+
+class AccountStore:
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sm = sessions
+
+    async def seen(self, name: str, kind: str) -> None:
+        """Record that `name` called the server (insert or touch)."""
+        now = time.time()
+        try:
+            async with self._sm() as db, db.begin():
+                account = await db.get(Account, name)
+                if account is None:
+                    db.add(Account(name=name, kind=kind, created_at=now, last_seen_at=now))
+                else:
+                    account.last_seen_at = now
+        except IntegrityError:  # a concurrent first call inserted it
+            pass
+
+    async def list(self) -> list[Account]:
+        async with self._sm() as db:
+            return list((await db.execute(select(Account).order_by(Account.name))).scalars())
+
+    async def count(self) -> int:
+        async with self._sm() as db:
+            return int((await db.execute(select(func.count()).select_from(Account))).scalar_one())

@@ -1,0 +1,279 @@
+"""Usage tables and their repository: the LLM call log, tool charges, thread token
+budgets, and counter resets.
+
+Counters are derived from the call log: a reset stores a watermark (the last call id it
+covers) per account, or for everyone (`*`), so resetting zeroes totals and keeps the log.
+Session spend (`sessions.spent_usd`) is recomputed from the log in the same transaction
+as every write, so it always equals the sum of what was recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import BigInteger, Boolean, Float, Integer, String, case, distinct, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .tables import Base, Session
+
+GLOBAL_SCOPE = "*"
+
+
+class LlmCallRow(Base):
+    """One chat-completion call (seed 002's usage tracker, persisted)."""
+
+    __tablename__ = "llm_calls"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(200), index=True)
+    thread_id: Mapped[str] = mapped_column(String(64), index=True)
+    response_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    agent: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(200))
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    cost_usd: Mapped[float] = mapped_column(Float)
+    priced: Mapped[bool] = mapped_column(Boolean)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class ChargeRow(Base):
+    """A billable tool action (a job, sandbox time, another priced tool): the estimate
+    when it was admitted, replaced by the actual cost once known."""
+
+    __tablename__ = "usage_charges"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(200), index=True)
+    session_id: Mapped[str] = mapped_column(String(64), index=True)
+    response_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    call_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    estimate_usd: Mapped[float] = mapped_column(Float)
+    actual_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    priced: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[float] = mapped_column(Float)
+    settled_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ThreadBudgetRow(Base):
+    """A thread's (session's) token budget; created by the thread's first LLM call."""
+
+    __tablename__ = "thread_budgets"
+    thread_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(200), index=True)
+    max_tokens: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class UsageResetRow(Base):
+    """Counters count only calls with an id above the watermark of their account and `*`."""
+
+    __tablename__ = "usage_resets"
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    after_id: Mapped[int] = mapped_column(BigInteger)
+    reset_at: Mapped[float] = mapped_column(Float)
+
+
+@dataclass
+class LlmCallRecord:
+    account: str
+    thread_id: str
+    response_id: str | None
+    agent: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    priced: bool
+    latency_ms: float
+
+
+@dataclass
+class SessionSpend:
+    """A session's attributed spend, split by kind, and its tokens."""
+
+    inference_usd: float = 0.0
+    jobs_usd: float = 0.0
+    sandboxes_usd: float = 0.0
+    other_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    llm_calls: int = 0
+    unpriced: int = 0
+    max_cost_usd: float = 0.0
+
+    @property
+    def total_usd(self) -> float:
+        return self.inference_usd + self.jobs_usd + self.sandboxes_usd + self.other_usd
+
+
+@dataclass
+class Totals:
+    key: str
+    prompt_tokens: int
+    completion_tokens: int
+    request_count: int
+    total_cost: float
+    latency_ms_sum: float
+    unpriced: int
+    threads: int = 0
+
+
+@dataclass
+class ThreadBudget:
+    thread_id: str
+    account: str
+    max_tokens: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class UsageStore:
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sm = sessions
+
+    # -- writes (each also refreshes the session's spent_usd) ---------------------
+    async def record_llm_call(self, rec: LlmCallRecord, default_max_tokens: int) -> SessionSpend:
+        now = time.time()
+        async with self._sm() as db, db.begin():
+            db.add(LlmCallRow(created_at=now, **rec.__dict__))
+            if await db.get(ThreadBudgetRow, rec.thread_id) is None:
+                db.add(ThreadBudgetRow(thread_id=rec.thread_id, account=rec.account, max_tokens=default_max_tokens,
+                                       created_at=now))
+            await db.flush()
+            return await self._refresh_spend(db, rec.thread_id)
+
+    async def add_charge(self, account: str, session_id: str, response_id: str | None, kind: str, name: str,
+                         call_id: str | None, estimate_usd: float, priced: bool) -> SessionSpend:
+        async with self._sm() as db, db.begin():
+            db.add(ChargeRow(account=account, session_id=session_id, response_id=response_id, kind=kind, name=name,
+                             call_id=call_id, estimate_usd=estimate_usd, priced=priced, created_at=time.time()))
+            await db.flush()
+            return await self._refresh_spend(db, session_id)
+
+    async def settle_charge(self, session_id: str, call_id: str, actual_usd: float) -> SessionSpend:
+        """Replace the estimate of the session's charge for `call_id` with the actual cost."""
+        async with self._sm() as db, db.begin():
+            await db.execute(
+                update(ChargeRow).where(ChargeRow.session_id == session_id, ChargeRow.call_id == call_id)
+                .values(actual_usd=actual_usd, priced=True, settled_at=time.time())
+            )
+            return await self._refresh_spend(db, session_id)
+
+    async def _refresh_spend(self, db: AsyncSession, session_id: str) -> SessionSpend:
+        spend = await self._spend(db, session_id)
+        await db.execute(update(Session).where(Session.id == session_id).values(spent_usd=spend.total_usd))
+        return spend
+
+    # -- reads ----------------------------------------------------------------------
+    async def session_spend(self, session_id: str) -> SessionSpend:
+        async with self._sm() as db:
+            return await self._spend(db, session_id)
+
+    async def _spend(self, db: AsyncSession, session_id: str) -> SessionSpend:
+        calls = (await db.execute(
+            select(func.coalesce(func.sum(LlmCallRow.cost_usd), 0.0), func.coalesce(func.sum(LlmCallRow.input_tokens), 0),
+                   func.coalesce(func.sum(LlmCallRow.output_tokens), 0), func.count(LlmCallRow.id),
+                   func.coalesce(func.sum(case((LlmCallRow.priced.is_(False), 1), else_=0)), 0))
+            .where(LlmCallRow.thread_id == session_id)
+        )).one()
+        spend = SessionSpend(inference_usd=float(calls[0]), input_tokens=int(calls[1]), output_tokens=int(calls[2]),
+                             llm_calls=int(calls[3]), unpriced=int(calls[4]))
+        amount = func.coalesce(ChargeRow.actual_usd, ChargeRow.estimate_usd)
+        rows = (await db.execute(
+            select(ChargeRow.kind, func.coalesce(func.sum(amount), 0.0),
+                   func.coalesce(func.sum(case((ChargeRow.priced.is_(False), 1), else_=0)), 0))
+            .where(ChargeRow.session_id == session_id).group_by(ChargeRow.kind)
+        )).all()
+        for kind, usd, unpriced in rows:
+            field = {"job": "jobs_usd", "sandbox": "sandboxes_usd"}.get(kind, "other_usd")
+            setattr(spend, field, getattr(spend, field) + float(usd))
+            spend.unpriced += int(unpriced)
+        session = await db.get(Session, session_id)
+        spend.max_cost_usd = session.max_cost_usd if session is not None else 0.0
+        return spend
+
+    async def _watermark(self, db: AsyncSession, scope: str) -> int:
+        row = await db.get(UsageResetRow, scope)
+        return row.after_id if row is not None else 0
+
+    async def totals(self, account: str | None, group: str | None = None, key: str | None = None) -> list[Totals]:
+        """Counters since the last reset, for `account` (None: everyone), overall or
+        grouped by `agent` / `model`; `key` keeps only that agent or model."""
+        async with self._sm() as db:
+            glob = await self._watermark(db, GLOBAL_SCOPE)
+            column = {"agent": LlmCallRow.agent, "model": LlmCallRow.model}.get(group or "")
+            label = column if column is not None else func.max(LlmCallRow.agent)
+            stmt = (
+                select(label, func.coalesce(func.sum(LlmCallRow.input_tokens), 0),
+                       func.coalesce(func.sum(LlmCallRow.output_tokens), 0), func.count(LlmCallRow.id),
+                       func.coalesce(func.sum(LlmCallRow.cost_usd), 0.0),
+                       func.coalesce(func.sum(LlmCallRow.latency_ms), 0.0),
+                       func.coalesce(func.sum(case((LlmCallRow.priced.is_(False), 1), else_=0)), 0),
+                       func.count(distinct(LlmCallRow.thread_id)))
+                .outerjoin(UsageResetRow, UsageResetRow.scope == LlmCallRow.account)
+                .where(LlmCallRow.id > glob, LlmCallRow.id > func.coalesce(UsageResetRow.after_id, 0))
+            )
+            if account is not None:
+                stmt = stmt.where(LlmCallRow.account == account)
+            if column is not None:
+                if key is not None:
+                    stmt = stmt.where(column == key)
+                stmt = stmt.group_by(column).order_by(column)
+            rows = (await db.execute(stmt)).all()
+            return [Totals(key=str(r[0] or ""), prompt_tokens=int(r[1]), completion_tokens=int(r[2]),
+                           request_count=int(r[3]), total_cost=float(r[4]), latency_ms_sum=float(r[5]),
+                           unpriced=int(r[6]), threads=int(r[7])) for r in rows if column is None or r[3]]
+
+    async def reset(self, account: str | None) -> None:
+        """Zero the counters of `account` (None: everyone's); the call log is kept."""
+        scope = account or GLOBAL_SCOPE
+        async with self._sm() as db, db.begin():
+            last = (await db.execute(select(func.coalesce(func.max(LlmCallRow.id), 0)))).scalar_one()
+            row = await db.get(UsageResetRow, scope)
+            if row is None:
+                db.add(UsageResetRow(scope=scope, after_id=int(last), reset_at=time.time()))
+            else:
+                row.after_id, row.reset_at = int(last), time.time()
+
+    async def budgets(self, account: str | None, thread_id: str | None = None) -> list[ThreadBudget]:
+        """Thread budgets with the tokens their threads used (all calls: a counter reset
+        never lifts a budget). Reading never creates one."""
+        async with self._sm() as db:
+            used = (
+                select(LlmCallRow.thread_id.label("tid"), func.sum(LlmCallRow.input_tokens).label("pin"),
+                       func.sum(LlmCallRow.output_tokens).label("pout"))
+                .group_by(LlmCallRow.thread_id).subquery()
+            )
+            stmt = select(ThreadBudgetRow, func.coalesce(used.c.pin, 0), func.coalesce(used.c.pout, 0)).outerjoin(
+                used, used.c.tid == ThreadBudgetRow.thread_id)
+            if account is not None:
+                stmt = stmt.where(ThreadBudgetRow.account == account)
+            if thread_id is not None:
+                stmt = stmt.where(ThreadBudgetRow.thread_id == thread_id)
+            rows = (await db.execute(stmt)).all()
+            return [ThreadBudget(thread_id=b.thread_id, account=b.account, max_tokens=int(b.max_tokens),
+                                 prompt_tokens=int(pin), completion_tokens=int(pout)) for b, pin, pout in rows]
+
+    async def thread_tokens(self, thread_id: str) -> tuple[int, int | None]:
+        """Tokens the thread used, and its budget (None before its first call)."""
+        async with self._sm() as db:
+            used = (await db.execute(
+                select(func.coalesce(func.sum(LlmCallRow.input_tokens + LlmCallRow.output_tokens), 0))
+                .where(LlmCallRow.thread_id == thread_id))).scalar_one()
+            budget = await db.get(ThreadBudgetRow, thread_id)
+            return int(used), (int(budget.max_tokens) if budget is not None else None)
+
+    async def calls(self, account: str | None = None) -> list[LlmCallRecord]:
+        """The call log (oldest first)."""
+        async with self._sm() as db:
+            stmt = select(LlmCallRow).order_by(LlmCallRow.id)
+            if account is not None:
+                stmt = stmt.where(LlmCallRow.account == account)
+            return [LlmCallRecord(account=r.account, thread_id=r.thread_id, response_id=r.response_id, agent=r.agent,
+                                  model=r.model, input_tokens=r.input_tokens, output_tokens=r.output_tokens,
+                                  cost_usd=r.cost_usd, priced=r.priced, latency_ms=r.latency_ms)
+                    for r in (await db.execute(stmt)).scalars()]

@@ -1,0 +1,112 @@
+"""`TasksService`: seed 001's tasks and users over the runtime.
+
+A task is a turn of the same agent on the same event log as `/v1/responses`; its id is
+the response id, so a task can be read as a response too. X-API-Key accounts carry no
+Hugging Face token: their turns use the server's own LLM credential
+(`MLAGENT_INFERENCE_API_KEY`), held in memory only, like a caller's token. For the same
+reason a task paused on `approval_required` is answered here (`approve`), not through
+`/v1/responses/{id}/approvals`, which re-attaches the caller's Hugging Face token.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import SecretStr
+
+from ..auth.identity import Identity
+from ..config import Settings
+from ..errors import ServiceError, not_found
+from ..events.response import ResponseObject
+from ..runtime.approvals import ApprovalRequest, ApprovalsService
+from ..runtime.service import ResponsesService
+from ..store.sessions import AccountStore
+from .models import TaskAccepted, TaskRequest, TaskStatus, TaskTurnRequest, User
+from .tools import ToolCatalogue
+
+TASK_METADATA = {"surface": "task"}
+
+
+def render_context(context: dict[str, Any]) -> str:
+    """The task's context as text the agent reads before the prompt."""
+    lines = []
+    for key, value in context.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        lines.append(f"- {key}: {text}")
+    return "Context for this task:\n" + "\n".join(lines)
+
+
+class TasksService:
+    def __init__(self, settings: Settings, responses: ResponsesService, accounts: AccountStore,
+                 catalogue: ToolCatalogue, approvals: ApprovalsService | None = None) -> None:
+        self.settings = settings
+        self.approvals = approvals
+        self.responses = responses
+        self.accounts = accounts
+        self.catalogue = catalogue
+
+    def _llm_identity(self, identity: Identity) -> Identity:
+        if identity.token is not None:
+            return identity
+        key = self.settings.inference_api_key
+        if not key:
+            raise ServiceError(
+                503, "inference_unavailable",
+                "This server has no LLM credential for API-key callers: the operator must set "
+                "MLAGENT_INFERENCE_API_KEY.", retryable=False,
+            )
+        return identity.model_copy(update={"token": SecretStr(key)})
+
+    async def submit(self, identity: Identity, task: TaskRequest) -> TaskAccepted:
+        allowed = self.catalogue.resolve(task.tools)
+        caller = self._llm_identity(identity)
+        input_: Any = task.prompt
+        if task.context:
+            input_ = [{"role": "user", "content": render_context(task.context)},
+                      {"role": "user", "content": task.prompt}]
+        turn = TaskTurnRequest(input=input_, background=True, metadata=TASK_METADATA, allowed_tools=allowed,
+                               server_llm_key=identity.token is None)
+        created = await self.responses.create(caller, turn)
+        return TaskAccepted(task_id=created.id)
+
+    async def status(self, identity: Identity, task_id: str) -> TaskStatus:
+        try:
+            response = await self.responses.get(identity, task_id)
+        except ServiceError as exc:
+            if exc.status == 404:
+                raise not_found("task", task_id, "task_id") from None
+            raise
+        return task_status(response)
+
+    async def approve(self, identity: Identity, task_id: str, req: ApprovalRequest) -> TaskStatus:
+        """Answer the task's pending batch; the same task continues on the LLM credential it
+        was created with (the server key for an API-key account, re-attached here as a
+        caller's token is on /v1, so the approval also works after a restart)."""
+        assert self.approvals is not None
+        try:
+            response = await self.approvals.submit(self._llm_identity(identity), task_id, req)
+        except ServiceError as exc:
+            if exc.status == 404:
+                raise not_found("task", task_id, "task_id") from None
+            raise
+        return task_status(response)
+
+    async def users(self, identity: Identity) -> list[User]:
+        accounts = sorted(await self.accounts.list(), key=lambda a: (a.created_at, a.name))
+        users = [
+            User(id=i, username=a.name, kind=a.kind, created_at=int(a.created_at), last_seen_at=int(a.last_seen_at))
+            for i, a in enumerate(accounts, start=1)
+        ]
+        if identity.is_operator:
+            return users
+        return [u for u in users if u.username == identity.account]
+
+
+def task_status(response: ResponseObject) -> TaskStatus:
+    error = response.error.message if response.error else None
+    if response.incomplete_details is not None and error is None:
+        error = f"incomplete: {response.incomplete_details.reason}"
+    return TaskStatus(task_id=response.id, status=response.status, result=response.output_text,
+                      error=error, created_at=response.created_at)
+
