@@ -162,6 +162,25 @@ def test_approving_a_pause_continues_the_same_run(page, server, alice_token, fak
     shot(page, screenshots, "run-approved")
 
 
+def test_cancel_a_paused_run_then_continue_the_session(page, server, alice_token, fake_llm, screenshots):
+    fake_llm.push(Reply(tool_calls=[("launch_job", {"flavor": "a10g-large", "timeout": "2h"})]))
+    sign_in(page, server.url, alice_token)
+    page.get_by_label("Task").fill("Launch an expensive job")
+    page.get_by_label("Budget cap (USD)").fill("1")
+    page.get_by_role("button", name="Start run").click()
+    page.get_by_role("heading", name="Approval needed").wait_for()
+    rid = page.url.rsplit("/", 1)[1]
+    page.get_by_role("button", name="Cancel run").click()
+    page.locator("[data-status='cancelled']").wait_for()
+    fake_llm.push(Reply(text="Here is a cheaper plan."))
+    page.get_by_label("Message").fill("Suggest something cheaper")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_url(lambda url: "/ui/#/runs/resp_" in url and not url.endswith(rid))
+    page.locator(".answer", has_text="Here is a cheaper plan.").wait_for()
+    page.get_by_role("link", name=rid).wait_for()  # "Continues" links back to the cancelled run
+    shot(page, screenshots, "run-continued")
+
+
 def test_another_accounts_run_and_model_do_not_render(page, server, alice_token, fake_hub, fake_llm,
                                                      screenshots):
     bob = fake_hub.user_token("bob-ui")
