@@ -87,7 +87,7 @@ def test_run_streams_plan_and_text_and_resumes_after_a_lost_connection(page, ser
     fake_llm.push(Reply(tool_calls=[("update_plan", PLAN)]),
                   Reply(tool_calls=[("model_register", {"modelname": "UiModel", "modelkind": "classification",
                                                         "modeltags": ["ui"]})]),
-                  Reply(text=HOSTILE, chunks=8, chunk_delay=0.05, gate=gate))
+                  Reply(text=HOSTILE, chunks=8, chunk_delay=0.4, gate=gate))
     sign_in(page, proxy.url, alice_token)
     shot(page, screenshots, "runs-empty")
     page.get_by_label("Task").fill("Train a classifier and register it")
@@ -105,6 +105,10 @@ def test_run_streams_plan_and_text_and_resumes_after_a_lost_connection(page, ser
     assert proxy.cut() > 0
     page.locator("main[data-reconnects]:not([data-reconnects='0'])").wait_for(state="attached")
     gate.set()
+    # And again while the answer is streaming in.
+    page.locator(".answer").wait_for()
+    assert proxy.cut() > 0
+    page.locator("main[data-reconnects]:not([data-reconnects='0']):not([data-reconnects='1'])").wait_for(state="attached")
     page.locator("[data-status='completed']").wait_for()
     page.locator(".answer h4", has_text="Result").wait_for()
     text = page.locator(".answer").inner_text()
@@ -117,7 +121,10 @@ def test_run_streams_plan_and_text_and_resumes_after_a_lost_connection(page, ser
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {alice_token}"}) as c:
         events = [json.loads(line[6:]) for line in c.get(f"/v1/responses/{rid}/events").text.splitlines()
                   if line.startswith("data: ")]
-    assert page.evaluate("document.querySelector('main').dataset.lastSeq") == str(events[-1]["sequence_number"])
+    final = events[-1]["sequence_number"]
+    assert page.evaluate("document.querySelector('main').dataset.lastSeq") == str(final)
+    # Every event of the log was applied exactly once across the reconnects: no gap, no repeat.
+    assert page.evaluate("document.querySelector('main').dataset.applied") == str(final + 1)
     shot(page, screenshots, "run-completed")
 
     # A reload replays the whole log: the same answer once, the same plan.

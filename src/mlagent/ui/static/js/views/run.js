@@ -177,6 +177,7 @@ export async function show(main, { id }) {
     frame = 0;
     main.dataset.lastSeq = String(stream.lastSeq);
     main.dataset.reconnects = String(stream.reconnects);
+    main.dataset.applied = String(state.events); // events applied: last seq + 1 when none was missed or repeated
     const all = state.dirty.has("all");
     if (all || state.dirty.has("head")) drawHead();
     if (all || state.dirty.has("plan")) drawPlan();
