@@ -306,6 +306,15 @@ def test_phone_width_has_no_sideways_scroll_and_keyboard_reaches_the_nav(browser
         wide = page.evaluate("[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)"
                              ".map(e => e.tagName + '.' + e.className)")
         assert page.evaluate("document.documentElement.scrollWidth") <= 391, wide
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {alice_token}"}) as c:
+            rid = c.post("/v1/responses", json={"input": "a phone-sized run", "background": True}).json()["id"]
+            wait_status(c, rid, {"completed"})
+        page.goto(f"{server.url}/ui/#/runs/{rid}")
+        page.locator("[data-status='completed']").wait_for()
+        shot(page, screenshots, "phone-run")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 391
+        page.goto(f"{server.url}/ui/#/runs")
+        page.get_by_role("heading", name="My runs").wait_for()
         page.locator("a.skip").focus()
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.textContent") == "Runs"

@@ -57,7 +57,7 @@ export function when(epochSeconds) {
 }
 
 export function badge(status) {
-  return h("span", { class: `badge s-${String(status).replace(/[^a-z_]/gi, "")}` }, status);
+  return h("span", { class: `badge s-${String(status).replace(/[^a-z_]/gi, "")}` }, String(status).replace(/_/g, " "));
 }
 
 export function toast(message) {
