@@ -342,3 +342,48 @@ def test_docs_render_offline(page, server, screenshots):
     # logo) is refused by the page's policy before it leaves the browser.
     assert outside == [], (outside, blocked)
     assert all("redoc" in url for url in blocked), blocked  # the only one, and refused
+
+
+def test_the_page_modules_pure_functions(page, server):
+    """The state reducer, Markdown renderer, SHAP rows and per-response spend, run in the
+    browser on hand-made inputs (the cases the server tests cannot easily produce)."""
+    page.goto(f"{server.url}/ui/")
+    result = page.evaluate("""async () => {
+      const { RunState } = await import('/ui/static/js/views/run.js');
+      const { render } = await import('/ui/static/js/markdown.js');
+      const { shapRows } = await import('/ui/static/js/views/models.js');
+      const { spendPerResponse } = await import('/ui/static/js/views/usage.js');
+      const st = new RunState();
+      const ev = (seq, type, data) => st.apply({ seq, type, data: { type, sequence_number: seq, ...data } });
+      ev(0, 'response.job_status', { job_id: 'job1', stage: 'RUNNING', message: 'step 3' });
+      ev(1, 'response.job_status', { job_id: 'job1', stage: 'COMPLETED', message: null });
+      ev(2, 'response.artifact.created', { artifact: { type: 'hf_job', id: 'job1', url: 'https://hf.co/jobs/job1' } });
+      ev(3, 'response.artifact.created', { artifact: { type: 'deployment', id: 'dep-1', status: 'pending' } });
+      ev(4, 'response.artifact.created', { artifact: { type: 'deployment', id: 'dep-1', status: 'running' } });
+      ev(5, 'response.some_future_event', { anything: 1 });
+      const div = document.createElement('div');
+      div.append(render('# T\\n\\n<iframe src=x></iframe> [a](javascript:alert(1)) [b](https://example.org) snake_case_name `x<y>`\\n\\n```\\n<b>code</b>\\n```\\n\\n- [x] done\\n- [ ] todo'));
+      return {
+        jobs: [...st.jobs.values()].map(j => j.stage),
+        artifacts: [...st.artifacts.values()].map(a => a.type + ':' + (a.status || '')),
+        events: st.events,
+        html: div.innerHTML,
+        links: [...div.querySelectorAll('a')].map(a => a.getAttribute('href')),
+        elements: [...div.querySelectorAll('*')].map(e => e.tagName.toLowerCase()),
+        shap: shapRows({ feature_importance: [[0.1, -2, 0.5]], feature_names: ['a', 'b', 'c'] }).map(r => r.label),
+        spend: spendPerResponse([
+          { id: 'r2', session_id: 's', created_at: 200, model: 'm', usage: { cost: { inference_usd: 3, jobs_usd: 1 } } },
+          { id: 'r1', session_id: 's', created_at: 100, model: 'm', usage: { cost: { inference_usd: 1, jobs_usd: 0 } } },
+          { id: 'r3', session_id: 't', created_at: 150, model: 'm', usage: null },
+        ]).map(r => [r.id, r.inference_usd, r.jobs_usd]),
+      };
+    }""")
+    assert result["jobs"] == ["COMPLETED"]
+    assert result["artifacts"] == ["hf_job:", "deployment:running"]  # one deployment, status updated in place
+    assert result["events"] == 6
+    assert set(result["elements"]) <= {"h3", "p", "a", "code", "pre", "ul", "li"}, result["elements"]
+    assert result["links"] == ["https://example.org/"]
+    assert "&lt;iframe" in result["html"] and "&lt;b&gt;code&lt;/b&gt;" in result["html"] and "snake_case_name" in result["html"]
+    assert "☑ done" in result["html"] and "☐ todo" in result["html"]
+    assert result["shap"] == ["b", "c", "a"]
+    assert result["spend"] == [["r1", 1, 0], ["r2", 2, 1]]
