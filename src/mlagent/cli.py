@@ -1,45 +1,104 @@
-"""`mlagent serve | migrate`: the command line behind `make serve`."""
+"""`mlagent`: the server (`serve`, `migrate`) and the terminal client (`run`, `attach`, `ls`, …).
+
+The client commands live in `mlagent.client` and use the public HTTP API only; this module
+only builds the parser and dispatches.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from typing import Any
 
+from . import __version__
 from .config import Settings
 
+# `mlagent serve --host … --port …`: flags that override the environment variable of the same name.
+SERVE_OPTIONS: dict[str, tuple[str, type, str]] = {
+    "host": ("--host", str, "HTTP listen address"),
+    "port": ("--port", int, "HTTP port"),
+    "grpc_port": ("--grpc-port", int, "gRPC port (0 disables)"),
+    "data_dir": ("--data-dir", str, "database, artifacts, sandboxes"),
+    "database_url": ("--database-url", str, "SQLAlchemy URL (default: SQLite in the data dir)"),
+    "log_level": ("--log-level", str, "debug, info, warning, error"),
+}
 
-def _serve(settings: Settings) -> None:
+
+def settings_environment() -> str:
+    """Every environment variable Settings reads, with its default: `serve --help`'s epilog."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = [str(c) for c in getattr(alias, "choices", [])] if alias else [f"MLAGENT_{name.upper()}"]
+        default = field.default
+        shown = "unset" if default is None else ("(built-in list)" if name == "models" else default)
+        rows.append(f"  {' | '.join(names):<40} {shown}")
+    return "environment variables (flags override them; see README.md, Configuration):\n" + "\n".join(rows)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {k: getattr(args, k) for k in SERVE_OPTIONS if getattr(args, k, None) is not None}
+    return Settings(**overrides)
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .server import create_app
 
+    settings = _settings(args)
+    _logging(settings)
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                                            timeout_graceful_shutdown=5))
     # POST /api/v1/organism/stop ends the process through this, exactly as a signal would, but exits 0.
     app.state.request_shutdown = lambda: setattr(server, "should_exit", True)
     server.run()
+    return 0
 
 
-def _migrate(settings: Settings) -> None:
+def _migrate(args: argparse.Namespace) -> int:
     from .store.db import migrate_sync
 
+    settings = _settings(args)
+    _logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate_sync(settings.resolved_database_url)
     print("database is at the latest migration")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .client.parser import add_commands, connection_options
+
+    parser = argparse.ArgumentParser(
+        prog="mlagent", parents=[connection_options(top_level=True)],
+        description="ML engineering agent: the server, and a terminal client for it (docs/cli.md)")
+    parser.add_argument("--version", action="version", version=f"mlagent {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text, func in (("serve", "run the HTTP (and gRPC) server", _serve),
+                                  ("migrate", "apply database migrations", _migrate)):
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog=settings_environment() if name == "serve" else None)
+        for field, (flag, kind, text) in SERVE_OPTIONS.items():
+            if name == "migrate" and field not in ("data_dir", "database_url", "log_level"):
+                continue
+            env = f"MLAGENT_{field.upper()}"
+            p.add_argument(flag, dest=field, type=kind, default=None, help=f"{text} (env {env})")
+        p.set_defaults(handler=func)
+    add_commands(sub)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="mlagent", description="ML engineering agent server")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the HTTP (and gRPC) server; configured by environment variables")
-    sub.add_parser("migrate", help="apply database migrations")
-    args = parser.parse_args(argv)
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    {"serve": _serve, "migrate": _migrate}[args.command](settings)
+    args = build_parser().parse_args(argv)
+    sys.exit(args.handler(args))
 
 
 if __name__ == "__main__":
