@@ -8,6 +8,8 @@ from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import JSONResponse, Response
 
 from ..errors import ServiceError
+from ..runtime import listing
+from ..runtime.listing import ResponseList
 from ..runtime.requests import CreateResponseRequest
 from . import sse
 from .deps import HfCaller, Svc
@@ -33,6 +35,18 @@ async def create_response(
     if body.background:
         return _json(created)
     return _json(await runtime.wait(created.id, body.wait_timeout_seconds))
+
+
+@router.get("/responses", response_model=ResponseList)
+async def list_responses(
+    caller: HfCaller,
+    svc: Svc,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")] = 20,
+    after: Annotated[str | None, Query(max_length=64, description="A response id from the previous page's "
+                                                                  "`last_id`: list what is older than it.")] = None,
+) -> Response:
+    """The caller's responses, newest first (mlagent's extension: OpenAI has no listing)."""
+    return _json(await listing.list_responses(svc.responses.turns, caller, limit, after))
 
 
 @router.get("/responses/{response_id}")

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -58,6 +58,16 @@ class TurnStore:
                 select(Turn).where(Turn.session_id == session_id).order_by(Turn.created_at.desc()).limit(1)
             )
             return result.scalar_one_or_none()
+
+    async def list_for_account(self, account: str, limit: int, before: Turn | None = None) -> list[Turn]:
+        """The account's turns, newest first (ties broken by id), strictly older than `before`."""
+        async with self._sm() as db:
+            stmt = select(Turn).where(Turn.account == account)
+            if before is not None:
+                stmt = stmt.where(or_(Turn.created_at < before.created_at,
+                                      and_(Turn.created_at == before.created_at, Turn.id < before.id)))
+            stmt = stmt.order_by(Turn.created_at.desc(), Turn.id.desc()).limit(limit)
+            return list((await db.execute(stmt)).scalars())
 
     async def append(
         self, turn_id: str, events: Sequence[tuple[int, str, str]], snapshot: dict[str, Any], status: str
