@@ -459,17 +459,22 @@ def response_view(response: dict[str, Any]) -> RenderableType:
 
 
 def response_table(responses: list[dict[str, Any]]) -> RenderableType:
+    """`mlagent ls`: the listing's items (response objects plus `updated_at` and `input_preview`)."""
     if not responses:
         return Text("no responses yet", style="dim")
     table = Table(box=None, padding=(0, 2), header_style="bold")
-    for col in ("id", "created", "status", "model", "session spend", "answer"):
-        table.add_column(col, no_wrap=col != "answer", overflow="ellipsis", justify="right" if "spend" in col else "left")
+    for col in ("id", "created", "status", "took", "spend", "task"):
+        table.add_column(col, no_wrap=col != "task", overflow="ellipsis", min_width=37 if col == "id" else None,
+                         justify="right" if col in ("took", "spend") else "left")
     for r in responses:
         status = str(r.get("status"))
         cost = session_cost(r) or {}
-        summary = short(response_text(r), 60) or (r.get("error") or {}).get("message") or ""
+        took = ""
+        if isinstance(r.get("updated_at"), (int, float)) and isinstance(r.get("created_at"), (int, float)):
+            took = duration(max(0.0, r["updated_at"] - r["created_at"]))
+        task = short(str(r.get("input_preview") or response_text(r)), 60)
         table.add_row(str(r.get("id")), when(r.get("created_at")), Text(status, style=STATUS_STYLE.get(status, "")),
-                      str(r.get("model", "")), money(cost.get("total_usd")) if cost else "", summary)
+                      took, money(cost.get("total_usd")) if cost else "", task)
     return table
 
 
