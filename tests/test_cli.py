@@ -8,9 +8,10 @@ import json
 import subprocess
 import sys
 
+import pexpect
 import pytest
 
-from .agent_support import deferred, release, wait_for
+from .agent_support import agent_env, deferred, release, script, wait_for
 from .cli_support import (
     RESPONSE_ID,
     CuttableProxy,
@@ -23,7 +24,7 @@ from .cli_support import (
 )
 from .costs import MODEL, module_server, price_file
 from .fakes.llm import Reply
-from .harness import wait_status
+from .harness import ServerProcess, wait_status
 
 PLAN = {"steps": [{"step": "Compare the two embedders", "status": "in_progress"},
                   {"step": "Recommend one", "status": "pending"}]}
@@ -34,7 +35,7 @@ ANSWER = "Use **bge-m3**: it is fast.\n\n- multilingual\n- 8k context"
 def server(tmp_path_factory, fake_llm, fake_hub):
     """One server for the module (SQLite: the database behaviour has its own tests); a
     generous start-up time, since CLI tests often run beside others on a busy machine."""
-    server = module_server(tmp_path_factory.mktemp("cli"), fake_llm, fake_hub).start(timeout=120)
+    server = ServerProcess(tmp_path_factory.mktemp("cli"), agent_env(fake_hub, fake_llm)).start(timeout=120)
     yield server
     server.stop()
 
@@ -72,6 +73,31 @@ def test_run_without_terminal_prints_plain_lines_and_streams_text(server, fake_l
     assert "plain answer" in lines
     assert any(line.startswith("✓ update_plan(") for line in lines)
     assert lines[-1].startswith("✔ completed")
+
+
+def test_job_status_and_artifacts_show_as_lines_and_links(server, fake_llm, fake_hub):
+    token = fake_hub.user_token("clijobs")
+    repo = "clijobs/tiny-model"
+    script(fake_llm, [("hf_job_launch", {"script": "print('train')", "flavor": "cpu-basic", "timeout": "10m",
+                                         "push_to_hub": True, "output_repo": repo})])
+    held = deferred(fake_llm)
+    with server.client(token) as c:
+        rid = c.post("/v1/responses", json={"input": "train it", "background": True}).json()["id"]
+        [job_id] = wait_for(lambda: fake_hub.jobs_of("clijobs"))
+        script(fake_llm, "Trained and pushed.")
+        release(held, [("hf_job_wait", {"job_id": job_id, "timeout_seconds": 60})])
+        assert wait_status(c, rid, {"completed", "failed"}, timeout=60)["status"] == "completed"
+    child = spawn(["attach", rid], cli_env(server.url, token))
+    child.expect(pexpect.EOF)
+    raw = child.logfile_read.getvalue()
+    child.close()
+    assert child.exitstatus == 0
+    out = plain(raw)
+    job_url = f"{fake_hub.url}/jobs/clijobs/{job_id}"
+    assert f"⚙ job {job_id}  COMPLETED" in out
+    assert f"↗ hf_job  {job_id}  {job_url}" in out and f"↗ model  {repo}  {fake_hub.url}/{repo}" in out
+    assert f"\x1b]8;id=" in raw and f";{job_url}\x1b\\" in raw  # a terminal hyperlink (OSC 8)
+    assert "✓ hf_job_launch(" in out and "✓ hf_job_wait(" in out and "Trained and pushed." in out
 
 
 def test_dropped_connection_resumes_without_gap_or_duplicate(server, fake_llm, fake_hub):

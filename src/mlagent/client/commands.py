@@ -227,7 +227,7 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.json:
         ctx.out(response)
     else:
-        ctx.console.print(render.response_view(response))
+        ctx.console.print(render.response_view(response), soft_wrap=True)
     return Exit.OK
 
 
@@ -271,7 +271,7 @@ def cmd_ls(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.json:
         ctx.out(page)
         return Exit.OK
-    ctx.console.print(render.response_table(page.get("data") or []))
+    ctx.console.print(render.response_table(page.get("data") or [], ctx.console.width))
     if page.get("has_more"):
         ctx.console.print(f"more: mlagent ls --after {page.get('last_id')}", style="dim", highlight=False,
                           markup=False)

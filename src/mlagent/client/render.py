@@ -53,7 +53,10 @@ def short(text: str, limit: int) -> str:
 
 
 def call_signature(name: str, arguments: str | None, limit: int = 120) -> str:
-    """`name(key="value", n=3)` from a JSON arguments string, each value and the whole cut short."""
+    """`name(key="value", n=3)` from a JSON arguments string, each value and the whole cut short
+    (just `name` when there are no arguments: an inference action)."""
+    if arguments is None:
+        return name
     try:
         args = json.loads(arguments) if arguments else {}
     except ValueError:
@@ -64,7 +67,7 @@ def call_signature(name: str, arguments: str | None, limit: int = 120) -> str:
     return short(f"{name}({', '.join(parts)})", limit)
 
 
-def one_line(output: str, limit: int = 100) -> str:
+def one_line(output: str, limit: int = 90) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     if not lines:
         return "(no output)"
@@ -210,7 +213,11 @@ class TerminalRenderer(Renderer):
         self.console.print(*things, **kw)
 
     def note(self, message: str, style: str = "") -> None:
-        self.print(Text(message, style=style))
+        self.line(Text(message, style=style))
+
+    def line(self, text: Text) -> None:
+        """One transcript line: never wrapped by rich (the terminal wraps it if it must)."""
+        self.console.print(text, soft_wrap=True)
 
     def retrying(self, reason: str, delay: float) -> None:
         self.note(f"↻ connection lost ({short(reason, 80)}); resuming after event {self.state.last_seq} "
@@ -275,17 +282,17 @@ class TerminalRenderer(Renderer):
                              (f"  session {response.get('session_id', '')}", "dim"))
         if response.get("previous_response_id"):
             line.append(f"  after {response['previous_response_id']}", "dim")
-        self.print(line)
+        self.line(line)
 
     def _call_done(self, call_id: str, output: str) -> None:
         call = self.state.calls.pop(call_id, None) or Call("?", "", None)
         failed = output.startswith("Error")
         line = Text.assemble(("✘ " if failed else "✓ ", "red" if failed else "green"),
-                             (call_signature(call.name, call.arguments), "bold"))
+                             (call_signature(call.name, call.arguments, 90), "bold"))
         if call.started is not None:
             line.append(f"  {duration(time.monotonic() - call.started)}", "magenta")
         line.append(f"  → {one_line(output)}", "red" if failed else "dim")
-        self.print(line)
+        self.line(line)
 
     def _job(self, event: dict[str, Any]) -> None:
         stage = str(event.get("stage") or "?")
@@ -295,7 +302,7 @@ class TerminalRenderer(Renderer):
             line.append(f"  {short(str(event['message']), 80)}", "dim")
         if event.get("url"):
             line.append(f"  {event['url']}", f"link {event['url']} underline")
-        self.print(line)
+        self.line(line)
 
     def _artifact(self, artifact: dict[str, Any]) -> None:
         key = json.dumps(artifact, sort_keys=True)
@@ -308,7 +315,7 @@ class TerminalRenderer(Renderer):
             line.append(f"  {artifact['status']}", "dim")
         if artifact.get("url"):
             line.append(f"  {artifact['url']}", f"link {artifact['url']} underline")
-        self.print(line)
+        self.line(line)
 
     def _print_plan(self) -> None:
         if self.state.plan != self._plan_printed:
@@ -458,23 +465,27 @@ def response_view(response: dict[str, Any]) -> RenderableType:
     return Group(*parts)
 
 
-def response_table(responses: list[dict[str, Any]]) -> RenderableType:
-    """`mlagent ls`: the listing's items (response objects plus `updated_at` and `input_preview`)."""
+def response_table(responses: list[dict[str, Any]], width: int = 80) -> RenderableType:
+    """`mlagent ls`: the listing's items (response objects plus `updated_at` and `input_preview`).
+    Ids and statuses are never cut; the task column comes only when the width leaves room."""
     if not responses:
         return Text("no responses yet", style="dim")
-    table = Table(box=None, padding=(0, 2), header_style="bold")
-    for col in ("id", "created", "status", "took", "spend", "task"):
-        table.add_column(col, no_wrap=col != "task", overflow="ellipsis", min_width=37 if col == "id" else None,
-                         justify="right" if col in ("took", "spend") else "left")
+    columns = ["id", "status", "created", "took", "spend"] + (["task"] if width >= 110 else [])
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    for col in columns:
+        table.add_column(col, no_wrap=True, overflow="ellipsis", justify="right" if col in ("took", "spend") else "left",
+                         min_width={"id": 37, "status": 11, "created": 11}.get(col))
     for r in responses:
         status = str(r.get("status"))
         cost = session_cost(r) or {}
         took = ""
         if isinstance(r.get("updated_at"), (int, float)) and isinstance(r.get("created_at"), (int, float)):
             took = duration(max(0.0, r["updated_at"] - r["created_at"]))
-        task = short(str(r.get("input_preview") or response_text(r)), 60)
-        table.add_row(str(r.get("id")), when(r.get("created_at")), Text(status, style=STATUS_STYLE.get(status, "")),
-                      took, money(cost.get("total_usd")) if cost else "", task)
+        row = [str(r.get("id")), Text(status, style=STATUS_STYLE.get(status, "")), when(r.get("created_at"))[5:],
+               took, money(cost.get("total_usd")) if cost else ""]
+        if "task" in columns:
+            row.append(short(str(r.get("input_preview") or response_text(r)), 80))
+        table.add_row(*row)
     return table
 
 
@@ -483,7 +494,7 @@ def usage_view(usage: dict[str, Any]) -> RenderableType:
     lower = " (lower bound: some calls had no price)" if totals.get("cost_is_lower_bound") else ""
     head = Text(f"{totals.get('request_count', 0)} LLM calls · {totals.get('total_tokens', 0):,} tokens "
                 f"({totals.get('prompt_tokens', 0):,} in / {totals.get('completion_tokens', 0):,} out) · "
-                f"{money(totals.get('total_cost'))}{lower} · {usage.get('active_threads', 0)} active sessions")
+                f"{money(totals.get('total_cost'))}{lower} · active sessions: {usage.get('active_threads', 0)}")
     table = Table(box=None, padding=(0, 2), header_style="bold")
     for col in ("model", "calls", "tokens", "cost"):
         table.add_column(col, justify="left" if col == "model" else "right")
