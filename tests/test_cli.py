@@ -96,7 +96,7 @@ def test_job_status_and_artifacts_show_as_lines_and_links(server, fake_llm, fake
     job_url = f"{fake_hub.url}/jobs/clijobs/{job_id}"
     assert f"⚙ job {job_id}  COMPLETED" in out
     assert f"↗ hf_job  {job_id}  {job_url}" in out and f"↗ model  {repo}  {fake_hub.url}/{repo}" in out
-    assert f"\x1b]8;id=" in raw and f";{job_url}\x1b\\" in raw  # a terminal hyperlink (OSC 8)
+    assert "\x1b]8;id=" in raw and f";{job_url}\x1b\\" in raw  # a terminal hyperlink (OSC 8)
     assert "✓ hf_job_launch(" in out and "✓ hf_job_wait(" in out and "Trained and pushed." in out
 
 
@@ -294,3 +294,14 @@ def test_ls_pages_my_responses_only(server, fake_hub):
     assert table.returncode == 0
     assert mine[2] in table.stdout and "task 2" in table.stdout and theirs not in table.stdout
     assert f"mlagent ls --after {mine[1]}" in table.stdout
+
+
+def test_token_prompt_on_a_terminal_is_not_echoed(server, fake_hub):
+    token = fake_hub.user_token("cli-prompt")
+    child = spawn(["ls"], cli_env(server.url, None))
+    child.expect("Hugging Face token \\(not shown\\): ")
+    child.sendline(token)
+    code, out = finish(child)
+    assert code == 0, out
+    assert "no responses yet" in out
+    assert token not in out  # getpass turned the echo off

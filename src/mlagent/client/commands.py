@@ -119,7 +119,7 @@ def follow(ctx: Context, response_id: str, *, after: int = -1, replaying: bool =
                               f"  mlagent continue {response_id} \"<message>\"", highlight=False, markup=False)
                 return Exit.INCOMPLETE
             return STATUS_EXIT.get(state.status or "", Exit.FAILED)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, EOFError):  # Ctrl-C anywhere, or Ctrl-D at the prompt
         return detached(ctx, response_id)
     except StreamLost as exc:
         ctx.err.print(f"mlagent: {exc}\nFollow it again later with: mlagent attach {response_id}",
@@ -166,7 +166,13 @@ def ask_approval(ctx: Context, response_id: str, pending: dict[str, Any] | None)
             console.print("The cap must be more than 0 and at most 500.", style="red")
     feedback = Prompt.ask("Feedback for the agent (Enter for none)", default="", show_default=False,
                           console=console).strip()
-    result = ctx.api.approve(response_id, choice != "n", cap, feedback or None)
+    try:
+        result = ctx.api.approve(response_id, choice != "n", cap, feedback or None)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        console.print(f"Not sent: {exc.message}", style="yellow", highlight=False, markup=False)
+        return True  # answered elsewhere meanwhile: follow what happens next
     console.print(f"→ {'approved' if choice != 'n' else 'denied'}; {response_id} is {result.get('status')}",
                   style="cyan", highlight=False, markup=False)
     return True

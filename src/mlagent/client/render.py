@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,8 +145,14 @@ class Renderer:
         self.state = TurnState()
         self.replaying = replaying
         self._last_arrival = time.monotonic()
+        # The live footer is drawn by rich's refresh thread: it and `handle` take turns on the state.
+        self._lock = threading.RLock()
 
     def handle(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._handle(event)
+
+    def _handle(self, event: dict[str, Any]) -> None:
         now = time.monotonic()
         if self.replaying and now - self._last_arrival >= LIVE_GAP_SECONDS:
             self.replaying = False
@@ -350,6 +357,10 @@ class TerminalRenderer(Renderer):
         return Panel(table, title="plan", title_align="left", border_style="dim", expand=False)
 
     def footer(self) -> RenderableType:
+        with self._lock:
+            return self._footer()
+
+    def _footer(self) -> RenderableType:
         s = self.state
         parts: list[RenderableType] = []
         if s.plan:
@@ -358,9 +369,9 @@ class TerminalRenderer(Renderer):
             tail = "\n".join(s.text.splitlines()[-max(4, self.console.size.height - 14):])
             parts.append(Markdown(tail))
         for call in s.calls.values():  # started, no result yet
-            spent = f"  {duration(time.monotonic() - call.started)}" if call.started is not None else ""
+            took = f"  {duration(time.monotonic() - call.started)}" if call.started is not None else ""
             parts.append(Spinner("dots", Text.assemble((call_signature(call.name, call.arguments), "bold"),
-                                                       (spent, "magenta")), style="magenta"))
+                                                       (took, "magenta")), style="magenta"))
         status = Table.grid(padding=(0, 1))
         self._spinner.text = Text(f"{s.status or 'connecting'}", style="cyan")
         row: list[RenderableType] = [self._spinner]
@@ -456,12 +467,12 @@ def response_view(response: dict[str, Any]) -> RenderableType:
     usage = response.get("usage") or {}
     cost = usage.get("cost") or {}
     if usage:
-        line = f"tokens {usage.get('input_tokens', 0):,} in / {usage.get('output_tokens', 0):,} out"
+        summary = f"tokens {usage.get('input_tokens', 0):,} in / {usage.get('output_tokens', 0):,} out"
         if cost:
-            line += (f" · session spend {money(cost.get('total_usd'))} of {money(cost.get('max_cost_usd'))}"
+            summary += (f" · session spend {money(cost.get('total_usd'))} of {money(cost.get('max_cost_usd'))}"
                      f" (inference {money(cost.get('inference_usd'))}, jobs {money(cost.get('jobs_usd'))},"
                      f" sandboxes {money(cost.get('sandboxes_usd'))})")
-        parts.append(Text(line, style="dim"))
+        parts.append(Text(summary, style="dim"))
     return Group(*parts)
 
 
@@ -481,7 +492,7 @@ def response_table(responses: list[dict[str, Any]], width: int = 80) -> Renderab
         took = ""
         if isinstance(r.get("updated_at"), (int, float)) and isinstance(r.get("created_at"), (int, float)):
             took = duration(max(0.0, r["updated_at"] - r["created_at"]))
-        row = [str(r.get("id")), Text(status, style=STATUS_STYLE.get(status, "")), when(r.get("created_at"))[5:],
+        row: list[RenderableType] = [str(r.get("id")), Text(status, style=STATUS_STYLE.get(status, "")), when(r.get("created_at"))[5:],
                took, money(cost.get("total_usd")) if cost else ""]
         if "task" in columns:
             row.append(short(str(r.get("input_preview") or response_text(r)), 80))
