@@ -264,7 +264,27 @@ def test_errors_are_clear_and_never_show_the_token(server, fake_hub):
         assert token not in result.stdout + result.stderr
 
 
-def test_version_and_serve_help(fake_hub):
+def test_failed_and_cancelled_turns_have_their_exit_codes(server, fake_llm, fake_hub):
+    token = fake_hub.user_token("cli-codes")
+    env = cli_env(server.url, token)
+    fake_llm.push(Reply(status=400))
+    failed = run_cli(["run", "this fails"], env)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "✘ failed" in failed.stdout and "llm_error" in failed.stdout
+    held = deferred(fake_llm)
+    child = spawn(["run", "this is cancelled"], env)
+    child.expect(RESPONSE_ID)
+    rid = child.after
+    child.expect("in progress")
+    cancelled = run_cli(["cancel", rid], env)
+    assert cancelled.returncode == 0 and rid in cancelled.stdout
+    code, out = finish(child)
+    release(held, text="too late")
+    assert code == 3, out
+    assert "■ cancelled" in out
+
+
+def test_version_and_serve_help(fake_hub, tmp_path):
     env = cli_env("http://127.0.0.1:9", None)
     version = run_cli(["--version"], env)
     assert version.returncode == 0 and version.stdout.startswith("mlagent 0.")
@@ -274,6 +294,9 @@ def test_version_and_serve_help(fake_hub):
                  "MLAGENT_MAX_SESSIONS_PER_ACCOUNT", "AGENT_API_KEY"):
         assert text in helped.stdout, text
     assert plain(helped.stdout) == helped.stdout
+    migrated = run_cli(["migrate", "--data-dir", str(tmp_path / "d")], env, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "latest migration" in migrated.stdout and list((tmp_path / "d").glob("*.db"))  # the flag was used
 
 
 def test_ls_pages_my_responses_only(server, fake_hub):
