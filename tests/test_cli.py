@@ -63,14 +63,14 @@ def test_run_shows_plan_tool_call_answer_and_budget(server, fake_llm, fake_hub):
         assert c.get(f"/v1/responses/{rid}").json()["status"] == "completed"
 
 
-def test_run_without_terminal_prints_plain_lines_and_streams_text(server, fake_llm, fake_hub):
+def test_run_without_terminal_prints_plain_lines_and_drops_control_characters(server, fake_llm, fake_hub):
     token = fake_hub.user_token("cli-plain")
-    plan_then_answer(fake_llm, "plain answer")
+    plan_then_answer(fake_llm, "plain answer\x1b]0;PWNED\x07")  # an escape sequence from the model
     result = run_cli(["run", "hello"], cli_env(server.url, token))
     assert result.returncode == 0, result.stderr
-    assert "\x1b[" not in result.stdout  # no colour or cursor codes into a pipe
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout  # no codes of ours, none of the model's
     lines = result.stdout.splitlines()
-    assert "plain answer" in lines
+    assert "plain answer]0;PWNED" in lines
     assert any(line.startswith("✓ update_plan(") for line in lines)
     assert lines[-1].startswith("✔ completed")
 

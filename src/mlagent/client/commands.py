@@ -85,7 +85,7 @@ def run_command(func: Callable[[Context, argparse.Namespace], int], args: argpar
     try:
         return func(ctx, args)
     except ApiError as exc:
-        ctx.err.print(f"mlagent: {exc}", style="red", markup=False)
+        ctx.err.print(f"mlagent: {render.scrub(str(exc))}", style="red", markup=False)
         return Exit.API
     except KeyboardInterrupt:
         ctx.err.print("interrupted", style="yellow")

@@ -10,6 +10,7 @@ their elapsed time, and the budget.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.spinner import Spinner
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -32,10 +34,31 @@ from rich.text import Text
 LIVE_GAP_SECONDS = 0.5
 
 
+# C0 controls but tab and newline, DEL, and C1 controls: what the agent writes (often from
+# web pages it read) must not reach the terminal as escape sequences (titles, clipboard, …).
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def scrub(value: Any) -> Any:
+    """`value` with every string's control characters removed (dicts and lists walked)."""
+    if isinstance(value, str):
+        return CONTROL.sub("", value)
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
 def money(value: float | None) -> str:
     if value is None:
         return "?"
     return f"${value:.4f}" if 0 < abs(value) < 0.01 else f"${value:.2f}"
+
+
+def link(url: Any) -> Style:
+    """A terminal hyperlink (OSC 8) to `url`, underlined."""
+    return Style(link=str(url), underline=True)
 
 
 def duration(seconds: float) -> str:
@@ -148,9 +171,11 @@ class Renderer:
         # The live footer is drawn by rich's refresh thread: it and `handle` take turns on the state.
         self._lock = threading.RLock()
 
+    scrub = False  # a terminal renderer drops control characters from what the server sent
+
     def handle(self, event: dict[str, Any]) -> None:
         with self._lock:
-            self._handle(event)
+            self._handle(scrub(event) if self.scrub else event)
 
     def _handle(self, event: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -206,6 +231,8 @@ class JsonRenderer(Renderer):
 
 
 class TerminalRenderer(Renderer):
+    scrub = True
+
     def __init__(self, console: Console, replaying: bool = False) -> None:
         super().__init__(replaying)
         self.console = console
@@ -308,7 +335,7 @@ class TerminalRenderer(Renderer):
         if event.get("message"):
             line.append(f"  {short(str(event['message']), 80)}", "dim")
         if event.get("url"):
-            line.append(f"  {event['url']}", f"link {event['url']} underline")
+            line.append(f"  {event['url']}", link(event["url"]))
         self.line(line)
 
     def _artifact(self, artifact: dict[str, Any]) -> None:
@@ -321,7 +348,7 @@ class TerminalRenderer(Renderer):
         if artifact.get("status"):
             line.append(f"  {artifact['status']}", "dim")
         if artifact.get("url"):
-            line.append(f"  {artifact['url']}", f"link {artifact['url']} underline")
+            line.append(f"  {artifact['url']}", link(artifact["url"]))
         self.line(line)
 
     def _print_plan(self) -> None:
@@ -426,6 +453,7 @@ def approval_panel(event: dict[str, Any]) -> RenderableType:
 
 def response_view(response: dict[str, Any]) -> RenderableType:
     """A response object as `mlagent show` prints it."""
+    response = scrub(response)
     status = str(response.get("status"))
     parts: list[RenderableType] = []
     head = Text.assemble((str(response.get("id")), "bold"), ("  ", ""), (status, STATUS_STYLE.get(status, "")),
@@ -455,7 +483,7 @@ def response_view(response: dict[str, Any]) -> RenderableType:
         line = Text.assemble(("↗ ", "bold cyan"), (str(artifact.get("type")), "cyan"),
                              (f"  {artifact_name(artifact)}", "bold"))
         if artifact.get("url"):
-            line.append(f"  {artifact['url']}", f"link {artifact['url']} underline")
+            line.append(f"  {artifact['url']}", link(artifact["url"]))
         parts.append(line)
     if response.get("error"):
         err = response["error"]
@@ -481,6 +509,7 @@ def response_table(responses: list[dict[str, Any]], width: int = 80) -> Renderab
     Ids and statuses are never cut; the task column comes only when the width leaves room."""
     if not responses:
         return Text("no responses yet", style="dim")
+    responses = scrub(responses)
     columns = ["id", "status", "created", "took", "spend"] + (["task"] if width >= 110 else [])
     table = Table(box=None, padding=(0, 1), header_style="bold")
     for col in columns:
@@ -501,6 +530,7 @@ def response_table(responses: list[dict[str, Any]], width: int = 80) -> Renderab
 
 
 def usage_view(usage: dict[str, Any]) -> RenderableType:
+    usage = scrub(usage)
     totals = usage.get("totals") or {}
     lower = " (lower bound: some calls had no price)" if totals.get("cost_is_lower_bound") else ""
     head = Text(f"{totals.get('request_count', 0)} LLM calls · {totals.get('total_tokens', 0):,} tokens "
