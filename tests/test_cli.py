@@ -328,3 +328,18 @@ def test_token_prompt_on_a_terminal_is_not_echoed(server, fake_hub):
     assert code == 0, out
     assert "no responses yet" in out
     assert token not in out  # getpass turned the echo off
+
+
+def test_attach_to_a_long_turn_in_a_terminal_finishes(server, fake_llm, fake_hub):
+    """A long answer printed while rich redraws the footer: the two must not wait on each other."""
+    token = fake_hub.user_token("cli-long")
+    long_answer = "\n".join(f"- item {i}: " + "word " * 12 for i in range(1500))
+    fake_llm.push(Reply(tool_calls=[("update_plan", PLAN)]), Reply(text=long_answer, chunks=150))
+    with server.client(token) as c:
+        rid = c.post("/v1/responses", json={"input": "long", "background": True}).json()["id"]
+        assert wait_status(c, rid, {"completed"}, timeout=120)["status"] == "completed"
+    for _ in range(3):
+        child = spawn(["attach", rid], cli_env(server.url, token), timeout=60)
+        code, out = finish(child, timeout=60)
+        assert code == 0, out[-2000:]
+        assert "item 1499:" in out and "✔ completed" in out

@@ -120,6 +120,7 @@ class Call:
     name: str
     arguments: str
     started: float | None  # monotonic time this client saw it start (None: seen in a replay)
+    spinner: Spinner = field(default_factory=lambda: Spinner("dots", style="magenta"))
 
 
 @dataclass
@@ -241,6 +242,7 @@ class TerminalRenderer(Renderer):
         self._plan_printed: list[dict[str, Any]] = []
         self._started_printing_text = False
         self._header_printed = False
+        self._last_footer: RenderableType = Text("")
 
     # -- the scrolling transcript ------------------------------------------------------
     def print(self, *things: RenderableType | str, **kw: Any) -> None:
@@ -384,8 +386,15 @@ class TerminalRenderer(Renderer):
         return Panel(table, title="plan", title_align="left", border_style="dim", expand=False)
 
     def footer(self) -> RenderableType:
-        with self._lock:
-            return self._footer()
+        """Called by rich's refresh thread, which holds rich's own lock while `handle` may hold
+        ours and wait for rich's (printing a line): never wait here; draw the last footer again."""
+        if not self._lock.acquire(blocking=False):
+            return self._last_footer
+        try:
+            self._last_footer = self._footer()
+            return self._last_footer
+        finally:
+            self._lock.release()
 
     def _footer(self) -> RenderableType:
         s = self.state
@@ -397,8 +406,8 @@ class TerminalRenderer(Renderer):
             parts.append(Markdown(tail))
         for call in s.calls.values():  # started, no result yet
             took = f"  {duration(time.monotonic() - call.started)}" if call.started is not None else ""
-            parts.append(Spinner("dots", Text.assemble((call_signature(call.name, call.arguments), "bold"),
-                                                       (took, "magenta")), style="magenta"))
+            call.spinner.text = Text.assemble((call_signature(call.name, call.arguments), "bold"), (took, "magenta"))
+            parts.append(call.spinner)
         status = Table.grid(padding=(0, 1))
         self._spinner.text = Text(f"{s.status or 'connecting'}", style="cyan")
         row: list[RenderableType] = [self._spinner]
