@@ -71,8 +71,9 @@ class Api:
         return response.json()
 
     # The calls the commands make, each one endpoint of the public API.
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", "/v1/responses", json=body)
+    def create(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self.request("POST", "/v1/responses", json=body, headers=headers)
 
     def get(self, response_id: str) -> dict[str, Any]:
         return self.request("GET", f"/v1/responses/{response_id}")

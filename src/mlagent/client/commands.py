@@ -186,7 +186,7 @@ def submit(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     key = f"mlagent-cli-{uuid.uuid4().hex}"
     for attempt in range(3):
         try:
-            return ctx.api.request("POST", "/v1/responses", json=body, headers={"Idempotency-Key": key})
+            return ctx.api.create(body, key)
         except ApiError as exc:
             if exc.status != 0 or attempt == 2:
                 raise
