@@ -170,6 +170,11 @@ def test_ctrl_c_detaches_and_attach_resumes(server, fake_llm, fake_hub):
     code, out = finish(child)
     assert code == 0, out
     assert "finished while away" in out and "✔ completed" in out
+    tail = run_cli(["attach", rid, "--after", "3", "--json"], env)
+    assert tail.returncode == 0
+    assert [e["sequence_number"] for e in ndjson(tail.stdout)][0] == 4
+    later = run_cli(["attach", rid, "--after", "3"], env)
+    assert later.returncode == 0 and f"● {rid}" in later.stdout  # the header, from the polled object
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +289,7 @@ def test_failed_and_cancelled_turns_have_their_exit_codes(server, fake_llm, fake
     assert "■ cancelled" in out
 
 
-def test_version_and_serve_help(fake_hub, tmp_path):
+def test_version_and_serve_help(tmp_path):
     env = cli_env("http://127.0.0.1:9", None)
     version = run_cli(["--version"], env)
     assert version.returncode == 0 and version.stdout.startswith("mlagent 0.")

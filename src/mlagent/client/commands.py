@@ -96,10 +96,14 @@ def run_command(func: Callable[[Context, argparse.Namespace], int], args: argpar
 
 # -- following a turn ----------------------------------------------------------------------
 
-def follow(ctx: Context, response_id: str, *, after: int = -1, replaying: bool = False) -> int:
-    """Show a turn live until it ends; answer approvals on a terminal; Ctrl-C detaches."""
+def follow(ctx: Context, response_id: str, *, after: int = -1, replaying: bool = False,
+           polled: dict[str, Any] | None = None) -> int:
+    """Show a turn live until it ends; answer approvals on a terminal; Ctrl-C detaches.
+    `polled`: the response object as just fetched, shown before the first event arrives."""
     renderer: render.Renderer = (render.JsonRenderer(replaying) if ctx.json
                                  else render.TerminalRenderer(ctx.console, replaying))
+    if polled is not None:
+        renderer.prime(polled)
     stream = EventStream(ctx.api, response_id, after, on_retry=renderer.retrying)
     try:
         while True:
@@ -224,8 +228,8 @@ def cmd_continue(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_attach(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.api.get(args.response_id)  # a clear 404 before any stream opens
-    return follow(ctx, args.response_id, after=args.after, replaying=True)
+    polled = ctx.api.get(args.response_id)  # a clear 404 before any stream opens
+    return follow(ctx, args.response_id, after=args.after, replaying=True, polled=polled)
 
 
 def cmd_show(ctx: Context, args: argparse.Namespace) -> int:

@@ -174,6 +174,11 @@ class Renderer:
 
     scrub = False  # a terminal renderer drops control characters from what the server sent
 
+    def prime(self, response: dict[str, Any]) -> None:
+        """Start from a polled response object (`attach`: the events may start mid-turn)."""
+        with self._lock:
+            self.state.lifecycle(scrub(response) if self.scrub else response)
+
     def handle(self, event: dict[str, Any]) -> None:
         with self._lock:
             self._handle(scrub(event) if self.scrub else event)
@@ -243,6 +248,10 @@ class TerminalRenderer(Renderer):
         self._started_printing_text = False
         self._header_printed = False
         self._last_footer: RenderableType = Text("")
+
+    def prime(self, response: dict[str, Any]) -> None:
+        super().prime(response)
+        self._header(scrub(response))
 
     # -- the scrolling transcript ------------------------------------------------------
     def print(self, *things: RenderableType | str, **kw: Any) -> None:
