@@ -51,7 +51,6 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        self.stop()  # never leave a half-started server behind
         raise RuntimeError(f"server did not start:\n{self.log()}")
 
     def log(self) -> str:
