@@ -312,3 +312,39 @@ def test_ready_line_has_the_real_ports_and_taken_ports_fail_fast(make_server, tm
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_metrics_after_a_training_job_and_predictions(json_server):
+    import pickle
+
+    import pandas as pd
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    from .mlconnector.client import TRAIN_SCRIPT, api_client, upload, wait_deployment, wait_training
+
+    data = load_diabetes(as_frame=True)
+    csv = pd.concat([data.data, data.target.rename("target")], axis=1).to_csv(index=False).encode()
+    with api_client(json_server) as c:
+        before = scrape(c)
+        mid = c.post("/model/add", json={"modelname": "ops", "modelkind": "regression"}).json()["id"]
+        assert upload(c, mid, "train.py", TRAIN_SCRIPT, "code").status_code == 201
+        assert upload(c, mid, "train.csv", csv, "data").status_code == 201
+        assert upload(c, mid, "r.pkl", pickle.dumps(Ridge().fit(data.data, data.target)), "model").status_code == 201
+        job = c.post("/mltraining/add", json={"modelid": mid})
+        assert job.status_code == 201, job.text
+        assert wait_training(c, job.json()["id"])["status"] == "succeeded"
+        assert c.post("/deployment/add", json={"modelid": mid, "deployment_id": "dep-metrics"}).status_code == 201
+        assert wait_deployment(c, "dep-metrics")["status"] == "running"
+        for i in range(3):
+            assert c.post("/deployment/dep-metrics/predict", json={"data": data.data.iloc[i].tolist()}).status_code == 200
+        assert c.post("/deployment/dep-metrics/predict", json={"rows": []}).status_code == 422
+        assert c.post("/deployment/nope/predict", json={"data": [1.0]}).status_code == 404
+        time.sleep(2.1)  # the database-backed gauges are re-read at most every 2 s
+        after = scrape(c)
+        c.delete("/deployment/dep-metrics")
+    assert delta(before, after, "mlagent_jobs", kind="training", backend="local", state="succeeded") == 1
+    assert delta(before, after, "mlagent_predict_duration_seconds_count", outcome="ok") == 3
+    assert delta(before, after, "mlagent_predict_duration_seconds_count", outcome="client_error") == 2
+    assert delta(before, after, "mlagent_predict_errors_total", status="4xx") == 2
+    assert delta(before, after, "mlagent_predict_errors_total", status="5xx") == 0
