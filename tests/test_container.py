@@ -28,7 +28,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def test_entry_script_migrates_then_serves(tmp_path, fake_llm, fake_hub):
-    done = subprocess.run(["sh", str(ENTRY), "migrate"], env=_env(tmp_path), capture_output=True, text=True,
+    done = subprocess.run(["sh", str(ENTRY), "migrate"], check=False, env=_env(tmp_path), capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "database is at the latest migration" in done.stdout
@@ -51,13 +51,13 @@ def test_entry_script_migrates_then_serves(tmp_path, fake_llm, fake_hub):
 
 def test_entry_script_refuses_an_unwritable_data_dir(tmp_path):
     done = subprocess.run(["sh", str(ENTRY)], env=_env(tmp_path, MLAGENT_DATA_DIR="/dev/null/data"),
-                          capture_output=True, text=True, timeout=30)
+                          check=False, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "MLAGENT_DATA_DIR /dev/null/data is not writable" in done.stderr
 
 
 def test_entry_script_runs_other_commands_as_given(tmp_path):
-    done = subprocess.run(["sh", str(ENTRY), "echo", "hello"], env=_env(tmp_path), capture_output=True, text=True,
+    done = subprocess.run(["sh", str(ENTRY), "echo", "hello"], check=False, env=_env(tmp_path), capture_output=True, text=True,
                           timeout=30)
     assert done.returncode == 0 and done.stdout == "hello\n"
 

@@ -260,7 +260,7 @@ def test_without_otel_endpoint_the_sdk_is_not_even_imported():
             "assert tracing.setup() is False; "
             "print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk')))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
@@ -306,7 +306,7 @@ def test_ready_line_has_the_real_ports_and_taken_ports_fail_fast(make_server, tm
 
         # And one on the same HTTP port.
         third = make_server(mlagent_port=str(http_port), mlagent_grpc_port=str(free_port()))
-        done = subprocess.run(third.argv, env=third.env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(third.argv, env=third.env, check=False, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2, done.stderr
         assert f"cannot start: the HTTP port 127.0.0.1:{http_port} is not available" in done.stderr
     finally:
@@ -321,7 +321,13 @@ def test_metrics_after_a_training_job_and_predictions(json_server):
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import Ridge
 
-    from .mlconnector.client import TRAIN_SCRIPT, api_client, upload, wait_deployment, wait_training
+    from .mlconnector.client import (
+        TRAIN_SCRIPT,
+        api_client,
+        upload,
+        wait_deployment,
+        wait_training,
+    )
 
     data = load_diabetes(as_frame=True)
     csv = pd.concat([data.data, data.target.rename("target")], axis=1).to_csv(index=False).encode()
