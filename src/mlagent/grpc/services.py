@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 from pydantic import ValidationError
 
-from ..observability.context import bind_caller
+from ..observability.context import bind_caller, bind_request_id
 from ..auth.identity import AuthError, Identity
 from ..errors import ServiceError
 from ..finetune.models import ComputeConfig, CreateFineTuningJob, FineTuningJobOut
@@ -64,6 +64,7 @@ def rpc(fn=None, *, bearer: bool = False):
     @functools.wraps(fn)
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
         try:
+            bind_request_id(dict(context.invocation_metadata() or ()).get("x-request-id"))
             identity = await _identity(self.svc, context, bearer)
             bind_caller(identity.account, "grpc")  # log lines and turns of this call: account, surface
             return await fn(self, request, context, identity)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from contextvars import ContextVar
+from uuid import uuid4
 
 from asgi_correlation_id.context import correlation_id
 
@@ -32,6 +33,14 @@ def bind_caller(who: str, where: str) -> None:
     """Record the authenticated account (never its token) and the surface it came through."""
     account.set(who)
     surface.set(where)
+
+
+def bind_request_id(given: str | None) -> str:
+    """For calls that do not pass through the HTTP middleware (gRPC): keep a plain
+    `x-request-id`, else make one."""
+    value = given if given and valid_request_id(given) else uuid4().hex
+    correlation_id.set(value)
+    return value
 
 
 def request_id() -> str | None:
