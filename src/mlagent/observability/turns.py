@@ -51,7 +51,15 @@ def queued(turn_id: str) -> None:
 
 
 def observe(turn_id: str, state: Any, event: Any) -> None:
-    """Called with each event as it is appended (`state` is the response after it)."""
+    """Called with each event as it is appended (`state` is the response after it). Never
+    raises: a fault here must not fail the turn it watches."""
+    try:
+        _observe(turn_id, state, event)
+    except Exception:
+        log.exception("observing %s of %s failed", getattr(event, "type", "?"), turn_id)
+
+
+def _observe(turn_id: str, state: Any, event: Any) -> None:
     kind = event.type
     metrics.EVENTS.labels(kind if kind in KNOWN_EVENT_TYPES else metrics.OTHER).inc()
     if kind == "response.in_progress":
