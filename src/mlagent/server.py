@@ -231,5 +231,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_api.router)
     operator_api.install_stop_guard(app)
     # Outermost: every response (errors and CORS preflights too) carries X-Request-ID.
-    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=valid_request_id)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=valid_request_id,
+                       update_request_header=False)
     return app
