@@ -195,9 +195,13 @@ def test_json_log_lines_for_pause_resume_and_cancel_and_no_token(json_server, fa
         fake_llm.push(Reply(text="slow", gate=gate))
         other = c.post("/v1/responses", json={"input": "slow one", "background": True, "max_cost_usd": 10}).json()["id"]
         wait_status(c, other, {"in_progress"})
-        time.sleep(0.2)
-        assert c.post(f"/v1/responses/{other}/cancel").status_code == 200
-        gate.set()
+        with c.stream("GET", f"/v1/responses/{other}/events") as stream:
+            lines = stream.iter_lines()
+            next(lines)  # the stream is open
+            assert value(scrape(c), "mlagent_sse_clients") == 1
+            assert c.post(f"/v1/responses/{other}/cancel").status_code == 200
+            gate.set()
+            assert any("response.cancelled" in line for line in lines)
         assert wait_status(c, other, {"cancelled", "completed"})["status"] == "cancelled"
         time.sleep(2.1)
         after = scrape(c)
@@ -211,6 +215,7 @@ def test_json_log_lines_for_pause_resume_and_cancel_and_no_token(json_server, fa
     assert delta(before, after, "mlagent_turns_started_total", surface="v1", kind="resume") == 1
     assert delta(before, after, "mlagent_turns_total", status="cancelled", surface="v1") == 1
     assert value(after, "mlagent_approvals_pending") == 0
+    assert value(after, "mlagent_sse_clients") == 0
     assert token not in json_server.log()
     for line in json_server.log().splitlines():  # every line is one JSON object
         assert line.startswith("{"), line
