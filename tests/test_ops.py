@@ -21,6 +21,7 @@ from .fakes.serve import free_port
 from .harness import drop_pg_database, wait_status
 
 DONE = {"completed", "failed", "cancelled", "incomplete"}
+START_TIMEOUT = 120  # a loaded 2-core machine takes ~30 s to import the server
 
 
 def scrape(client: httpx.Client, **kw) -> dict[tuple[str, frozenset], float]:
@@ -69,7 +70,7 @@ def json_server(tmp_path_factory, fake_llm, fake_hub):
     directory = tmp_path_factory.mktemp("ops")
     prices = price_file(directory, {MODEL: (1000.0, 2000.0)})
     server = module_server(directory, fake_llm, fake_hub, mlagent_log_format="json", mlagent_price_table=prices,
-                           mlagent_grpc_port=str(free_port())).start()
+                           mlagent_grpc_port=str(free_port())).start(timeout=START_TIMEOUT)
     yield server
     server.stop()
 
@@ -114,7 +115,7 @@ def test_readyz_fails_while_migrations_are_not_at_head(json_server):
 
 @pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
 def test_readyz_fails_while_the_postgresql_database_is_gone(make_server):
-    server = make_server(database="postgresql").start()
+    server = make_server(database="postgresql").start(timeout=START_TIMEOUT)
     with httpx.Client(base_url=server.url, timeout=30) as c:
         ready = c.get("/readyz").json()
         assert ready["status"] == "ready", ready
@@ -223,7 +224,7 @@ def test_json_log_lines_for_pause_resume_and_cancel_and_no_token(json_server, fa
 
 
 def test_metrics_bearer_protection(make_server):
-    server = make_server(mlagent_metrics_token="scrape-secret").start()
+    server = make_server(mlagent_metrics_token="scrape-secret").start(timeout=START_TIMEOUT)
     with httpx.Client(base_url=server.url) as c:
         assert c.get("/metrics").status_code == 401
         assert c.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -236,7 +237,7 @@ def test_traces_exported_over_otlp_with_genai_attributes(make_server, fake_hub, 
     receiver = FakeOtlp().start()
     try:
         server = make_server(otel_exporter_otlp_endpoint=receiver.url, otel_bsp_schedule_delay="100",
-                             otel_service_name="mlagent-test").start()
+                             otel_service_name="mlagent-test").start(timeout=START_TIMEOUT)
         fake_llm.push(Reply(tool_calls=[("update_plan", {"steps": [{"step": "a", "status": "pending"}]})]),
                       Reply(text="ok"))
         with server.client(fake_hub.user_token("tess")) as c:
@@ -270,7 +271,7 @@ def test_without_otel_endpoint_the_sdk_is_not_even_imported():
     assert out.stdout.strip() == "[]"
 
 
-def _wait_exit_or_line(proc, path, needle: str, timeout: float = 60) -> str:
+def _wait_exit_or_line(proc, path, needle: str, timeout: float = START_TIMEOUT) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = path.read_text(errors="replace") if path.exists() else ""
@@ -303,15 +304,15 @@ def test_ready_line_has_the_real_ports_and_taken_ports_fail_fast(make_server, tm
 
         # A second server on the same gRPC port stops at once, saying why (no silent sharing).
         second = make_server(mlagent_grpc_port=str(grpc_port))
-        with pytest.raises(RuntimeError) as failed:
-            second.start()
-        assert second.proc.returncode == 2
-        assert f"cannot start: the gRPC port 127.0.0.1:{grpc_port} is already in use" in str(failed.value)
-        assert "Traceback" not in second.log() and "mlagent ready" not in second.log()
+        failed = subprocess.run(second.argv, env=second.env, check=False, capture_output=True, text=True, timeout=120)
+        assert failed.returncode == 2, failed.stderr
+        assert f"cannot start: the gRPC port 127.0.0.1:{grpc_port} is already in use" in failed.stderr
+        assert "Traceback" not in failed.stderr and "mlagent ready" not in failed.stderr
+        assert "Application startup" not in failed.stderr  # it stopped before starting anything
 
         # And one on the same HTTP port.
         third = make_server(mlagent_port=str(http_port), mlagent_grpc_port=str(free_port()))
-        done = subprocess.run(third.argv, env=third.env, check=False, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(third.argv, env=third.env, check=False, capture_output=True, text=True, timeout=120)
         assert done.returncode == 2, done.stderr
         assert f"cannot start: the HTTP port 127.0.0.1:{http_port} is not available" in done.stderr
     finally:
