@@ -21,6 +21,7 @@ from .fakes.serve import free_port
 from .harness import drop_pg_database, wait_status
 
 DONE = {"completed", "failed", "cancelled", "incomplete"}
+SERVER_LLM_KEY = "sk-server-llm-key-never-logged"
 START_TIMEOUT = 120  # a loaded 2-core machine takes ~30 s to import the server
 
 
@@ -70,7 +71,8 @@ def json_server(tmp_path_factory, fake_llm, fake_hub):
     directory = tmp_path_factory.mktemp("ops")
     prices = price_file(directory, {MODEL: (1000.0, 2000.0)})
     server = module_server(directory, fake_llm, fake_hub, mlagent_log_format="json", mlagent_price_table=prices,
-                           mlagent_grpc_port=str(free_port())).start(timeout=START_TIMEOUT)
+                           mlagent_grpc_port=str(free_port()),
+                           mlagent_inference_api_key=SERVER_LLM_KEY).start(timeout=START_TIMEOUT)
     yield server
     server.stop()
 
@@ -360,3 +362,43 @@ def test_metrics_after_a_training_job_and_predictions(json_server):
     assert delta(before, after, "mlagent_predict_duration_seconds_count", outcome="client_error") == 2
     assert delta(before, after, "mlagent_predict_errors_total", status="4xx") == 2
     assert delta(before, after, "mlagent_predict_errors_total", status="5xx") == 0
+
+
+def test_task_turns_over_rest_and_grpc_carry_their_surface_account_and_request_id(json_server, fake_llm):
+    """(This module's prices pause a task's first model call: it is approved over REST.)"""
+    import grpc
+
+    from mlagent.grpc import agent_runtime_pb2 as pb
+    from mlagent.grpc import agent_runtime_pb2_grpc as pb_grpc
+
+    from .api_servers import wait_task
+
+    def run_to_end(c: httpx.Client, task_id: str) -> None:
+        assert wait_task(c, task_id)["status"] == "incomplete"
+        approved = c.post(f"/api/tasks/{task_id}/approvals", json={"approve": True, "new_max_cost_usd": 100})
+        assert approved.status_code == 200, approved.text
+        assert wait_task(c, task_id)["status"] == "completed"
+
+    with httpx.Client(base_url=json_server.url, headers={"X-API-Key": "dev-api-key"}, timeout=30) as c:
+        before = scrape(c)
+        rest = c.post("/api/tasks/", json={"prompt": "rest task"}, headers={"X-Request-ID": "rest-req-5"})
+        assert rest.status_code == 200, rest.text
+        rest_id = rest.json()["task_id"]
+        run_to_end(c, rest_id)
+        port = c.get("/readyz").json()["checks"]["grpc"]["port"]
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc_id = pb_grpc.AgentServiceStub(channel).ExecuteTask(
+                pb.ExecuteTaskRequest(prompt="grpc task"),
+                metadata=(("x-api-key", "dev-api-key"), ("x-request-id", "grpc-req-7")), timeout=30).task_id
+        run_to_end(c, grpc_id)
+        after = scrape(c)
+    assert delta(before, after, "mlagent_turns_total", status="paused", surface="api") == 1
+    assert delta(before, after, "mlagent_turns_total", status="paused", surface="grpc") == 1
+    assert delta(before, after, "mlagent_turns_total", status="completed", surface="api") == 2  # both resumed here
+    rest_start = wait_lines(json_server, rest_id, 4)[0]
+    grpc_start = wait_lines(json_server, grpc_id, 4)[0]
+    assert rest_start["event"] == grpc_start["event"] == "turn.start"
+    assert rest_start["surface"] == "api" and rest_start["request_id"] == "rest-req-5"
+    assert grpc_start["surface"] == "grpc" and grpc_start["request_id"] == "grpc-req-7"
+    assert rest_start["account"] == grpc_start["account"] != "-"
+    assert SERVER_LLM_KEY not in json_server.log()  # (the public development key is named in a warning)
