@@ -154,6 +154,8 @@ def test_stop_lets_the_running_turn_finish_then_shuts_down_cleanly(make_server, 
             refused = dora.post("/v1/responses", json={"input": "one more"})
             assert refused.status_code == 503 and refused.json()["error"]["code"] == "server_stopping"
             assert c.post("/api/v1/inject", json={"to": "ml-agent", "payload": "x"}).status_code == 503
+            ready = c.get("/readyz")  # a load balancer stops sending work at once
+            assert ready.status_code == 503 and ready.json()["failed"] == ["accepting_work"], ready.text
             assert server.proc.poll() is None  # still draining: the turn holds it
             gate.set()
         assert server.proc.wait(30) == 0

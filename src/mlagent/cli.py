@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from typing import Any
 
@@ -38,17 +39,74 @@ def settings_environment() -> str:
     return "environment variables (flags override them; see README.md, Configuration):\n" + "\n".join(rows)
 
 
+log = logging.getLogger("mlagent")
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message says why and what to do."""
+
+
+def bind_http(host: str, port: int) -> socket.socket:
+    """The HTTP listening socket, bound before anything starts (port 0: a free one). No
+    SO_REUSEPORT: a second server on a taken port fails instead of sharing it."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartupError(f"MLAGENT_HOST {host!r} does not resolve ({exc})") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT only, not a live listener
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"the HTTP port {host}:{port} is not available ({exc.strerror}); free it or set "
+                           "MLAGENT_PORT to another port") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 def _serve(settings: Settings) -> None:
     import uvicorn
+    from uvicorn._compat import asyncio_run
 
     from .server import create_app
 
+    sock = bind_http(settings.host, settings.port)
+    settings.port = sock.getsockname()[1]  # the real port (0 picks one): URLs the agent reports use it
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                                           timeout_graceful_shutdown=5))
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                grpc = f"gRPC on {settings.host}:{settings.grpc_port}" if settings.grpc_port else "gRPC off"
+                log.info("mlagent ready: HTTP on http://%s:%s, %s", settings.host, settings.port, grpc,
+                         extra={"event": "server.ready", "http_port": settings.port,
+                                "grpc_port": settings.grpc_port or None})
+
+    config = uvicorn.Config(app, log_level=settings.log_level, log_config=None, timeout_graceful_shutdown=5)
+    server = Server(config)
     # POST /api/v1/organism/stop ends the process through this, exactly as a signal would, but exits 0.
     app.state.request_shutdown = lambda: setattr(server, "should_exit", True)
-    server.run()
+
+    async def run() -> None:
+        if settings.grpc_port:  # bound in the server's event loop, before the application starts
+            from .grpc.server import GrpcServer, PortInUse
+
+            grpc_server = GrpcServer(settings.host, settings.grpc_port)
+            try:
+                settings.grpc_port = grpc_server.bind()
+            except PortInUse as exc:
+                raise StartupError(str(exc)) from None
+            app.state.grpc_server = grpc_server
+        await server.serve(sockets=[sock])
+
+    try:
+        asyncio_run(run(), loop_factory=config.get_loop_factory())
+    finally:
+        sock.close()
 
 
 def _migrate(settings: Settings) -> None:
@@ -83,9 +141,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(args.handler(args))  # a client command (mlagent.client)
     overrides: dict[str, Any] = {k: getattr(args, k) for k in SERVE_OPTIONS if getattr(args, k, None) is not None}
     settings = Settings(**overrides)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    {"serve": _serve, "migrate": _migrate}[args.command](settings)
+    from .observability import logs
+
+    logs.setup(settings.log_level, settings.log_format)
+    try:
+        {"serve": _serve, "migrate": _migrate}[args.command](settings)
+    except StartupError as exc:
+        log.error("cannot start: %s", exc, extra={"event": "server.startup_failed"})
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,6 +82,9 @@ class Settings(BaseSettings):
     llm_max_retries: int = 2
     max_agent_steps: int = 50
     log_level: str = "info"
+    # Operability (docs/operating.md): log lines as JSON objects or text; a bearer token GET /metrics requires.
+    log_format: Literal["text", "json"] = "text"
+    metrics_token: str | None = None
 
     # Agent tools (docs/agent-tools.md).
     dataset_viewer_url: str = "https://datasets-server.huggingface.co"

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi.middleware.cors import CORSMiddleware
 
 from .agent.tools.base import ToolSet
@@ -24,6 +25,8 @@ from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
 from .events.bus import EventBus
+from .observability import metrics, tracing
+from .observability.context import valid_request_id
 from .organism.registry import AgentRegistry
 from .organism.spec import OrganismError
 from .runtime.ids import new_id
@@ -100,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import usage as usage_api
     from .api import operator as operator_api
     from .api import ml_api, tasks as tasks_api
+    from .api import ops as ops_api
     from .api import registry as registry_api
     from .api import training as training_api
     from . import ui
@@ -109,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        tracing.setup()  # only when OTEL_EXPORTER_OTLP_ENDPOINT is set
         url = settings.resolved_database_url
         await migrate(url)
         engine = make_engine(url)
@@ -146,6 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await mlconnector.close()
             raise RuntimeError(f"organism file: {exc.reason}") from None
         await agents.restore()  # pauses from before the restart, before any turn is admitted
+        metrics.know(models=[*settings.model_ids, settings.default_model_id], tools=all_tools.names())
+        metrics.SNAPSHOT.live_sessions = live.count
         runner.agents = agents
 
         def default_thread_budget() -> int:  # the default agent's token_budget, else the setting
@@ -169,18 +176,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
                                                       accounts, bus, live, runner, responses_service,
                                                       shutdown=lambda: _request_shutdown(app))
-        grpc_server = None
-        if settings.grpc_port:
+        grpc_server = getattr(app.state, "grpc_server", None)  # bound by `mlagent serve` before start-up
+        if grpc_server is None and settings.grpc_port:
             from .grpc.server import GrpcServer
 
-            grpc_server = GrpcServer(app.state.services, settings.host, settings.grpc_port)
-            await grpc_server.start()
+            grpc_server = GrpcServer(settings.host, settings.grpc_port)
+        if grpc_server is not None:
+            try:
+                await grpc_server.start(app.state.services)
+            except RuntimeError as exc:  # grpc.server.PortInUse: a clear message, no half-started server
+                log.error("cannot start: %s", exc)
+                await mlconnector.close()
+                raise
+        from .api.ops import Probes
+
+        app.state.probes = Probes(engine, sm, listener, grpc_server, settings.metrics_token)
         app.state.services.registry, app.state.services.deployments = mlconnector.registry, mlconnector.deployments
         app.state.services.monitoring, app.state.services.trainings = mlconnector.monitoring, mlconnector.trainings
         keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
         listener_task = asyncio.create_task(listener.run_forever(), name="event-listener") if listener else None
-        log.info("mlagent ready on http://%s:%s (database: %s)", settings.host, settings.port,
-                 "sqlite" if url.startswith("sqlite") else "postgresql")
+        # `mlagent serve` logs "ready" once the HTTP port serves too (cli.py).
+        log.info("application started (database: %s)", "sqlite" if url.startswith("sqlite") else "postgresql")
         try:
             yield
         finally:
@@ -195,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await mlconnector.close()
             await runner.shutdown()
             await engine.dispose()
+            tracing.shutdown()
 
     app = FastAPI(title="mlagent", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     errors.install(app)
@@ -213,5 +230,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["*"], allow_credentials=False, max_age=600)
     app.include_router(operator_api.router)
     ui.install(app)  # /ui and the offline /docs, /redoc
+    app.include_router(ops_api.router)
     operator_api.install_stop_guard(app)
+    # Outermost: every response (errors and CORS preflights too) carries X-Request-ID.
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=valid_request_id,
+                       update_request_header=False)
     return app

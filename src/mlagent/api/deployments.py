@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from ..errors import ServiceError
+from ..observability import metrics
 
 from ..serving.schemas import (DriftReport, MLDeploymentCreate, MLDeploymentOposCreate, MLDeploymentOposReturn,
                                MLDeploymentReturn, PredictRequest, PredictResponse)
@@ -80,8 +81,9 @@ def _predict_body(raw: bytes) -> tuple[Any, bool]:
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": PredictRequest.model_json_schema()}}}})
 async def predict(deployment_id: str, request: Request, caller: AnyCaller, svc: Svc) -> Response:
-    data, explain = _predict_body(await request.body())
-    payload = await svc.deployments.predict_json(caller.account, deployment_id, data, explain)
+    with metrics.predict_timer():
+        data, explain = _predict_body(await request.body())
+        payload = await svc.deployments.predict_json(caller.account, deployment_id, data, explain)
     return Response(payload, media_type="application/json")
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from ..auth.identity import AuthError, Identity
+from ..observability.context import bind_caller, surface_of
 from ..services import Services
 
 
@@ -26,12 +27,18 @@ async def hf_identity(
     if not authorization or not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
         raise AuthError("Missing bearer token: send 'Authorization: Bearer <Hugging Face token>'.", 401,
                         "missing_api_key")
-    return await services(request).hf_tokens.validate(authorization[7:].strip())
+    return _bound(request, await services(request).hf_tokens.validate(authorization[7:].strip()))
 
 
 async def api_key_identity(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> Identity:
     """/api, /ml-api, /ninja-api callers: `X-API-Key`."""
-    return services(request).api_keys.resolve(x_api_key)
+    return _bound(request, services(request).api_keys.resolve(x_api_key))
+
+
+def _bound(request: Request, identity: Identity) -> Identity:
+    """The account (never the token) and surface go into the request's log lines and its turns."""
+    bind_caller(identity.account, surface_of(request.scope["path"]))
+    return identity
 
 
 async def any_identity(
@@ -41,7 +48,7 @@ async def any_identity(
 ) -> Identity:
     """Surfaces open to both kinds of caller: `X-API-Key`, else a Hugging Face bearer token."""
     if x_api_key:
-        return services(request).api_keys.resolve(x_api_key)
+        return _bound(request, services(request).api_keys.resolve(x_api_key))
     if authorization:
         return await hf_identity(request, authorization)
     raise AuthError("Missing credentials: send X-API-Key or 'Authorization: Bearer <Hugging Face token>'.", 401,

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from fastapi.responses import StreamingResponse
 
 from ..events.types import StoredEvent
+from ..observability import metrics
 
 KEEPALIVE = b": keep-alive\n\n"
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
@@ -22,7 +23,8 @@ def stream(events: AsyncIterator[StoredEvent | None], with_id: bool) -> Streamin
     them because the SDK's parser breaks on an `id:` followed by a comment."""
 
     async def body() -> AsyncIterator[bytes]:
-        async for event in events:
-            yield KEEPALIVE if event is None else frame(event, with_id)
+        with metrics.sse_client():
+            async for event in events:
+                yield KEEPALIVE if event is None else frame(event, with_id)
 
     return StreamingResponse(body(), media_type="text/event-stream", headers=HEADERS)

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 from pydantic import ValidationError
 
+from ..observability.context import bind_caller, bind_request_id
 from ..auth.identity import AuthError, Identity
 from ..errors import ServiceError
 from ..finetune.models import ComputeConfig, CreateFineTuningJob, FineTuningJobOut
@@ -63,7 +64,9 @@ def rpc(fn=None, *, bearer: bool = False):
     @functools.wraps(fn)
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
         try:
+            bind_request_id(dict(context.invocation_metadata() or ()).get("x-request-id"))
             identity = await _identity(self.svc, context, bearer)
+            bind_caller(identity.account, "grpc")  # log lines and turns of this call: account, surface
             return await fn(self, request, context, identity)
         except AuthError as exc:
             code = grpc.StatusCode.UNAUTHENTICATED if exc.status == 401 else STATUS_CODES.get(

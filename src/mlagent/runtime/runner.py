@@ -32,6 +32,7 @@ from ..events.types import (
     ResponseIncomplete,
     ResponseInProgress,
 )
+from ..observability import turns as observed
 from ..organism.registry import AgentRegistry
 from ..store.sessions import SessionStore
 from ..store.turns import TurnStore
@@ -82,6 +83,7 @@ class TurnRunner:
         live = self.live.get(session_id)
         if live is not None:
             live.running.add(turn_id)
+        observed.queued(turn_id)  # the queue wait runs from here
         task = asyncio.create_task(self._admitted(turn_id), name=f"turn:{turn_id}")
         self._tasks[turn_id] = task
 

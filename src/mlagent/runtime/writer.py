@@ -11,6 +11,7 @@ from ..events.bus import EventBus
 from ..events.reducer import apply
 from ..events.response import ResponseObject
 from ..events.types import Event, ForwardedEvent, OutputTextDelta, StoredEvent
+from ..observability.turns import observe
 from ..store.turns import TurnStore
 
 # Text deltas may wait this long to share a transaction; everything else is written at once.
@@ -35,6 +36,7 @@ class EventWriter:
         self.last_seq += 1
         event.sequence_number = self.last_seq
         self.state = apply(self.state, event)
+        observe(self.turn_id, self.state, event)  # logs, metrics, spans (observability/turns.py)
         if not self._pending:
             self._first_pending_at = time.monotonic()
         self._pending.append((event.sequence_number, event.type, event.model_dump_json()))
