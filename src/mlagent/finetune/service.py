@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ..auth.identity import Identity
+from ..auth.identity import Identity, describe
 from ..config import Settings
 from ..errors import ServiceError, not_found
 from ..store.finetune import FineTuneStore, FineTuningJob, UploadedFile
@@ -145,6 +145,13 @@ class FineTuningService:
             raise ServiceError(403, "permission_error", f"Instance type {flavor!r} runs the job on Hugging Face Jobs "
                                "in your Hugging Face namespace, billed to you, and needs your Hugging Face token: send "
                                "'Authorization: Bearer <HF token>' (without X-API-Key) instead of an API key.",
+                               "compute_config.instance_type", retryable=False)
+        lacking = identity.missing("job.write", "repo.write")
+        if lacking:  # the job needs both: it runs as a Job, and pushes a dataset and a model repo
+            raise ServiceError(403, "permission_error", f"Your Hugging Face token lacks "
+                               f"{' and '.join(describe(p) for p in lacking)} for your own namespace, which an "
+                               f"HF Jobs fine-tuning job on {flavor!r} needs (it uploads the data to a dataset repo, "
+                               "runs as a Job and pushes the model). Grant it in your token settings.",
                                "compute_config.instance_type", retryable=False)
         train = await self._owned_file(identity, req.training_file, "training_file")
         valid = await self._owned_file(identity, req.validation_file, "validation_file") \

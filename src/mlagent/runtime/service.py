@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 
 from ..agent.history import content_text
-from ..auth.identity import Identity
+from ..auth.identity import Identity, describe
 from ..config import Settings
 from ..errors import ServiceError, not_found
 from ..events.bus import EventBus
@@ -91,7 +91,9 @@ class ResponsesService:
         if not identity.can_use_inference:
             raise ServiceError(
                 403, "inference_provider_permission_required",
-                "This token lacks the 'Make calls to Inference Providers' permission that the agent's reasoning needs.",
+                f"This token lacks the {describe('inference.serverless.write')} permission that the agent's "
+                "reasoning needs: grant it to the token for your own account (globally or scoped to your user) "
+                "in your Hugging Face token settings.",
                 retryable=False,
             )
         if idempotency_key:

@@ -121,7 +121,8 @@ class JobRunTool(Tool):
         api = self.hub.api(ctx)
         job = await self.hub.call(f"launch an HF Job ({flavor})", api.run_job, image=image, command=command, env=env,
                                   secrets=secrets or None, flavor=flavor, timeout=timeout, namespace=ns,
-                                  labels={"mlagent-session": ctx.session_id[:60]}, billing_ns=ns)
+                                  labels={"mlagent-session": ctx.session_id[:60]}, billing_ns=ns,
+                                  permission="job.write")
         ctx.notify("artifact", {"type": "hf_job", "id": job.id, "url": job.url})
         dashboard = await self._dashboard(ctx, env) if self.trackio else None
         lines = [f"Launched HF Job {job.id} ({flavor}, timeout {timeout}s) in namespace {ns}: {job.url}",
@@ -295,5 +296,6 @@ class JobCancelTool(_JobTool):
         job_id = need_str(arguments, "job_id")
         ns = await self.hub.namespace(ctx)
         api = self.hub.api(ctx)
-        await self.hub.call(f"cancel job {job_id}", api.cancel_job, job_id=job_id, namespace=ns)
+        await self.hub.call(f"cancel job {job_id}", api.cancel_job, job_id=job_id, namespace=ns,
+                            permission="job.write")
         return f"Cancellation requested for job {job_id}.\n" + self._describe(await self._inspect(api, job_id, ns))
