@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     sandbox_wall_seconds: float = 900.0
     sandbox_retention_hours: float = 24.0  # an idle, evicted session's sandbox is removed after this; 0 keeps all
     job_poll_seconds: float = 10.0
+    # How long the Hub's HF Jobs hardware catalogue (flavors and prices) is cached (usage/hardware.py).
+    jobs_hardware_ttl_seconds: float = 3600.0
     trackio_dashboards: bool = True
     context_window_tokens: int = 120_000
     research_max_tokens: int = 60_000

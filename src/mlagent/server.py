@@ -46,6 +46,7 @@ from .store.turns import TurnStore
 from .store.approvals import ApprovalStore
 from .store.usage import UsageStore
 from .usage.estimates import job_cost, sandbox_cost
+from .usage.hardware import JobHardware
 from .usage.prices import PriceTable, load_prices
 from .usage.service import UsageService
 from .finetune.hf import HfBackend
@@ -66,7 +67,8 @@ def default_toolset(request: dict[str, Any], catalog: ToolCatalog | None = None)
     return ToolSet([*tools, *catalog.tools], finishers=[catalog.finish])
 
 
-def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistryPort | None = None) -> ToolCatalog:
+def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistryPort | None = None,
+                  hardware: JobHardware | None = None) -> ToolCatalog:
     """The Hub, sandbox, jobs, research and (given the MLConnector) model-registry tools."""
     from .sandbox import Limits, Sandbox
 
@@ -80,7 +82,7 @@ def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistr
                          trackio=settings.trackio_dashboards, research_max_tokens=settings.research_max_tokens,
                          job_price=lambda flavor, seconds: job_cost(prices, flavor, seconds).usd,
                          sandbox_price=lambda seconds: sandbox_cost(prices, seconds).usd,
-                         registry=registry)
+                         registry=registry, hardware=hardware)
 
 
 def _request_shutdown(app: FastAPI) -> None:
@@ -121,9 +123,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tail_poll = settings.tail_poll_seconds or (5.0 if notify else 1.0)
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
+        hardware = JobHardware(settings.hf_endpoint, prices, settings.jobs_hardware_ttl_seconds)
+        hardware_task = asyncio.create_task(hardware.refresh(), name="jobs-hardware")  # in the background
         mlconnector = await build_mlconnector(settings, sm)  # before the tools: the agent is its client
         port = MLConnectorPort(mlconnector.registry, mlconnector.deployments, settings.resolved_public_url)
-        catalog = await asyncio.to_thread(agent_catalog, settings, prices, port)
+        catalog = await asyncio.to_thread(agent_catalog, settings, prices, port, hardware)
         toolset_for = functools.partial(default_toolset, catalog=catalog)
         runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for), usage=usage,
                             prices=prices)
@@ -135,7 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune")
         if url.startswith("sqlite"):
             await finetune_backend.recover()
-        finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds)
+        finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds,
+                                hardware=hardware)
         responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner, tail_poll)
         all_tools = toolset_for({})
         try:
@@ -184,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             keeper_task.cancel()
+            hardware_task.cancel()
             if listener_task is not None:
                 listener_task.cancel()
                 await asyncio.gather(listener_task, return_exceptions=True)

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from . import hub_api
+from . import hub_api, hub_catalog
 from .serve import BackgroundServer
 
 
@@ -30,6 +30,8 @@ class FakeHub:
         # namespace -> scripted `trl sft` job profile (hub_trl.py); other namespaces keep the simple jobs
         self.job_profiles: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []  # a log of content calls, for assertions
+        # GET /api/jobs/hardware: HF Jobs' catalogue in the Hub's shape (tests may add or remove rows)
+        self.hardware: list[dict[str, Any]] = hub_catalog.jobs_hardware()
         hub_api.seed(self)
         self.app = self._build()
         self._server = BackgroundServer(self.app)
@@ -89,6 +91,11 @@ class FakeHub:
             if info is None:
                 return JSONResponse({"error": "Invalid credentials in Authorization header"}, status_code=401)
             return info
+
+        @app.get("/api/jobs/hardware")  # before hub_api's /api/jobs/{namespace}
+        async def jobs_hardware():
+            self.calls.append("jobs:hardware")
+            return self.hardware
 
         hub_api.install(app, self)
         return app

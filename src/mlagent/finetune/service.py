@@ -137,7 +137,7 @@ class FineTuningService:
     async def _create_hf(self, identity: Identity, req: CreateFineTuningJob) -> FineTuningJobOut:
         """An HF Jobs flavor: a TRL SFT job in the caller's namespace, with the caller's token."""
         flavor = req.compute_config.instance_type
-        flavors = self.hf.flavors() if self.hf is not None else []
+        flavors = await self.hf.refresh_flavors(identity.token) if self.hf is not None else []
         if flavor not in flavors:
             raise _bad(f"Instance type {flavor!r} is not available: use {' or '.join(LOCAL_INSTANCE_TYPES)} (this "
                        f"server's CPU) or an HF Jobs flavor: {', '.join(flavors)}.", "compute_config.instance_type")
