@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     max_sessions_per_account: int = 10
     max_sessions_global: int = 200
     idle_eviction_seconds: float = 900.0
+    # A session with no running turn gives its slot to a new one once idle this long (runtime/live.py).
+    session_reclaim_seconds: float = 10.0
     whoami_cache_seconds: float = 300.0
     max_input_chars: int = 100_000
     max_instructions_chars: int = 20_000

@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import operator as operator_api
     from .api import ml_api, tasks as tasks_api
     from .api import registry as registry_api
+    from .api import sessions as sessions_api
     from .api import training as training_api
 
     settings = settings or Settings()
@@ -121,7 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = EventBus()
         listener = PgListener(url, origin, bus.wake, bus.wake_all) if notify else None
         tail_poll = settings.tail_poll_seconds or (5.0 if notify else 1.0)
-        live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
+        live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global,
+                            settings.session_reclaim_seconds)
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
         hardware = JobHardware(settings.hf_endpoint, prices, settings.jobs_hardware_ttl_seconds)
         hardware_task = asyncio.create_task(hardware.refresh(), name="jobs-hardware")  # in the background
@@ -207,6 +209,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_api.router)
     app.include_router(training_api.router)
     app.include_router(responses.router)
+    app.include_router(sessions_api.router)
     app.include_router(config_api.router)
     app.include_router(approvals_api.router)
     app.include_router(usage_api.router)

@@ -106,7 +106,7 @@ class ResponsesService:
             prev = await self._owned_turn(identity, req.previous_response_id, "previous_response_id")
             session = await self.sessions.get(prev.session_id)
             if session.closed:
-                raise ServiceError(409, "session_closed", "This session was closed (killed by an operator); start a "
+                raise ServiceError(409, "session_closed", "This session was closed (ended by its owner or killed by an operator); start a "
                                    "new one without previous_response_id.", "previous_response_id", retryable=False)
             await self._ensure_idle(session.id)
             if req.max_cost_usd is not None:
@@ -122,7 +122,8 @@ class ResponsesService:
         try:
             self.live.attach(session.id, identity.account, identity.token)
         except LimitReached as exc:
-            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False) from None
+            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False,
+                               retry_after=exc.retry_after) from None
         turn_id = new_id("resp")
         snapshot = ResponseObject(
             id=turn_id, created_at=int(now), status="queued", background=req.background,
