@@ -166,7 +166,7 @@ class ResponsesService:
     # -- read ---------------------------------------------------------------------
     async def _owned_turn(self, identity: Identity, response_id: str, param: str | None = None) -> Turn:
         turn = await self.turns.get(response_id)
-        if turn is None or turn.account != identity.account:
+        if turn is None or (turn.account != identity.account and not identity.is_operator):
             raise not_found("response", response_id, param)
         return turn
 

@@ -66,6 +66,7 @@ def _str_map(value: Any, key: str) -> dict[str, str]:
 
 class JobRunTool(Tool):
     name = "hf_job_launch"
+    needs_hf_token = True
     read_only = False
     cost_kind = "job"
     description = (
@@ -212,6 +213,7 @@ class JobRunTool(Tool):
 
 
 class _JobTool(Tool):
+    needs_hf_token = True
     parameters = {"type": "object", "properties": {"job_id": {"type": "string"}}, "required": ["job_id"]}
 
     def __init__(self, hub: HubClient, poll_seconds: float = 10.0) -> None:

@@ -21,6 +21,7 @@ SDKS = ("gradio", "docker", "static")
 
 
 class RepoCreateTool(Tool):
+    needs_hf_token = True
     name = "repo_create"
     read_only = False
     description = ("Create a model, dataset or Space repo on the Hub in the user's namespace (or an org they "
@@ -52,6 +53,7 @@ class RepoCreateTool(Tool):
 
 
 class RepoUploadTool(Tool):
+    needs_hf_token = True
     name = "repo_upload"
     read_only = False
     description = ("Push a file or a whole folder from your sandbox to a Hub repo (created if missing). "
