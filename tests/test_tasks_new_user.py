@@ -74,7 +74,7 @@ def test_a_task_without_an_hf_token_is_not_offered_the_callers_hub_tools(server,
     (call,) = fake_llm.requests
     assert call.token == SERVER_LLM_KEY
     names = tool_names(call)
-    assert names and not {n for n in names if n.startswith("hf_job") or n.startswith("repo_")}, names
+    assert names and not {n for n in names if n.startswith(("hf_job", "repo_"))}, names
     assert "hub_search" in names  # reading the public Hub needs no token
 
 

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # Model registry, serving and training jobs (seed 003, docs/mlconnector.md).
     max_upload_bytes: int = 200 * 1024 * 1024
     serving_memory_mb: int = 2048
+    # A text-generation deployment's worker (torch + transformers need more address space).
+    serving_generate_memory_mb: int = 4096
     serving_start_timeout_seconds: float = 120.0
     predict_timeout_seconds: float = 60.0
     max_predict_rows: int = 10_000

@@ -94,6 +94,13 @@ class HfBackend:
         except Exception as exc:  # noqa: BLE001 — every Hub failure becomes a message for the job
             raise _failure(exc, what, self.endpoint) from None
 
+    async def logs(self, token: SecretStr, hub: dict[str, Any], tail: int) -> str:
+        """The HF job's log lines, read from the Hub with the owner's token."""
+        api = self._api(token)
+        lines = await self._call(f"fetch the logs of HF job {hub['job_id']}", lambda: list(
+            api.fetch_job_logs(job_id=hub["job_id"], namespace=hub["namespace"], tail=tail)))
+        return "\n".join(str(line) for line in lines)
+
     async def check_model(self, token: SecretStr, model_id: str) -> None:
         """The base model must be a Hub model the caller can read (400 naming `model_id`)."""
         try:

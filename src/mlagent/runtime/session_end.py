@@ -11,7 +11,6 @@ from ..errors import not_found
 from ..events.response import TERMINAL_STATUSES
 from .service import ResponsesService
 
-
 CANCEL_WAIT_SECONDS = 2.0
 
 

@@ -7,7 +7,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..events.response import PendingApproval
-
 from ..runtime.requests import CreateResponseRequest
 
 MAX_CONTEXT_ENTRIES = 64
