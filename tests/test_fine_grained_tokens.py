@@ -100,3 +100,19 @@ def test_whoami_matching_by_id_and_case_insensitive_name():
     assert by_name.can_use_inference
     classic_read = identity_from_whoami({**base, "auth": {"accessToken": {"role": "read"}}}, "hf_x")
     assert classic_read.can_use_inference and classic_read.missing("job.write") == ["job.write"]
+
+
+def test_the_job_tool_names_the_missing_job_permission(agent_server, fake_hub, fake_llm):
+    from .agent_support import script
+    from .harness import wait_status
+
+    ns = fresh("kate")
+    token = fake_hub.user_token(ns, scoped={"user": ["inference.serverless.write", "repo.write"],
+                                            "org:acme": ["job.write"]})
+    script(fake_llm, [("hf_job_launch", {"script": "print(1)", "flavor": "cpu-basic", "timeout": "5m"})], "ok")
+    with agent_server.client(token) as c:
+        rid = c.post("/v1/responses", json={"input": "run it", "background": True}).json()["id"]
+        done = wait_status(c, rid, {"completed", "failed", "incomplete"})
+    out = [i["output"] for i in done["output"] if i["type"] == "function_call_output"][0]
+    assert "lacks the 'job.write' permission" in out, out
+    assert not fake_hub.jobs_of(ns)
