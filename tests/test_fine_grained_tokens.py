@@ -113,6 +113,6 @@ def test_the_job_tool_names_the_missing_job_permission(agent_server, fake_hub, f
     with agent_server.client(token) as c:
         rid = c.post("/v1/responses", json={"input": "run it", "background": True}).json()["id"]
         done = wait_status(c, rid, {"completed", "failed", "incomplete"})
-    out = [i["output"] for i in done["output"] if i["type"] == "function_call_output"][0]
+    out = next(i["output"] for i in done["output"] if i["type"] == "function_call_output")
     assert "lacks the 'job.write' permission" in out, out
     assert not fake_hub.jobs_of(ns)
