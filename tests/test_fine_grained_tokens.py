@@ -13,7 +13,7 @@ import pytest
 
 from mlagent.auth.hf_tokens import identity_from_whoami
 
-from .api_servers import start_api_server
+from .api_servers import client, start_api_server
 
 TRAIN = "".join(json.dumps({"prompt": f"{i}+{i}=", "completion": f" {2 * i}"}) + "\n" for i in range(10))
 
@@ -116,3 +116,26 @@ def test_the_job_tool_names_the_missing_job_permission(agent_server, fake_hub, f
     out = next(i["output"] for i in done["output"] if i["type"] == "function_call_output")
     assert "lacks the 'job.write' permission" in out, out
     assert not fake_hub.jobs_of(ns)
+
+
+def test_an_hf_fine_tuning_job_has_logs_and_events(server, fake_hub):
+    """The hf backend's logs come from the Hub job (with the owner's token); its events from the record."""
+    ns = fresh("lena")
+    token = fake_hub.user_token(ns)
+    with bearer(server, token) as c, client(server) as keyed:
+        file_id = c.post("/ml-api/files/", files={"file": ("t.jsonl", TRAIN.encode())}).json()["id"]
+        job_id = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": "Qwen/Qwen3-0.6B", "training_file": file_id,
+                                                           "compute_config": {"instance_type": "cpu-basic"}}).json()["id"]
+        deadline = time.monotonic() + 30
+        while c.get(f"/ml-api/fine-tuning-jobs/{job_id}/").json()["status"] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        hub_job = c.get(f"/ml-api/fine-tuning-jobs/{job_id}/").json()["hub"]["job_id"]
+        logs = c.get(f"/ml-api/fine-tuning-jobs/{job_id}/logs/")
+        events = c.get(f"/ml-api/fine-tuning-jobs/{job_id}/events/").json()["data"]
+        model = c.get(f"/ml-api/fine-tuning-jobs/{job_id}/model/")
+        assert keyed.get(f"/ml-api/fine-tuning-jobs/{job_id}/logs/").status_code == 404  # not the key's account
+    assert logs.status_code == 200 and f"jobs:logs:{hub_job}" in fake_hub.calls
+    assert logs.text == "\n".join(line for line, _ in fake_hub.jobs[hub_job]["logs"][-1000:])
+    assert events[0]["message"].startswith("Created fine-tuning job") and events[-1]["data"]["status"] == "succeeded"
+    assert model.status_code == 409 and model.json()["details"]["code"] == "model_on_hub"
