@@ -152,10 +152,10 @@ def test_job_cancel_tool_cancels(agent_server, fake_hub, fake_llm):
 
 
 def test_a_job_whose_estimate_exceeds_the_cap_pauses_before_it_launches(agent_server, fake_hub, fake_llm):
-    """The real HF Jobs tool under cost control: 8×H100 for 2 h is estimated at $72, over a
+    """The real HF Jobs tool under cost control: 8×H200 for 2 h is estimated at $80, over a
     $5 cap, so the turn pauses with the job pending and nothing is launched."""
     token = fake_hub.user_token("spender")
-    script(fake_llm, [("hf_job_launch", {"script": "print(1)", "flavor": "h100x8", "timeout": "2h"})])
+    script(fake_llm, [("hf_job_launch", {"script": "print(1)", "flavor": "h200x8", "timeout": "2h"})])
     with agent_server.client(token) as c:
         rid = c.post("/v1/responses", json={"input": "train big", "background": True, "max_cost_usd": 5}).json()["id"]
         body = wait_status(c, rid, {"incomplete", "completed", "failed"})

@@ -139,12 +139,12 @@ def test_cost_estimates_for_the_budget(tmp_path):
     from mlagent.usage.prices import load_prices
 
     prices = load_prices(None)  # the server's own table (usage/prices.yaml): one source of prices
-    assert JobRunTool(HubClient("http://hub", "http://viewer")).estimate_cost_usd({"flavor": "h100"}) == 0.0
+    assert JobRunTool(HubClient("http://hub", "http://viewer")).estimate_cost_usd({"flavor": "h200"}) == 0.0
     jobs = JobRunTool(HubClient("http://hub", "http://viewer"),
                       job_price=lambda flavor, seconds: job_cost(prices, flavor, seconds).usd)
     assert jobs.estimate_cost_usd({}) == 0.005  # cpu-basic, 30 minutes
     assert jobs.estimate_cost_usd({"flavor": "a10g-small", "timeout": "2h"}) == 2.0
-    assert jobs.estimate_cost_usd({"flavor": "h100x8", "timeout": 5400}) == 54.0
+    assert jobs.estimate_cost_usd({"flavor": "h200x8", "timeout": 5400}) == 60.0
     sandbox = Sandbox(tmp_path, Limits(wall_seconds=3600), isolation="none")
     assert RunPythonTool(sandbox, None).estimate_cost_usd({}) == 0.0  # no price injected: free
     run = RunPythonTool(sandbox, None, sandbox_price=lambda seconds: sandbox_cost(prices, seconds).usd)

@@ -48,7 +48,8 @@ def test_task_runs_as_agent_turn_with_context_and_tools(server, fake_llm, prefix
         assert accepted["status"] == "accepted" and accepted["message"] == "Task submitted for execution"
         done = wait_task(c, accepted["task_id"], prefix)
     assert done == {"task_id": accepted["task_id"], "status": "completed",
-                    "result": f"Component written via {prefix}", "error": None, "created_at": done["created_at"]}
+                    "result": f"Component written via {prefix}", "error": None, "created_at": done["created_at"],
+                    "pending_approval": None}
     sent = fake_llm.requests[-1]
     assert sent.token == SERVER_LLM_KEY  # the server's LLM credential, not the API key
     text = "\n".join(str(m.get("content")) for m in sent.messages)

@@ -149,7 +149,7 @@ def test_launch_refused_by_the_hub_fails_with_its_reason(server, fake_hub):
     fake_hub.no_credits.add(ns)
     with bearer(server, token) as c:
         job = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": BASE, "training_file": upload(c, TRAIN),
-                                                        "compute_config": {"instance_type": "h100"}}).json()
+                                                        "compute_config": {"instance_type": "h200"}}).json()
         failed = wait_job(c, job["id"])
     assert failed["status"] == "failed" and "402" in failed["error"] and "credits" in failed["error"]
     assert failed["hub"]["job_id"] is None and ("dataset", failed["hub"]["dataset_repo"]) in fake_hub.repos

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # Model registry, serving and training jobs (seed 003, docs/mlconnector.md).
     max_upload_bytes: int = 200 * 1024 * 1024
     serving_memory_mb: int = 2048
+    # A text-generation deployment's worker (torch + transformers need more address space).
+    serving_generate_memory_mb: int = 4096
     serving_start_timeout_seconds: float = 120.0
     predict_timeout_seconds: float = 60.0
     max_predict_rows: int = 10_000
@@ -64,6 +66,8 @@ class Settings(BaseSettings):
     max_sessions_per_account: int = 10
     max_sessions_global: int = 200
     idle_eviction_seconds: float = 900.0
+    # A session with no running turn gives its slot to a new one once idle this long (runtime/live.py).
+    session_reclaim_seconds: float = 10.0
     whoami_cache_seconds: float = 300.0
     max_input_chars: int = 100_000
     max_instructions_chars: int = 20_000
@@ -96,6 +100,8 @@ class Settings(BaseSettings):
     sandbox_wall_seconds: float = 900.0
     sandbox_retention_hours: float = 24.0  # an idle, evicted session's sandbox is removed after this; 0 keeps all
     job_poll_seconds: float = 10.0
+    # How long the Hub's HF Jobs hardware catalogue (flavors and prices) is cached (usage/hardware.py).
+    jobs_hardware_ttl_seconds: float = 3600.0
     trackio_dashboards: bool = True
     context_window_tokens: int = 120_000
     research_max_tokens: int = 60_000

@@ -15,8 +15,10 @@ class ServiceError(Exception):
         param: str | None = None,
         *,
         retryable: bool = True,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
+        self.retry_after = retry_after  # seconds, sent as Retry-After when set
         self.status = status
         self.code = code
         self.message = message

@@ -49,6 +49,7 @@ from .store.turns import TurnStore
 from .store.approvals import ApprovalStore
 from .store.usage import UsageStore
 from .usage.estimates import job_cost, sandbox_cost
+from .usage.hardware import JobHardware
 from .usage.prices import PriceTable, load_prices
 from .usage.service import UsageService
 from .finetune.hf import HfBackend
@@ -69,7 +70,8 @@ def default_toolset(request: dict[str, Any], catalog: ToolCatalog | None = None)
     return ToolSet([*tools, *catalog.tools], finishers=[catalog.finish])
 
 
-def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistryPort | None = None) -> ToolCatalog:
+def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistryPort | None = None,
+                  hardware: JobHardware | None = None) -> ToolCatalog:
     """The Hub, sandbox, jobs, research and (given the MLConnector) model-registry tools."""
     from .sandbox import Limits, Sandbox
 
@@ -83,7 +85,7 @@ def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistr
                          trackio=settings.trackio_dashboards, research_max_tokens=settings.research_max_tokens,
                          job_price=lambda flavor, seconds: job_cost(prices, flavor, seconds).usd,
                          sandbox_price=lambda seconds: sandbox_cost(prices, seconds).usd,
-                         registry=registry)
+                         registry=registry, hardware=hardware)
 
 
 def _request_shutdown(app: FastAPI) -> None:
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import ml_api, tasks as tasks_api
     from .api import ops as ops_api
     from .api import registry as registry_api
+    from .api import sessions as sessions_api
     from .api import training as training_api
     from . import ui
 
@@ -125,11 +128,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = EventBus()
         listener = PgListener(url, origin, bus.wake, bus.wake_all) if notify else None
         tail_poll = settings.tail_poll_seconds or (5.0 if notify else 1.0)
-        live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global)
+        live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global,
+                            settings.session_reclaim_seconds)
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
+        hardware = JobHardware(settings.hf_endpoint, prices, settings.jobs_hardware_ttl_seconds)
+        hardware_task = asyncio.create_task(hardware.refresh(), name="jobs-hardware")  # in the background
         mlconnector = await build_mlconnector(settings, sm)  # before the tools: the agent is its client
         port = MLConnectorPort(mlconnector.registry, mlconnector.deployments, settings.resolved_public_url)
-        catalog = await asyncio.to_thread(agent_catalog, settings, prices, port)
+        catalog = await asyncio.to_thread(agent_catalog, settings, prices, port, hardware)
         toolset_for = functools.partial(default_toolset, catalog=catalog)
         runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for), usage=usage,
                             prices=prices)
@@ -141,7 +147,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune")
         if url.startswith("sqlite"):
             await finetune_backend.recover()
-        finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds)
+        finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds,
+                                hardware=hardware)
         responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner, tail_poll)
         all_tools = toolset_for({})
         try:
@@ -201,6 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             keeper_task.cancel()
+            hardware_task.cancel()
             if listener_task is not None:
                 listener_task.cancel()
                 await asyncio.gather(listener_task, return_exceptions=True)
@@ -219,6 +227,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_api.router)
     app.include_router(training_api.router)
     app.include_router(responses.router)
+    app.include_router(sessions_api.router)
     app.include_router(config_api.router)
     app.include_router(approvals_api.router)
     app.include_router(usage_api.router)

@@ -11,13 +11,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from . import hub_api
+from . import hub_api, hub_catalog
 from .serve import BackgroundServer
 
 
 class FakeHub:
     def __init__(self) -> None:
         self.tokens: dict[str, dict[str, Any]] = {}
+        self.user_ids: dict[str, str] = {}
         self.whoami_calls = 0
         # Content endpoints (hub_api.py): repos by (kind, id), papers, jobs, collections.
         self.repos: dict[tuple[str, str], dict[str, Any]] = {}
@@ -29,6 +30,8 @@ class FakeHub:
         # namespace -> scripted `trl sft` job profile (hub_trl.py); other namespaces keep the simple jobs
         self.job_profiles: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []  # a log of content calls, for assertions
+        # GET /api/jobs/hardware: HF Jobs' catalogue in the Hub's shape (tests may add or remove rows)
+        self.hardware: list[dict[str, Any]] = hub_catalog.jobs_hardware()
         hub_api.seed(self)
         self.app = self._build()
         self._server = BackgroundServer(self.app)
@@ -44,16 +47,29 @@ class FakeHub:
     def stop(self) -> None:
         self._server.stop()
 
-    def user_token(self, name: str, *, fine_grained_scopes: list[str] | None = None, role: str = "write") -> str:
-        """A classic token (`role` write or read), or a fine-grained one with exactly `fine_grained_scopes`."""
+    def user_token(self, name: str, *, fine_grained_scopes: list[str] | None = None, role: str = "write",
+                   scoped: dict[str, list[str]] | None = None) -> str:
+        """A classic token (`role` write or read), or a fine-grained one: `fine_grained_scopes` are its
+        `global` permissions, `scoped` maps an entity to its permissions, as the Hub's token page
+        grants them: `"user"` is the token's own user (by id, as the Hub answers), `"user:<name>"`
+        another user, `"org:<name>"` an organization."""
         token = f"hf_{secrets.token_hex(12)}"
-        if fine_grained_scopes is None:
-            access = {"displayName": "test", "role": role}
+        user_id = self.user_ids.setdefault(name, secrets.token_hex(12))
+        if fine_grained_scopes is None and scoped is None:
+            access = {"displayName": "test", "role": role, "createdAt": "2026-01-01T00:00:00.000Z"}
         else:
-            access = {"displayName": "test", "role": "fineGrained",
-                      "fineGrained": {"global": fine_grained_scopes, "scoped": []}}
-        self.tokens[token] = {"type": "user", "name": name, "fullname": name.title(), "orgs": [],
-                              "auth": {"type": "access_token", "accessToken": access}}
+            entries = []
+            for key, perms in (scoped or {}).items():
+                kind, _, other = key.partition(":")
+                ent_name = other or name
+                ent_id = user_id if not other else self.user_ids.setdefault(ent_name, secrets.token_hex(12))
+                entries.append({"entity": {"_id": ent_id, "type": kind, "name": ent_name}, "permissions": perms})
+            access = {"displayName": "test", "role": "fineGrained", "createdAt": "2026-01-01T00:00:00.000Z",
+                      "fineGrained": {"canReadGatedRepos": False, "global": fine_grained_scopes or [],
+                                      "scoped": entries}}
+        self.tokens[token] = {"type": "user", "id": user_id, "name": name, "fullname": name.title(),
+                              "email": None, "emailVerified": False, "isPro": False, "canPay": False,
+                              "avatarUrl": "", "orgs": [], "auth": {"type": "access_token", "accessToken": access}}
         return token
 
     def jobs_of(self, namespace: str) -> list[str]:
@@ -75,6 +91,11 @@ class FakeHub:
             if info is None:
                 return JSONResponse({"error": "Invalid credentials in Authorization header"}, status_code=401)
             return info
+
+        @app.get("/api/jobs/hardware")  # before hub_api's /api/jobs/{namespace}
+        async def jobs_hardware():
+            self.calls.append("jobs:hardware")
+            return self.hardware
 
         hub_api.install(app, self)
         return app

@@ -63,7 +63,13 @@ def install(app: FastAPI, hub: FakeHub) -> None:
         access = info.get("auth", {}).get("accessToken", {})
         if access.get("role") == "write":
             return True
-        return access.get("role") == "fineGrained" and scope in access.get("fineGrained", {}).get("global", [])
+        if access.get("role") != "fineGrained":
+            return False
+        grants = access.get("fineGrained", {})
+        if scope in grants.get("global", []):
+            return True
+        return any(e["entity"]["type"] == "user" and e["entity"]["_id"] == info.get("id") and scope in e["permissions"]
+                   for e in grants.get("scoped", []))
 
     def visible(repo: dict[str, Any], info: dict[str, Any] | None) -> bool:
         return not repo["private"] or (info is not None and info["name"] == repo["owner"])

@@ -88,3 +88,34 @@ PAPERS = [
      "summary": "Multi-lingual, multi-functionality, multi-granularity text embeddings.", "upvotes": 50,
      "authors": [{"name": "Jianlv Chen"}], "linked": ["BAAI/bge-m3"]},
 ]
+
+
+# HF Jobs hardware (GET /api/jobs/hardware): name, pretty name, vCPU, RAM GB, accelerator
+# (model, count, vram GB) and USD per hour; served per minute in micro-USD as the Hub does.
+JOBS_HARDWARE = [
+    ("cpu-basic", "CPU Basic", 2, 16, None, 0.01), ("cpu-upgrade", "CPU Upgrade", 8, 32, None, 0.03),
+    ("cpu-performance", "CPU Performance", 32, 256, None, 1.90), ("cpu-xl", "CPU XL", 16, 124, None, 1.00),
+    ("t4-small", "Nvidia T4 - small", 4, 15, ("T4", 1, 16), 0.40),
+    ("t4-medium", "Nvidia T4 - medium", 8, 30, ("T4", 1, 16), 0.60),
+    ("l4x1", "1x Nvidia L4", 8, 30, ("L4", 1, 24), 0.80), ("l4x4", "4x Nvidia L4", 48, 186, ("L4", 4, 96), 3.80),
+    ("l40sx1", "1x Nvidia L40S", 8, 62, ("L40S", 1, 48), 1.80),
+    ("a10g-small", "Nvidia A10G - small", 4, 15, ("A10G", 1, 24), 1.00),
+    ("a10g-large", "Nvidia A10G - large", 12, 46, ("A10G", 1, 24), 1.50),
+    ("a100-large", "Nvidia A100 - large", 12, 142, ("A100", 1, 80), 2.50),
+    ("h200", "Nvidia H200", 23, 256, ("H200", 1, 141), 5.00),
+    ("h200x2", "2x Nvidia H200", 46, 512, ("H200", 2, 282), 10.00),
+    ("h200x8", "8x Nvidia H200", 184, 2048, ("H200", 8, 1128), 40.00),
+    ("rtx-pro-6000", "Nvidia RTX PRO 6000", 12, 90, ("RTX PRO 6000", 1, 96), 2.50),
+]
+
+
+def jobs_hardware() -> list[dict]:
+    rows = []
+    for name, pretty, cpu, ram, acc, hourly in JOBS_HARDWARE:
+        micro = round(hourly * 1_000_000 / 60)
+        rows.append({"name": name, "prettyName": pretty, "cpu": f"{cpu} vCPU", "ram": f"{ram} GB",
+                     "ephemeralStorage": "50 GB",
+                     "accelerator": None if acc is None else {"type": "gpu", "model": acc[0], "quantity": str(acc[1]),
+                                                              "vram": f"{acc[2]} GB", "manufacturer": "Nvidia"},
+                     "unitCostMicroUSD": micro, "unitCostUSD": micro / 1_000_000, "unitLabel": "minute"})
+    return rows

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from ..auth.identity import AuthError, Identity
+from ..errors import ServiceError
 from ..observability.context import bind_caller, surface_of
 from ..services import Services
 
@@ -53,6 +54,19 @@ async def any_identity(
         return await hf_identity(request, authorization)
     raise AuthError("Missing credentials: send X-API-Key or 'Authorization: Bearer <Hugging Face token>'.", 401,
                     "missing_api_key")
+
+
+def event_cursor(starting_after: int | None, last_event_id: str | None) -> int:
+    """Where an event stream resumes: `starting_after`, else the `Last-Event-ID` header, else the start."""
+    if starting_after is not None:
+        return starting_after
+    if last_event_id:
+        try:
+            return int(last_event_id)
+        except ValueError:
+            raise ServiceError(400, "invalid_request_error", "Last-Event-ID must be an event sequence number.",
+                               "Last-Event-ID", retryable=False) from None
+    return -1
 
 
 HfCaller = Annotated[Identity, Depends(hf_identity)]

@@ -5,11 +5,23 @@ hf-backend job runs in the token's namespace and needs it."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Form, UploadFile
+from fastapi import APIRouter, Body, File, Form, Query, UploadFile
+from fastapi.responses import FileResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..finetune.models import BaseModelOut, CancelResult, CreateFineTuningJob, FileOut, FineTuningJobOut
+from ..finetune.models import (
+    BaseModelOut,
+    CancelResult,
+    CreateFineTuningJob,
+    FileOut,
+    FineTuningJobOut,
+)
+from ..registry.checks import check_content
+from ..registry.schemas import MLModel, MLModelCreate
 from ..tasks.catalogue import ModelDetail
 from .deps import AnyCaller, ApiKeyCaller, Svc
 from .tasks import API_VERSION
@@ -88,3 +100,53 @@ async def get_job(job_id: str, caller: AnyCaller, svc: Svc) -> FineTuningJobOut:
 @route("POST", "/fine-tuning-jobs/{job_id}/cancel/", response_model=CancelResult)
 async def cancel_job(job_id: str, caller: AnyCaller, svc: Svc) -> CancelResult:
     return await svc.finetune.cancel(caller, job_id)
+
+
+# -- a fine-tuned model is not a dead end: download it, register it, follow the job ------------
+class RegisterFineTuned(BaseModel):
+    """Registers a succeeded job's model in the MLConnector registry (`/model/...`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    modelname: str | None = Field(None, min_length=1, max_length=300)
+    modeltags: list[str] = Field(default_factory=list, max_length=32)
+
+
+def _archive_name(job) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", job.fine_tuned_model or job.id)[:200] + ".tar.gz"
+
+
+@route("GET", "/fine-tuning-jobs/{job_id}/model/", response_class=FileResponse)
+async def download_model(job_id: str, caller: AnyCaller, svc: Svc) -> FileResponse:
+    """The fine-tuned model: a `.tar.gz` of its save_pretrained directory (safetensors, config, tokenizer)."""
+    job, path = await svc.finetune.model_archive(caller, job_id)
+    return FileResponse(path, media_type="application/gzip", filename=_archive_name(job))
+
+
+@route("POST", "/fine-tuning-jobs/{job_id}/register/", response_model=MLModel, status_code=201)
+async def register_model(job_id: str, caller: AnyCaller, svc: Svc,
+                         body: RegisterFineTuned = Body(default_factory=RegisterFineTuned)) -> MLModel:
+    """A new MLConnector model (kind `text-generation`) whose model file is the job's archive:
+    deploy it with POST /deployment/add and generate with /deployment/{id}/predict."""
+    job, path = await svc.finetune.model_archive(caller, job_id)
+    name = _archive_name(job)
+    await asyncio.to_thread(check_content, path, name, "model")
+    tags = list(dict.fromkeys(["fine-tuned", *body.modeltags]))
+    created = await svc.registry.create(caller.account, MLModelCreate(
+        modelname=body.modelname or job.fine_tuned_model or job.id, modelkind="text-generation", modeltags=tags,
+        hyperparameter=[{"parameter": k, "value": v} for k, v in (job.compute_config or {}).items()],
+        modelperformance=[{"metric": k, "value": v} for k, v in (job.metrics or {}).items()]))
+    await svc.registry.add_trained_file(created.id, path, name)
+    return await svc.registry.get(caller.account, created.id)
+
+
+@route("GET", "/fine-tuning-jobs/{job_id}/logs/", response_class=PlainTextResponse)
+async def job_logs(job_id: str, caller: AnyCaller, svc: Svc,
+                   tail: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> PlainTextResponse:
+    """The trainer's log (local jobs), or the HF job's log lines (with the owner's HF token)."""
+    return PlainTextResponse(await svc.finetune.logs(caller, job_id, tail))
+
+
+@route("GET", "/fine-tuning-jobs/{job_id}/events/")
+async def job_events(job_id: str, caller: AnyCaller, svc: Svc) -> dict[str, Any]:
+    events = await svc.finetune.events(caller, job_id)
+    return {"object": "list", "data": [e.model_dump() for e in events], "has_more": False}

@@ -12,7 +12,11 @@ from ..runtime import listing
 from ..runtime.listing import ResponseList
 from ..runtime.requests import CreateResponseRequest
 from . import sse
-from .deps import HfCaller, Svc
+from .deps import AnyCaller, HfCaller, Svc
+
+# Reading a response (and its events) also takes an X-API-Key: a task's caller and the
+# operator, who follows the turns it injects (an operator key reads every account's).
+ReaderCaller = AnyCaller
 
 router = APIRouter(prefix="/v1", tags=["responses"])
 
@@ -52,7 +56,7 @@ async def list_responses(
 @router.get("/responses/{response_id}")
 async def retrieve_response(
     response_id: str,
-    caller: HfCaller,
+    caller: ReaderCaller,
     svc: Svc,
     stream: bool = False,
     starting_after: Annotated[int | None, Query(ge=-1)] = None,
@@ -67,7 +71,7 @@ async def retrieve_response(
 @router.get("/responses/{response_id}/events")
 async def response_events(
     response_id: str,
-    caller: HfCaller,
+    caller: ReaderCaller,
     svc: Svc,
     starting_after: Annotated[int | None, Query(ge=-1)] = None,
     last_event_id: Annotated[str | None, Header()] = None,

@@ -6,26 +6,38 @@ prefix around them); `/ninja-api/` adds the seed's `pydantic_models_available` f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Header, Query
+from fastapi.responses import StreamingResponse
 
 from ..runtime.approvals import ApprovalRequest
 from ..tasks.models import TaskAccepted, TaskRequest, TaskStatus, User
-from .deps import ApiKeyCaller, Svc
+from . import sse
+from .deps import AnyCaller, ApiKeyCaller, Svc, event_cursor
 
 API_VERSION = "1.0.0"
 
 
-async def submit_task(caller: ApiKeyCaller, svc: Svc, body: TaskRequest = Body()) -> TaskAccepted:
+async def submit_task(caller: AnyCaller, svc: Svc, body: TaskRequest = Body()) -> TaskAccepted:
+    """X-API-Key, or `Authorization: Bearer hf_…`: the task then runs as that Hub user, on
+    their token (LLM and tools) and budget."""
     return await svc.tasks.submit(caller, body)
 
 
-async def task_status(task_id: str, caller: ApiKeyCaller, svc: Svc) -> TaskStatus:
+async def task_status(task_id: str, caller: AnyCaller, svc: Svc) -> TaskStatus:
     return await svc.tasks.status(caller, task_id)
 
 
-async def task_approval(task_id: str, caller: ApiKeyCaller, svc: Svc,
+async def task_events(task_id: str, caller: AnyCaller, svc: Svc,
+                      starting_after: Annotated[int | None, Query(ge=-1)] = None,
+                      last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
+    """The task's events as SSE, exactly as `GET /v1/responses/{id}/events` (replay, then live)."""
+    events = await svc.tasks.events(caller, task_id, event_cursor(starting_after, last_event_id))
+    return sse.stream(events, with_id=True)
+
+
+async def task_approval(task_id: str, caller: AnyCaller, svc: Svc,
                         body: ApprovalRequest = Body()) -> TaskStatus:
     """Answer a task paused on `approval_required` (the /v1 approvals body); it continues."""
     return await svc.tasks.approve(caller, task_id, body)
@@ -49,6 +61,9 @@ def surface_router(prefix: str, root_extra: dict[str, Any] | None = None) -> API
                              include_in_schema=path.endswith("/"))
     for path in ("/tasks/{task_id}", "/tasks/{task_id}/"):
         router.add_api_route(path, task_status, methods=["GET"], response_model=TaskStatus,
+                             include_in_schema=not path.endswith("/"))
+    for path in ("/tasks/{task_id}/events", "/tasks/{task_id}/events/"):
+        router.add_api_route(path, task_events, methods=["GET"], response_class=StreamingResponse,
                              include_in_schema=not path.endswith("/"))
     for path in ("/tasks/{task_id}/approvals", "/tasks/{task_id}/approvals/"):
         router.add_api_route(path, task_approval, methods=["POST"], response_model=TaskStatus,

@@ -24,16 +24,35 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def own_permissions(info: dict[str, Any]) -> frozenset[str]:
+    """What a fine-grained token may do in its user's own namespace: the `global` permissions
+    plus those of every `scoped` entry whose entity is that user (matched by id, else by
+    name, case-insensitively as the Hub treats names). Entries for orgs or repos grant
+    nothing on the user's namespace, so they are not counted."""
+    grants = (((info.get("auth") or {}).get("accessToken") or {}).get("fineGrained")) or {}
+    perms = {p for p in grants.get("global") or [] if isinstance(p, str)}
+    user_id, name = info.get("id"), str(info.get("name", "")).lower()
+    for entry in grants.get("scoped") or []:
+        entity = (entry or {}).get("entity") or {}
+        if entity.get("type") != "user":
+            continue
+        eid = entity.get("_id") or entity.get("id")
+        if (eid is not None and eid == user_id) or str(entity.get("name", "")).lower() == name:
+            perms.update(p for p in entry.get("permissions") or [] if isinstance(p, str))
+    return frozenset(perms)
+
+
 def identity_from_whoami(info: dict[str, Any], token: str) -> Identity:
     """Turn a whoami-v2 answer into an Identity, refusing what the seed refuses."""
     if info.get("type") != "user":
         raise AuthError("Organization tokens are not accepted; use a user access token.", 401, "invalid_api_key")
     access = (info.get("auth") or {}).get("accessToken") or {}
-    can_infer = True
-    if access.get("role") == "fineGrained":
-        scopes = (access.get("fineGrained") or {}).get("global") or []
-        can_infer = INFERENCE_PERMISSION in scopes
-    return Identity(account=str(info["name"]), kind="hf", token=SecretStr(token), can_use_inference=can_infer)
+    role = access.get("role")
+    identity = Identity(account=str(info["name"]), kind="hf", token=SecretStr(token),
+                        token_role=role if isinstance(role, str) else None,
+                        token_permissions=own_permissions(info) if role == "fineGrained" else frozenset())
+    identity.can_use_inference = not identity.missing(INFERENCE_PERMISSION)
+    return identity
 
 
 class HfTokenValidator:

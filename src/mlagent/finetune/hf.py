@@ -28,6 +28,7 @@ from pydantic import SecretStr
 from ..errors import ServiceError
 from ..store.finetune import FineTuneStore, FineTuningJob
 from ..usage.estimates import job_cost
+from ..usage.hardware import JobHardware
 from ..usage.prices import PriceTable
 from .trl_job import TRL_REQUIREMENT, UV_IMAGE, metrics_from_logs, sft_command
 
@@ -61,9 +62,10 @@ def _failure(exc: Exception, what: str, endpoint: str) -> HubFailure:
 
 class HfBackend:
     def __init__(self, store: FineTuneStore, prices: PriceTable, endpoint: str, poll_seconds: float = 10.0,
-                 image: str = UV_IMAGE, trl: str = TRL_REQUIREMENT) -> None:
+                 image: str = UV_IMAGE, trl: str = TRL_REQUIREMENT, hardware: JobHardware | None = None) -> None:
         self.store = store
         self.prices = prices
+        self.hardware = hardware
         self.endpoint = endpoint.rstrip("/")
         self.poll_seconds = poll_seconds
         self.image = image
@@ -71,8 +73,13 @@ class HfBackend:
         self._tasks: dict[str, asyncio.Task] = {}
 
     def flavors(self) -> list[str]:
-        """The HF Jobs hardware a job may ask for: the flavors the price table prices."""
+        """The HF Jobs hardware a job may ask for: the Hub's catalogue (else the price table's)."""
         return sorted(self.prices.jobs)
+
+    async def refresh_flavors(self, token: SecretStr | None) -> list[str]:
+        if self.hardware is not None:
+            await self.hardware.refresh(token.get_secret_value() if token is not None else None)
+        return self.flavors()
 
     def estimate(self, flavor: str, seconds: float) -> float:
         return round(job_cost(self.prices, flavor, seconds).usd, 6)
@@ -86,6 +93,13 @@ class HfBackend:
             return await asyncio.to_thread(functools.partial(fn, *args, **kw))
         except Exception as exc:  # noqa: BLE001 — every Hub failure becomes a message for the job
             raise _failure(exc, what, self.endpoint) from None
+
+    async def logs(self, token: SecretStr, hub: dict[str, Any], tail: int) -> str:
+        """The HF job's log lines, read from the Hub with the owner's token."""
+        api = self._api(token)
+        lines = await self._call(f"fetch the logs of HF job {hub['job_id']}", lambda: list(
+            api.fetch_job_logs(job_id=hub["job_id"], namespace=hub["namespace"], tail=tail)))
+        return "\n".join(str(line) for line in lines)
 
     async def check_model(self, token: SecretStr, model_id: str) -> None:
         """The base model must be a Hub model the caller can read (400 naming `model_id`)."""

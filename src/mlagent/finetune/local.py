@@ -20,6 +20,8 @@ from pathlib import Path
 
 from ..store.finetune import FineTuneStore
 
+from .outputs import add_event
+
 log = logging.getLogger("mlagent.finetune")
 # Address space, not resident memory. Measured VmPeak of a trainer with Arrow on the system
 # allocator (below): 1.3 GiB for the test jobs, 2.0 GiB (1.1 GiB resident) for a 0.5 MB
@@ -103,16 +105,18 @@ class LocalBackend:
                     "epochs": cfg["epochs"], "learning_rate": cfg["learning_rate"], "batch_size": cfg["batch_size"]}
             out.mkdir(parents=True, exist_ok=True)
             (out / "spec.json").write_text(json.dumps(spec))
+            add_event(out, "message", f"Training started on {job.model_id} (local CPU).")
             try:
                 error = await self._train(job_id, out, int(cfg["timeout_seconds"]), float(cfg["timeout_seconds"]))
             except Exception as exc:  # could not even start the trainer
                 log.exception("fine-tuning job %s crashed", job_id)
                 error = f"The trainer could not run: {type(exc).__name__}."
             if error is None:
-                await self.store.transition(job_id, ("running",), "succeeded",
-                                            fine_tuned_model=model_name(job.model_id, job.suffix, job_id))
-            else:
-                await self.store.transition(job_id, ("running",), "failed", error=error)
+                name = model_name(job.model_id, job.suffix, job_id)
+                if await self.store.transition(job_id, ("running",), "succeeded", fine_tuned_model=name):
+                    add_event(out, "message", f"The job succeeded: fine-tuned model {name}.")
+            elif await self.store.transition(job_id, ("running",), "failed", error=error):
+                add_event(out, "message", f"The job failed: {error}", level="error")
 
     async def _train(self, job_id: str, out: Path, cpu_seconds: int, wall_seconds: float) -> str | None:
         stderr = open(out / "trainer.log", "wb")
@@ -137,6 +141,8 @@ class LocalBackend:
                     if msg.get("event") == "metrics":
                         metrics = {k: float(v) for k, v in msg.items() if k != "event"}
                         await self.store.set_metrics(job_id, metrics)
+                        add_event(out, "metrics", f"Step {int(metrics.get('step', 0))}: training loss "
+                                  f"{metrics.get('loss', float('nan')):.4f}", metrics)
                     elif msg.get("event") == "error":
                         last_error = str(msg.get("message"))
                 rc = await proc.wait()

@@ -87,3 +87,15 @@ class BaseModelOut(BaseModel):
     id: str
     kind: str
     config: dict[str, Any]
+
+
+class FineTuningEvent(BaseModel):
+    """One event of a job (OpenAI's `fine_tuning.job.event`): `type` "message" or "metrics"."""
+
+    object: str = "fine_tuning.job.event"
+    id: str
+    created_at: float
+    level: str = "info"
+    type: str = "message"
+    message: str
+    data: dict[str, Any] = {}

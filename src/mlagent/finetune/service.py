@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ..auth.identity import Identity
+from ..auth.identity import Identity, describe
 from ..config import Settings
 from ..errors import ServiceError, not_found
 from ..store.finetune import FineTuneStore, FineTuningJob, UploadedFile
@@ -23,7 +23,8 @@ from ..tasks.catalogue import iso
 from .base_models import BASE_CONFIGS
 from .hf import HfBackend
 from .local import LocalBackend
-from .models import TERMINAL, BaseModelOut, CancelResult, CreateFineTuningJob, FileOut, FineTuningJobOut, HubJobOut
+from .models import TERMINAL, BaseModelOut, FineTuningEvent, CancelResult, CreateFineTuningJob, FileOut, FineTuningJobOut, HubJobOut
+from .outputs import log_tail, model_archive, read_events
 from .trl_job import HF_DEFAULTS, dataset_repo, model_repo
 
 log = logging.getLogger("mlagent.finetune")
@@ -137,7 +138,7 @@ class FineTuningService:
     async def _create_hf(self, identity: Identity, req: CreateFineTuningJob) -> FineTuningJobOut:
         """An HF Jobs flavor: a TRL SFT job in the caller's namespace, with the caller's token."""
         flavor = req.compute_config.instance_type
-        flavors = self.hf.flavors() if self.hf is not None else []
+        flavors = await self.hf.refresh_flavors(identity.token) if self.hf is not None else []
         if flavor not in flavors:
             raise _bad(f"Instance type {flavor!r} is not available: use {' or '.join(LOCAL_INSTANCE_TYPES)} (this "
                        f"server's CPU) or an HF Jobs flavor: {', '.join(flavors)}.", "compute_config.instance_type")
@@ -145,6 +146,13 @@ class FineTuningService:
             raise ServiceError(403, "permission_error", f"Instance type {flavor!r} runs the job on Hugging Face Jobs "
                                "in your Hugging Face namespace, billed to you, and needs your Hugging Face token: send "
                                "'Authorization: Bearer <HF token>' (without X-API-Key) instead of an API key.",
+                               "compute_config.instance_type", retryable=False)
+        lacking = identity.missing("job.write", "repo.write")
+        if lacking:  # the job needs both: it runs as a Job, and pushes a dataset and a model repo
+            raise ServiceError(403, "permission_error", f"Your Hugging Face token lacks "
+                               f"{' and '.join(describe(p) for p in lacking)} for your own namespace, which an "
+                               f"HF Jobs fine-tuning job on {flavor!r} needs (it uploads the data to a dataset repo, "
+                               "runs as a Job and pushes the model). Grant it in your token settings.",
                                "compute_config.instance_type", retryable=False)
         train = await self._owned_file(identity, req.training_file, "training_file")
         valid = await self._owned_file(identity, req.validation_file, "validation_file") \
@@ -197,6 +205,48 @@ class FineTuningService:
         for job in jobs:
             self._follow(identity, job)
         return [job_out(j) for j in jobs]
+
+    # -- what a job leaves: model, logs, events (finetune/outputs.py) --------------------
+    async def model_archive(self, identity: Identity, job_id: str) -> tuple[FineTuningJob, Path]:
+        """The fine-tuned model of the caller's succeeded local job, as a `.tar.gz`."""
+        job = await self._owned_job(identity, job_id)
+        if job.backend == "hf":
+            url = (job.hub or {}).get("model_repo")
+            raise ServiceError(409, "model_on_hub", f"Job {job_id} trained on Hugging Face Jobs: its model is the "
+                               f"Hub repo {url!r} in your namespace; download it from the Hub.", "job_id",
+                               retryable=False)
+        if job.status != "succeeded" or not job.output_dir or not (Path(job.output_dir) / "model").is_dir():
+            raise ServiceError(409, "model_not_ready", f"Job {job_id} is {job.status}: only a succeeded job has a "
+                               "model.", "job_id", retryable=False)
+        return job, await asyncio.to_thread(model_archive, Path(job.output_dir))
+
+    async def logs(self, identity: Identity, job_id: str, tail: int) -> str:
+        job = await self._owned_job(identity, job_id)
+        if job.backend == "hf":
+            if not (job.hub or {}).get("job_id"):
+                return ""
+            if identity.token is None:
+                raise ServiceError(403, "permission_error", "This job's logs are on Hugging Face Jobs: read them "
+                                   "with your Hugging Face token ('Authorization: Bearer').", "job_id",
+                                   retryable=False)
+            return await self.hf.logs(identity.token, job.hub, tail)
+        if not job.output_dir:
+            return ""
+        return await asyncio.to_thread(log_tail, Path(job.output_dir) / "trainer.log", tail)
+
+    async def events(self, identity: Identity, job_id: str) -> list[FineTuningEvent]:
+        """The job's events, oldest first: its creation, what the backend recorded as it ran
+        (start, metrics, end), and a cancellation or an hf job's current state."""
+        job = await self._owned_job(identity, job_id)
+        rows = [{"created_at": job.created_at, "level": "info", "type": "message",
+                 "message": f"Created fine-tuning job {job.id} ({job.backend} backend, base {job.model_id})."}]
+        if job.output_dir:
+            rows += await asyncio.to_thread(read_events, Path(job.output_dir))
+        if job.status == "cancelled" or (job.backend == "hf" and job.status != "created"):
+            text = f"The job is {job.status}." + (f" {job.error}" if job.error else "")
+            rows.append({"created_at": job.updated_at, "level": "error" if job.status == "failed" else "info",
+                         "type": "message", "message": text, "data": {"status": job.status}})
+        return [FineTuningEvent(id=f"{job.id}-event-{i}", **row) for i, row in enumerate(rows)]
 
     async def cancel(self, identity: Identity, job_id: str) -> CancelResult:
         job = await self._owned_job(identity, job_id)

@@ -12,7 +12,13 @@ from pathlib import Path
 
 from ..errors import ServiceError
 
-MODEL_SUFFIXES = {".pkl", ".pickle", ".joblib", ".skops"}
+MODEL_SUFFIXES = {".pkl", ".pickle", ".joblib", ".skops", ".tar.gz"}  # .tar.gz: a transformers model
+# A transformers model archive (a `save_pretrained` directory, e.g. a fine-tuned model) holds
+# weights as safetensors only: pickled weights (.bin, .pt) would run code when loaded.
+ARCHIVE_REQUIRED = ("config.json", "model.safetensors")
+ARCHIVE_REFUSED = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".py")
+ARCHIVE_MAX_BYTES = 4 << 30
+ARCHIVE_MAX_MEMBERS = 1000
 DATA_SUFFIXES = {".csv"}
 CODE_SUFFIXES = {".py"}
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")  # module prefixes; never "builtins." (eval, exec...)
@@ -23,7 +29,41 @@ def _bad(message: str) -> ServiceError:
 
 
 def suffix_of(filename: str) -> str:
-    return Path(filename).suffix.lower()
+    name = filename.lower()
+    return ".tar.gz" if name.endswith(".tar.gz") else Path(name).suffix
+
+
+def audit_archive(path: Path) -> None:
+    """A transformers model archive: plain files at safe relative paths, bounded in size,
+    with a config and safetensors weights and nothing that runs code when loaded."""
+    import tarfile
+
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            members = []
+            for i, m in enumerate(tar):
+                if i >= ARCHIVE_MAX_MEMBERS:
+                    raise _bad(f"The model archive has more than {ARCHIVE_MAX_MEMBERS} entries.")
+                members.append(m)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise _bad(f"The model file is not a readable .tar.gz archive ({type(exc).__name__}).") from exc
+    names, total = set(), 0
+    for m in members:
+        parts = Path(m.name).parts
+        if m.name.startswith("/") or ".." in parts or not (m.isfile() or m.isdir()):
+            raise _bad(f"The model archive entry {m.name!r} is not a plain file at a relative path.")
+        if m.isfile():
+            if m.name.lower().endswith(ARCHIVE_REFUSED):
+                raise _bad(f"The model archive holds {m.name!r}: weights must be safetensors (pickled weights "
+                           "and code are refused).")
+            total += m.size
+            names.add(str(Path(*parts)) if parts else m.name)
+    if total > ARCHIVE_MAX_BYTES:
+        raise _bad("The model archive unpacks to more than 4 GiB.")
+    missing = [n for n in ARCHIVE_REQUIRED if n not in names]
+    if missing:
+        raise _bad(f"The model archive lacks {', '.join(missing)} at its top level (a transformers "
+                   "save_pretrained directory with safetensors weights).")
 
 
 def check_name(filename: str, kind: str) -> None:
@@ -52,6 +92,8 @@ def check_content(path: Path, filename: str, kind: str) -> None:
     suffix = suffix_of(filename)
     if kind == "model" and suffix == ".skops":
         audit_skops(path)
+    elif kind == "model" and suffix == ".tar.gz":
+        audit_archive(path)
     elif kind == "data":
         import pandas as pd
 

@@ -27,7 +27,7 @@ from ..jobs.limits import Limits, scrubbed_env
 from ..jobs.placement import Placement, check_local
 from ..store.registry import RegistryStore
 from ..store.registry_tables import TrainingRow
-from .checks import MODEL_SUFFIXES, audit_skops, suffix_of
+from .checks import MODEL_SUFFIXES, audit_archive, audit_skops, suffix_of
 from .schemas import MLTrain, MLTrainCreate
 from .service import RegistryService, file_schema
 
@@ -119,6 +119,8 @@ class TrainingService:
         try:
             if suffix_of(produced[0].name) == ".skops":
                 await asyncio.to_thread(audit_skops, produced[0])
+            elif suffix_of(produced[0].name) == ".tar.gz":
+                await asyncio.to_thread(audit_archive, produced[0])
             new = await self.registry.add_trained_file(model_id, produced[0], produced[0].name)
         except ServiceError as exc:
             await self.store.update_training(training_id, status="failed", reason=exc.message)

@@ -129,7 +129,8 @@ class ApprovalsService:
         try:
             self.live.attach(session.id, identity.account, identity.token)
         except LimitReached as exc:
-            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False) from None
+            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False,
+                               retry_after=exc.retry_after) from None
         await self.runner.finished(response_id)  # the paused run releases its lease first
         pending.decision = Decision(approve=req.approve, feedback=req.feedback)
         if not await self.approvals.resume(response_id, session.id, pending.model_dump(mode="json"),

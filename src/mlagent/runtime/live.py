@@ -1,8 +1,15 @@
 """Live sessions: what a session holds in memory (the caller's token) and the limits on
-how many exist. Idle ones are evicted and restore from the database on the next request."""
+how many exist. Idle ones are evicted and restore from the database on the next request.
+
+A session with no turn running gives its slot up on demand: once it has been idle
+`reclaim_seconds` (a finished or paused turn), a create that would pass a limit evicts the
+least recently active such session instead of refusing (docs/responses-api.md, "Sessions,
+limits, eviction"). Only when every slot is held by a running or just-finished session is
+the caller refused, with `retry_after`: when the next slot frees."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -10,9 +17,10 @@ from pydantic import SecretStr
 
 
 class LimitReached(Exception):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -22,12 +30,14 @@ class LiveSession:
     token: SecretStr | None
     last_active: float = field(default_factory=time.monotonic)
     running: set[str] = field(default_factory=set)
+    ended: bool = False  # its owner ended it: reclaimable as soon as no turn runs
 
 
 class LiveSessions:
-    def __init__(self, per_account: int, global_cap: int) -> None:
+    def __init__(self, per_account: int, global_cap: int, reclaim_seconds: float = 10.0) -> None:
         self._per_account = per_account
         self._global_cap = global_cap
+        self._reclaim = reclaim_seconds
         self._sessions: dict[str, LiveSession] = {}
 
     def get(self, session_id: str) -> LiveSession | None:
@@ -39,14 +49,39 @@ class LiveSessions:
         return sum(1 for s in self._sessions.values() if s.account == account)
 
     def check_room(self, account: str) -> None:
-        """Raise `LimitReached` if `account` may not open (or restore) another session."""
-        if self.count(account) >= self._per_account:
+        """Make room for `account` to open (or restore) a session by reclaiming an idle one,
+        or raise `LimitReached` saying when the next slot frees."""
+        mine = [s for s in self._sessions.values() if s.account == account]
+        if len(mine) >= self._per_account and not self._reclaim_one(mine):
+            running = sum(1 for s in mine if s.running)
+            wait = self._next_free(mine)
+            when = (f"the next slot frees in about {math.ceil(wait)} s, when a finished session has been idle "
+                    f"{self._reclaim:g} s" if running < len(mine) else
+                    "all of them are running a turn: the next slot frees when one of those turns ends")
             raise LimitReached(
-                f"Account {account!r} already has {self._per_account} live sessions; wait for one to go idle "
-                "or continue an existing one with previous_response_id."
-            )
-        if len(self._sessions) >= self._global_cap:
-            raise LimitReached("The server is at its global capacity of live sessions; retry later.")
+                f"Account {account!r} already has {self._per_account} live sessions ({running} running a turn); "
+                f"{when}. End one you no longer need with DELETE /v1/sessions/{{session_id}}, or continue one with "
+                "previous_response_id.", wait)
+        if len(self._sessions) >= self._global_cap and not self._reclaim_one(list(self._sessions.values())):
+            wait = self._next_free(list(self._sessions.values()))
+            raise LimitReached(f"The server is at its global capacity of {self._global_cap} live sessions; the "
+                               f"next slot frees in about {math.ceil(wait)} s; retry then.", wait)
+
+    def _reclaim_one(self, candidates: list[LiveSession]) -> bool:
+        """Evict the least recently active idle session among `candidates`, if one is reclaimable."""
+        now = time.monotonic()
+        idle = [s for s in candidates if not s.running and (s.ended or now - s.last_active >= self._reclaim)]
+        if not idle:
+            return False
+        del self._sessions[min(idle, key=lambda s: s.last_active).session_id]
+        return True
+
+    def _next_free(self, candidates: list[LiveSession]) -> float:
+        """Seconds until one of `candidates` becomes reclaimable; for running turns (whose end
+        nobody knows) the reclaim window is the honest lower bound."""
+        now = time.monotonic()
+        waits = [self._reclaim - (now - s.last_active) for s in candidates if not s.running]
+        return max(1.0, min(waits)) if waits else max(1.0, self._reclaim)
 
     def attach(self, session_id: str, account: str, token: SecretStr | None) -> LiveSession:
         """Make the session live (checking limits when it is not) with the caller's token."""

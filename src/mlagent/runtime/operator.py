@@ -304,7 +304,8 @@ class OperatorService:
         try:
             self.live.attach(session.id, session.account, own_token)
         except LimitReached as exc:
-            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False) from None
+            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False,
+                               retry_after=exc.retry_after) from None
         turn_id = new_id("resp")
         previous = await self.turns.latest_for_session(session.id) if new_session is None else None
         snapshot = ResponseObject(id=turn_id, created_at=int(now), status="queued", background=True, model=session.model,

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 
 from ..agent.history import content_text
-from ..auth.identity import Identity
+from ..auth.identity import Identity, describe
 from ..config import Settings
 from ..errors import ServiceError, not_found
 from ..events.bus import EventBus
@@ -91,7 +91,9 @@ class ResponsesService:
         if not identity.can_use_inference:
             raise ServiceError(
                 403, "inference_provider_permission_required",
-                "This token lacks the 'Make calls to Inference Providers' permission that the agent's reasoning needs.",
+                f"This token lacks the {describe('inference.serverless.write')} permission that the agent's "
+                "reasoning needs: grant it to the token for your own account (globally or scoped to your user) "
+                "in your Hugging Face token settings.",
                 retryable=False,
             )
         if idempotency_key:
@@ -104,7 +106,7 @@ class ResponsesService:
             prev = await self._owned_turn(identity, req.previous_response_id, "previous_response_id")
             session = await self.sessions.get(prev.session_id)
             if session.closed:
-                raise ServiceError(409, "session_closed", "This session was closed (killed by an operator); start a "
+                raise ServiceError(409, "session_closed", "This session was closed (ended by its owner or killed by an operator); start a "
                                    "new one without previous_response_id.", "previous_response_id", retryable=False)
             await self._ensure_idle(session.id)
             if req.max_cost_usd is not None:
@@ -120,7 +122,8 @@ class ResponsesService:
         try:
             self.live.attach(session.id, identity.account, identity.token)
         except LimitReached as exc:
-            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False) from None
+            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False,
+                               retry_after=exc.retry_after) from None
         turn_id = new_id("resp")
         snapshot = ResponseObject(
             id=turn_id, created_at=int(now), status="queued", background=req.background,
@@ -163,7 +166,7 @@ class ResponsesService:
     # -- read ---------------------------------------------------------------------
     async def _owned_turn(self, identity: Identity, response_id: str, param: str | None = None) -> Turn:
         turn = await self.turns.get(response_id)
-        if turn is None or turn.account != identity.account:
+        if turn is None or (turn.account != identity.account and not identity.is_operator):
             raise not_found("response", response_id, param)
         return turn
 

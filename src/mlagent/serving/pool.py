@@ -45,6 +45,7 @@ class WorkerInit(BaseModel):
 
 class WorkerInfo(BaseModel):
     model_type: str
+    task: str = "predict"  # or "text-generation": a transformers causal LM (worker.Generator)
     feature_names: list[str] | None = None
     n_features: int | None = None
     classes: list[Any] | None = None

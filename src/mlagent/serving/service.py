@@ -24,6 +24,7 @@ from ..registry.service import RegistryService
 from ..store.registry import DuplicateError, RegistryStore
 from ..store.registry_tables import DeploymentRow
 from .compiled import Predict
+from .generation import parse_prompts
 from .inputs import parse_rows
 from .operations import OperationRecorder
 from .pool import Worker, WorkerError, WorkerInit, start_worker
@@ -108,7 +109,7 @@ class DeploymentService:
             raise WorkerError("the deployed model file no longer exists", 409)
         path = self.registry.artifacts.path_for(file.sha256)
         suffix = suffix_of(file.filename)
-        fmt = {".skops": "skops", ".joblib": "joblib"}.get(suffix, "pickle")
+        fmt = {".skops": "skops", ".joblib": "joblib", ".tar.gz": "transformers"}.get(suffix, "pickle")
         trusted = await asyncio.to_thread(audit_skops, path) if fmt == "skops" else []
         data = await self.registry.latest(row.account, row.model_id, "data")
         inputs, targets = model.feature_names()
@@ -118,7 +119,9 @@ class DeploymentService:
     async def _start(self, row: DeploymentRow) -> Worker | None:
         try:
             init = await self._init_for(row)
-            worker = await start_worker(init, self.root / str(row.pk), self.limits,
+            limits = self.limits if init.model_format != "transformers" else self.limits.model_copy(
+                update={"memory_mb": max(self.limits.memory_mb or 0, self.settings.serving_generate_memory_mb)})
+            worker = await start_worker(init, self.root / str(row.pk), limits,
                                         self.settings.serving_start_timeout_seconds, self.settings.sandbox_isolation)
         except (WorkerError, ServiceError) as exc:
             await self.store.set_deployment_status(row.pk, "failed", exc.message, only_from=("pending", "running"))
@@ -203,6 +206,8 @@ class DeploymentService:
         row = await self._cached_row(account, deployment_id)
         worker = await self._worker(row)
         info = worker.info
+        if info.task == "text-generation":
+            return await self._generate(account, row, worker, data, explain)
         rows, batch = parse_rows(data, info.feature_names, info.n_features, self.settings.max_predict_rows)
         if worker.fast is not None and not explain:
             payload = await self._predict_here(worker.fast, rows, worker.fast_work)
@@ -227,6 +232,27 @@ class DeploymentService:
             result["explanation"] = explanation
         payload = json.dumps(result, separators=(",", ":"))
         self._record(account, row, rows, payload)
+        return payload
+
+    async def _generate(self, account: str, row: DeploymentRow, worker: Worker, data: Any, explain: bool) -> str:
+        """A text-generation deployment: the prompts' continuations, generated in its worker."""
+        if explain:
+            raise ServiceError(422, "explain_unsupported", "Explanations (SHAP) are for tabular models; this "
+                               "deployment generates text.", "explain", retryable=False)
+        prompts, max_new = parse_prompts(data)
+        try:
+            reply = await worker.call({"op": "generate", "prompts": prompts, "max_new_tokens": max_new},
+                                      self.settings.predict_timeout_seconds)
+        except WorkerError as exc:
+            self._workers.pop(row.pk, None)
+            raise ServiceError(exc.status, "serving_error", f"Generation failed: {exc.message}", None) from None
+        if not reply.get("ok"):
+            raise ServiceError(int(reply.get("status", 422)), "prediction_failed", str(reply.get("error")),
+                               "data", retryable=False)
+        payload = json.dumps({"prediction": reply["prediction"]}, separators=(",", ":"))
+        self.recorder.add({"account": account, "ownerid": row.ownerid, "deployment_id": row.deployment_id,
+                           "model_id": row.model_id, "data": json.dumps(prompts) if row.inference_data else "",
+                           "result": payload, "created_at": time.time()})
         return payload
 
     async def _predict_here(self, fast: Predict, rows: list[list[float]], work: int) -> str:

@@ -156,6 +156,50 @@ class Served:
         return out
 
 
+class Generator:
+    """A transformers causal LM (a `.tar.gz` of a save_pretrained directory, safetensors
+    weights only; registry/checks.audit_archive), unpacked into this worker's private /tmp.
+    Generation is greedy, so the same prompt gives the same text."""
+
+    def __init__(self, init: dict[str, Any]) -> None:
+        import tarfile
+        import tempfile
+
+        root = tempfile.mkdtemp(prefix="model-")
+        with _source(init, "model") as f, tarfile.open(fileobj=f, mode="r:gz") as tar:
+            tar.extractall(root, filter="data")  # plain files only, nothing outside root
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        torch.set_num_threads(1)
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(root, local_files_only=True)
+        self.model = AutoModelForCausalLM.from_pretrained(root, local_files_only=True, use_safetensors=True,
+                                                          trust_remote_code=False)
+        self.model.eval()
+        cfg = self.model.config
+        self.context = int(getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", 0) or 1024)
+
+    def info(self) -> dict[str, Any]:
+        return {"ok": True, "model_type": f"transformers.{type(self.model).__name__}", "task": "text-generation",
+                "feature_names": None, "n_features": None, "classes": None, "compiled": False, "spec": None}
+
+    def predict(self, request: dict[str, Any]) -> dict[str, Any]:
+        max_new = int(request.get("max_new_tokens") or 32)
+        texts = []
+        for prompt in request["prompts"]:
+            ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"]
+            keep = max(1, self.context - max_new)
+            ids = ids[:, -keep:]  # the prompt's end, leaving room for the answer
+            room = min(max_new, self.context - ids.shape[1])
+            with self.torch.no_grad():
+                out = self.model.generate(input_ids=ids, attention_mask=self.torch.ones_like(ids),
+                                          max_new_tokens=room, do_sample=False,
+                                          pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+            texts.append(self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
+        return {"ok": True, "prediction": texts}
+
+
 def main() -> None:
     inp = sys.stdin.buffer
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
@@ -164,7 +208,7 @@ def main() -> None:
     if init is None:
         return
     try:
-        served = Served(init)
+        served = Generator(init) if init.get("model_format") == "transformers" else Served(init)
     except Exception as exc:  # noqa: BLE001 - report why the model cannot be served
         traceback.print_exc()
         out.write(encode({"ok": False, "error": f"{type(exc).__name__}: {exc}"}))

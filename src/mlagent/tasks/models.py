@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..events.response import PendingApproval
 from ..runtime.requests import CreateResponseRequest
 
 MAX_CONTEXT_ENTRIES = 64
@@ -49,6 +50,9 @@ class TaskStatus(BaseModel):
     result: str
     error: str | None = None
     created_at: int
+    # A task paused on `approval_required`: the pending actions with their estimates and the
+    # budget (the response's `pending_approval`); null otherwise.
+    pending_approval: PendingApproval | None = None
 
 
 class TaskTurnRequest(CreateResponseRequest):

@@ -1,8 +1,9 @@
 """`TasksService`: seed 001's tasks and users over the runtime.
 
 A task is a turn of the same agent on the same event log as `/v1/responses`; its id is
-the response id, so a task can be read as a response too. X-API-Key accounts carry no
-Hugging Face token: their turns use the server's own LLM credential
+the response id, so a task can be read as a response too. A caller with a Hugging Face
+token (`Authorization: Bearer hf_…`) runs the task as that user, on their token and
+budget. X-API-Key accounts carry no Hugging Face token: their turns use the server's own LLM credential
 (`MLAGENT_INFERENCE_API_KEY`), held in memory only, like a caller's token. For the same
 reason a task paused on `approval_required` is answered here (`approve`), not through
 `/v1/responses/{id}/approvals`, which re-attaches the caller's Hugging Face token.
@@ -79,6 +80,16 @@ class TasksService:
             raise
         return task_status(response)
 
+    async def events(self, identity: Identity, task_id: str, after: int):
+        """The task's event stream (the /v1 SSE events), from after `after`."""
+        try:
+            await self.responses.check_owner(identity, task_id)
+        except ServiceError as exc:
+            if exc.status == 404:
+                raise not_found("task", task_id, "task_id") from None
+            raise
+        return self.responses.events(task_id, after)
+
     async def approve(self, identity: Identity, task_id: str, req: ApprovalRequest) -> TaskStatus:
         """Answer the task's pending batch; the same task continues on the LLM credential it
         was created with (the server key for an API-key account, re-attached here as a
@@ -108,5 +119,5 @@ def task_status(response: ResponseObject) -> TaskStatus:
     if response.incomplete_details is not None and error is None:
         error = f"incomplete: {response.incomplete_details.reason}"
     return TaskStatus(task_id=response.id, status=response.status, result=response.output_text,
-                      error=error, created_at=response.created_at)
+                      error=error, created_at=response.created_at, pending_approval=response.pending_approval)
 

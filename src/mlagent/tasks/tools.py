@@ -57,10 +57,14 @@ class ToolCatalogue:
 
 def restrict_tools(toolset_for: Callable[[dict], ToolSet]) -> Callable[[dict], ToolSet]:
     """Wrap the composition root's `toolset_for(request)` so a turn whose stored request
-    names `allowed_tools` (a task's `tools`) gets only those tools."""
+    names `allowed_tools` (a task's `tools`) gets only those tools, and a turn on the
+    server's LLM key (no caller token) gets none of the tools that act as the caller on the
+    Hub (jobs, repo writes): offered, they could only fail."""
 
     def build(request: dict) -> ToolSet:
         tools = toolset_for(request)
+        if request.get("server_llm_key"):  # no caller token: Hub tools acting as the caller cannot work
+            tools = tools.without_hf_token()
         allowed = request.get("allowed_tools")
         return tools if allowed is None else tools.only(allowed)
 

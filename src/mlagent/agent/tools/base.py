@@ -31,6 +31,9 @@ class Tool(ABC):
     description: str
     parameters: dict[str, Any]
     read_only: bool = True
+    # Acts as the caller on the Hub (their namespace, jobs, repos): useless without their token,
+    # so a turn with none is not offered it (tasks/tools.restrict_tools).
+    needs_hf_token: bool = False
     # What `estimate_cost_usd` is spent on, for the budget split (seed 000: inference, jobs, sandboxes).
     cost_kind: Literal["job", "sandbox", "tool"] = "tool"
 
@@ -75,6 +78,10 @@ class ToolSet:
 
     def names(self) -> list[str]:
         return sorted(self._tools)
+
+    def without_hf_token(self) -> ToolSet:
+        """The tools that work without the caller's Hugging Face token."""
+        return ToolSet((t for t in self._tools.values() if not t.needs_hf_token), self._finishers)
 
     def only(self, names: Iterable[str]) -> ToolSet:
         wanted = set(names)

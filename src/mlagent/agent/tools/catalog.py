@@ -15,7 +15,7 @@ from .datasets import DatasetInspectTool
 from .hub import HubRepoDetailsTool, HubSearchTool
 from .hubclient import HubClient
 from .mlmodels import ModelDeployTool, ModelPredictTool, ModelRegisterTool, ModelUploadTool
-from .jobs import JobCancelTool, JobInspectTool, JobLogsTool, JobRunTool, JobWaitTool
+from .jobs import FlavorCatalogue, JobCancelTool, JobInspectTool, JobLogsTool, JobRunTool, JobWaitTool
 from .papers import PaperDetailsTool, PaperSearchTool
 from .repos import RepoCreateTool, RepoUploadTool
 from .registry import ModelRegistryPort
@@ -40,16 +40,17 @@ def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float =
                   research_max_tokens: int = 60_000, research_max_steps: int = 12,
                   job_price: Callable[[str, float], float] | None = None,
                   sandbox_price: Callable[[float], float] | None = None,
-                  registry: ModelRegistryPort | None = None) -> ToolCatalog:
+                  registry: ModelRegistryPort | None = None, hardware: FlavorCatalogue | None = None) -> ToolCatalog:
     """`registry`: the user's MLConnector (model_* tools); None leaves those tools out.
-    `job_price` (flavor, seconds) and `sandbox_price` (seconds) come from the price table."""
+    `job_price` (flavor, seconds) and `sandbox_price` (seconds) come from the price table, `hardware`
+    (the flavors HF Jobs offers) from the Hub's catalogue."""
     lookups: list[Tool] = [HubSearchTool(hub), HubRepoDetailsTool(hub), PaperSearchTool(hub), PaperDetailsTool(hub),
                            DatasetInspectTool(hub)]
     tools: list[Tool] = [
         *lookups,
         WriteFileTool(sandbox, hub), ReadFileTool(sandbox, hub), EditFileTool(sandbox, hub),
         RunCommandTool(sandbox, hub, sandbox_price), RunPythonTool(sandbox, hub, sandbox_price),
-        JobRunTool(hub, sandbox, trackio=trackio, job_price=job_price), JobInspectTool(hub, job_poll_seconds),
+        JobRunTool(hub, sandbox, trackio=trackio, job_price=job_price, hardware=hardware), JobInspectTool(hub, job_poll_seconds),
         JobLogsTool(hub, job_poll_seconds), JobWaitTool(hub, job_poll_seconds), JobCancelTool(hub, job_poll_seconds),
         RepoCreateTool(hub), RepoUploadTool(hub, sandbox),
         ResearchTool(lookups, max_tokens=research_max_tokens, max_steps=research_max_steps),

@@ -28,7 +28,8 @@ def token_of(ctx: ToolContext) -> str | bool:
     return ctx.token.get_secret_value() if ctx.token is not None else False
 
 
-def hub_error(exc: Exception, what: str, endpoint: str, namespace: str | None = None) -> ToolError:
+def hub_error(exc: Exception, what: str, endpoint: str, namespace: str | None = None,
+              permission: str | None = None) -> ToolError:
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         detail = (getattr(exc, "server_message", None) or "").strip() or str(exc).splitlines()[0]
@@ -36,6 +37,10 @@ def hub_error(exc: Exception, what: str, endpoint: str, namespace: str | None = 
             where = f"namespace {namespace!r}" if namespace else "the caller's namespace"
             return ToolError(f"Billing error (HTTP 402) while trying to {what}: {where} has no credits or payment "
                              f"method for this. The user can add credits at {endpoint}/settings/billing. ({detail})")
+        if status in (401, 403) and permission:
+            return ToolError(f"Permission denied (HTTP {status}) while trying to {what}: the user's token lacks the "
+                             f"'{permission}' permission for their namespace (a fine-grained token must grant it "
+                             f"globally or scoped to the user; see {endpoint}/settings/tokens). ({detail})")
         if status in (401, 403):
             return ToolError(f"Permission denied (HTTP {status}) while trying to {what}: the user's token does not "
                              f"allow this (check its write/jobs permissions at {endpoint}/settings/tokens). ({detail})")
@@ -67,14 +72,16 @@ class HubClient:
     def repo_url(self, repo_id: str, kind: str = "model") -> str:
         return f"{self.endpoint}/{REPO_PREFIX.get(kind, '')}{repo_id}"
 
-    async def call(self, what: str, fn: Callable[..., T], *args: Any, billing_ns: str | None = None, **kw: Any) -> T:
-        """Run a blocking huggingface_hub call off the event loop; failures become ToolErrors."""
+    async def call(self, what: str, fn: Callable[..., T], *args: Any, billing_ns: str | None = None,
+                   permission: str | None = None, **kw: Any) -> T:
+        """Run a blocking huggingface_hub call off the event loop; failures become ToolErrors
+        (a refusal names `permission`, the token permission the call needs, when given)."""
         try:
             return await asyncio.to_thread(functools.partial(fn, *args, **kw))
         except ToolError:
             raise
         except Exception as exc:  # noqa: BLE001 — every Hub failure is reported to the model
-            raise hub_error(exc, what, self.endpoint, billing_ns) from None
+            raise hub_error(exc, what, self.endpoint, billing_ns, permission) from None
 
     async def namespace(self, ctx: ToolContext) -> str:
         """The caller's user name, from whoami once per session (never re-asked per call)."""

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import asyncio
 import base64
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from huggingface_hub import HfApi
 
@@ -18,14 +18,25 @@ from .hubclient import HubClient, clamp, need_str
 
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"
 TERMINAL_STAGES = {"COMPLETED", "ERROR", "CANCELED", "CANCELLED", "DELETED"}
-# USD per hour (public HF Jobs prices; an estimate for the budget, the Hub bills authoritatively).
-# The hardware HF Jobs offers; what each costs comes from the server's price table
-# (usage/prices.yaml), injected as `job_price` so there is one source of prices.
+# The hardware HF Jobs offers comes from the Hub's catalogue (usage/hardware.py, injected as
+# `hardware`); this list (huggingface_hub's `JobHardware`) is only used without one. What each
+# costs comes from the server's price table, injected as `job_price`: one source of prices.
 FLAVORS = (
     "cpu-basic", "cpu-upgrade", "cpu-xl", "cpu-performance", "t4-small", "t4-medium", "l4x1", "l4x4",
     "a10g-small", "a10g-large", "a10g-largex2", "a10g-largex4", "l40sx1", "l40sx4", "l40sx8", "a100-large",
-    "a100x4", "a100x8", "h100", "h100x8",
+    "a100x4", "a100x8", "h200", "h200x2", "h200x4", "h200x8", "rtx-pro-6000", "rtx-pro-6000x2",
+    "rtx-pro-6000x4", "rtx-pro-6000x8",
 )
+
+
+class FlavorCatalogue(Protocol):
+    """The flavors HF Jobs offers now (usage/hardware.JobHardware)."""
+
+    def names(self) -> list[str]: ...
+
+    async def refresh(self, token: str | None = None) -> list[str]: ...
+
+
 DEFAULT_TIMEOUT = "30m"
 OUTPUT_ENV_KEYS = ("HUB_MODEL_ID", "HUB_DATASET_ID", "OUTPUT_REPO")
 
@@ -55,6 +66,7 @@ def _str_map(value: Any, key: str) -> dict[str, str]:
 
 class JobRunTool(Tool):
     name = "hf_job_launch"
+    needs_hf_token = True
     read_only = False
     cost_kind = "job"
     description = (
@@ -71,7 +83,7 @@ class JobRunTool(Tool):
             "dependencies": {"type": "array", "items": {"type": "string"}, "description": "pip packages for uv"},
             "image": {"type": "string", "description": "Docker image (with `command`)"},
             "command": {"type": "array", "items": {"type": "string"}},
-            "flavor": {"type": "string", "description": "hardware, default cpu-basic", "enum": sorted(FLAVORS)},
+            "flavor": {"type": "string", "description": "hardware, default cpu-basic"},
             "timeout": {"type": "string", "description": "max duration, e.g. '30m' (default) or '2h'"},
             "env": {"type": "object", "additionalProperties": {"type": "string"}},
             "secrets": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -81,11 +93,24 @@ class JobRunTool(Tool):
     }
 
     def __init__(self, hub: HubClient, sandbox=None, trackio: bool = True,
-                 job_price: Callable[[str, float], float] | None = None) -> None:
+                 job_price: Callable[[str, float], float] | None = None,
+                 hardware: FlavorCatalogue | None = None) -> None:
         self.hub = hub
+        self.hardware = hardware
         self.sandbox = sandbox
         self.trackio = trackio
         self.job_price = job_price  # (flavor, seconds) -> USD; None prices every job at 0 (unpriced)
+
+    def flavors(self) -> list[str]:
+        return self.hardware.names() if self.hardware is not None else sorted(FLAVORS)
+
+    def spec(self) -> dict[str, Any]:
+        """The flavor enum is the current catalogue's, not a list frozen at start-up."""
+        spec = super().spec()
+        params = {**self.parameters, "properties": {**self.parameters["properties"]}}
+        params["properties"]["flavor"] = {**params["properties"]["flavor"], "enum": self.flavors()}
+        spec["function"]["parameters"] = params
+        return spec
 
     def estimate_cost_usd(self, arguments: dict[str, Any]) -> float:
         flavor = arguments.get("flavor") or "cpu-basic"
@@ -97,8 +122,10 @@ class JobRunTool(Tool):
 
     async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         flavor = arguments.get("flavor") or "cpu-basic"
-        if flavor not in FLAVORS:
-            raise ToolError(f"unknown flavor {flavor!r}; one of {', '.join(sorted(FLAVORS))}")
+        if self.hardware is not None:
+            await self.hardware.refresh(ctx.token.get_secret_value() if ctx.token is not None else None)
+        if flavor not in self.flavors():
+            raise ToolError(f"unknown flavor {flavor!r}; HF Jobs offers: {', '.join(self.flavors())}")
         timeout = timeout_seconds(arguments.get("timeout"))
         env = _str_map(arguments.get("env"), "env")
         secrets = _str_map(arguments.get("secrets"), "secrets")
@@ -121,7 +148,8 @@ class JobRunTool(Tool):
         api = self.hub.api(ctx)
         job = await self.hub.call(f"launch an HF Job ({flavor})", api.run_job, image=image, command=command, env=env,
                                   secrets=secrets or None, flavor=flavor, timeout=timeout, namespace=ns,
-                                  labels={"mlagent-session": ctx.session_id[:60]}, billing_ns=ns)
+                                  labels={"mlagent-session": ctx.session_id[:60]}, billing_ns=ns,
+                                  permission="job.write")
         ctx.notify("artifact", {"type": "hf_job", "id": job.id, "url": job.url})
         dashboard = await self._dashboard(ctx, env) if self.trackio else None
         lines = [f"Launched HF Job {job.id} ({flavor}, timeout {timeout}s) in namespace {ns}: {job.url}",
@@ -185,6 +213,7 @@ class JobRunTool(Tool):
 
 
 class _JobTool(Tool):
+    needs_hf_token = True
     parameters = {"type": "object", "properties": {"job_id": {"type": "string"}}, "required": ["job_id"]}
 
     def __init__(self, hub: HubClient, poll_seconds: float = 10.0) -> None:
@@ -295,5 +324,6 @@ class JobCancelTool(_JobTool):
         job_id = need_str(arguments, "job_id")
         ns = await self.hub.namespace(ctx)
         api = self.hub.api(ctx)
-        await self.hub.call(f"cancel job {job_id}", api.cancel_job, job_id=job_id, namespace=ns)
+        await self.hub.call(f"cancel job {job_id}", api.cancel_job, job_id=job_id, namespace=ns,
+                            permission="job.write")
         return f"Cancellation requested for job {job_id}.\n" + self._describe(await self._inspect(api, job_id, ns))

@@ -21,6 +21,7 @@ SDKS = ("gradio", "docker", "static")
 
 
 class RepoCreateTool(Tool):
+    needs_hf_token = True
     name = "repo_create"
     read_only = False
     description = ("Create a model, dataset or Space repo on the Hub in the user's namespace (or an org they "
@@ -43,7 +44,7 @@ class RepoCreateTool(Tool):
             raise ToolError(f"space_sdk must be one of {', '.join(SDKS)}")
         url = await self.hub.call(f"create the {kind} repo {repo_id}", self.hub.api(ctx).create_repo, repo_id,
                                   repo_type=kind, private=bool(arguments.get("private")), exist_ok=True,
-                                  space_sdk=sdk)
+                                  space_sdk=sdk, permission="repo.write")
         link = self.hub.repo_url(repo_id, kind)
         ctx.notify("artifact", {"type": kind, "repo_id": repo_id, "url": link})
         slug = await self.hub.collect(ctx, repo_id, kind)
@@ -52,6 +53,7 @@ class RepoCreateTool(Tool):
 
 
 class RepoUploadTool(Tool):
+    needs_hf_token = True
     name = "repo_upload"
     read_only = False
     description = ("Push a file or a whole folder from your sandbox to a Hub repo (created if missing). "
@@ -106,14 +108,15 @@ class RepoUploadTool(Tool):
                 raise ToolError(f"{rel!r} holds no files to upload")
             api = self.hub.api(ctx)
             await self.hub.call(f"create the {kind} repo {repo_id}", api.create_repo, repo_id, repo_type=kind,
-                                exist_ok=True, space_sdk="gradio" if kind == "space" else None)
+                                exist_ok=True, space_sdk="gradio" if kind == "space" else None,
+                                permission="repo.write")
 
 
             def commit() -> Any:  # hashing the files reads them: off the event loop too
                 ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=fh) for name, fh in files]
                 return api.create_commit(repo_id, ops, repo_type=kind, commit_message=message)
 
-            info = await self.hub.call(f"upload {rel} to {repo_id}", commit)
+            info = await self.hub.call(f"upload {rel} to {repo_id}", commit, permission="repo.write")
         finally:
             for _, fh in files:
                 fh.close()
