@@ -17,6 +17,7 @@ from ..agent.budget import Paused
 from ..agent.history import turn_messages
 from ..agent.llm import ChatLLM
 from ..agent.loop import AgentLoop
+from ..agent.options import TurnOptions
 from ..agent.steps import AgentError, Checkpoint, LlmCalled, Notice, ToolReturned
 from ..agent.tools.base import ToolContext, ToolSet
 from ..agent.tools.delegate import DELEGATE_KEY
@@ -26,11 +27,11 @@ from ..events.response import IncompleteDetails, MessageItem, ResponseError, Res
 from ..events.types import (
     CostUpdated,
     OutputItemDone,
-    ResponseCancelled,
     ResponseCompleted,
     ResponseFailed,
     ResponseIncomplete,
     ResponseInProgress,
+    cancelled_event,
 )
 from ..organism.registry import AgentRegistry
 from ..store.sessions import SessionStore
@@ -40,7 +41,7 @@ from ..usage.meter import SessionMeter, cost_usage
 from ..usage.prices import PriceTable
 from .approvals import PendingBatch, pause_turn
 from .delegation import make_delegate, reported_usd, tool_llm_call
-from .emitter import TurnEmitter
+from .emitter import TurnEmitter, close_open_items
 from .ids import new_id
 from .live import LiveSessions
 from .writer import EventWriter
@@ -150,7 +151,7 @@ class TurnRunner:
                 if isinstance(outcome, Paused):
                     await pause_turn(writer, self.sessions, session.id, outcome)
                 elif outcome == DENIED:
-                    await writer.emit(ResponseCancelled(response=writer.state.model_copy(update={"status": "cancelled"})))
+                    await writer.emit(cancelled_event(writer.state))
                 else:
                     await writer.emit(ResponseCompleted(response=writer.state.model_copy(update={"status": "completed"})))
             except asyncio.CancelledError:
@@ -158,7 +159,7 @@ class TurnRunner:
                     await writer.close()
                     raise  # server shutdown: recovery reports it as server_restart
                 await emitter.interrupt()
-                await writer.emit(ResponseCancelled(response=writer.state.model_copy(update={"status": "cancelled"})))
+                await writer.emit(cancelled_event(writer.state))
             except AgentError as exc:
                 await emitter.interrupt()
                 await writer.emit(_failed(writer.state, exc.code, exc.message))
@@ -224,7 +225,7 @@ class TurnRunner:
                                                      _MeteredEmitter(emitter, meter, writer), session.model,
                                                      self.settings.max_agent_steps, gate=meter)
         reported_cost: float | None = None
-        steps = loop.run(session.model, messages, ctx, resume)
+        steps = loop.run(session.model, messages, ctx, resume, TurnOptions.load(request))
         try:
             async for step in steps:
                 await _emit_spend(meter, writer)  # e.g. charges admitted before this step
@@ -293,9 +294,7 @@ async def mark_interrupted(turns: TurnStore, bus: EventBus, turn_id: str) -> boo
                                                   lease_owner=None, lease_expires_at=None):
         return False
     writer = EventWriter(turns, bus, turn_id, ResponseObject.model_validate(turn.snapshot), turn.last_seq)
-    for index, item in enumerate(writer.state.output):
-        if isinstance(item, MessageItem) and item.status == "in_progress":
-            await writer.emit(OutputItemDone(output_index=index, item=item.model_copy(update={"status": "incomplete"})))
+    await close_open_items(writer)
     await writer.emit(
         ResponseIncomplete(
             response=writer.state.model_copy(
