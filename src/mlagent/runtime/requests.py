@@ -171,3 +171,12 @@ class CreateResponseRequest(BaseModel):
         if isinstance(self.input, list):
             data["input"] = [m.model_dump(exclude_none=True) for m in self.input]
         return data
+
+
+class InputTokensRequest(CreateResponseRequest):
+    """`POST /v1/responses/input_tokens`: the create body; `input` may be left out."""
+
+    input: str | list[InputItem] | None = None  # type: ignore[assignment]
+
+    def stored(self) -> dict[str, Any]:
+        return super().stored() if self.input is not None else {"input": []}

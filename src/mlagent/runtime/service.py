@@ -10,6 +10,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+from ..agent.history import turn_messages
+from ..agent.loop import estimate_tokens
 from ..auth.identity import Identity
 from ..config import Settings
 from ..errors import ServiceError, not_found
@@ -30,7 +32,8 @@ from .ids import new_id
 from .live import LimitReached, LiveSessions
 from .requests import CreateResponseRequest
 from .runner import TurnRunner
-from .surface import check_input, check_request, echo, turn_settings
+from .items import input_items, page
+from .surface import chat_tools, check_input, check_request, echo, turn_settings
 from .writer import EventWriter
 
 DEFAULT_MAX_COST_USD = 5.0
@@ -239,6 +242,44 @@ class ResponsesService:
                     idle_since = now = time.monotonic()
                 timeout = min(keepalive - (now - idle_since), poll - (now - last_read))
                 woken = await sub.wait(max(timeout, 0.01))
+
+    # -- input items, token count, delete ---------------------------------------------
+    async def input_items(self, identity: Identity, response_id: str, after: str | None, limit: int,
+                          order: str) -> dict:
+        turn = await self._owned_turn(identity, response_id)
+        return page(input_items(turn.id, (turn.request or {}).get("input", "")), after, limit, order)
+
+    async def count_input_tokens(self, identity: Identity, req: CreateResponseRequest) -> int:
+        """An estimate (~4 characters a token, as the context guard counts) of what the
+        turn's first model call would send: history, instructions, input and tool specs."""
+        self.validate(req)
+        history: list = []
+        if req.previous_response_id:
+            prev = await self._owned_turn(identity, req.previous_response_id, "previous_response_id")
+            session = await self.sessions.get(prev.session_id)
+            history = list(session.messages or []) if session is not None else []
+            check_input(req, await self.pending_client_calls(prev.session_id), self.settings.max_input_chars)
+        stored = req.stored()
+        messages = turn_messages(history, stored.get("input", ""), req.instructions)
+        specs = self.runner.toolset_for({}).specs() + chat_tools(req)
+        return estimate_tokens(messages) + estimate_tokens(specs)
+
+    async def delete(self, identity: Identity, response_id: str) -> dict:
+        """Remove the response and its event log; a running one is cancelled first and
+        its worker let go, so nothing writes to the log after it is gone."""
+        turn = await self._owned_turn(identity, response_id)
+        if turn.status not in TERMINAL_STATUSES:
+            await self.cancel(identity, response_id)
+            stopped = await self.wait(response_id, self.settings.lease_seconds)
+            await self.runner.finished(response_id)
+            if stopped.status not in TERMINAL_STATUSES:
+                raise ServiceError(409, "response_still_running", f"Response {response_id} is still stopping after "
+                                   "the cancel; retry the delete in a moment.", retryable=True)
+        session = await self.sessions.get(turn.session_id)
+        if session is not None and (session.pending or {}).get("response_id") == response_id:
+            await self.sessions.update(session.id, pending=None)
+        await self.turns.delete(response_id)
+        return {"id": response_id, "object": "response", "deleted": True}
 
     # -- cancel -------------------------------------------------------------------
     async def cancel(self, identity: Identity, response_id: str) -> ResponseObject:

@@ -129,7 +129,7 @@ def check_input(req: CreateResponseRequest, pending: dict[str, str], limit: int)
 
     `pending` maps the call ids the session waits on (its last response's client tool
     calls) to their tool names."""
-    if isinstance(req.input, str):
+    if not isinstance(req.input, list):
         return
     open_calls = dict(pending)
     answered: set[str] = set()
