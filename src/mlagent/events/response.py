@@ -82,6 +82,7 @@ OutputItem = Annotated[MessageItem | FunctionCallItem | FunctionCallOutputItem |
 
 class InputTokensDetails(BaseModel):
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class OutputTokensDetails(BaseModel):

@@ -129,11 +129,10 @@ def check_input(req: CreateResponseRequest, pending: dict[str, str], limit: int)
 
     `pending` maps the call ids the session waits on (its last response's client tool
     calls) to their tool names."""
-    if not isinstance(req.input, list):
-        return
+    items = req.input if isinstance(req.input, list) else []
     open_calls = dict(pending)
     answered: set[str] = set()
-    for i, item in enumerate(req.input):
+    for i, item in enumerate(items):
         if isinstance(item, FunctionCallInput):
             open_calls[item.call_id] = item.name
         elif isinstance(item, FunctionCallOutputInput):
