@@ -9,7 +9,14 @@ import asyncio
 import json
 
 import pytest
-from agents import Agent, ModelSettings, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
+from agents import (
+    Agent,
+    ModelSettings,
+    OpenAIResponsesModel,
+    Runner,
+    function_tool,
+    set_tracing_disabled,
+)
 from agents.items import ToolCallItem
 from openai import AsyncOpenAI
 from openai.types.responses.response_output_item import McpCall

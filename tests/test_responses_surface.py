@@ -4,13 +4,12 @@ counts, and streams whose every event the SDK's typed union accepts."""
 
 import json
 import threading
+import typing
 
 import httpx
 import openai
 import pytest
 from openai.types.responses import Response, ResponseStreamEvent
-import typing
-
 from pydantic import BaseModel
 
 from .fakes.llm import Reply

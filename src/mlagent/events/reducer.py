@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .response import Artifact, MessageItem, OutputText, PendingApproval, ReasoningItem, ReasoningText, ResponseObject, Usage
+from .response import (
+    Artifact,
+    MessageItem,
+    OutputText,
+    PendingApproval,
+    ReasoningItem,
+    ReasoningText,
+    ResponseObject,
+    Usage,
+)
 from .types import (
     LIFECYCLE_TYPES,
     ApprovalRequired,

@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from .response import Artifact, BudgetContext, CostUsage, OutputItem, OutputText, PendingAction, ResponseObject
+from .response import (
+    Artifact,
+    BudgetContext,
+    CostUsage,
+    OutputItem,
+    OutputText,
+    PendingAction,
+    ResponseObject,
+)
 
 
 class _Event(BaseModel):

@@ -7,7 +7,6 @@ so cancelling never leaves a gap in the log.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -23,10 +22,13 @@ from ..agent.tools.base import ToolContext, ToolSet
 from ..agent.tools.delegate import DELEGATE_KEY
 from ..config import Settings
 from ..events.bus import EventBus
-from ..events.response import IncompleteDetails, MessageItem, ResponseError, ResponseObject
+from ..events.response import (
+    IncompleteDetails,
+    ResponseError,
+    ResponseObject,
+)
 from ..events.types import (
     CostUpdated,
-    OutputItemDone,
     ResponseCompleted,
     ResponseFailed,
     ResponseIncomplete,

@@ -29,10 +29,10 @@ from ..store.sessions import AccountStore, SessionStore
 from ..store.tables import Session, Turn
 from ..store.turns import DuplicateIdempotencyKey, TurnStore
 from .ids import new_id
+from .items import input_items, page
 from .live import LimitReached, LiveSessions
 from .requests import CreateResponseRequest
 from .runner import TurnRunner
-from .items import input_items, page
 from .surface import chat_tools, check_input, check_request, echo, turn_settings
 from .writer import EventWriter
 

@@ -12,7 +12,12 @@ import jsonschema
 
 from ..agent.history import content_text
 from ..errors import ServiceError
-from .requests import REFUSED_OPENAI_FIELDS, CreateResponseRequest, FunctionCallInput, FunctionCallOutputInput
+from .requests import (
+    REFUSED_OPENAI_FIELDS,
+    CreateResponseRequest,
+    FunctionCallInput,
+    FunctionCallOutputInput,
+)
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # `include` values that name items this server never produces: accepted, nothing to add.
