@@ -149,6 +149,18 @@ def test_tool_choice_and_parallel_tool_calls_reach_the_model(sdk, fake_llm):
     assert fake_llm.requests[-1].body["tool_choice"] == "none"
 
 
+@pytest.mark.parametrize("parallel", [True, False])
+def test_several_tool_calls_of_one_step_each_report_their_own_result(sdk, fake_llm, parallel):
+    steps = [[{"step": f"plan {n}", "status": "pending"}] for n in (1, 2, 3)]
+    fake_llm.push(Reply(tool_calls=[("update_plan", {"steps": s}) for s in steps]), Reply(text="done"))
+    got = sdk.responses.create(input="q", parallel_tool_calls=parallel)
+    calls = [i for i in got.output if i.type == "mcp_call"]
+    assert [json.loads(c.arguments)["steps"] for c in calls] == steps  # in the model's order
+    assert all(c.status == "completed" and c.output for c in calls)
+    tool_msgs = [m for m in fake_llm.requests[-1].messages if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in tool_msgs] == [c.model_extra["call_id"] for c in calls]
+
+
 def test_sampling_fields_reach_the_model_and_are_echoed(sdk, fake_llm):
     fake_llm.push(Reply(text="ok"))
     got = sdk.responses.create(input="q", temperature=0.3, top_p=0.9, max_output_tokens=256,
@@ -286,6 +298,12 @@ def test_every_streamed_event_parses_with_the_sdk_typed_union(http, fake_llm):
     assert sum(e["type"] in SDK_TERMINAL for e in events) == 1 and events[-1]["type"] == "response.completed"
     final = Response.model_validate(events[-1]["response"])
     assert [i.type for i in final.output] == ["reasoning", "mcp_call", "message", "function_call"]
+    # The stored projection is the replay of these events (reasoning and tool items included).
+    from mlagent.events.reducer import replay
+    from mlagent.events.types import parse_event
+
+    rebuilt = replay(parse_event(e) for e in events)
+    assert rebuilt.model_dump(mode="json") == http.get(f"/v1/responses/{final.id}").json()
 
 
 def test_a_cancelled_stream_ends_on_one_terminal_event_the_sdk_knows(sdk, http, fake_llm):

@@ -38,6 +38,7 @@ from .steps import (
     ToolReturned,
 )
 from .tools.base import ToolContext, ToolSet
+from .tools.delegate import DelegateTool
 
 REPEAT_LIMIT = 3
 DEFAULT_CONTEXT_TOKENS = 120_000
@@ -191,9 +192,11 @@ class AgentLoop:
         seen_calls: dict[str, int], notices: list[Notice], denied: str | None, opts: TurnOptions,
     ) -> AsyncIterator[Step]:
         """Run one step's tool calls: together when the request allows parallel calls and
-        every one of them is a read-only tool (they cannot interfere), else one by one."""
+        every one of them is a read-only tool (they cannot interfere; a delegation is not one,
+        its peer may write), else one by one."""
         parallel = (opts.model.parallel_tool_calls is not False and denied is None and len(calls) > 1
-                    and all((t := self._tools.get(c.name)) is not None and t.read_only for c in calls))
+                    and all((t := self._tools.get(c.name)) is not None and t.read_only
+                            and t.name != DelegateTool.name for c in calls))
         if not parallel:
             for call in calls:
                 async for step in self._call(call, ctx, history, seen_calls, notices, denied):
