@@ -72,6 +72,16 @@ def test_parse_with_text_format_sends_the_schema_and_reports_it(sdk, fake_llm):
     assert parsed.text.format.type == "json_schema" and parsed.text.format.name == "Weather"
 
 
+def test_the_sdk_stream_helper_parses_the_final_answer(sdk, fake_llm):
+    fake_llm.push(Reply(tool_calls=[("update_plan", {"steps": []})]),
+                  Reply(reasoning="hmm", text='{"city": "Bern", "celsius": 9}', chunks=4))
+    with sdk.responses.stream(input="weather?", text_format=Weather) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert final.output_parsed == Weather(city="Bern", celsius=9)
+    assert kinds[-1] == "response.completed" and "response.mcp_call.completed" in kinds
+
+
 def test_an_answer_off_the_schema_fails_clearly(sdk, fake_llm):
     fake_llm.push(Reply(text='{"city": "Paris"}'))
     got = sdk.responses.create(input="weather?", text={"format": {
