@@ -75,7 +75,7 @@ def test_parse_with_text_format_sends_the_schema_and_reports_it(sdk, fake_llm):
 def test_the_sdk_stream_helper_parses_the_final_answer(sdk, fake_llm):
     fake_llm.push(Reply(tool_calls=[("update_plan", {"steps": []})]),
                   Reply(reasoning="hmm", text='{"city": "Bern", "celsius": 9}', chunks=4))
-    with sdk.responses.stream(input="weather?", text_format=Weather) as stream:
+    with sdk.responses.stream(input="weather?", text_format=Weather, model="moonshotai/Kimi-K2.6:novita") as stream:
         kinds = [event.type for event in stream]
         final = stream.get_final_response()
     assert final.output_parsed == Weather(city="Bern", celsius=9)
