@@ -204,6 +204,8 @@ def test_reasoning_from_the_upstream_becomes_a_reasoning_item(sdk, fake_llm):
     ({"text": {"format": {"type": "json_schema", "schema": {"type": "object"}}}}, "text.format.name"),
     ({"tool_choice": {"type": "function", "name": "nope"}}, "tool_choice.name"),
     ({"input": [{"type": "function_call_output", "call_id": "call_nowhere", "output": "x"}]}, "input[0].call_id"),
+    ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0]"),
+    ({"input": [{"type": "function_call_output", "output": "x"}]}, "input[0].call_id"),
     ({"store": False}, "store"),
     ({"conversation": "conv_1"}, "conversation"),
     ({"include": ["message.output_text.logprobs"]}, "include[0]"),

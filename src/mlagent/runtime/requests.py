@@ -74,18 +74,19 @@ class ReasoningInput(BaseModel):
 
 
 def _item_kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return value.get("type") or "message"
-    return getattr(value, "type", None) or "message"
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return f"item:{kind or 'message'}"
 
 
 InputItem = Annotated[
-    Annotated[InputMessage, Tag("message")]
-    | Annotated[FunctionCallInput, Tag("function_call")]
-    | Annotated[FunctionCallOutputInput, Tag("function_call_output")]
-    | Annotated[McpCallInput, Tag("mcp_call")]
-    | Annotated[ReasoningInput, Tag("reasoning")],
-    Discriminator(_item_kind),
+    Annotated[InputMessage, Tag("item:message")]
+    | Annotated[FunctionCallInput, Tag("item:function_call")]
+    | Annotated[FunctionCallOutputInput, Tag("item:function_call_output")]
+    | Annotated[McpCallInput, Tag("item:mcp_call")]
+    | Annotated[ReasoningInput, Tag("item:reasoning")],
+    Discriminator(_item_kind, custom_error_type="unsupported_input_item",
+                  custom_error_message="unsupported input item type; this server takes message, function_call, "
+                                       "function_call_output, mcp_call and reasoning items"),
 ]
 
 
