@@ -113,17 +113,26 @@ def test_a_pydantic_output_type(make_agent, run, fake_llm):
 
 
 def test_run_streamed(make_agent, run, fake_llm):
-    fake_llm.push(Reply(tool_calls=[("update_plan", {"steps": []})]),
+    ran: list[int] = []
+
+    @function_tool
+    def lucky_number() -> int:
+        """A lucky number."""
+        ran.append(7)
+        return 7
+
+    fake_llm.push(Reply(tool_calls=[("update_plan", {"steps": []})]), Reply(tool_calls=[("lucky_number", {})]),
                   Reply(text="streamed answer", chunks=4))
 
     async def go():
-        result = Runner.run_streamed(make_agent(model_settings=ModelSettings(temperature=0.2)), "stream it")
+        agent = make_agent(model_settings=ModelSettings(temperature=0.2), tools=[lucky_number])
+        result = Runner.run_streamed(agent, "stream it")
         kinds = []
         async for event in result.stream_events():
             kinds.append(event.type)
         return result, kinds
 
     result, kinds = run(go())
-    assert result.final_output == "streamed answer"
+    assert result.final_output == "streamed answer" and ran == [7]
     assert "raw_response_event" in kinds and "run_item_stream_event" in kinds
     assert fake_llm.requests[-1].body["temperature"] == 0.2

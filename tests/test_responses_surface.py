@@ -171,6 +171,14 @@ def test_several_tool_calls_of_one_step_each_report_their_own_result(sdk, fake_l
     assert [m["tool_call_id"] for m in tool_msgs] == [c.model_extra["call_id"] for c in calls]
 
 
+def test_max_tool_calls_stops_offering_tools(sdk, fake_llm):
+    fake_llm.push(Reply(tool_calls=[("update_plan", {"steps": []})]), Reply(text="answered"))
+    got = sdk.responses.create(input="q", max_tool_calls=1, tools=[WEATHER_TOOL])
+    assert got.output_text == "answered" and got.max_tool_calls == 1
+    first, second = (r.body for r in fake_llm.requests[-2:])
+    assert first["tools"] and "tools" not in second
+
+
 def test_sampling_fields_reach_the_model_and_are_echoed(sdk, fake_llm):
     fake_llm.push(Reply(text="ok"))
     got = sdk.responses.create(input="q", temperature=0.3, top_p=0.9, max_output_tokens=256,
