@@ -48,10 +48,10 @@ class Turn:
                        for p in item["content"])
 
     def calls(self) -> list[tuple[str, dict[str, Any], str]]:
-        """(tool name, arguments, output in output[]) for every function call, in order."""
-        outputs = {i["call_id"]: i["output"] for i in self.response["output"] if i["type"] == "function_call_output"}
+        """(tool name, arguments, output in output[]) for every tool run (`mcp_call` item), in order."""
+        outputs = {i["call_id"]: i["output"] for i in self.response["output"] if i["type"] == "mcp_call"}
         return [(i["name"], json.loads(i["arguments"]), outputs.get(i["call_id"], ""))
-                for i in self.response["output"] if i["type"] == "function_call"]
+                for i in self.response["output"] if i["type"] == "mcp_call"]
 
     def output_of(self, name: str) -> str:
         found = [out for n, _, out in self.calls() if n == name]

@@ -47,8 +47,8 @@ def test_seed_imdb_cpu_job_launch_wait_and_report(agent_server, fake_hub, fake_l
     assert spec["secrets"]["HF_TOKEN"] == token  # the caller's token, for the push
     assert spec["environment"]["TRACKIO_SPACE_ID"] == "abidlabs/trackio"
     assert "uv run" in spec["command"][-1]
-    outputs = {i["call_id"]: i["output"] for i in done["output"] if i["type"] == "function_call_output"}
-    calls = [(i["name"], outputs[i["call_id"]]) for i in done["output"] if i["type"] == "function_call"]
+    outputs = {i["call_id"]: i["output"] for i in done["output"] if i["type"] == "mcp_call"}
+    calls = [(i["name"], outputs[i["call_id"]]) for i in done["output"] if i["type"] == "mcp_call"]
     run_out = dict(calls)["hf_job_launch"]
     assert f"{fake_hub.url}/jobs/abidlabs/{job_id}" in run_out and "namespace abidlabs" in run_out
     wait_out = dict(calls)["hf_job_wait"]
@@ -147,7 +147,7 @@ def test_job_cancel_tool_cancels(agent_server, fake_hub, fake_llm):
         fake_hub.job_inspects_to_finish = 2
     assert done["status"] == "completed"
     assert fake_hub.jobs[job_id]["stage"] == "CANCELED"
-    out = [i["output"] for i in done["output"] if i["type"] == "function_call_output"][-1]
+    out = [i["output"] for i in done["output"] if i["type"] == "mcp_call"][-1]
     assert "Cancellation requested" in out and "CANCELED" in out
 
 

@@ -61,8 +61,8 @@ def test_train_register_upload_deploy_predict_in_one_turn(agent_server, fake_hub
         release(held, [("model_upload", {"model_id": model_id, "path": "model.skops", "kind": "model"})])
         done = wait_status(c, created.json()["id"], {"completed", "failed", "cancelled"}, timeout=60)
         assert done["status"] == "completed", done
-        outputs = {i["call_id"]: i["output"] for i in done["output"] if i["type"] == "function_call_output"}
-        calls = [(i["name"], outputs[i["call_id"]]) for i in done["output"] if i["type"] == "function_call"]
+        outputs = {i["call_id"]: i["output"] for i in done["output"] if i["type"] == "mcp_call"}
+        calls = [(i["name"], outputs[i["call_id"]]) for i in done["output"] if i["type"] == "mcp_call"]
         names = [n for n, _ in calls]
         assert names == ["run_python", "model_register", "model_upload", "model_upload", "model_upload",
                          "model_deploy", "model_predict", "model_predict"], calls

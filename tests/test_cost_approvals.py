@@ -99,7 +99,7 @@ def test_job_over_cap_pauses_before_launch_and_denial_feedback_reaches_the_agent
         assert action["kind"] == "job" and action["name"] == "launch_job"
         assert action["estimate_usd"] == pytest.approx(3.0)  # $1.50/h × 2 h
         assert body["pending_approval"]["budget"]["estimate"] == pytest.approx(3.0)
-        assert [i["type"] for i in body["output"]] == ["function_call"]  # asked for, not run
+        assert [(i["type"], i["status"]) for i in body["output"]] == [("mcp_call", "in_progress")]  # asked for, not run
         assert launches(server, rid) == []
         assert len(fake_llm.requests) == 1
 
@@ -109,7 +109,7 @@ def test_job_over_cap_pauses_before_launch_and_denial_feedback_reaches_the_agent
         done = wait_status(c, rid, DONE)
     assert done["status"] == "completed", done
     assert launches(server, rid) == []
-    result = next(i for i in done["output"] if i["type"] == "function_call_output")
+    result = next(i for i in done["output"] if i["type"] == "mcp_call")
     assert "Too expensive: use cpu-basic instead." in result["output"]
     tool_messages = [m for m in fake_llm.requests[-1].messages if m["role"] == "tool"]
     assert "Too expensive: use cpu-basic instead." in tool_messages[-1]["content"]

@@ -38,7 +38,7 @@ def test_a_delegated_peer_cannot_overspend_the_turns_cap(make_server, fake_hub, 
         assert body["status"] == "incomplete" and body["incomplete_details"] == {"reason": "approval_required"}
         assert body["pending_approval"]["batch"] == "inference"
         assert len(fake_llm.requests) == 2  # the caller's call and the peer's first; nothing after
-        (output,) = [i["output"] for i in body["output"] if i["type"] == "function_call_output"]
+        (output,) = [i["output"] for i in body["output"] if i["type"] == "mcp_call"]
         assert output.startswith("(researcher stopped: the session's cost budget ran out"), output
         calls = [e.json() for e in events(c, rid) if e.event == "response.llm_call"]
         assert [call["agent"] for call in calls] == [None, "researcher"]
@@ -66,7 +66,7 @@ def test_a_delegated_peer_stops_at_the_threads_token_budget(make_server, fake_hu
         assert done["status"] == "failed", done
         assert done["error"]["code"] == "thread_token_budget_exceeded"
         assert len(fake_llm.requests) == 2  # the peer made no call past the budget, nor did the caller
-        (output,) = [i["output"] for i in done["output"] if i["type"] == "function_call_output"]
+        (output,) = [i["output"] for i in done["output"] if i["type"] == "mcp_call"]
         assert output.startswith("(researcher stopped: This thread has used"), output
 
 

@@ -31,7 +31,7 @@ def test_sandbox_runs_are_priced_from_the_price_table(make_server, fake_hub, fak
         assert approved.status_code == 200, approved.text
         done = wait_status(c, rid, {"completed", "failed", "cancelled"})
         assert done["status"] == "completed", done
-        outputs = [i["output"] for i in done["output"] if i["type"] == "function_call_output"]
+        outputs = [i["output"] for i in done["output"] if i["type"] == "mcp_call"]
         assert "42" in outputs[0]
         cost = done["usage"]["cost"]
         # The measured runtime replaced the $5 estimate.

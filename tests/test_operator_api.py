@@ -331,7 +331,7 @@ def test_the_main_agent_delegates_to_its_researcher_peer(server, alice_token, fa
     with server.client(alice_token) as alice:
         done = alice.post("/v1/responses", json={"input": "pick a dataset"}).json()
     assert done["status"] == "completed", done
-    outputs = [item["output"] for item in done["output"] if item["type"] == "function_call_output"]
+    outputs = [item["output"] for item in done["output"] if item["type"] == "mcp_call"]
     assert outputs[0] == "Fashion-MNIST and KMNIST."
     assert outputs[1].startswith("Error: 'ml-agent' is not one of your peers")
     assert done["output"][-1]["content"][0]["text"] == "Use Fashion-MNIST."

@@ -162,8 +162,9 @@ def test_cancel_is_asynchronous_idempotent_and_ends_cancelled(alice, fake_llm):
     gate.set()
     assert done["status"] == "cancelled"
     events = collect_sse(alice, "GET", f"/v1/responses/{rid}/events")
-    assert events[-1].event == "response.cancelled"
-    assert [e.event for e in events].count("response.cancelled") == 1
+    # One terminal event the SDKs know: response.failed, carrying status "cancelled".
+    assert events[-1].event == "response.failed" and events[-1].json()["response"]["status"] == "cancelled"
+    assert sum(e.event in ("response.completed", "response.failed", "response.incomplete") for e in events) == 1
     again = alice.post(f"/v1/responses/{rid}/cancel").json()
     assert again == done
 
@@ -189,15 +190,19 @@ def test_failure_inside_the_run_is_a_failed_response_not_an_http_error(alice, fa
     assert "error" not in {k for k in events[-1].json() if k != "response"}
 
 
-def test_tool_calls_appear_as_function_call_items(alice, fake_llm):
+def test_server_tool_runs_are_mcp_call_items(alice, fake_llm):
     fake_llm.push(Reply(tool_calls=[("update_plan", {"steps": [{"step": "look up models", "status": "in_progress"}]})]),
                   Reply(text="planned"))
     body = alice.post("/v1/responses", json={"input": "q"}).json()
     kinds = [item["type"] for item in body["output"]]
-    assert kinds == ["function_call", "function_call_output", "message"]
-    assert body["output"][0]["name"] == "update_plan"
-    assert body["output"][1]["call_id"] == body["output"][0]["call_id"]
+    assert kinds == ["mcp_call", "message"]
+    call = body["output"][0]
+    assert call["name"] == "update_plan" and call["server_label"] == "mlagent" and call["status"] == "completed"
+    assert '"look up models"' in call["arguments"] and call["output"] and call["duration_ms"] >= 0
     events = collect_sse(alice, "GET", f"/v1/responses/{body['id']}/events")
+    names = [e.event for e in events]
+    assert names.index("response.mcp_call.in_progress") < names.index("response.mcp_call.completed")
+    assert next(e.json() for e in events if e.event == "response.tool_log")["call_id"] == call["call_id"]
     plan = next(e.json() for e in events if e.event == "response.plan")
     assert plan["steps"] == [{"step": "look up models", "status": "in_progress"}]
     assert any(e.event == "response.tool_log" for e in events)
@@ -278,4 +283,4 @@ def test_snapshot_equals_the_replayed_log(alice, fake_llm):
     events = collect_sse(alice, "GET", f"/v1/responses/{body['id']}/events")
     rebuilt = replay(parse_event(json.loads(e.data)) for e in events)
     assert rebuilt.model_dump(mode="json") == body
-    assert "unknown tool" in body["output"][1]["output"]
+    assert "unknown tool" in body["output"][0]["output"]

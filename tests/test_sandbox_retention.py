@@ -53,7 +53,7 @@ def test_an_idle_sessions_sandbox_is_removed_and_the_next_turn_is_told(make_serv
                       Reply(text="Recreated."))
         second = c.post("/v1/responses", json={"input": "read the notes", "previous_response_id": first["id"]}).json()
         assert second["status"] == "completed", second
-        outputs = [i["output"] for i in second["output"] if i["type"] == "function_call_output"]
+        outputs = [i["output"] for i in second["output"] if i["type"] == "mcp_call"]
         assert outputs[0].startswith("Error: ") and "not a file in the sandbox" in outputs[0]
         assert "sandbox directory was deleted" in outputs[0] and "fresh, empty directory" in outputs[0]
         assert "deleted" not in outputs[1]  # told once
@@ -66,7 +66,7 @@ def test_an_idle_sessions_sandbox_is_removed_and_the_next_turn_is_told(make_serv
                       Reply(text="Gone again."))
         third = c.post("/v1/responses", json={"input": "upload the notes", "previous_response_id": second["id"]}).json()
         assert third["status"] == "completed", third
-        outputs = [i["output"] for i in third["output"] if i["type"] == "function_call_output"]
+        outputs = [i["output"] for i in third["output"] if i["type"] == "mcp_call"]
         assert outputs[0].startswith("Error: 'notes.txt' does not exist in the sandbox"), outputs[0]
         assert "sandbox directory was deleted" in outputs[0]
         assert outputs[1] == "Error: 'notes.txt' does not exist in the sandbox"  # told once

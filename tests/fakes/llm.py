@@ -31,6 +31,7 @@ class Reply:
     gate: threading.Event | None = None  # hold the reply until the test sets it
     input_tokens: int = 11
     output_tokens: int = 7
+    reasoning: str = ""  # streamed first, as `reasoning_content` deltas (vLLM / DeepSeek style)
 
 
 @dataclass
@@ -102,6 +103,8 @@ async def _stream(body: dict[str, Any], reply: Reply, chunk_times: list[float]):
         return f"data: {json.dumps(data)}\n\n".encode()
 
     yield chunk({"role": "assistant", "content": ""})
+    for i in range(0, len(reply.reasoning), 8):
+        yield chunk({"reasoning_content": reply.reasoning[i:i + 8]})
     text = reply.text
     if text:
         n = max(1, min(reply.chunks, len(text)))

@@ -26,22 +26,51 @@ def turn_messages(
     history: list[dict[str, Any]], input_: str | list[dict[str, Any]], instructions: str | None,
     system_prompt: str | None = None,
 ) -> list[dict[str, Any]]:
-    """History + this turn: instructions prefixed, context messages, then the task.
-    `system_prompt` (the agent's, from the organism) replaces the history's first one."""
-    messages = repair(history) if history else [{"role": "system", "content": system_prompt or SYSTEM_PROMPT}]
+    """History + this turn: results of the client's tool calls the history waits on, the
+    instructions, context messages, then the task. `system_prompt` (the agent's, from the
+    organism) replaces the history's first one."""
+    messages = list(history) if history else [{"role": "system", "content": system_prompt or SYSTEM_PROMPT}]
     if system_prompt and messages[0].get("role") == "system":
         messages[0] = {"role": "system", "content": system_prompt}
+    if isinstance(input_, str):
+        items: list[dict[str, Any]] = [{"role": "user", "content": input_}]
+    else:
+        items = [dict(i) for i in input_]
+    # Tool results come first: they must follow the assistant message that made the calls.
+    lead = 0
+    while lead < len(items) and items[lead].get("type") == "function_call_output":
+        lead += 1
+    messages.extend(_tool_result(i) for i in items[:lead])
+    messages = repair(messages)
     if instructions:
         messages.append({"role": "system", "content": instructions})
-    if isinstance(input_, str):
-        messages.append({"role": "user", "content": input_})
-        return messages
-    for i, msg in enumerate(input_):
-        role = ROLE_MAP.get(msg.get("role", "user"), "user")
-        if i == len(input_) - 1:
-            role = "user" if role == "system" else role
-        messages.append({"role": role, "content": content_text(msg.get("content"))})
+    rest = items[lead:]
+    for i, item in enumerate(rest):
+        kind = item.get("type") or "message"
+        if kind == "message":
+            role = ROLE_MAP.get(item.get("role", "user"), "user")
+            if i == len(rest) - 1 and role == "system":
+                role = "user"
+            messages.append({"role": role, "content": content_text(item.get("content"))})
+        elif kind in ("function_call", "mcp_call"):
+            call_id = item.get("call_id") or item.get("id") or f"call_{len(messages)}"
+            call = {"id": call_id, "type": "function",
+                    "function": {"name": item["name"], "arguments": item.get("arguments") or "{}"}}
+            last = messages[-1]
+            if last.get("role") == "assistant":
+                last = messages[-1] = {**last, "tool_calls": [*(last.get("tool_calls") or []), call]}
+            else:
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            if kind == "mcp_call":  # the agent's own tool run: its result is part of the item
+                messages.append({"role": "tool", "tool_call_id": call_id, "content": item.get("output") or ""})
+        elif kind == "function_call_output":
+            messages.append(_tool_result(item))
+        # reasoning items are not replayed: chat-completion upstreams take no reasoning input
     return messages
+
+
+def _tool_result(item: dict[str, Any]) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": item["call_id"], "content": content_text(item.get("output"))}
 
 
 def repair(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ class Completion:
     """One finished chat completion."""
 
     text: str = ""
+    reasoning: str = ""
     tool_calls: list[ToolCallRequest] = field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
@@ -47,6 +48,31 @@ class TextChunk:
     text: str
 
 
+@dataclass
+class ReasoningChunk:
+    """Reasoning text the upstream streams beside the answer (`reasoning_content`)."""
+
+    text: str
+
+
+@dataclass
+class ModelOptions:
+    """Per-request sampling and format settings passed through to every model call
+    (`tool_choice` is set by the loop per call)."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    reasoning_effort: str | None = None
+    response_format: dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    prompt_cache_key: str | None = None
+    user: str | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
 def _estimate_tokens(payload: Any) -> int:
     return max(1, len(json.dumps(payload, ensure_ascii=False)) // 4)
 
@@ -61,16 +87,23 @@ class ChatLLM:
         await self._client.close()
 
     async def stream(
-        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
-    ) -> AsyncIterator[TextChunk | Completion]:
-        """Yield text chunks as they come, then one `Completion`."""
+        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
+        options: ModelOptions | None = None, tool_choice: str | dict[str, Any] | None = None,
+    ) -> AsyncIterator[TextChunk | ReasoningChunk | Completion]:
+        """Yield reasoning and text chunks as they come, then one `Completion`."""
         started = time.perf_counter()
         done = Completion()
         calls: dict[int, dict[str, str]] = {}
         kwargs: dict[str, Any] = {"model": model, "messages": messages, "stream": True,
                                   "stream_options": {"include_usage": True}}
+        extra = options.kwargs() if options is not None else {}
         if tools:
             kwargs["tools"] = tools
+            if tool_choice is not None:
+                kwargs["tool_choice"] = tool_choice
+        else:
+            extra.pop("parallel_tool_calls", None)
+        kwargs.update(extra)
         try:
             stream = await self._client.chat.completions.create(**kwargs)
             async for chunk in stream:
@@ -79,6 +112,10 @@ class ChatLLM:
                     done.output_tokens = chunk.usage.completion_tokens or 0
                 for choice in chunk.choices or ():
                     delta = choice.delta
+                    reasoning = _reasoning_text(delta)
+                    if reasoning:
+                        done.reasoning += reasoning
+                        yield ReasoningChunk(reasoning)
                     if delta is not None and delta.content:
                         done.text += delta.content
                         yield TextChunk(delta.content)
@@ -101,6 +138,13 @@ class ChatLLM:
         except openai.NotFoundError:
             raise AgentError("model_not_found", f"The inference server does not serve model {model!r}.") from None
         except openai.APIStatusError as exc:
+            if "response_format" in kwargs and exc.status_code in (400, 422):
+                fmt = kwargs["response_format"]["type"]
+                raise AgentError(
+                    "structured_output_unsupported",
+                    f"The model {model!r} refused the requested text.format ({fmt}) (HTTP {exc.status_code}: "
+                    f"{_upstream_message(exc)}); use a model that supports structured outputs or omit text.format.",
+                ) from None
             raise AgentError("llm_error", f"The language model failed (HTTP {exc.status_code}).") from None
         except openai.APIError as exc:
             raise AgentError("llm_error", f"The language model failed: {exc.__class__.__name__}.") from None
@@ -114,3 +158,20 @@ class ChatLLM:
             done.output_tokens = _estimate_tokens([done.text, [c.arguments for c in done.tool_calls]])
         done.latency_ms = (time.perf_counter() - started) * 1000
         yield done
+
+
+def _reasoning_text(delta: Any) -> str:
+    """Reasoning deltas: vLLM / DeepSeek / HF router call the field `reasoning_content`,
+    others `reasoning`; both arrive as extra fields of the SDK's delta."""
+    if delta is None:
+        return ""
+    extra = getattr(delta, "model_extra", None) or {}
+    value = extra.get("reasoning_content") or extra.get("reasoning")
+    return value if isinstance(value, str) else ""
+
+
+def _upstream_message(exc: openai.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body)
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message or exc.message)[:300]

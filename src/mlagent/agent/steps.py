@@ -33,6 +33,35 @@ class ToolReturned(BaseModel):
     call_id: str
     name: str
     output: str
+    duration_ms: float | None = None
+
+
+class ClientCall(BaseModel):
+    call_id: str
+    name: str
+    arguments: str
+
+
+class ClientToolCalls(BaseModel):
+    """The model called tools the client brought: the turn ends for the client to run them
+    (it answers with `function_call_output` items in its next request)."""
+
+    kind: Literal["client_tool_calls"] = "client_tool_calls"
+    calls: list[ClientCall]
+
+
+class ReasoningStarted(BaseModel):
+    kind: Literal["reasoning_started"] = "reasoning_started"
+
+
+class ReasoningDelta(BaseModel):
+    kind: Literal["reasoning_delta"] = "reasoning_delta"
+    delta: str
+
+
+class ReasoningDone(BaseModel):
+    kind: Literal["reasoning_done"] = "reasoning_done"
+    text: str
 
 
 class LlmCalled(BaseModel):
@@ -61,7 +90,8 @@ class Notice(BaseModel):
     payload: dict[str, Any]
 
 
-Step = TextStarted | TextDelta | TextDone | ToolCalled | ToolReturned | LlmCalled | Checkpoint | Notice
+Step = (TextStarted | TextDelta | TextDone | ToolCalled | ToolReturned | LlmCalled | Checkpoint | Notice
+        | ClientToolCalls | ReasoningStarted | ReasoningDelta | ReasoningDone)
 
 
 class AgentError(Exception):

@@ -45,8 +45,18 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+# Segments pydantic adds to a location for the branch of a union it tried (`str`,
+# `list[...]`, `function-after[...]`, a tag such as `item:function_call`): not field names.
+_BRANCH_LABELS = frozenset({"str", "int", "float", "bool", "list", "dict"})
+
+
+def _is_branch(part: str) -> bool:
+    return part in _BRANCH_LABELS or "[" in part or ":" in part
+
+
 def _loc(loc: tuple) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [p for i, p in enumerate(parts) if i == 0 or not _is_branch(p)]
     out = ""
     for p in parts:
         out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
@@ -68,7 +78,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        first = errors[0] if errors else {"loc": ("body",), "msg": "Invalid request"}
+        # Of a union's failed branches, the one that got furthest says what is wrong.
+        first = max(errors, key=lambda e: len(e.get("loc", ()))) if errors else {"loc": ("body",),
+                                                                               "msg": "Invalid request"}
         param = _loc(tuple(first.get("loc", ())))
         msg = str(first.get("msg", "Invalid value"))
         if first.get("type") == "json_invalid":

@@ -1,8 +1,10 @@
-"""`/v1/responses`: create (background, stream, synchronous), retrieve, events, cancel."""
+"""`/v1/responses`: create (background, stream, synchronous), retrieve, events, cancel,
+delete, input items and input-token counts; `/v1/models`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import time
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import JSONResponse, Response
@@ -10,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from ..errors import ServiceError
 from ..runtime import listing
 from ..runtime.listing import ResponseList
-from ..runtime.requests import CreateResponseRequest
+from ..runtime.requests import CreateResponseRequest, InputTokensRequest
 from . import sse
 from .deps import AnyCaller, HfCaller, Svc
 
@@ -53,6 +55,13 @@ async def list_responses(
     return _json(await listing.list_responses(svc.responses.turns, caller, limit, after))
 
 
+@router.post("/responses/input_tokens")
+async def count_input_tokens(caller: HfCaller, svc: Svc, body: Annotated[InputTokensRequest, Body()]) -> JSONResponse:
+    """OpenAI's input-token count: an estimate, since the upstream models' tokenizers vary."""
+    tokens = await svc.responses.count_input_tokens(caller, body)
+    return JSONResponse({"object": "response.input_tokens", "input_tokens": tokens})
+
+
 @router.get("/responses/{response_id}")
 async def retrieve_response(
     response_id: str,
@@ -92,3 +101,42 @@ async def response_events(
 @router.post("/responses/{response_id}/cancel")
 async def cancel_response(response_id: str, caller: HfCaller, svc: Svc) -> Response:
     return _json(await svc.responses.cancel(caller, response_id))
+
+
+@router.delete("/responses/{response_id}")
+async def delete_response(response_id: str, caller: HfCaller, svc: Svc) -> JSONResponse:
+    return JSONResponse(await svc.responses.delete(caller, response_id))
+
+
+@router.get("/responses/{response_id}/input_items")
+async def list_input_items(
+    response_id: str,
+    caller: HfCaller,
+    svc: Svc,
+    after: Annotated[str | None, Query(max_length=300)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+    include: Annotated[list[str] | None, Query(alias="include[]")] = None,
+) -> JSONResponse:
+    return JSONResponse(await svc.responses.input_items(caller, response_id, after, limit, order))
+
+
+_STARTED = int(time.time())
+
+
+def _model(model_id: str) -> dict:
+    return {"id": model_id, "object": "model", "created": _STARTED, "owned_by": "mlagent"}
+
+
+@router.get("/models")
+async def list_models(caller: HfCaller, svc: Svc) -> JSONResponse:
+    """The models `model` accepts: the same list as GET /api/config/model."""
+    return JSONResponse({"object": "list", "data": [_model(m) for m in svc.settings.model_ids]})
+
+
+@router.get("/models/{model_id:path}")
+async def retrieve_model(model_id: str, caller: HfCaller, svc: Svc) -> JSONResponse:
+    if model_id not in svc.settings.model_ids:
+        raise ServiceError(404, "model_not_found", f"No model {model_id!r}; see GET /v1/models.", "model",
+                           retryable=False)
+    return JSONResponse(_model(model_id))

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .response import Artifact, MessageItem, OutputText, PendingApproval, ResponseObject, Usage
+from .response import (
+    Artifact,
+    MessageItem,
+    OutputText,
+    PendingApproval,
+    ReasoningItem,
+    ReasoningText,
+    ResponseObject,
+    Usage,
+)
 from .types import (
     LIFECYCLE_TYPES,
     ApprovalRequired,
@@ -17,6 +26,8 @@ from .types import (
     OutputItemDone,
     OutputTextDelta,
     OutputTextDone,
+    ReasoningTextDelta,
+    ReasoningTextDone,
 )
 
 
@@ -56,6 +67,19 @@ def apply(state: ResponseObject | None, event: Event) -> ResponseObject:
         return _edit_message(
             state, event.output_index, event.content_index, lambda part: part.model_copy(update={"text": event.text})
         )
+    if isinstance(event, ReasoningTextDelta | ReasoningTextDone):
+        output = list(state.output)
+        item = output[event.output_index]
+        if not isinstance(item, ReasoningItem):
+            raise ValueError(f"output[{event.output_index}] is not a reasoning item")
+        content = list(item.content)
+        while len(content) <= event.content_index:
+            content.append(ReasoningText())
+        old = content[event.content_index]
+        text = old.text + event.delta if isinstance(event, ReasoningTextDelta) else event.text
+        content[event.content_index] = ReasoningText(text=text)
+        output[event.output_index] = item.model_copy(update={"content": content})
+        return state.model_copy(update={"output": output})
     if isinstance(event, LlmCall):
         usage = state.usage or Usage()
         usage = usage.model_copy(

@@ -41,11 +41,48 @@ class FunctionCallOutputItem(BaseModel):
     status: Literal["in_progress", "completed", "incomplete"] = "completed"
 
 
-OutputItem = Annotated[MessageItem | FunctionCallItem | FunctionCallOutputItem, Field(discriminator="type")]
+class McpCallItem(BaseModel):
+    """A run of one of the agent's own (server-side) tools, in OpenAI's hosted-tool shape:
+    clients such as the Agents SDK treat an `mcp_call` as already executed. `call_id` (the
+    model's tool-call id, as in `response.tool_log`) and `duration_ms` are mlagent's extensions."""
+
+    type: Literal["mcp_call"] = "mcp_call"
+    id: str
+    server_label: str = "mlagent"
+    name: str
+    arguments: str
+    output: str | None = None
+    error: dict[str, Any] | None = None
+    status: Literal["in_progress", "completed", "incomplete", "calling", "failed"] = "in_progress"
+    call_id: str
+    duration_ms: float | None = None
+
+
+class ReasoningText(BaseModel):
+    type: Literal["reasoning_text"] = "reasoning_text"
+    text: str = ""
+
+
+class ReasoningItem(BaseModel):
+    """The model's reasoning, when the upstream streams it (`reasoning_content`)."""
+
+    type: Literal["reasoning"] = "reasoning"
+    id: str
+    summary: list[dict[str, Any]] = Field(default_factory=list)
+    content: list[ReasoningText] = Field(default_factory=list)
+    status: Literal["in_progress", "completed", "incomplete"] = "in_progress"
+
+
+# `function_call` items are calls of the client's own tools (the response completes for the
+# client to run them); `function_call_output` items only appear in logs written before mlagent
+# reported its own tool runs as `mcp_call` items, and are kept so those logs still replay.
+OutputItem = Annotated[MessageItem | FunctionCallItem | FunctionCallOutputItem | McpCallItem | ReasoningItem,
+                       Field(discriminator="type")]
 
 
 class InputTokensDetails(BaseModel):
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class OutputTokensDetails(BaseModel):
@@ -142,13 +179,17 @@ class ResponseObject(BaseModel):
     reasoning: dict[str, Any] | None = None
     temperature: float | None = None
     text: dict[str, Any] = Field(default_factory=lambda: {"format": {"type": "text"}})
-    tool_choice: str = "auto"
+    tool_choice: str | dict[str, Any] = "auto"
     tools: list[dict[str, Any]] = Field(default_factory=list)
     top_p: float | None = None
-    truncation: str = "disabled"
+    truncation: str = "auto"
     usage: Usage | None = None
     user: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    store: bool = True
+    max_tool_calls: int | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
     # mlagent extensions (seed 000)
     session_id: str
     max_cost_usd: float

@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from .response import Artifact, BudgetContext, CostUsage, OutputItem, OutputText, PendingAction, ResponseObject
+from .response import (
+    Artifact,
+    BudgetContext,
+    CostUsage,
+    OutputItem,
+    OutputText,
+    PendingAction,
+    ResponseObject,
+)
 
 
 class _Event(BaseModel):
@@ -44,6 +52,9 @@ class ResponseFailed(_Lifecycle):
 
 
 class ResponseCancelled(_Lifecycle):
+    """Logs written before cancellation ended with `response.failed` (status `cancelled`);
+    kept so they replay. New cancellations use `cancelled_event`."""
+
     type: Literal["response.cancelled"] = "response.cancelled"
 
 
@@ -95,6 +106,42 @@ class OutputTextDone(_Event):
     content_index: int
     text: str
     logprobs: list[Any] = Field(default_factory=list)
+
+
+class McpCallInProgress(_Event):
+    """One of the agent's own tools started (its `mcp_call` item is at `output_index`)."""
+
+    type: Literal["response.mcp_call.in_progress"] = "response.mcp_call.in_progress"
+    item_id: str
+    output_index: int
+
+
+class McpCallCompleted(_Event):
+    type: Literal["response.mcp_call.completed"] = "response.mcp_call.completed"
+    item_id: str
+    output_index: int
+
+
+class McpCallFailed(_Event):
+    type: Literal["response.mcp_call.failed"] = "response.mcp_call.failed"
+    item_id: str
+    output_index: int
+
+
+class ReasoningTextDelta(_Event):
+    type: Literal["response.reasoning_text.delta"] = "response.reasoning_text.delta"
+    item_id: str
+    output_index: int
+    content_index: int = 0
+    delta: str
+
+
+class ReasoningTextDone(_Event):
+    type: Literal["response.reasoning_text.done"] = "response.reasoning_text.done"
+    item_id: str
+    output_index: int
+    content_index: int = 0
+    text: str
 
 
 class LlmCall(_Event):
@@ -171,6 +218,11 @@ Event = Annotated[
     | ContentPartDone
     | OutputTextDelta
     | OutputTextDone
+    | McpCallInProgress
+    | McpCallCompleted
+    | McpCallFailed
+    | ReasoningTextDelta
+    | ReasoningTextDone
     | LlmCall
     | ToolLog
     | PlanUpdated
@@ -193,6 +245,15 @@ LIFECYCLE_TYPES = (
     ResponseCancelled,
     ResponseIncomplete,
 )
+def cancelled_event(state: ResponseObject) -> ResponseFailed:
+    """A cancellation's terminal event: `response.failed` carrying status `cancelled`.
+
+    OpenAI's stream has no `response.cancelled` event; the SDKs know three terminal
+    events (completed, failed, incomplete) and mlagent's `incomplete` is a resumable pause,
+    so a cancel ends on the one that says "stopped for good" while the status says why."""
+    return ResponseFailed(response=state.model_copy(update={"status": "cancelled", "incomplete_details": None}))
+
+
 TERMINAL_EVENT_TYPES = frozenset({"response.completed", "response.failed", "response.cancelled"})
 PAUSE_EVENT_TYPES = frozenset({"response.incomplete"})
 

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
-from ..agent.steps import Checkpoint, LlmCalled, Notice, Step, TextDelta, TextDone, TextStarted, ToolCalled, ToolReturned
-from ..events.response import FunctionCallItem, FunctionCallOutputItem, MessageItem, OutputText
-from ..events.response import Artifact
+from ..agent.steps import (
+    Checkpoint,
+    ClientToolCalls,
+    LlmCalled,
+    Notice,
+    ReasoningDelta,
+    ReasoningDone,
+    ReasoningStarted,
+    Step,
+    TextDelta,
+    TextDone,
+    TextStarted,
+    ToolCalled,
+    ToolReturned,
+)
+from ..events.response import (
+    Artifact,
+    FunctionCallItem,
+    McpCallItem,
+    MessageItem,
+    OutputText,
+    ReasoningItem,
+    ReasoningText,
+    ResponseObject,
+)
 from ..events.types import (
     ArtifactCreated,
     ContentPartAdded,
@@ -12,11 +34,15 @@ from ..events.types import (
     Event,
     ForwardedEvent,
     LlmCall,
+    McpCallCompleted,
+    McpCallInProgress,
     OutputItemAdded,
     OutputItemDone,
     OutputTextDelta,
     OutputTextDone,
     PlanUpdated,
+    ReasoningTextDelta,
+    ReasoningTextDone,
     ToolLog,
 )
 from .ids import new_id
@@ -50,6 +76,8 @@ class TurnEmitter:
         self._writer = writer
         self._message: MessageItem | None = None
         self._message_index = -1
+        self._reasoning: ReasoningItem | None = None
+        self._reasoning_index = -1
 
     @property
     def _next_index(self) -> int:
@@ -70,17 +98,38 @@ class TurnEmitter:
             )
         elif isinstance(step, TextDone) and self._message is not None:
             await self._finish_message(step.text, "completed")
+        elif isinstance(step, ReasoningStarted):
+            self._reasoning = ReasoningItem(id=new_id("rs"))
+            self._reasoning_index = self._next_index
+            await w.emit(OutputItemAdded(output_index=self._reasoning_index, item=self._reasoning))
+        elif isinstance(step, ReasoningDelta) and self._reasoning is not None:
+            await w.emit(ReasoningTextDelta(item_id=self._reasoning.id, output_index=self._reasoning_index,
+                                            delta=step.delta))
+        elif isinstance(step, ReasoningDone) and self._reasoning is not None:
+            await self._finish_reasoning(step.text, "completed")
         elif isinstance(step, ToolCalled):
-            item = FunctionCallItem(id=new_id("fc"), call_id=step.call_id, name=step.name, arguments=step.arguments)
-            index = self._next_index
-            await w.emit(OutputItemAdded(output_index=index, item=item.model_copy(update={"status": "in_progress"})))
-            await w.emit(OutputItemDone(output_index=index, item=item))
-        elif isinstance(step, ToolReturned):
-            await w.emit(ToolLog(call_id=step.call_id, name=step.name, text=step.output))
-            item = FunctionCallOutputItem(id=new_id("fco"), call_id=step.call_id, output=truncate_output(step.output))
+            # One of the agent's own tools: reported the way OpenAI reports a hosted tool run.
+            item = McpCallItem(id=new_id("mcp"), call_id=step.call_id, name=step.name, arguments=step.arguments)
             index = self._next_index
             await w.emit(OutputItemAdded(output_index=index, item=item))
-            await w.emit(OutputItemDone(output_index=index, item=item))
+            await w.emit(McpCallInProgress(item_id=item.id, output_index=index))
+        elif isinstance(step, ToolReturned):
+            await w.emit(ToolLog(call_id=step.call_id, name=step.name, text=step.output))
+            index, item = _open_call(w.state, step.call_id)
+            if item is None:  # not announced (cannot happen in a well-formed run): announce it now
+                item = McpCallItem(id=new_id("mcp"), call_id=step.call_id, name=step.name, arguments="{}")
+                index = self._next_index
+                await w.emit(OutputItemAdded(output_index=index, item=item))
+            done = item.model_copy(update={"output": truncate_output(step.output), "status": "completed",
+                                           "duration_ms": step.duration_ms})
+            await w.emit(McpCallCompleted(item_id=item.id, output_index=index))
+            await w.emit(OutputItemDone(output_index=index, item=done))
+        elif isinstance(step, ClientToolCalls):
+            for call in step.calls:
+                item = FunctionCallItem(id=new_id("fc"), call_id=call.call_id, name=call.name, arguments=call.arguments)
+                index = self._next_index
+                await w.emit(OutputItemAdded(output_index=index, item=item.model_copy(update={"status": "in_progress"})))
+                await w.emit(OutputItemDone(output_index=index, item=item))
         elif isinstance(step, LlmCalled):
             await w.emit(LlmCall(**step.model_dump(exclude={"kind"})))
         elif isinstance(step, Notice):
@@ -97,9 +146,36 @@ class TurnEmitter:
         await w.emit(OutputItemDone(output_index=idx, item=self._message.model_copy(update={"status": status, "content": [part]})))
         self._message = None
 
+    async def _finish_reasoning(self, text: str, status: str) -> None:
+        assert self._reasoning is not None
+        w, rid, idx = self._writer, self._reasoning.id, self._reasoning_index
+        await w.emit(ReasoningTextDone(item_id=rid, output_index=idx, text=text))
+        await w.emit(OutputItemDone(output_index=idx, item=self._reasoning.model_copy(
+            update={"status": status, "content": [ReasoningText(text=text)]})))
+        self._reasoning = None
+
     async def interrupt(self) -> None:
-        """Close a message cut off mid-stream (cancel, failure) as `incomplete`."""
+        """Close a message, reasoning or tool run cut off mid-stream (cancel, failure) as `incomplete`."""
+        if self._reasoning is not None:
+            item = self._writer.state.output[self._reasoning_index]
+            text = "".join(p.text for p in item.content) if isinstance(item, ReasoningItem) else ""
+            await self._finish_reasoning(text, "incomplete")
         if self._message is not None:
             item = self._writer.state.output[self._message_index]
             text = "".join(p.text for p in item.content) if isinstance(item, MessageItem) else ""
             await self._finish_message(text, "incomplete")
+        await close_open_items(self._writer)
+
+
+async def close_open_items(writer: EventWriter) -> None:
+    """Mark every item still `in_progress` (a tool run cut off, a message) `incomplete`."""
+    for index, item in enumerate(writer.state.output):
+        if isinstance(item, MessageItem | McpCallItem | ReasoningItem) and item.status == "in_progress":
+            await writer.emit(OutputItemDone(output_index=index, item=item.model_copy(update={"status": "incomplete"})))
+
+
+def _open_call(state: ResponseObject, call_id: str) -> tuple[int, McpCallItem | None]:
+    for index, item in enumerate(state.output):
+        if isinstance(item, McpCallItem) and item.call_id == call_id and item.status == "in_progress":
+            return index, item
+    return -1, None

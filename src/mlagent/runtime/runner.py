@@ -7,7 +7,6 @@ so cancelling never leaves a gap in the log.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,20 +16,24 @@ from ..agent.budget import Paused
 from ..agent.history import turn_messages
 from ..agent.llm import ChatLLM
 from ..agent.loop import AgentLoop
+from ..agent.options import TurnOptions
 from ..agent.steps import AgentError, Checkpoint, LlmCalled, Notice, ToolReturned
 from ..agent.tools.base import ToolContext, ToolSet
 from ..agent.tools.delegate import DELEGATE_KEY
 from ..config import Settings
 from ..events.bus import EventBus
-from ..events.response import IncompleteDetails, MessageItem, ResponseError, ResponseObject
+from ..events.response import (
+    IncompleteDetails,
+    ResponseError,
+    ResponseObject,
+)
 from ..events.types import (
     CostUpdated,
-    OutputItemDone,
-    ResponseCancelled,
     ResponseCompleted,
     ResponseFailed,
     ResponseIncomplete,
     ResponseInProgress,
+    cancelled_event,
 )
 from ..observability import turns as observed
 from ..organism.registry import AgentRegistry
@@ -41,7 +44,7 @@ from ..usage.meter import SessionMeter, cost_usage
 from ..usage.prices import PriceTable
 from .approvals import PendingBatch, pause_turn
 from .delegation import make_delegate, reported_usd, tool_llm_call
-from .emitter import TurnEmitter
+from .emitter import TurnEmitter, close_open_items
 from .ids import new_id
 from .live import LiveSessions
 from .writer import EventWriter
@@ -152,7 +155,7 @@ class TurnRunner:
                 if isinstance(outcome, Paused):
                     await pause_turn(writer, self.sessions, session.id, outcome)
                 elif outcome == DENIED:
-                    await writer.emit(ResponseCancelled(response=writer.state.model_copy(update={"status": "cancelled"})))
+                    await writer.emit(cancelled_event(writer.state))
                 else:
                     await writer.emit(ResponseCompleted(response=writer.state.model_copy(update={"status": "completed"})))
             except asyncio.CancelledError:
@@ -160,7 +163,7 @@ class TurnRunner:
                     await writer.close()
                     raise  # server shutdown: recovery reports it as server_restart
                 await emitter.interrupt()
-                await writer.emit(ResponseCancelled(response=writer.state.model_copy(update={"status": "cancelled"})))
+                await writer.emit(cancelled_event(writer.state))
             except AgentError as exc:
                 await emitter.interrupt()
                 await writer.emit(_failed(writer.state, exc.code, exc.message))
@@ -226,7 +229,7 @@ class TurnRunner:
                                                      _MeteredEmitter(emitter, meter, writer), session.model,
                                                      self.settings.max_agent_steps, gate=meter)
         reported_cost: float | None = None
-        steps = loop.run(session.model, messages, ctx, resume)
+        steps = loop.run(session.model, messages, ctx, resume, TurnOptions.load(request))
         try:
             async for step in steps:
                 await _emit_spend(meter, writer)  # e.g. charges admitted before this step
@@ -295,9 +298,7 @@ async def mark_interrupted(turns: TurnStore, bus: EventBus, turn_id: str) -> boo
                                                   lease_owner=None, lease_expires_at=None):
         return False
     writer = EventWriter(turns, bus, turn_id, ResponseObject.model_validate(turn.snapshot), turn.last_seq)
-    for index, item in enumerate(writer.state.output):
-        if isinstance(item, MessageItem) and item.status == "in_progress":
-            await writer.emit(OutputItemDone(output_index=index, item=item.model_copy(update={"status": "incomplete"})))
+    await close_open_items(writer)
     await writer.emit(
         ResponseIncomplete(
             response=writer.state.model_copy(

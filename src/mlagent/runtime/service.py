@@ -10,7 +10,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from ..agent.history import content_text
+from ..agent.history import turn_messages
+from ..agent.loop import estimate_tokens
 from ..auth.identity import Identity, describe
 from ..config import Settings
 from ..errors import ServiceError, not_found
@@ -19,18 +20,20 @@ from ..events.response import TERMINAL_STATUSES, ResponseObject
 from ..events.types import (
     PAUSE_EVENT_TYPES,
     TERMINAL_EVENT_TYPES,
-    ResponseCancelled,
     ResponseCreated,
     ResponseQueued,
     StoredEvent,
+    cancelled_event,
 )
 from ..store.sessions import AccountStore, SessionStore
 from ..store.tables import Session, Turn
 from ..store.turns import DuplicateIdempotencyKey, TurnStore
 from .ids import new_id
+from .items import input_items, page
 from .live import LimitReached, LiveSessions
 from .requests import CreateResponseRequest
 from .runner import TurnRunner
+from .surface import chat_tools, check_input, check_request, echo, turn_settings
 from .writer import EventWriter
 
 DEFAULT_MAX_COST_USD = 5.0
@@ -67,17 +70,13 @@ class ResponsesService:
         unknown = req.unknown_fields()
         if unknown:
             raise ServiceError(400, "unknown_parameter", f"Unknown parameter: '{unknown[0]}'.", unknown[0], retryable=False)
-        if req.tools:
-            raise ServiceError(400, "invalid_request_error", "Client-side tools are not supported: the agent brings its own.",
-                               "tools", retryable=False)
+        check_request(req, self.server_tool_names())
         limit = self.settings.max_input_chars
         if isinstance(req.input, str):
             if len(req.input) > limit:
                 raise _too_long("input", limit)
-        else:
-            for i, msg in enumerate(req.input):
-                if len(content_text(msg.content)) > limit:
-                    raise _too_long(f"input[{i}].content", limit)
+        elif req.previous_response_id is None:
+            check_input(req, {}, limit)
         if req.instructions is not None and len(req.instructions) > self.settings.max_instructions_chars:
             raise _too_long("instructions", self.settings.max_instructions_chars)
         if req.model is not None and req.model not in self.settings.model_ids and req.previous_response_id is None:
@@ -109,6 +108,7 @@ class ResponsesService:
                 raise ServiceError(409, "session_closed", "This session was closed (ended by its owner or killed by an operator); start a "
                                    "new one without previous_response_id.", "previous_response_id", retryable=False)
             await self._ensure_idle(session.id)
+            check_input(req, await self.pending_client_calls(session.id), self.settings.max_input_chars)
             if req.max_cost_usd is not None:
                 await self.sessions.update(session.id, max_cost_usd=req.max_cost_usd)
                 session.max_cost_usd = req.max_cost_usd
@@ -128,11 +128,12 @@ class ResponsesService:
         snapshot = ResponseObject(
             id=turn_id, created_at=int(now), status="queued", background=req.background,
             instructions=req.instructions, model=session.model, previous_response_id=req.previous_response_id,
-            metadata=req.metadata or {}, session_id=session.id, max_cost_usd=session.max_cost_usd,
+            metadata=req.metadata or {}, session_id=session.id, max_cost_usd=session.max_cost_usd, **echo(req),
         )
         first = [ResponseCreated(sequence_number=0, response=snapshot), ResponseQueued(sequence_number=1, response=snapshot)]
         turn = Turn(
-            id=turn_id, session_id=session.id, account=identity.account, status="queued", request=req.stored(),
+            id=turn_id, session_id=session.id, account=identity.account, status="queued",
+            request={**req.stored(), **turn_settings(req)},
             snapshot=snapshot.model_dump(mode="json"), last_seq=1, cancel_requested=False,
             lease_owner=self.runner.owner, lease_expires_at=now + self.settings.lease_seconds,
             idempotency_key=idempotency_key, created_at=now, updated_at=now,
@@ -149,6 +150,20 @@ class ResponsesService:
             self._accounts_seen.add(identity.account)
         self.runner.start(turn_id, session.id)
         return snapshot
+
+    def server_tool_names(self) -> set[str]:
+        """Every tool the server's agents run themselves (a client tool may not reuse a name)."""
+        return set(self.runner.toolset_for({}).names())
+
+    async def pending_client_calls(self, session_id: str) -> dict[str, str]:
+        """The client tool calls the session's last response ended on (call id -> name),
+        which the next request must answer with `function_call_output` items."""
+        latest = await self.turns.latest_for_session(session_id)
+        if latest is None or latest.status != "completed":
+            return {}
+        output = (latest.snapshot or {}).get("output") or []
+        done = {i.get("call_id") for i in output if i.get("type") == "function_call_output"}  # logs of old servers
+        return {i["call_id"]: i["name"] for i in output if i.get("type") == "function_call" and i["call_id"] not in done}
 
     async def _ensure_idle(self, session_id: str) -> None:
         latest = await self.turns.latest_for_session(session_id)
@@ -231,6 +246,44 @@ class ResponsesService:
                 timeout = min(keepalive - (now - idle_since), poll - (now - last_read))
                 woken = await sub.wait(max(timeout, 0.01))
 
+    # -- input items, token count, delete ---------------------------------------------
+    async def input_items(self, identity: Identity, response_id: str, after: str | None, limit: int,
+                          order: str) -> dict:
+        turn = await self._owned_turn(identity, response_id)
+        return page(input_items(turn.id, (turn.request or {}).get("input", "")), after, limit, order)
+
+    async def count_input_tokens(self, identity: Identity, req: CreateResponseRequest) -> int:
+        """An estimate (~4 characters a token, as the context guard counts) of what the
+        turn's first model call would send: history, instructions, input and tool specs."""
+        self.validate(req)
+        history: list = []
+        if req.previous_response_id:
+            prev = await self._owned_turn(identity, req.previous_response_id, "previous_response_id")
+            session = await self.sessions.get(prev.session_id)
+            history = list(session.messages or []) if session is not None else []
+            check_input(req, await self.pending_client_calls(prev.session_id), self.settings.max_input_chars)
+        stored = req.stored()
+        messages = turn_messages(history, stored.get("input", ""), req.instructions)
+        specs = self.runner.toolset_for({}).specs() + chat_tools(req)
+        return estimate_tokens(messages) + estimate_tokens(specs)
+
+    async def delete(self, identity: Identity, response_id: str) -> dict:
+        """Remove the response and its event log; a running one is cancelled first and
+        its worker let go, so nothing writes to the log after it is gone."""
+        turn = await self._owned_turn(identity, response_id)
+        if turn.status not in TERMINAL_STATUSES:
+            await self.cancel(identity, response_id)
+            stopped = await self.wait(response_id, self.settings.lease_seconds)
+            await self.runner.finished(response_id)
+            if stopped.status not in TERMINAL_STATUSES:
+                raise ServiceError(409, "response_still_running", f"Response {response_id} is still stopping after "
+                                   "the cancel; retry the delete in a moment.", retryable=True)
+        session = await self.sessions.get(turn.session_id)
+        if session is not None and (session.pending or {}).get("response_id") == response_id:
+            await self.sessions.update(session.id, pending=None)
+        await self.turns.delete(response_id)
+        return {"id": response_id, "object": "response", "deleted": True}
+
     # -- cancel -------------------------------------------------------------------
     async def cancel(self, identity: Identity, response_id: str) -> ResponseObject:
         turn = await self._owned_turn(identity, response_id)
@@ -241,8 +294,7 @@ class ResponsesService:
                 fresh = await self.turns.get(response_id)
                 writer = EventWriter(self.turns, self.bus, response_id,
                                      ResponseObject.model_validate(fresh.snapshot), fresh.last_seq)
-                await writer.emit(ResponseCancelled(response=writer.state.model_copy(
-                    update={"status": "cancelled", "incomplete_details": None})))
+                await writer.emit(cancelled_event(writer.state))
                 await writer.close()
                 await self.sessions.update(turn.session_id, pending=None)
                 return writer.state

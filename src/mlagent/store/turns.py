@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -153,6 +153,21 @@ class TurnStore:
             if not include_unleased:
                 stmt = stmt.where(Turn.lease_expires_at.is_not(None), Turn.lease_expires_at < now)
             return list((await db.execute(stmt)).scalars())
+
+    async def delete(self, turn_id: str) -> bool:
+        """Remove a turn and its event log in one transaction; the session goes with its
+        last turn. True when something was removed."""
+        async with self._sm() as db, db.begin():
+            turn = await db.get(Turn, turn_id)
+            if turn is None:
+                return False
+            await db.execute(delete(EventRow).where(EventRow.response_id == turn_id))
+            await db.execute(delete(Turn).where(Turn.id == turn_id))
+            left = (await db.execute(select(func.count()).select_from(Turn)
+                                     .where(Turn.session_id == turn.session_id))).scalar_one()
+            if not left:
+                await db.execute(delete(Session).where(Session.id == turn.session_id))
+            return True
 
     async def active_for_session(self, session_id: str) -> Turn | None:
         async with self._sm() as db:
