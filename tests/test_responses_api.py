@@ -162,9 +162,10 @@ def test_cancel_is_asynchronous_idempotent_and_ends_cancelled(alice, fake_llm):
     gate.set()
     assert done["status"] == "cancelled"
     events = collect_sse(alice, "GET", f"/v1/responses/{rid}/events")
-    # One terminal event the SDKs know: response.failed, carrying status "cancelled".
-    assert events[-1].event == "response.failed" and events[-1].json()["response"]["status"] == "cancelled"
-    assert sum(e.event in ("response.completed", "response.failed", "response.incomplete") for e in events) == 1
+    # Seed 000: a cancellation ends on response.cancelled, carrying status "cancelled".
+    assert events[-1].event == "response.cancelled" and events[-1].json()["response"]["status"] == "cancelled"
+    assert sum(e.event in ("response.completed", "response.failed", "response.cancelled", "response.incomplete")
+               for e in events) == 1
     again = alice.post(f"/v1/responses/{rid}/cancel").json()
     assert again == done
 

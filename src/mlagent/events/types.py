@@ -245,13 +245,13 @@ LIFECYCLE_TYPES = (
     ResponseCancelled,
     ResponseIncomplete,
 )
-def cancelled_event(state: ResponseObject) -> ResponseFailed:
-    """A cancellation's terminal event: `response.failed` carrying status `cancelled`.
+def cancelled_event(state: ResponseObject) -> ResponseCancelled:
+    """A cancellation's terminal event: `response.cancelled`, as seed 000 names it.
 
-    OpenAI's stream has no `response.cancelled` event; the SDKs know three terminal
-    events (completed, failed, incomplete) and mlagent's `incomplete` is a resumable pause,
-    so a cancel ends on the one that says "stopped for good" while the status says why."""
-    return ResponseFailed(response=state.model_copy(update={"status": "cancelled", "incomplete_details": None}))
+    OpenAI's typed stream has no such event (its SDK builds it loosely, keeping `type` and
+    `response`); seed 000 promises it, and clients of the raw stream wait for it. The
+    status `cancelled` is on the response either way (docs/responses-api.md)."""
+    return ResponseCancelled(response=state.model_copy(update={"status": "cancelled", "incomplete_details": None}))
 
 
 TERMINAL_EVENT_TYPES = frozenset({"response.completed", "response.failed", "response.cancelled"})
