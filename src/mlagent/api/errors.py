@@ -6,11 +6,13 @@ No traceback ever reaches a client; validation errors name the field.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..auth.identity import AuthError
 from ..errors import ServiceError
@@ -29,6 +31,12 @@ def _is_openai(request: Request) -> bool:
     return request.url.path.startswith(OPENAI_PREFIXES)
 
 
+def validation_status(path: str) -> int:
+    """400 on /v1 and seed 001's surfaces (their seeds say 400 for invalid parameters), 422 on
+    the FastAPI-born seeds 002 (/api/v1) and 003 (/model, /mltraining, /deployment)."""
+    return 400 if path.startswith(OPENAI_PREFIXES) or path.startswith(SEED_001_PREFIXES) else 422
+
+
 def error_response(
     request: Request, status: int, code: str, message: str, param: str | None = None,
     details: dict | None = None, retryable: bool = True,
@@ -44,12 +52,51 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _loc(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+def param_path(parts: tuple | list) -> str:
+    """`("input", 0, "content")` -> `input[0].content`."""
     out = ""
     for p in parts:
-        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
-    return out or "body"
+        out += f"[{p}]" if isinstance(p, int) or str(p).isdigit() else (f".{p}" if out else str(p))
+    return out
+
+
+def _field_loc(loc: tuple, body: Any, missing: bool) -> tuple:
+    """The error's location as the caller wrote it: pydantic adds the union member it tried
+    (`input.str`, `input.list[InputMessage]`); walking the body drops what is not in it."""
+    if not loc or loc[0] != "body":
+        return tuple(p for p in loc if p not in ("query", "path", "header", "cookie"))
+    kept: list = []
+    current = body
+    rest = loc[1:]
+    for i, p in enumerate(rest):
+        if ((isinstance(current, dict) and isinstance(p, str) and p in current)
+                or (isinstance(current, list) and isinstance(p, int) and 0 <= p < len(current))):
+            kept.append(p)
+            current = current[p]
+        elif missing and i == len(rest) - 1:
+            kept.append(p)  # the missing field itself
+        # else: a union member or validator tag, not part of the caller's document
+    return tuple(kept)
+
+
+def _json_position(doc: Any, pos: Any) -> str:
+    if not isinstance(pos, int):
+        return ""
+    text = doc.decode("utf-8", "replace") if isinstance(doc, bytes | bytearray) else str(doc or "")
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return f" at line {line}, column {column} (character {pos})"
+
+
+def allowed_methods(app: FastAPI, scope: dict) -> list[str]:
+    """Every method some route answers on this path (a 405's `Allow`): routes sharing a path
+    are separate objects, and Starlette's own header lists only the first one's."""
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def install(app: FastAPI) -> None:
@@ -64,26 +111,43 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
+        status = validation_status(request.url.path)
         first = errors[0] if errors else {"loc": ("body",), "msg": "Invalid request"}
-        param = _loc(tuple(first.get("loc", ())))
-        msg = str(first.get("msg", "Invalid value"))
         if first.get("type") == "json_invalid":
-            message = "The request body is not valid JSON."
-        elif first.get("type") == "missing":
+            reason = str((first.get("ctx") or {}).get("error", "JSON decode error"))
+            where = _json_position(exc.body, first.get("loc", (None, None))[-1])
+            message = f"The request body is not valid JSON: {reason}{where}."
+            return error_response(request, status, "invalid_json", message, None, {"body": message},
+                                  retryable=False)
+        located = [(param_path(_field_loc(tuple(e.get("loc", ())), exc.body, e.get("type") == "missing")) or "body",
+                    e) for e in errors]
+        param, first = located[0]
+        if first.get("type") == "missing":
             message = f"Missing required parameter: '{param}'."
-        else:
-            message = f"Invalid value for '{param}': {msg}."
-        details = {_loc(tuple(e.get("loc", ()))): str(e.get("msg")) for e in errors}
-        status = 400 if _is_openai(request) or request.url.path.startswith(SEED_001_PREFIXES) else 422
+        else:  # a union's branches each fail on the same field: say all they would take
+            reasons = list(dict.fromkeys(str(e.get("msg", "Invalid value")) for p, e in located if p == param))
+            message = f"Invalid value for '{param}': {' or '.join(reasons)}."
+        details: dict[str, str] = {}
+        for p, e in located:
+            details.setdefault(p, str(e.get("msg")))
         return error_response(request, status, "invalid_request_error", message, param, details, retryable=False)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code,
+                                                                                           "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and message == "Not Found":
             message = f"No route for {request.method} {request.url.path}."
-        return error_response(request, exc.status_code, code, message, retryable=exc.status_code >= 500)
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            code, message = "json_too_deep", "The request body nests arrays/objects too deeply."
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request.scope))
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}."
+        response = error_response(request, exc.status_code, code, message, retryable=exc.status_code >= 500)
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

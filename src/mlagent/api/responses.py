@@ -11,6 +11,7 @@ from ..errors import ServiceError
 from ..runtime.requests import CreateResponseRequest
 from . import sse
 from .deps import HfCaller, Svc
+from .limits import MAX_INT32
 
 router = APIRouter(prefix="/v1", tags=["responses"])
 
@@ -41,7 +42,7 @@ async def retrieve_response(
     caller: HfCaller,
     svc: Svc,
     stream: bool = False,
-    starting_after: Annotated[int | None, Query(ge=-1)] = None,
+    starting_after: Annotated[int | None, Query(ge=-1, le=MAX_INT32)] = None,
 ) -> Response:
     if stream:
         await svc.responses.check_owner(caller, response_id)
@@ -55,7 +56,7 @@ async def response_events(
     response_id: str,
     caller: HfCaller,
     svc: Svc,
-    starting_after: Annotated[int | None, Query(ge=-1)] = None,
+    starting_after: Annotated[int | None, Query(ge=-1, le=MAX_INT32)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
     await svc.responses.check_owner(caller, response_id)
@@ -65,6 +66,8 @@ async def response_events(
     elif last_event_id:
         try:
             after = int(last_event_id)
+            if not -1 <= after <= MAX_INT32:
+                raise ValueError
         except ValueError:
             raise ServiceError(400, "invalid_request_error", "Last-Event-ID must be an event sequence number.",
                                "Last-Event-ID", retryable=False) from None

@@ -9,6 +9,7 @@ from fastapi.responses import PlainTextResponse
 
 from ..registry.schemas import MLTrain, MLTrainCreate
 from .deps import AnyCaller
+from .limits import MAX_INT32
 from .deps import FastSvc as Svc
 
 router = APIRouter(tags=["training"])
@@ -20,7 +21,7 @@ async def add_training(body: MLTrainCreate, caller: AnyCaller, svc: Svc) -> MLTr
 
 
 @router.get("/mltraining/all", response_model=list[MLTrain])
-async def all_trainings(caller: AnyCaller, svc: Svc, skip: Annotated[int, Query(ge=0)] = 0,
+async def all_trainings(caller: AnyCaller, svc: Svc, skip: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[MLTrain]:
     return await svc.trainings.list(caller.account, skip, limit)
 
