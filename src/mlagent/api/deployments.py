@@ -13,9 +13,10 @@ from ..serving.schemas import (DriftReport, MLDeploymentCreate, MLDeploymentOpos
                                MLDeploymentReturn, PredictRequest, PredictResponse)
 from .deps import AnyCaller
 from .limits import MAX_INT32
+from .openapi import MLCONNECTOR_ERRORS
 from .deps import FastSvc as Svc
 
-router = APIRouter(tags=["deployments"])
+router = APIRouter(tags=["deployments"], responses=MLCONNECTOR_ERRORS)
 Skip = Annotated[int, Query(ge=0, le=MAX_INT32)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
@@ -61,7 +62,7 @@ def _predict_body(raw: bytes) -> tuple[Any, bool]:
         raise ServiceError(422, "invalid_json", f"The request body is not valid JSON: {exc}.", None,
                            retryable=False) from None
     except RecursionError:  # a body without a JSON content type skips the middleware's depth check
-        raise ServiceError(400, "json_too_deep", "The request body nests arrays/objects too deeply.", "body",
+        raise ServiceError(422, "json_too_deep", "The request body nests arrays/objects too deeply.", "body",
                            retryable=False) from None
     if not isinstance(body, dict):
         raise ServiceError(422, "invalid_request_error", "The body must be a JSON object {data, explain}.", "body",

@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from ..auth.identity import AuthError
 from ..errors import ServiceError
@@ -88,15 +88,19 @@ def _json_position(doc: Any, pos: Any) -> str:
     return f" at line {line}, column {column} (character {pos})"
 
 
-def allowed_methods(app: FastAPI, scope: dict) -> list[str]:
-    """Every method some route answers on this path (a 405's `Allow`): routes sharing a path
-    are separate objects, and Starlette's own header lists only the first one's."""
-    allowed = []
-    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
-        probe = {**scope, "method": method}
-        if any(route.matches(probe)[0] == Match.FULL for route in app.router.routes):
-            allowed.append(method)
-    return allowed
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods of the resource at `path` (a 405's `Allow`): the path template of the first
+    route that matches, with every method some route declares on that template (routes that
+    share a path are separate objects; Starlette's own header lists only the first one's)."""
+    template, methods = None, set()
+    for route in iter_route_contexts(app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is None or not regex.match(path):
+            continue
+        template = template or route.path_format
+        if route.path_format == template:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 def install(app: FastAPI) -> None:
@@ -139,13 +143,16 @@ def install(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and message == "Not Found":
             message = f"No route for {request.method} {request.url.path}."
-        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
-            code, message = "json_too_deep", "The request body nests arrays/objects too deeply."
+        status = exc.status_code
+        if status == 400:  # the framework could not parse the body (JSON, multipart): a validation error
+            status, code = validation_status(request.url.path), "invalid_request_error"
+            if isinstance(exc.__cause__, RecursionError):
+                code, message = "json_too_deep", "The request body nests arrays/objects too deeply."
         headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            headers["Allow"] = ", ".join(allowed_methods(app, request.scope))
+        if status == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
             message = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}."
-        response = error_response(request, exc.status_code, code, message, retryable=exc.status_code >= 500)
+        response = error_response(request, status, code, message, retryable=status >= 500)
         response.headers.update(headers)
         return response
 

@@ -188,7 +188,7 @@ class RequestLimits:
         raw = b"".join(chunks)
         request = Request(scope)
         if json_too_deep(raw, self.limits.max_json_depth):
-            response = error_response(request, 400, "json_too_deep",
+            response = error_response(request, validation_status(scope["path"]), "json_too_deep",
                                       f"The request body nests arrays/objects deeper than "
                                       f"{self.limits.max_json_depth} levels.", "body", retryable=False)
             await response(scope, receive, send)

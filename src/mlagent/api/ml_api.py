@@ -13,9 +13,10 @@ from fastapi import APIRouter, Body, File, Form, UploadFile
 from ..finetune.models import BaseModelOut, CancelResult, CreateFineTuningJob, FileOut, FineTuningJobOut
 from ..tasks.catalogue import ModelDetail
 from .deps import AnyCaller, ApiKeyCaller, Svc
+from .openapi import ML_API_ERRORS
 from .tasks import API_VERSION
 
-router = APIRouter(prefix="/ml-api", tags=["ml-api"])
+router = APIRouter(prefix="/ml-api", tags=["ml-api"], responses=ML_API_ERRORS)
 
 
 def _both(path: str) -> list[str]:

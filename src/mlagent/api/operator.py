@@ -30,8 +30,9 @@ from ..runtime.operator import SCHEMA_CONTENT_TYPE, OperatorService
 from .deps import AnyCaller, Svc
 from .errors import error_response
 from .limits import MAX_INT32
+from .openapi import OPERATOR_ERRORS
 
-router = APIRouter(prefix="/api/v1", tags=["operator"])
+router = APIRouter(prefix="/api/v1", tags=["operator"], responses=OPERATOR_ERRORS)
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1-100)")]
 Offset = Annotated[int, Query(ge=0, le=MAX_INT32)]
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}

@@ -12,15 +12,16 @@ from ..runtime.requests import CreateResponseRequest
 from . import sse
 from .deps import HfCaller, Svc
 from .limits import MAX_INT32
+from .openapi import V1_ERRORS
 
-router = APIRouter(prefix="/v1", tags=["responses"])
+router = APIRouter(prefix="/v1", tags=["responses"], responses=V1_ERRORS)
 
 
 def _json(obj) -> Response:
     return Response(obj.model_dump_json(), media_type="application/json")
 
 
-@router.post("/responses")
+@router.post("/responses", responses=sse.MAYBE_STREAM)
 async def create_response(
     caller: HfCaller,
     svc: Svc,
@@ -36,7 +37,7 @@ async def create_response(
     return _json(await runtime.wait(created.id, body.wait_timeout_seconds))
 
 
-@router.get("/responses/{response_id}")
+@router.get("/responses/{response_id}", responses=sse.MAYBE_STREAM)
 async def retrieve_response(
     response_id: str,
     caller: HfCaller,
@@ -51,7 +52,7 @@ async def retrieve_response(
     return _json(await svc.responses.get(caller, response_id))
 
 
-@router.get("/responses/{response_id}/events")
+@router.get("/responses/{response_id}/events", response_class=sse.EventStreamResponse)
 async def response_events(
     response_id: str,
     caller: HfCaller,

@@ -9,6 +9,15 @@ from fastapi.responses import StreamingResponse
 from ..events.types import StoredEvent
 
 KEEPALIVE = b": keep-alive\n\n"
+# For the OpenAPI document: a route whose 200 may be (or is) an event stream.
+STREAM_CONTENT = {"text/event-stream": {"schema": {"type": "string", "description": "Server-sent events"}}}
+MAYBE_STREAM = {200: {"content": STREAM_CONTENT}}
+
+
+class EventStreamResponse(StreamingResponse):
+    """Documents (and sends) `text/event-stream` as the route's media type."""
+
+    media_type = "text/event-stream"
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 
@@ -25,4 +34,4 @@ def stream(events: AsyncIterator[StoredEvent | None], with_id: bool) -> Streamin
         async for event in events:
             yield KEEPALIVE if event is None else frame(event, with_id)
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=HEADERS)
+    return EventStreamResponse(body(), media_type="text/event-stream", headers=HEADERS)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body
 from ..runtime.approvals import ApprovalRequest
 from ..tasks.models import TaskAccepted, TaskRequest, TaskStatus, User
 from .deps import ApiKeyCaller, Svc
+from .openapi import AGENT_RUNTIME_ERRORS
 
 API_VERSION = "1.0.0"
 
@@ -36,7 +37,7 @@ async def list_users(caller: ApiKeyCaller, svc: Svc) -> list[User]:
 
 
 def surface_router(prefix: str, root_extra: dict[str, Any] | None = None) -> APIRouter:
-    router = APIRouter(prefix=prefix, tags=[prefix.strip("/")])
+    router = APIRouter(prefix=prefix, tags=[prefix.strip("/")], responses=AGENT_RUNTIME_ERRORS)
     root_body = {"status": "online", "version": API_VERSION, "message": "Agent Runtime API is running",
                  **(root_extra or {})}
 

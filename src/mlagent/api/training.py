@@ -10,9 +10,10 @@ from fastapi.responses import PlainTextResponse
 from ..registry.schemas import MLTrain, MLTrainCreate
 from .deps import AnyCaller
 from .limits import MAX_INT32
+from .openapi import MLCONNECTOR_ERRORS
 from .deps import FastSvc as Svc
 
-router = APIRouter(tags=["training"])
+router = APIRouter(tags=["training"], responses=MLCONNECTOR_ERRORS)
 
 
 @router.post("/mltraining/add", status_code=201, response_model=MLTrain)
