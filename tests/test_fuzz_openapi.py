@@ -15,6 +15,8 @@ import sys
 import pytest
 
 from .api_servers import start_api_server
+from .conftest import PG_URL
+from .harness import create_pg_database, drop_pg_database
 
 BUDGET_SECONDS = 75
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
@@ -25,11 +27,16 @@ pytestmark = pytest.mark.fuzz
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, fake_llm, fake_hub):
-    proc = start_api_server(tmp_path_factory.mktemp("fuzz"), fake_llm, fake_hub,
-                            MLAGENT_MAX_SESSIONS_PER_ACCOUNT="100000", MLAGENT_MAX_SESSIONS_GLOBAL="100000")
+def server(tmp_path_factory, fake_llm, fake_hub, database):
+    env = {"MLAGENT_MAX_SESSIONS_PER_ACCOUNT": "100000", "MLAGENT_MAX_SESSIONS_GLOBAL": "100000"}
+    url = None
+    if database == "postgresql":
+        url = env["MLAGENT_DATABASE_URL"] = create_pg_database(PG_URL)
+    proc = start_api_server(tmp_path_factory.mktemp("fuzz"), fake_llm, fake_hub, start_timeout=120, **env)
     yield proc
     proc.stop()
+    if url:
+        drop_pg_database(PG_URL, url)
 
 
 def test_openapi_fuzz_finds_no_server_error_and_no_schema_violation(server, fake_hub, tmp_path):

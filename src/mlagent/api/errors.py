@@ -6,6 +6,7 @@ No traceback ever reaches a client; validation errors name the field.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -69,7 +70,7 @@ def _field_loc(loc: tuple, body: Any, missing: bool) -> tuple:
     current = body
     rest = loc[1:]
     for i, p in enumerate(rest):
-        if ((isinstance(current, dict) and isinstance(p, str) and p in current)
+        if ((isinstance(current, Mapping) and isinstance(p, str) and p in current)  # JSON or a form
                 or (isinstance(current, list) and isinstance(p, int) and 0 <= p < len(current))):
             kept.append(p)
             current = current[p]
@@ -123,9 +124,10 @@ def install(app: FastAPI) -> None:
             message = f"The request body is not valid JSON: {reason}{where}."
             return error_response(request, status, "invalid_json", message, None, {"body": message},
                                   retryable=False)
-        located = [(param_path(_field_loc(tuple(e.get("loc", ())), exc.body, e.get("type") == "missing")) or "body",
-                    e) for e in errors]
-        param, first = located[0]
+        locs = [_field_loc(tuple(e.get("loc", ())), exc.body, e.get("type") == "missing") for e in errors]
+        located = [(param_path(loc) or "body", e) for loc, e in zip(locs, errors, strict=True)]
+        # Of a union's branches, the one that got deepest into the value is the one meant.
+        param, first = located[max(range(len(locs)), key=lambda i: (len(locs[i]), -i))]
         if first.get("type") == "missing":
             message = f"Missing required parameter: '{param}'."
         else:  # a union's branches each fail on the same field: say all they would take
@@ -134,6 +136,7 @@ def install(app: FastAPI) -> None:
         details: dict[str, str] = {}
         for p, e in located:
             details.setdefault(p, str(e.get("msg")))
+        details.setdefault("field", param)  # as on every other error: the field at fault
         return error_response(request, status, "invalid_request_error", message, param, details, retryable=False)
 
     @app.exception_handler(StarletteHTTPException)

@@ -199,7 +199,7 @@ class RequestLimits:
             except ValueError:
                 where = None  # not JSON: the route's own parsing says so
             if where is not None:
-                field = param_path(where) or "body"
+                field = param_path([str(p).replace("\x00", "\\u0000") for p in where]) or "body"
                 response = error_response(request, validation_status(scope["path"]), "invalid_request_error",
                                           f"Invalid value for '{field}': NUL characters are not allowed.", field,
                                           retryable=False)

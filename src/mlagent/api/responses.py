@@ -52,7 +52,7 @@ async def retrieve_response(
     return _json(await svc.responses.get(caller, response_id))
 
 
-@router.get("/responses/{response_id}/events", response_class=sse.EventStreamResponse)
+@router.get("/responses/{response_id}/events", response_class=sse.EventStreamResponse, responses=sse.MAYBE_STREAM)
 async def response_events(
     response_id: str,
     caller: HfCaller,

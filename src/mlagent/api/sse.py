@@ -10,7 +10,10 @@ from ..events.types import StoredEvent
 
 KEEPALIVE = b": keep-alive\n\n"
 # For the OpenAPI document: a route whose 200 may be (or is) an event stream.
-STREAM_CONTENT = {"text/event-stream": {"schema": {"type": "string", "description": "Server-sent events"}}}
+STREAM_CONTENT = {"text/event-stream": {"schema": {
+    "type": "object", "description": "One server-sent event: `data` is the event's JSON, `id` its sequence number",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
+    "required": ["data"]}}}
 MAYBE_STREAM = {200: {"content": STREAM_CONTENT}}
 
 
