@@ -21,6 +21,8 @@ from .harness import create_pg_database, drop_pg_database
 BUDGET_SECONDS = 75
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
           "response_headers_conformance,negative_data_rejection,unsupported_method,allow_header_conformance")
+# One worker: with two, hypothesis's lambda descriptions hit a CPython 3.11 `ast.parse`
+# thread-safety bug ("AST constructor recursion depth mismatch") inside schemathesis.
 RUNNER = "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'schemathesis'; schemathesis()"
 
 pytestmark = pytest.mark.fuzz
@@ -47,7 +49,8 @@ def test_openapi_fuzz_finds_no_server_error_and_no_schema_violation(server, fake
             "--phases", "examples,coverage,fuzzing", "--workers", "1", "--no-shrink", "--seed", "20261130",
             "--request-timeout", "20", "--suppress-health-check", "all", "--warnings", "off",
             "--report", "junit", "--report-dir", str(tmp_path)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=BUDGET_SECONDS + 120, cwd=tmp_path)
+    done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=BUDGET_SECONDS + 120,
+                          cwd=tmp_path)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-20_000:]
     assert "Traceback" not in server.log(), server.log()[-5000:]

@@ -344,3 +344,33 @@ def test_organism_shows_the_config_path_only_to_the_operator(server):
     with httpx.Client(base_url=server.url, headers={"X-API-Key": "key-ops"}) as op:
         path = op.get("/api/v1/organism").json()["config_path"]
         assert path.endswith("/organism/default.yaml") and Path(path).is_absolute()
+
+
+# -- the depth scan itself, against the real depth of any JSON value -------------------------
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def test_the_depth_scan_agrees_with_the_parsed_depth():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from mlagent.api.limits import json_too_deep
+
+    text = st.text(alphabet='[]{}"\\ab\x00', max_size=8)  # the characters that could fool a scan
+    values = st.recursive(st.none() | st.integers() | text,
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+                          max_leaves=40)
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(values, st.integers(min_value=0, max_value=6), st.booleans())
+    def check(value, limit, ascii_only):
+        raw = json.dumps(value, ensure_ascii=ascii_only).encode()
+        assert json_too_deep(raw, limit) == (_depth(value) > limit)
+
+    check()
+    assert json_too_deep(DEEP, 64) and not json_too_deep(b"[" * 64 + b"]" * 64, 64)
