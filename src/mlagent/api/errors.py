@@ -61,19 +61,30 @@ def param_path(parts: tuple | list) -> str:
     return out
 
 
+_ABSENT = object()
+
+
+def _child(value: Any, key: Any) -> Any:
+    if isinstance(value, Mapping) and isinstance(key, str):  # JSON or a form
+        return value.get(key, _ABSENT)
+    if isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value):
+        return value[key]
+    return _ABSENT
+
+
 def _field_loc(loc: tuple, body: Any, missing: bool) -> tuple:
     """The error's location as the caller wrote it: pydantic adds the union member it tried
     (`input.str`, `input.list[InputMessage]`); walking the body drops what is not in it."""
     if not loc or loc[0] != "body":
         return tuple(p for p in loc if p not in ("query", "path", "header", "cookie"))
     kept: list = []
-    current = body
+    current: Any = body
     rest = loc[1:]
     for i, p in enumerate(rest):
-        if ((isinstance(current, Mapping) and isinstance(p, str) and p in current)  # JSON or a form
-                or (isinstance(current, list) and isinstance(p, int) and 0 <= p < len(current))):
+        child = _child(current, p)
+        if child is not _ABSENT:
             kept.append(p)
-            current = current[p]
+            current = child
         elif missing and i == len(rest) - 1:
             kept.append(p)  # the missing field itself
         # else: a union member or validator tag, not part of the caller's document
@@ -117,7 +128,7 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         status = validation_status(request.url.path)
-        first = errors[0] if errors else {"loc": ("body",), "msg": "Invalid request"}
+        first: dict[str, Any] = errors[0] if errors else {"loc": ("body",), "msg": "Invalid request"}
         if first.get("type") == "json_invalid":
             reason = str((first.get("ctx") or {}).get("error", "JSON decode error"))
             where = _json_position(exc.body, first.get("loc", (None, None))[-1])
