@@ -1,7 +1,8 @@
 """What the JSON checks of api/limits.py cost, against `json.loads` of the same body (the
 parse every JSON route pays anyway). Bodies: a one-row predict, a 10,000-row predict, a
-turn at the 400,000-character input cap, and an attack 100,000 levels deep (for which
-`json.loads` raises RecursionError, shown as the time it takes to fail). Prints the median
+turn at the 400,000-character input cap, and two attacks 65,000-100,000 levels deep (for
+which `json.loads` raises RecursionError, shown as the time it takes to fail): one a run of
+brackets (caught by a substring search), one built to have no long run (the cumsum path). Prints the median
 of several runs of each and the ratio check/parse measured in the same run.
 
     .venv/bin/python bench/request_bounds.py [runs]
@@ -30,6 +31,7 @@ def bodies() -> dict[str, bytes]:
         "predict, 10k rows": json.dumps({"data": [row] * 10_000}).encode(),
         "turn, 400k chars": json.dumps({"input": [{"role": "user", "content": "word " * 20_000}] * 4}).encode(),
         "attack, 100k deep": b"[" * 100_000 + b"]" * 100_000,
+        "attack, no long run": b"[[]," * 65_000 + b"0" + b"]" * 65_000,  # deep, but never 65 "[" in a row
     }
 
 
