@@ -18,14 +18,14 @@ key-ops: {account: ops, operator: true}
 """
 
 
-def start_api_server(data_dir, fake_llm, fake_hub, **env: str) -> ServerProcess:
+def start_api_server(data_dir, fake_llm, fake_hub, start_timeout: float = 30, **env: str) -> ServerProcess:
     keys = data_dir / "keys.yaml"
     keys.write_text(KEYS_YAML)
     values = {"HF_ENDPOINT": fake_hub.url, "MLAGENT_INFERENCE_BASE_URL": fake_llm.url,
               "MLAGENT_LLM_MAX_RETRIES": "0", "MLAGENT_INFERENCE_API_KEY": SERVER_LLM_KEY,
               "MLAGENT_API_KEYS_FILE": str(keys), "MLAGENT_CORS_ORIGINS": "https://app.example.com",
               "MLAGENT_GRPC_PORT": str(free_port()), **env}
-    server = ServerProcess(data_dir, values).start()
+    server = ServerProcess(data_dir, values).start(start_timeout)
     server.grpc_target = f"127.0.0.1:{values['MLAGENT_GRPC_PORT']}"
     return server
 

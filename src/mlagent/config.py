@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     whoami_cache_seconds: float = 300.0
     max_input_chars: int = 100_000
     max_instructions_chars: int = 20_000
+    # Bounds on what a request may cost before it is refused (docs/limits.md).
+    max_body_bytes: int = 4 * 1024 * 1024  # any request body, unless a rule below is larger
+    max_predict_body_bytes: int = 32 * 1024 * 1024  # POST /deployment/{id}/predict
+    max_training_file_bytes: int = 50 * 1024 * 1024  # POST /ml-api/files/ (a fine-tuning file)
+    max_json_depth: int = 64
+    max_input_messages: int = 100  # messages in a turn's input, and content parts in a message
+    max_input_total_chars: int = 400_000  # all of a turn's input: text plus any other field
+    max_content_field_chars: int = 2_000  # a content part's non-text field (ids, urls), serialised
 
     # Runtime tuning.
     worker_concurrency: int = 16

@@ -101,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from .api import config as config_api
     from .api import approvals as approvals_api
     from .api import deployments as deployments_api
-    from .api import errors, responses
+    from .api import errors, openapi, responses
+    from .api.limits import BodyLimits, RequestLimits
     from .api import usage as usage_api
     from .api import operator as operator_api
     from .api import ml_api, tasks as tasks_api
@@ -223,6 +224,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="mlagent", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     errors.install(app)
+    openapi.install(app)
+    app.add_middleware(RequestLimits, limits=BodyLimits.from_settings(settings))  # inside CORS: 413s carry it
     app.include_router(deployments_api.router)  # first: predict is the hottest route (routes match in order)
     app.include_router(registry_api.router)
     app.include_router(training_api.router)

@@ -12,8 +12,9 @@ from fastapi.responses import Response
 
 from ..runtime.approvals import ApprovalRequest
 from .deps import HfCaller, Svc
+from .openapi import V1_ERRORS
 
-router = APIRouter(prefix="/v1", tags=["approvals"])
+router = APIRouter(prefix="/v1", tags=["approvals"], responses=V1_ERRORS)
 
 
 @router.post("/responses/{response_id}/approvals")

@@ -13,10 +13,12 @@ from ..observability import metrics
 from ..serving.schemas import (DriftReport, MLDeploymentCreate, MLDeploymentOposCreate, MLDeploymentOposReturn,
                                MLDeploymentReturn, PredictRequest, PredictResponse)
 from .deps import AnyCaller
+from .limits import MAX_INT32
+from .openapi import MLCONNECTOR_ERRORS
 from .deps import FastSvc as Svc
 
-router = APIRouter(tags=["deployments"])
-Skip = Annotated[int, Query(ge=0)]
+router = APIRouter(tags=["deployments"], responses=MLCONNECTOR_ERRORS)
+Skip = Annotated[int, Query(ge=0, le=MAX_INT32)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
@@ -57,8 +59,11 @@ def _predict_body(raw: bytes) -> tuple[Any, bool]:
     costs more than the prediction. Errors match the validation envelope (422 naming the field)."""
     try:
         body = json.loads(raw)
-    except ValueError:
-        raise ServiceError(422, "invalid_request_error", "The request body is not valid JSON.", "body",
+    except ValueError as exc:
+        raise ServiceError(422, "invalid_json", f"The request body is not valid JSON: {exc}.", None,
+                           retryable=False) from None
+    except RecursionError:  # a body without a JSON content type skips the middleware's depth check
+        raise ServiceError(422, "json_too_deep", "The request body nests arrays/objects too deeply.", "body",
                            retryable=False) from None
     if not isinstance(body, dict):
         raise ServiceError(422, "invalid_request_error", "The body must be a JSON object {data, explain}.", "body",

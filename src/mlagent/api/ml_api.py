@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Query, UploadFile
@@ -24,9 +25,10 @@ from ..registry.checks import check_content
 from ..registry.schemas import MLModel, MLModelCreate
 from ..tasks.catalogue import ModelDetail
 from .deps import AnyCaller, ApiKeyCaller, Svc
+from .openapi import ML_API_ERRORS
 from .tasks import API_VERSION
 
-router = APIRouter(prefix="/ml-api", tags=["ml-api"])
+router = APIRouter(prefix="/ml-api", tags=["ml-api"], responses=ML_API_ERRORS)
 
 
 def _both(path: str) -> list[str]:
@@ -63,13 +65,22 @@ async def base_models(caller: AnyCaller, svc: Svc) -> list[BaseModelOut]:
     return svc.finetune.base_models()
 
 
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(1 << 20):
+        yield chunk
+
+
 @route("POST", "/files/", response_model=FileOut, status_code=201)
 async def upload_file(
     caller: AnyCaller, svc: Svc, file: Annotated[UploadFile, File()],
-    purpose: Annotated[str, Form(max_length=50)] = "fine-tune",
+    purpose: Annotated[str, Form(max_length=50, pattern=r"^[^\x00]*$")] = "fine-tune",
 ) -> FileOut:
-    content = await file.read()
-    return await svc.finetune.upload(caller, file.filename or "upload", content, purpose)
+    """The body is stopped at the file cap while it is read (api/limits.py); the file is
+    copied to disk in chunks, never held in memory whole."""
+    try:
+        return await svc.finetune.upload(caller, file.filename or "upload", _chunks(file), purpose)
+    finally:
+        await file.close()
 
 
 @route("GET", "/files/", response_model=list[FileOut])

@@ -29,10 +29,12 @@ from ..organism.registry import ReloadResult
 from ..runtime.operator import SCHEMA_CONTENT_TYPE, OperatorService
 from .deps import AnyCaller, Svc
 from .errors import error_response
+from .limits import MAX_INT32
+from .openapi import OPERATOR_ERRORS
 
-router = APIRouter(prefix="/api/v1", tags=["operator"])
+router = APIRouter(prefix="/api/v1", tags=["operator"], responses=OPERATOR_ERRORS)
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1-100)")]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_INT32)]
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 STOPS_WORK = ("/cancel", "/kill")  # still allowed while stopping
 
@@ -52,7 +54,7 @@ async def get_organism(caller: AnyCaller, svc: Svc) -> OrganismInfo:
 @router.get("/organism/config")
 async def get_organism_config(caller: AnyCaller, svc: Svc) -> dict[str, Any]:
     """The organism and server configuration, sanitised: no keys, no tokens."""
-    return _op(svc).organism_config()
+    return _op(svc).organism_config(caller)
 
 
 @router.post("/organism/reload", response_model=ReloadResult)

@@ -10,10 +10,12 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from ..errors import ServiceError
 from ..registry.schemas import FileKind, FileSchema, MLModel, MLModelCreate, MLModelUpdate
 from .deps import AnyCaller
+from .limits import MAX_INT32
+from .openapi import MLCONNECTOR_ERRORS
 from .deps import FastSvc as Svc
 
-router = APIRouter(tags=["models"])
-Skip = Annotated[int, Query(ge=0, description="Number of items to skip")]
+router = APIRouter(tags=["models"], responses=MLCONNECTOR_ERRORS)
+Skip = Annotated[int, Query(ge=0, le=MAX_INT32, description="Number of items to skip")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Maximum number of items")]
 
 

@@ -15,19 +15,21 @@ from ..runtime.listing import ResponseList
 from ..runtime.requests import CreateResponseRequest, InputTokensRequest
 from . import sse
 from .deps import AnyCaller, HfCaller, Svc
+from .limits import MAX_INT32
+from .openapi import V1_ERRORS
 
 # Reading a response (and its events) also takes an X-API-Key: a task's caller and the
 # operator, who follows the turns it injects (an operator key reads every account's).
 ReaderCaller = AnyCaller
 
-router = APIRouter(prefix="/v1", tags=["responses"])
+router = APIRouter(prefix="/v1", tags=["responses"], responses=V1_ERRORS)
 
 
 def _json(obj) -> Response:
     return Response(obj.model_dump_json(), media_type="application/json")
 
 
-@router.post("/responses")
+@router.post("/responses", responses=sse.MAYBE_STREAM)
 async def create_response(
     caller: HfCaller,
     svc: Svc,
@@ -62,13 +64,13 @@ async def count_input_tokens(caller: HfCaller, svc: Svc, body: Annotated[InputTo
     return JSONResponse({"object": "response.input_tokens", "input_tokens": tokens})
 
 
-@router.get("/responses/{response_id}")
+@router.get("/responses/{response_id}", responses=sse.MAYBE_STREAM)
 async def retrieve_response(
     response_id: str,
     caller: ReaderCaller,
     svc: Svc,
     stream: bool = False,
-    starting_after: Annotated[int | None, Query(ge=-1)] = None,
+    starting_after: Annotated[int | None, Query(ge=-1, le=MAX_INT32)] = None,
 ) -> Response:
     if stream:
         await svc.responses.check_owner(caller, response_id)
@@ -77,12 +79,12 @@ async def retrieve_response(
     return _json(await svc.responses.get(caller, response_id))
 
 
-@router.get("/responses/{response_id}/events")
+@router.get("/responses/{response_id}/events", response_class=sse.EventStreamResponse, responses=sse.MAYBE_STREAM)
 async def response_events(
     response_id: str,
     caller: ReaderCaller,
     svc: Svc,
-    starting_after: Annotated[int | None, Query(ge=-1)] = None,
+    starting_after: Annotated[int | None, Query(ge=-1, le=MAX_INT32)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
     await svc.responses.check_owner(caller, response_id)
@@ -92,6 +94,8 @@ async def response_events(
     elif last_event_id:
         try:
             after = int(last_event_id)
+            if not -1 <= after <= MAX_INT32:
+                raise ValueError
         except ValueError:
             raise ServiceError(400, "invalid_request_error", "Last-Event-ID must be an event sequence number.",
                                "Last-Event-ID", retryable=False) from None

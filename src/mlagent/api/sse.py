@@ -10,6 +10,18 @@ from ..events.types import StoredEvent
 from ..observability import metrics
 
 KEEPALIVE = b": keep-alive\n\n"
+# For the OpenAPI document: a route whose 200 may be (or is) an event stream.
+STREAM_CONTENT = {"text/event-stream": {"schema": {
+    "type": "object", "description": "One server-sent event: `data` is the event's JSON, `id` its sequence number",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
+    "required": ["data"]}}}
+MAYBE_STREAM = {200: {"content": STREAM_CONTENT}}
+
+
+class EventStreamResponse(StreamingResponse):
+    """Documents (and sends) `text/event-stream` as the route's media type."""
+
+    media_type = "text/event-stream"
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 
@@ -27,4 +39,4 @@ def stream(events: AsyncIterator[StoredEvent | None], with_id: bool) -> Streamin
             async for event in events:
                 yield KEEPALIVE if event is None else frame(event, with_id)
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=HEADERS)
+    return EventStreamResponse(body(), media_type="text/event-stream", headers=HEADERS)

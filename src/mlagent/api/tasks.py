@@ -15,6 +15,7 @@ from ..runtime.approvals import ApprovalRequest
 from ..tasks.models import TaskAccepted, TaskRequest, TaskStatus, User
 from . import sse
 from .deps import AnyCaller, ApiKeyCaller, Svc, event_cursor
+from .openapi import AGENT_RUNTIME_ERRORS
 
 API_VERSION = "1.0.0"
 
@@ -48,7 +49,7 @@ async def list_users(caller: ApiKeyCaller, svc: Svc) -> list[User]:
 
 
 def surface_router(prefix: str, root_extra: dict[str, Any] | None = None) -> APIRouter:
-    router = APIRouter(prefix=prefix, tags=[prefix.strip("/")])
+    router = APIRouter(prefix=prefix, tags=[prefix.strip("/")], responses=AGENT_RUNTIME_ERRORS)
     root_body = {"status": "online", "version": API_VERSION, "message": "Agent Runtime API is running",
                  **(root_extra or {})}
 

@@ -9,9 +9,11 @@ from fastapi.responses import PlainTextResponse
 
 from ..registry.schemas import MLTrain, MLTrainCreate
 from .deps import AnyCaller
+from .limits import MAX_INT32
+from .openapi import MLCONNECTOR_ERRORS
 from .deps import FastSvc as Svc
 
-router = APIRouter(tags=["training"])
+router = APIRouter(tags=["training"], responses=MLCONNECTOR_ERRORS)
 
 
 @router.post("/mltraining/add", status_code=201, response_model=MLTrain)
@@ -20,7 +22,7 @@ async def add_training(body: MLTrainCreate, caller: AnyCaller, svc: Svc) -> MLTr
 
 
 @router.get("/mltraining/all", response_model=list[MLTrain])
-async def all_trainings(caller: AnyCaller, svc: Svc, skip: Annotated[int, Query(ge=0)] = 0,
+async def all_trainings(caller: AnyCaller, svc: Svc, skip: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[MLTrain]:
     return await svc.trainings.list(caller.account, skip, limit)
 

@@ -14,8 +14,9 @@ from ..usage.models import (
     UsageResponse,
 )
 from .deps import AnyCaller, Svc
+from .openapi import OPERATOR_ERRORS
 
-router = APIRouter(prefix="/api/v1", tags=["usage"])
+router = APIRouter(prefix="/api/v1", tags=["usage"], responses=OPERATOR_ERRORS)
 
 
 @router.get("/usage", response_model=UsageResponse)

@@ -19,11 +19,11 @@ class ComputeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     instance_type: str = "cpu"
-    instance_count: int = Field(1, ge=1, le=1)
-    epochs: int = Field(20, ge=1, le=200)
-    learning_rate: float = Field(0.01, gt=0, le=1)
-    batch_size: int = Field(64, ge=1, le=4096)
-    timeout_seconds: float = Field(600, ge=1, le=86_400)
+    instance_count: int = Field(1, ge=1, le=1, strict=True)
+    epochs: int = Field(20, ge=1, le=200, strict=True)
+    learning_rate: float = Field(0.01, gt=0, le=1, strict=True)
+    batch_size: int = Field(64, ge=1, le=4096, strict=True)
+    timeout_seconds: float = Field(600, ge=1, le=86_400, strict=True)
 
 
 class CreateFineTuningJob(BaseModel):

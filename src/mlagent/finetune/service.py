@@ -13,6 +13,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from ..auth.identity import Identity, describe
@@ -28,7 +29,6 @@ from .outputs import log_tail, model_archive, read_events
 from .trl_job import HF_DEFAULTS, dataset_repo, model_repo
 
 log = logging.getLogger("mlagent.finetune")
-MAX_FILE_BYTES = 50 * 1024 * 1024
 LOCAL_INSTANCE_TYPES = ("cpu", "local")
 
 
@@ -82,19 +82,34 @@ class FineTuningService:
         self.files_dir = settings.data_dir / "files"
 
     # -- files --------------------------------------------------------------------
-    async def upload(self, identity: Identity, filename: str, content: bytes, purpose: str) -> FileOut:
-        if not content:
-            raise _bad("The uploaded file is empty.", "file")
-        if len(content) > MAX_FILE_BYTES:
-            raise _bad(f"The uploaded file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB.", "file")
+    async def upload(self, identity: Identity, filename: str, chunks: AsyncIterator[bytes], purpose: str) -> FileOut:
+        """Stream the file to disk, hashing as it goes; past the cap it stops reading (413)."""
+        limit = self.settings.max_training_file_bytes
         file_id = f"file-{uuid.uuid4().hex[:24]}"
         self.files_dir.mkdir(parents=True, exist_ok=True)
         path = self.files_dir / file_id
-        path.write_bytes(content)
-        row = UploadedFile(id=file_id, account=identity.account, filename=Path(filename or "upload").name[:300],
-                           purpose=purpose, bytes=len(content), sha256=hashlib.sha256(content).hexdigest(),
-                           path=str(path.resolve()), created_at=time.time())
-        await self.store.add_file(row)
+        digest, size = hashlib.sha256(), 0
+        try:
+            out = await asyncio.to_thread(path.open, "wb")
+            try:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > limit:
+                        raise ServiceError(413, "file_too_large", f"The uploaded file is larger than "
+                                           f"{limit // (1024 * 1024)} MiB ({limit} bytes).", "file", retryable=False)
+                    digest.update(chunk)
+                    await asyncio.to_thread(out.write, chunk)
+            finally:
+                await asyncio.to_thread(out.close)
+            if size == 0:
+                raise _bad("The uploaded file is empty.", "file")
+            name = Path((filename or "upload").replace("\x00", "")).name[:300] or "upload"
+            row = UploadedFile(id=file_id, account=identity.account, filename=name, purpose=purpose, bytes=size,
+                               sha256=digest.hexdigest(), path=str(path.resolve()), created_at=time.time())
+            await self.store.add_file(row)
+        except BaseException:
+            path.unlink(missing_ok=True)  # no orphan file behind a refused or failed upload
+            raise
         return file_out(row)
 
     async def files(self, identity: Identity) -> list[FileOut]:

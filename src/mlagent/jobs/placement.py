@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ServiceError
 
@@ -19,7 +19,7 @@ class Placement(BaseModel):
     model_config = ConfigDict(extra="allow")
     clusterID: str = "*"
     node: str = "*"
-    continuum: bool = False
+    continuum: bool = Field(False, strict=True)
 
 
 def check_local(placement: Placement) -> None:

@@ -24,13 +24,13 @@ class Hyperparameter(_Open):
 
 class Performance(_Open):
     metric: str
-    order: int | None = None
-    threshold: float | None = None
+    order: int | None = Field(None, strict=True)
+    threshold: float | None = Field(None, strict=True)
 
 
 class Resource(_Open):
     resource_name: str
-    value: float | None = None
+    value: float | None = Field(None, strict=True)
     deploy: str | None = None
 
 
@@ -39,7 +39,7 @@ class Feature(_Open):
 
     feature_name: str
     type: str | None = None
-    kind: int = 0
+    kind: int = Field(0, strict=True)
     units: Any = None
 
 
@@ -51,8 +51,8 @@ class InferenceSpec(_Open):
 class DriftSpec(BaseModel):
     """`is_true` 1 turns drift detection on; `method`: 0 = KS, 1 = PSI, 2 = chi-square."""
 
-    is_true: int = Field(0, ge=0, le=1)
-    method: int = Field(0, ge=0, le=2)
+    is_true: int = Field(0, ge=0, le=1, strict=True)
+    method: int = Field(0, ge=0, le=2, strict=True)
 
 
 class MLModelFields(BaseModel):

@@ -35,8 +35,8 @@ class ApprovalRequest(BaseModel):
     """`POST /v1/responses/{id}/approvals` (seed 000)."""
 
     model_config = ConfigDict(extra="forbid")
-    approve: bool
-    new_max_cost_usd: float | None = Field(None, gt=0, le=500)
+    approve: bool = Field(strict=True)
+    new_max_cost_usd: float | None = Field(None, gt=0, le=500, strict=True)
     feedback: str | None = Field(None, max_length=20_000)
 
 

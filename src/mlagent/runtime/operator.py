@@ -9,6 +9,7 @@ turns and then asks the process to shut down.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -113,7 +114,7 @@ class OperatorService:
         _, messages = await self.threads.messages(scope, None, None, 1, 0)
         reg = self.registry
         return OrganismInfo(
-            name=reg.spec.name, status="stopping" if reg.stopping else "running", config_path=reg.source,
+            name=reg.spec.name, status="stopping" if reg.stopping else "running", config_path=self._source(identity),
             loaded_at=reg.loaded_at, reloads=reg.reloads, uptime_seconds=round(time.time() - reg.started_at, 3),
             agent_count=len(reg.agents()), agents=reg.spec.names(), paused_agents=sorted(reg.paused),
             capability_count=len(self.tools.names()), running_turns=len(reg.running()),
@@ -121,11 +122,16 @@ class OperatorService:
             message_count=messages, scope="own" if scope else "all",
         )
 
-    def organism_config(self) -> dict[str, Any]:
+    def _source(self, identity: Identity) -> str:
+        """The organism file: its full path for the operator, its name for everyone else (a
+        server's directory layout is not a caller's business)."""
+        return self.registry.source if identity.is_operator else os.path.basename(self.registry.source)
+
+    def organism_config(self, identity: Identity) -> dict[str, Any]:
         s = self.settings
         config = {
             "organism": self.registry.spec.model_dump(),
-            "source": self.registry.source,
+            "source": self._source(identity),
             "server": {
                 "models": s.model_ids, "default_model": s.default_model_id,
                 "inference_base_url": url_without_credentials(s.inference_base_url),
@@ -267,6 +273,10 @@ class OperatorService:
             raise ServiceError(400, "unknown_agent", f"Unknown target agent: {req.to}", "to", retryable=False)
         if self.registry.stopping:
             raise ServiceError(503, "server_stopping", "The server is stopping and takes no new turns.")
+        size = len(req.payload) if isinstance(req.payload, str) else len(json.dumps(req.payload, ensure_ascii=False))
+        if size > self.settings.max_input_chars:
+            raise ServiceError(400, "string_above_max_length", f"'payload' is longer than "
+                               f"{self.settings.max_input_chars:,} characters (as JSON).", "payload", retryable=False)
         payload = payloads.normalise(req.payload)
         bad = payloads.problems(agent.input_schema, payload)
         if bad:

@@ -118,11 +118,11 @@ class CreateResponseRequest(BaseModel):
     input: str | list[InputItem] = Field(min_length=1)
     model: str | None = None
     instructions: str | None = None
-    background: bool = False
-    stream: bool = False
+    background: bool = Field(False, strict=True)
+    stream: bool = Field(False, strict=True)
     previous_response_id: str | None = None
-    max_cost_usd: float | None = Field(None, gt=0, le=500)
-    wait_timeout_seconds: float = Field(900, ge=1, le=3600)
+    max_cost_usd: float | None = Field(None, gt=0, le=500, strict=True)
+    wait_timeout_seconds: float = Field(900, ge=1, le=3600, strict=True)
     metadata: dict[str, str] | None = None
     tools: list[dict[str, Any]] | None = Field(None, max_length=128)
     tool_choice: str | dict[str, Any] | None = None

@@ -7,10 +7,12 @@ turns with their first events, and reads responses and event streams from the lo
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
-from ..agent.history import turn_messages
+from ..agent.history import content_text, turn_messages
 from ..agent.loop import estimate_tokens
 from ..auth.identity import Identity, describe
 from ..config import Settings
@@ -31,7 +33,7 @@ from ..store.turns import DuplicateIdempotencyKey, TurnStore
 from .ids import new_id
 from .items import input_items, page
 from .live import LimitReached, LiveSessions
-from .requests import CreateResponseRequest
+from .requests import CreateResponseRequest, InputMessage
 from .runner import TurnRunner
 from .surface import chat_tools, check_input, check_request, echo, turn_settings
 from .writer import EventWriter
@@ -75,13 +77,50 @@ class ResponsesService:
         if isinstance(req.input, str):
             if len(req.input) > limit:
                 raise _too_long("input", limit)
-        elif req.previous_response_id is None:
-            check_input(req, {}, limit)
+        else:
+            self._check_messages(req.input)
+            if req.previous_response_id is None:
+                check_input(req, {}, limit)
         if req.instructions is not None and len(req.instructions) > self.settings.max_instructions_chars:
             raise _too_long("instructions", self.settings.max_instructions_chars)
         if req.model is not None and req.model not in self.settings.model_ids and req.previous_response_id is None:
             raise ServiceError(400, "model_not_found", f"Unknown model {req.model!r}; see GET /api/config/model.",
                                "model", retryable=False)
+
+    def _check_messages(self, messages: list[Any]) -> None:
+        """Bounds on the whole input, not only each message: a count of items and of a
+        message's content parts, a size for every non-text field of a part, and a total."""
+        s = self.settings
+        if len(messages) > s.max_input_messages:
+            raise _too_many("input", s.max_input_messages, "messages")
+        total = 0
+        for i, msg in enumerate(messages):
+            if not isinstance(msg, InputMessage):  # a function call or its output: counted whole
+                total += len(json.dumps(msg.model_dump(mode="json"), ensure_ascii=False))
+                if total > s.max_input_total_chars:
+                    break
+                continue
+            if len(content_text(msg.content)) > s.max_input_chars:
+                raise _too_long(f"input[{i}].content", s.max_input_chars)
+            if isinstance(msg.content, str):
+                total += len(msg.content)
+                continue
+            if len(msg.content) > s.max_input_messages:
+                raise _too_many(f"input[{i}].content", s.max_input_messages, "content parts")
+            for j, part in enumerate(msg.content):
+                for key, value in part.items():
+                    if key == "text" and isinstance(value, str):
+                        total += len(value)
+                        continue
+                    size = len(key) + len(json.dumps(value, ensure_ascii=False))
+                    if size > s.max_content_field_chars:
+                        raise _too_long(f"input[{i}].content[{j}].{key}", s.max_content_field_chars)
+                    total += size
+            if total > s.max_input_total_chars:
+                break
+        if total > s.max_input_total_chars:
+            raise ServiceError(400, "input_too_large", f"The input's messages together are longer than "
+                               f"{s.max_input_total_chars:,} characters.", "input", retryable=False)
 
     async def create(
         self, identity: Identity, req: CreateResponseRequest, idempotency_key: str | None = None
@@ -303,6 +342,11 @@ class ResponsesService:
         self.runner.cancel_local(response_id)
         await asyncio.sleep(0)
         return await self.get(identity, response_id)
+
+
+def _too_many(param: str, limit: int, what: str) -> ServiceError:
+    return ServiceError(400, "array_above_max_length", f"'{param}' holds more than {limit} {what}.", param,
+                        retryable=False)
 
 
 def _too_long(param: str, limit: int) -> ServiceError:

@@ -15,7 +15,7 @@ class MLDeploymentCreate(BaseModel):
     ownerid: str = Field("", max_length=200)
     placement: Placement = Field(default_factory=Placement)
     deployment_id: str = Field("", max_length=200, pattern=r"^[A-Za-z0-9._-]*$")
-    inference_data: int = Field(1, ge=0, le=1)
+    inference_data: int = Field(1, ge=0, le=1, strict=True)
 
 
 class ModelInfo(BaseModel):
@@ -46,7 +46,7 @@ class MLDeploymentReturn(BaseModel):
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data: Any = Field(description="one row (list of numbers or {feature: value}) or a list of rows")
-    explain: bool = False
+    explain: bool = Field(False, strict=True)
 
 
 class PredictResponse(BaseModel):
