@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     job_cpu_seconds: int = 600
     job_memory_mb: int = 2048
     job_wall_seconds: float = 900.0
+    job_max_processes: int = 64  # processes + threads a /mltraining job may add (RLIMIT_NPROC)
+    job_file_size_mb: int = 1024  # largest file a job may write (RLIMIT_FSIZE)
 
     # Limits (seed 000, "Limits & persistence").
     max_sessions_per_account: int = 10
