@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     sandbox_max_processes: int = 128
     sandbox_file_size_mb: int = 1024
     sandbox_wall_seconds: float = 900.0
+    sandbox_disk_mb: int = 4096  # how far untrusted code may grow its writable directories (sandbox/disk.py)
     sandbox_retention_hours: float = 24.0  # an idle, evicted session's sandbox is removed after this; 0 keeps all
     job_poll_seconds: float = 10.0
     trackio_dashboards: bool = True

@@ -27,6 +27,7 @@ class Limits(BaseModel):
     file_size_mb: int | None = 1024
     open_files: int | None = 256
     wall_seconds: float | None = 900.0
+    disk_mb: int | None = None  # writable directories may not grow past this (sandbox/disk.py)
 
 
 def _user_process_count(uid: int | None = None) -> int:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..sandbox.confine import drop_uid, wrap
+from ..sandbox.disk import DiskGuard
 from . import orphans
 from .base import JobSpec, JobState
 from .limits import preexec
@@ -84,18 +85,22 @@ class LocalBackend:
             orphans.record(pidfile, job.proc.pid)
             job.state = job.state.model_copy(update={"status": "running", "started_at": time.time()})
             timed_out = False
-            try:
-                await asyncio.wait_for(job.proc.wait(), spec.limits.wall_seconds)
-            except TimeoutError:
-                timed_out = True
-                self._kill(job)
-                await job.proc.wait()
+            writable = [spec.workdir, *(Path(m.host) for m in spec.mounts if m.writable)]
+            async with DiskGuard(writable, spec.limits.disk_mb, lambda: self._kill(job)) as disk:
+                try:
+                    await asyncio.wait_for(job.proc.wait(), spec.limits.wall_seconds)
+                except TimeoutError:
+                    timed_out = True
+                    self._kill(job)
+                    await job.proc.wait()
             self._kill(job)  # stragglers the job left in its group (the fallback has no pid namespace)
             code = job.proc.returncode
             if spec.isolation == "bwrap" and code in _BWRAP_SIGNALS:
                 code = -_BWRAP_SIGNALS[code]
             if job.cancel_requested:
                 status, reason = "cancelled", "cancelled on request"
+            elif disk.tripped:
+                status, reason = "failed", f"disk limit of {spec.limits.disk_mb} MB exceeded"
             elif timed_out:
                 status, reason = "failed", f"wall clock limit of {spec.limits.wall_seconds:g}s exceeded"
             elif code == 0:

@@ -125,7 +125,8 @@ class TrainingService:
                        mounts=[Mount(str(inputs), "/input"), Mount(str(out), f"{SANDBOX_MOUNT}/output", writable=True)],
                        limits=Limits(cpu_seconds=self.settings.job_cpu_seconds, memory_mb=self.settings.job_memory_mb,
                                      procs=self.settings.job_max_processes, file_size_mb=self.settings.job_file_size_mb,
-                                     open_files=256, wall_seconds=self.settings.job_wall_seconds))
+                                     open_files=256, wall_seconds=self.settings.job_wall_seconds,
+                                     disk_mb=self.settings.sandbox_disk_mb))
         return spec, out
 
     async def _follow(self, training_id: str, model_id: str, job_id: str, out: Path) -> None:

@@ -34,6 +34,7 @@ SANDBOX_MOUNT = "/sandbox"
 NOBODY = 65534
 SRC = str(Path(__file__).resolve().parents[2])  # where `mlagent` is imported from
 _PR_SET_PDEATHSIG = 1
+TMP_BYTES = 512 * 1024 * 1024  # the private /tmp of each sandboxed process
 
 
 class IsolationError(RuntimeError):
@@ -132,7 +133,8 @@ def bwrap_argv(bwrap: str, session_dir: Path, *, network: bool, drop_uid: int | 
         elif os.path.isdir(link):
             argv += ["--ro-bind", link, link]
     # /tmp first: the runtime directories bound below may live under /tmp (a CI clone).
-    argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
+    # /tmp is memory (tmpfs), outside RLIMIT_AS: sized, or it could fill the host's RAM.
+    argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     made: set[str] = {"/", "/usr", "/etc", "/tmp", "/dev", "/proc"}
     for prefix in [*_runtime_dirs(), *ro_binds]:
         if prefix in made:
@@ -145,7 +147,12 @@ def bwrap_argv(bwrap: str, session_dir: Path, *, network: bool, drop_uid: int | 
         made.add(prefix)
     argv += ["--bind", str(session_dir), SANDBOX_MOUNT]
     for m in mounts:
+        for parent in reversed(Path(m.inside).parents):  # bwrap would make missing ones 0700
+            if str(parent) not in made and not str(parent).startswith(SANDBOX_MOUNT):
+                made.add(str(parent))
+                argv += ["--perms", "0755", "--dir", str(parent)]
         argv += ["--bind" if m.writable else "--ro-bind", m.host, m.inside]
+        made.add(m.inside)
     argv += ["--chdir", SANDBOX_MOUNT]
     # The environment reaches the command through bwrap's own (already clean) environment,
     # never its argv: argv is visible to every process on the host (`ps`).

@@ -34,6 +34,7 @@ from .confine import (
     die_with_parent,
     isolation,
 )
+from .disk import DiskGuard
 from .limits import Limits, tasks_of_uid
 from .paths import SandboxPathError, open_beneath
 
@@ -56,10 +57,14 @@ class RunResult:
     timed_out: bool
     isolation: str
     duration_s: float
+    disk_limit_mb: int | None = None  # set when the command was stopped for growing the directory past it
 
     def summary(self, limit_note: str = "") -> str:
         parts = []
-        if self.timed_out:
+        if self.disk_limit_mb is not None:
+            parts.append(f"Stopped: the sandbox directory grew past its disk limit of {self.disk_limit_mb} MB "
+                         "(delete files you no longer need).")
+        elif self.timed_out:
             parts.append(f"Stopped: the command exceeded its wall-clock limit after {self.duration_s:.1f}s.")
         elif self.exit_code is not None and (self.exit_code < 0 or self.exit_code in _SIGNAL_EXITS):
             sig = -self.exit_code if self.exit_code < 0 else self.exit_code - 128
@@ -237,12 +242,13 @@ class Sandbox:
                     proc.stdin.write(stdin)
                     await proc.stdin.drain()
                 proc.stdin.close()
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=wall)
-            except TimeoutError:
-                timed_out = True
-                _kill_group(proc)
-                await proc.wait()
+            async with DiskGuard([session_dir], self.limits.disk_mb, lambda: _kill_group(proc), baseline=True) as disk:
+                try:
+                    await asyncio.wait_for(proc.wait(), timeout=wall)
+                except TimeoutError:
+                    timed_out = True
+                    _kill_group(proc)
+                    await proc.wait()
         except BaseException:
             _kill_group(proc)  # cancelled turn (or any failure): nothing may outlive the call
             with contextlib.suppress(BaseException):
@@ -257,7 +263,8 @@ class Sandbox:
         (out, out_total), (err, err_total) = await asyncio.gather(out_task, err_task)
         return RunResult(exit_code=proc.returncode, stdout=out.decode(errors="replace"),
                          stderr=err.decode(errors="replace"), stdout_bytes=out_total, stderr_bytes=err_total,
-                         timed_out=timed_out, isolation=self.isolation, duration_s=time.monotonic() - started)
+                         timed_out=timed_out, isolation=self.isolation, duration_s=time.monotonic() - started,
+                         disk_limit_mb=self.limits.disk_mb if disk.tripped else None)
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:
