@@ -51,6 +51,7 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.kill()  # do not leave a half-started server running
         raise RuntimeError(f"server did not start:\n{self.log()}")
 
     def log(self) -> str:
