@@ -52,9 +52,12 @@ def main() -> None:
             latency(c, gets)  # warm up
             idle = statistics.median(latency(c, gets) for _ in range(runs))
             print(f"GET /api/config/model, median of {runs} runs x {gets} calls: idle {idle * 1000:.2f} ms")
-            print(f"{'attack':<14} {'runner':<18} {'median ms':>10} {'x idle':>7} {'samples':>8}")
+            print("each attack: idle measured just before it (the machine is shared), then during it")
+            print(f"{'attack':<14} {'runner':<18} {'idle ms':>8} {'during ms':>10} {'x idle':>7} {'samples':>8}")
+            ratios = []
             for attack in RESOURCES:
                 for runner_name, runner in RUNNERS.items():
+                    before = statistics.median(latency(c, max(5, gets // 5)) for _ in range(runs))
                     code = _program(_source(attack, server, f"bench{uuid.uuid4().hex[:8]}"),
                                     raise_report=runner_name == "pickle_load")
                     attack_thread = threading.Thread(target=runner, args=(server, hub, llm, code), daemon=True)
@@ -67,7 +70,10 @@ def main() -> None:
                     if not samples:
                         samples.append(latency(c, gets))
                     under = statistics.median(samples)
-                    print(f"{attack:<14} {runner_name:<18} {under * 1000:>10.2f} {under / idle:>7.2f} {len(samples):>8}")
+                    ratios.append(under / before)
+                    print(f"{attack:<14} {runner_name:<18} {before * 1000:>8.2f} {under * 1000:>10.2f} "
+                          f"{under / before:>7.2f} {len(samples):>8}")
+            print(f"median ratio over all attacks: {statistics.median(ratios):.2f}; worst: {max(ratios):.2f}")
     finally:
         server.stop()
         llm.stop()

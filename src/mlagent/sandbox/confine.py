@@ -36,6 +36,8 @@ SRC = str(Path(__file__).resolve().parents[2])  # where `mlagent` is imported fr
 _PR_SET_PDEATHSIG = 1
 TMP_BYTES = 512 * 1024 * 1024  # the private /tmp of each sandboxed process
 UNTRUSTED_NICE = 19  # CPU weight 15 against the server's 1024 (nice 0)
+CGROUP = "mlagent-untrusted"
+_cgroup_procs: str | None = None  # "" once looked for and not available
 
 
 class IsolationError(RuntimeError):
@@ -55,6 +57,7 @@ class Mount:
 def isolation(wanted: str, what: str = "sandboxed code") -> str:
     """'bwrap' or 'none' for MLAGENT_SANDBOX_ISOLATION `wanted` (auto | bwrap | none),
     probed once per (`wanted`, `what`); the fallback is logged as a warning naming `what`."""
+    untrusted_cgroup()  # before any untrusted process starts (they join it in die_with_parent)
     if wanted == "none":
         log.warning("%s runs WITHOUT bwrap isolation (MLAGENT_SANDBOX_ISOLATION=none): resource limits and a "
                     "clean environment only; it can read every file the server can read", what)
@@ -102,11 +105,56 @@ _prctl = _libc_prctl()  # looked up here: a forked child should not dlopen
 
 def die_with_parent() -> None:
     """In a child before exec: SIGKILL it when the server dies, even by SIGKILL; and run it
-    at the lowest CPU priority, so a busy sandbox (a fork bomb spinning on its process
-    limit) takes CPU time the server does not need rather than the server's."""
+    with the least CPU weight, so a busy sandbox (a fork bomb spinning on its process
+    limit) takes CPU time the server does not need rather than the server's: in the
+    `mlagent-untrusted` cgroup where the server could make one (`untrusted_cgroup`), and at
+    nice 19 (which alone is not enough: with autogroups, every new session - bwrap makes
+    one - gets its own share)."""
     if _prctl is not None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     os.setpriority(os.PRIO_PROCESS, 0, UNTRUSTED_NICE)
+    if _cgroup_procs:
+        try:
+            with open(_cgroup_procs, "w") as f:
+                f.write(str(os.getpid()))
+        except OSError:
+            pass
+
+
+def untrusted_cgroup() -> str | None:
+    """The `cgroup.procs` of a CPU cgroup of least weight for all untrusted code, made on the
+    first call (cgroup v2 with the cpu controller, or v1's cpu hierarchy); None where the
+    server cannot make one (not root, no writable cgroup filesystem): nice 19 only then."""
+    global _cgroup_procs
+    if _cgroup_procs is not None:
+        return _cgroup_procs or None
+    _cgroup_procs = ""
+    try:
+        mounts = [line.split() for line in Path("/proc/self/mounts").read_text().splitlines()]
+    except OSError:
+        return None
+    for fields in mounts:
+        if len(fields) < 4:
+            continue
+        where, fstype, options = fields[1], fields[2], fields[3]
+        try:
+            if fstype == "cgroup" and "cpu" in options.split(","):
+                group = Path(where) / CGROUP
+                group.mkdir(exist_ok=True)
+                (group / "cpu.shares").write_text("2")
+            elif fstype == "cgroup2" and "cpu" in Path(where, "cgroup.controllers").read_text().split():
+                Path(where, "cgroup.subtree_control").write_text("+cpu")
+                group = Path(where) / CGROUP
+                group.mkdir(exist_ok=True)
+                (group / "cpu.weight").write_text("1")
+            else:
+                continue
+        except OSError:
+            continue
+        _cgroup_procs = str(group / "cgroup.procs")
+        log.info("untrusted code runs in the CPU cgroup %s (least weight)", group)
+        return _cgroup_procs
+    return None
 
 
 def bwrap_works(bwrap: str | None) -> bool:
