@@ -34,9 +34,9 @@ TENANT_SECRET = f"tenant-b-secret-{uuid.uuid4().hex}"
 LIMITS = {
     "MLAGENT_SANDBOX_ISOLATION": "bwrap", "SECRET_CANARY": CANARY,
     "MLAGENT_SANDBOX_CPU_SECONDS": "3", "MLAGENT_SANDBOX_MEMORY_MB": "768", "MLAGENT_SANDBOX_MAX_PROCESSES": "32",
-    "MLAGENT_SANDBOX_WALL_SECONDS": "8", "MLAGENT_SANDBOX_FILE_SIZE_MB": "16", "MLAGENT_SANDBOX_DISK_MB": "32",
+    "MLAGENT_SANDBOX_WALL_SECONDS": "12", "MLAGENT_SANDBOX_FILE_SIZE_MB": "16", "MLAGENT_SANDBOX_DISK_MB": "32",
     "MLAGENT_JOB_CPU_SECONDS": "3", "MLAGENT_JOB_MEMORY_MB": "768", "MLAGENT_JOB_MAX_PROCESSES": "32",
-    "MLAGENT_JOB_WALL_SECONDS": "8", "MLAGENT_JOB_FILE_SIZE_MB": "16",
+    "MLAGENT_JOB_WALL_SECONDS": "12", "MLAGENT_JOB_FILE_SIZE_MB": "16",
     "MLAGENT_SERVING_MEMORY_MB": "1024", "MLAGENT_SERVING_START_TIMEOUT_SECONDS": "15",
 }
 
@@ -247,3 +247,15 @@ def test_resource_attack_is_contained(server, fake_hub, fake_llm, runner, attack
 
 def _du(path: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def test_training_output_links_are_not_followed(server):
+    """A job that leaves links to the server's files as its model and metrics gets neither
+    read: the database never becomes a model version a tenant could download."""
+    db = server.data_dir / "mlagent.db"
+    code = (f"import os\nout = os.environ['MLAGENT_OUTPUT_DIR']\n"
+            f"os.symlink({str(db)!r}, os.path.join(out, 'model.pkl'))\n"
+            f"os.symlink({str(db)!r}, os.path.join(out, 'metrics.json'))\n"
+            f"os.link(os.path.join(out, 'model.pkl'), os.path.join(out, 'hard.pkl'), follow_symlinks=False)\n")
+    said, failed = run_training(server, None, None, code)
+    assert failed and "no model file" in said, said[-2000:]  # nothing was taken in as the next version
