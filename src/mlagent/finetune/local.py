@@ -91,6 +91,8 @@ class LocalBackend:
         n = 0
         for job in await self.store.unfinished():
             left = orphans.reap(self.work_dir / job.id / "trainer.pid")
+            if left == "alive":  # another live server process on this data directory runs it
+                continue
             note = " Its trainer processes that were still running were stopped." if left == "killed" else ""
             if await self.store.transition(job.id, ("created", "queued", "running"), "failed",
                                            error="The server restarted before the job finished." + note):

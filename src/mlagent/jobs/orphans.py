@@ -42,7 +42,9 @@ def _group(pgid: int) -> list[int]:
 
 
 def record(path: Path, pid: int) -> None:
-    path.write_text(json.dumps({"pid": pid, "start": start_time(pid)}))
+    """Write down job group `pid`, and which server process started it."""
+    me = os.getpid()
+    path.write_text(json.dumps({"pid": pid, "start": start_time(pid), "server": me, "server_start": start_time(me)}))
 
 
 def forget(path: Path) -> None:
@@ -52,12 +54,17 @@ def forget(path: Path) -> None:
 
 def reap(path: Path) -> str | None:
     """Kill the group recorded in `path` if it still runs, and remove the record.
-    'killed' (some of it was running), 'gone' (nothing was left) or None (no record)."""
+    'killed' (some of it was running), 'gone' (nothing was left), 'alive' (the server that
+    started it still runs: left alone) or None (no record)."""
     try:
         saved = json.loads(path.read_text())
         pid, started = int(saved["pid"]), saved.get("start")
+        server, server_start = saved.get("server"), saved.get("server_start")
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    if server is not None and server != os.getpid() and server_start is not None \
+            and start_time(int(server)) == server_start:
+        return "alive"  # its server still runs (another process on this data directory): not ours
     members = _group(pid)
     leader = start_time(pid)
     reused = leader is not None and started is not None and leader != started

@@ -31,7 +31,7 @@ from ..errors import ServiceError, not_found
 from ..jobs.base import JobBackend, JobSpec
 from ..jobs.limits import Limits, scrubbed_env
 from ..jobs.placement import Placement, check_local
-from ..sandbox.confine import SANDBOX_MOUNT, Mount, isolation
+from ..sandbox.confine import SANDBOX_MOUNT, IsolationError, Mount, isolation
 from ..sandbox.paths import open_beneath
 from ..store.registry import RegistryStore
 from ..store.registry_tables import TrainingRow
@@ -69,6 +69,10 @@ class TrainingService:
 
     async def add(self, account: str, body: MLTrainCreate) -> MLTrain:
         check_local(body.placement)
+        try:  # probed once; refuse here, before any record, when the sandbox is required but missing
+            await asyncio.to_thread(isolation, self.settings.sandbox_isolation, "/mltraining jobs (uploaded code)")
+        except IsolationError as exc:
+            raise ServiceError(503, "sandbox_unavailable", f"Training jobs cannot run here: {exc}.", None) from None
         if await self.store.get_model(account, body.modelid) is None:
             raise not_found("model", body.modelid, "modelid")
         code = await self.registry.latest(account, body.modelid, "code")
@@ -95,7 +99,7 @@ class TrainingService:
     def _prepare(self, training_id: str, model_id: str, model, code, data) -> tuple[JobSpec, Path]:
         """The job's directories and spec: jobs/<id>/input (its two files, read-only at
         /input), output (read-write at /sandbox/output) and an empty home (/sandbox)."""
-        mode = isolation(self.settings.sandbox_isolation, "/mltraining jobs (uploaded training code)")
+        mode = isolation(self.settings.sandbox_isolation, "/mltraining jobs (uploaded code)")
         base = self.root / training_id
         inputs, out, home = base / "input", base / "output", base / "home"
         for d in (inputs, out, home):
@@ -191,6 +195,8 @@ class TrainingService:
         reap = getattr(self.backend, "reap", None)
         for row in await self.store.unfinished_trainings():
             outcome = reap(row.job_id) if reap is not None and row.job_id else None
+            if outcome == "alive":  # another live server process on this data directory runs it
+                continue
             reason = "the server restarted during the job"
             if outcome == "killed":
                 reason += "; the job's processes that were still running were stopped"

@@ -105,11 +105,10 @@ _prctl = _libc_prctl()  # looked up here: a forked child should not dlopen
 
 def die_with_parent() -> None:
     """In a child before exec: SIGKILL it when the server dies, even by SIGKILL; and run it
-    with the least CPU weight, so a busy sandbox (a fork bomb spinning on its process
-    limit) takes CPU time the server does not need rather than the server's: in the
-    `mlagent-untrusted` cgroup where the server could make one (`untrusted_cgroup`), and at
-    nice 19 (which alone is not enough: with autogroups, every new session - bwrap makes
-    one - gets its own share)."""
+    with little CPU weight, so a busy sandbox (a fork bomb spinning on its process limit)
+    cannot crowd out the server: in the `mlagent-untrusted` cgroup where the server could
+    make one (`untrusted_cgroup`), and at nice 19 (which alone is not enough: with
+    autogroups, every new session - bwrap makes one - gets its own share)."""
     if _prctl is not None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     os.setpriority(os.PRIO_PROCESS, 0, UNTRUSTED_NICE)
@@ -122,9 +121,11 @@ def die_with_parent() -> None:
 
 
 def untrusted_cgroup() -> str | None:
-    """The `cgroup.procs` of a CPU cgroup of least weight for all untrusted code, made on the
-    first call (cgroup v2 with the cpu controller, or v1's cpu hierarchy); None where the
-    server cannot make one (not root, no writable cgroup filesystem): nice 19 only then."""
+    """The `cgroup.procs` of one CPU cgroup for all untrusted code together, weighing as much
+    as one ordinary process (so a fork bomb's 30 spinning processes count as one, and the
+    sandboxes are never starved either), made on the first call (cgroup v2 with the cpu
+    controller, or v1's cpu hierarchy); None where the server cannot make one (not root, no
+    writable cgroup filesystem): nice 19 only then."""
     global _cgroup_procs
     if _cgroup_procs is not None:
         return _cgroup_procs or None
@@ -141,12 +142,12 @@ def untrusted_cgroup() -> str | None:
             if fstype == "cgroup" and "cpu" in options.split(","):
                 group = Path(where) / CGROUP
                 group.mkdir(exist_ok=True)
-                (group / "cpu.shares").write_text("2")
+                (group / "cpu.shares").write_text("1024")
             elif fstype == "cgroup2" and "cpu" in Path(where, "cgroup.controllers").read_text().split():
                 Path(where, "cgroup.subtree_control").write_text("+cpu")
                 group = Path(where) / CGROUP
                 group.mkdir(exist_ok=True)
-                (group / "cpu.weight").write_text("1")
+                (group / "cpu.weight").write_text("100")
             else:
                 continue
         except OSError:
