@@ -7,8 +7,9 @@ read another tenant's files, the database, the server's environment and
 hog, endless loop, disk filler. Each must be contained, and the server must still answer.
 
 The read attacks report what they saw as `REPORT{json}END` (printed, or for the pickle
-raised, which becomes the deployment's reason); the resource attacks must end in a limit
-(a failed job or deployment, a killed command) and leave no process behind. The server
+raised, which becomes the deployment's reason); the resource attacks replace the runner's
+process (exec, so the marker is on their command line) and must end in a limit (a failed
+job or deployment, a killed command) and leave no process behind. The server
 runs with small limits so the suite is quick (seconds per case)."""
 
 from __future__ import annotations
@@ -104,9 +105,9 @@ except Exception as exc:
     report["connect"] = type(exc).__name__
 """
 FORK_BOMB = """
-import subprocess, sys
+import sys
 bomb = "import os  # {marker}\\nwhile True:\\n    try:\\n        os.fork()\\n    except OSError:\\n        pass\\n"
-subprocess.run([sys.executable, "-c", bomb])
+os.execv(sys.executable, [sys.executable, "-c", bomb])
 """
 MEMORY_HOG = """
 chunks = []
@@ -115,17 +116,17 @@ for _ in range(200):
 report["allocated_mb"] = 100 * len(chunks)
 """
 ENDLESS_LOOP = """
-import subprocess, sys
-subprocess.run([sys.executable, "-c", "while True:\\n    pass  # {marker}"])
+import sys
+os.execv(sys.executable, [sys.executable, "-c", "while True:\\n    pass  # {marker}"])
 """
 DISK_FILLER = """
-import subprocess, sys
+import sys
 filler = ("import os  # {marker}\\n"
           "block = os.urandom(1 << 20)\\n"
           "for i in range(10000):\\n"
           "    with open(f'fill-{{i}}.bin', 'wb') as f:\\n"
           "        f.write(block)\\n")
-subprocess.run([sys.executable, "-c", filler])
+os.execv(sys.executable, [sys.executable, "-c", filler])
 """
 PROBES = {"read_other_tenant": READ_TENANT, "read_database": READ_DATABASE, "server_environment": SERVER_ENV,
           "connect_server_port": CONNECT}
