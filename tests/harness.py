@@ -37,7 +37,7 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.argv = [sys.executable, "-m", "mlagent.cli", "serve"]  # a test may run a wrapper module instead
 
-    def start(self, timeout: float = 30) -> ServerProcess:
+    def start(self, timeout: float = 90) -> ServerProcess:  # generous: the test machine is shared
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
@@ -51,6 +51,7 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.kill()  # do not leave a half-started server running
         raise RuntimeError(f"server did not start:\n{self.log()}")
 
     def log(self) -> str:

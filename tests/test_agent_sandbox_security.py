@@ -60,11 +60,12 @@ def test_cannot_read_database_other_sessions_or_server_env(sandbox_server, fake_
            [("read_file", {"path": f"../{alice_dir.name}/secret.txt"}), ("read_file", {"path": str(db)})],
            [("run_python", {"code": f"import urllib.request\nurllib.request.urlopen('{sandbox_server.url}/api/config/model', timeout=3)"})],
            [("run_python", {"hub_access": True, "code": (
-               "import os, json, urllib.request\n"
-               "req = urllib.request.Request(os.environ['HF_ENDPOINT'] + '/api/whoami-v2', "
-               "headers={'Authorization': 'Bearer ' + os.environ['HF_TOKEN']})\n"
-               "print('hub says', json.load(urllib.request.urlopen(req, timeout=5))['name'])\n"
-               "print('token', os.environ['HF_TOKEN'])")})],
+               "import os, urllib.error, urllib.request\n"
+               "try:\n"
+               "    urllib.request.urlopen(os.environ['HF_ENDPOINT'] + '/api/whoami-v2', timeout=5)\n"
+               "except urllib.error.HTTPError as exc:\n"
+               "    print('hub answered', exc.code)\n"
+               "print('token', os.environ.get('HF_TOKEN'))")})],
            "Nothing leaked.")
     turn = run_turn(sandbox_server, bob, "probe the sandbox")
     assert turn.response["status"] == "completed", turn.response
@@ -77,8 +78,8 @@ def test_cannot_read_database_other_sessions_or_server_env(sandbox_server, fake_
     assert "\n0\n" in probe  # grep -c found the canary in no visible process environment
     assert "leaves the sandbox directory" in outs[1] and "must be relative" in outs[2]
     assert "exit code: 1" in outs[3] and ("URLError" in outs[3] or "Network is unreachable" in outs[3])
-    assert "hub says sb-bob" in outs[4]
-    assert "token [caller token redacted]" in outs[4]  # printed by the command, never recorded
+    # Hub access is network access without the caller's token (docs/security.md).
+    assert "hub answered 401" in outs[4] and "token None" in outs[4], outs[4]
     assert not any(CANARY in e.data or "TOP-SECRET-ALICE" in e.data or bob in e.data for e in turn.events)
 
 
@@ -138,7 +139,7 @@ def test_fallback_without_bwrap_is_explicit_and_still_limited(tmp_path, fake_hub
         turn = run_turn(server, token, "run in the fallback")
     finally:
         server.stop()
-    assert "sandbox isolation disabled" in server.log()
+    assert "the agent's sandbox commands runs WITHOUT bwrap isolation" in server.log()
     env_out, hog = (out for _, _, out in turn.calls())
     assert "without bwrap isolation" in env_out
     assert CANARY not in env_out and "MLAGENT_" not in env_out

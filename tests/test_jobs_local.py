@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import pytest
 
 from mlagent.jobs import JobSpec, Limits, LocalBackend
+from mlagent.sandbox.confine import bwrap_works, isolation
 
 
 def _spec(tmp_path, code: str, **limits) -> JobSpec:
+    """A job in the sandbox where bwrap works here (the logged fallback otherwise)."""
     return JobSpec(name="t", argv=[sys.executable, "-u", "-c", code], workdir=tmp_path, env={"A": "1"},
-                   limits=Limits(**limits))
+                   limits=Limits(**limits), isolation=isolation("auto", "test jobs"))
 
 
 async def test_success_logs_and_env(tmp_path):
@@ -56,6 +59,13 @@ async def test_cancel_kills_the_process_group(tmp_path):
 
 async def test_missing_program_fails_cleanly(tmp_path):
     backend = LocalBackend(tmp_path / "logs")
-    spec = JobSpec(name="t", argv=["/nonexistent/program"], workdir=tmp_path)
+    spec = JobSpec(name="t", argv=["/nonexistent/program"], workdir=tmp_path, isolation="none")
     state = await backend.wait(await backend.submit(spec))
     assert state.status == "failed" and "could not start" in state.reason
+    if not bwrap_works(shutil.which("bwrap")):
+        return
+    # In the sandbox the program is looked up inside it: the job starts, then fails saying why.
+    boxed = await backend.submit(spec.model_copy(update={"isolation": "bwrap"}))
+    state = await backend.wait(boxed)
+    assert state.status == "failed" and state.exit_code != 0
+    assert "/nonexistent/program" in await backend.logs(boxed)

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     job_cpu_seconds: int = 600
     job_memory_mb: int = 2048
     job_wall_seconds: float = 900.0
+    job_max_processes: int = 64  # processes + threads a /mltraining job may add (RLIMIT_NPROC)
+    job_file_size_mb: int = 1024  # largest file a job may write (RLIMIT_FSIZE)
 
     # Limits (seed 000, "Limits & persistence").
     max_sessions_per_account: int = 10
@@ -106,6 +108,7 @@ class Settings(BaseSettings):
     sandbox_max_processes: int = 128
     sandbox_file_size_mb: int = 1024
     sandbox_wall_seconds: float = 900.0
+    sandbox_disk_mb: int = 4096  # how far untrusted code may grow its writable directories (sandbox/disk.py)
     sandbox_retention_hours: float = 24.0  # an idle, evicted session's sandbox is removed after this; 0 keeps all
     job_poll_seconds: float = 10.0
     # How long the Hub's HF Jobs hardware catalogue (flavors and prices) is cached (usage/hardware.py).

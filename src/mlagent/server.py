@@ -77,7 +77,7 @@ def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistr
 
     limits = Limits(cpu_seconds=settings.sandbox_cpu_seconds, memory_mb=settings.sandbox_memory_mb,
                     max_processes=settings.sandbox_max_processes, file_size_mb=settings.sandbox_file_size_mb,
-                    wall_seconds=settings.sandbox_wall_seconds)
+                    wall_seconds=settings.sandbox_wall_seconds, disk_mb=settings.sandbox_disk_mb)
     sandbox = Sandbox(settings.data_dir / "sandboxes", limits, settings.sandbox_isolation)
     log.info("sandbox isolation: %s", sandbox.isolation)
     hub = HubClient(settings.hf_endpoint, settings.dataset_viewer_url)
@@ -145,7 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    if catalog.sandbox is not None else None)
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds, sweeper)
         finetune_store = FineTuneStore(sm)
-        finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune")
+        finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune",
+                                        isolation=settings.sandbox_isolation)
         if url.startswith("sqlite"):
             await finetune_backend.recover()
         finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds,

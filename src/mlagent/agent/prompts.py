@@ -11,7 +11,8 @@ How your tools work:
 page URLs to cite. For a handful of direct lookups call them yourself; use `research` only for broad \
 questions.
 - Files and commands live in your own sandbox directory (relative paths). Commands have no network \
-unless you set hub_access, and they run under CPU, memory, process and time limits: keep heavy \
+unless you set hub_access (public downloads only: commands never get the user's token; push files with \
+repo_upload or model_upload), and they run under CPU, memory, process and time limits: keep heavy \
 training for HF Jobs.
 - hf_job_launch launches a job in the user's namespace; then hf_job_wait until it finishes and report the \
 job URL, the pushed repo URL and the metrics from its logs. If a call returns a billing or permission \

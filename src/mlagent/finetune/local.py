@@ -2,6 +2,13 @@
 job (TRL's SFTTrainer on PyTorch's CPU), run one at a time, under CPU-time and
 address-space limits, on one thread, with a clean environment.
 
+The trainer is our code, but it parses a tenant's training data and loads an earlier
+job's saved model, so it runs in the sandbox like all user-influenced code
+(sandbox/confine.py): under bwrap it sees its spec, data and base model read-only at
+/input, an empty home at /sandbox and its model directory at /sandbox/model, with no
+network; it dies with the server, and a restarted server kills what a crashed one left
+(jobs/orphans.py).
+
 It owns the job's status moves after `created` (queued → running → succeeded / failed /
 cancelled) and records metrics as the trainer prints them. Each move is a conditional
 update, so a cancel racing a finish ends in exactly one terminal status.
@@ -14,10 +21,20 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
 
+from ..jobs import orphans
+from ..sandbox.confine import (
+    SANDBOX_MOUNT,
+    SRC,
+    Mount,
+    die_with_parent,
+    isolation,
+    wrap,
+)
 from ..store.finetune import FineTuneStore
 
 from .outputs import add_event
@@ -35,12 +52,9 @@ TRAINER_THREADS = "1"
 
 
 def _limits(cpu_seconds: int) -> None:  # runs in the child before exec
-    import ctypes
     import resource
 
-    # Die with the server, even when it is SIGKILLed (PR_SET_PDEATHSIG = 1).
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    die_with_parent()  # even when the server is SIGKILLed
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
 
@@ -51,9 +65,10 @@ def model_name(model_id: str, suffix: str | None, job_id: str) -> str:
 
 
 class LocalBackend:
-    def __init__(self, store: FineTuneStore, work_dir: Path, concurrency: int = 1) -> None:
+    def __init__(self, store: FineTuneStore, work_dir: Path, concurrency: int = 1, isolation: str = "auto") -> None:
         self.store = store
         self.work_dir = work_dir
+        self.isolation = isolation  # MLAGENT_SANDBOX_ISOLATION
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: dict[str, asyncio.Task] = {}
         self._procs: dict[str, asyncio.subprocess.Process] = {}
@@ -77,8 +92,12 @@ class LocalBackend:
         """After a restart: jobs left unfinished by a dead process fail, saying why."""
         n = 0
         for job in await self.store.unfinished():
+            left = orphans.reap(self.work_dir / job.id / "trainer.pid")
+            if left == "alive":  # another live server process on this data directory runs it
+                continue
+            note = " Its trainer processes that were still running were stopped." if left == "killed" else ""
             if await self.store.transition(job.id, ("created", "queued", "running"), "failed",
-                                           error="The server restarted before the job finished."):
+                                           error="The server restarted before the job finished." + note):
                 n += 1
         return n
 
@@ -99,15 +118,13 @@ class LocalBackend:
             if job is None or not await self.store.transition(job_id, ("queued",), "running", output_dir=str(out)):
                 return
             cfg = job.compute_config
-            spec = {"output_dir": str(out / "model"), "training_file": training, "validation_file": validation,
-                    "base_config": None if base_dir else job.model_id,
-                    "base_weights": str(Path(base_dir) / "model") if base_dir else None,
-                    "epochs": cfg["epochs"], "learning_rate": cfg["learning_rate"], "batch_size": cfg["batch_size"]}
             out.mkdir(parents=True, exist_ok=True)
-            (out / "spec.json").write_text(json.dumps(spec))
             add_event(out, "message", f"Training started on {job.model_id} (local CPU).")
             try:
-                error = await self._train(job_id, out, int(cfg["timeout_seconds"]), float(cfg["timeout_seconds"]))
+                argv, env = await asyncio.to_thread(self._prepare, out, job.model_id, cfg, training, validation,
+                                                    base_dir)
+                error = await self._train(job_id, out, argv, env, int(cfg["timeout_seconds"]),
+                                          float(cfg["timeout_seconds"]))
             except Exception as exc:  # could not even start the trainer
                 log.exception("fine-tuning job %s crashed", job_id)
                 error = f"The trainer could not run: {type(exc).__name__}."
@@ -118,17 +135,54 @@ class LocalBackend:
             elif await self.store.transition(job_id, ("running",), "failed", error=error):
                 add_event(out, "message", f"The job failed: {error}", level="error")
 
-    async def _train(self, job_id: str, out: Path, cpu_seconds: int, wall_seconds: float) -> str | None:
-        stderr = open(out / "trainer.log", "wb")
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(out), "PYTHONUNBUFFERED": "1",
-               "OMP_NUM_THREADS": TRAINER_THREADS, "MKL_NUM_THREADS": TRAINER_THREADS, "HF_HOME": str(out / "hf"),
-               "ARROW_DEFAULT_MEMORY_POOL": "system"}  # Arrow's own pool reserves ~1 GiB of address space
+    def _prepare(self, out: Path, model_id: str, cfg: dict, training: str, validation: str | None,
+                 base_dir: str | None) -> tuple[list[str], dict[str, str]]:
+        """The trainer's argv and environment, in the sandbox where it works. `out` holds the
+        server's own files (spec, log); `out/home` and `out/model` are the trainer's."""
+        mode = isolation(self.isolation, "the local fine-tuning trainer (tenant training data)")
+        boxed = mode == "bwrap"
+        home, model, inputs = out / "home", out / "model", out / "input"
+        for d in (out, home, model, inputs):
+            d.mkdir(parents=True, exist_ok=True)
+        inside = {"training": "/input/training.jsonl", "validation": "/input/validation.jsonl",
+                  "base": "/input/base", "spec": "/input/spec.json"}
+        # Copies the trainer's user can read (uploads are the server's own, 0600).
+        shutil.copyfile(training, inputs / "training.jsonl")
+        mounts = [Mount(str(inputs / "training.jsonl"), inside["training"]),
+                  Mount(str(model), f"{SANDBOX_MOUNT}/model", writable=True)]
+        if validation:
+            shutil.copyfile(validation, inputs / "validation.jsonl")
+            mounts.append(Mount(str(inputs / "validation.jsonl"), inside["validation"]))
+        if base_dir:
+            mounts.append(Mount(str(Path(base_dir) / "model"), inside["base"]))
+        spec = {"output_dir": f"{SANDBOX_MOUNT}/model" if boxed else str(model),
+                "training_file": inside["training"] if boxed else training,
+                "validation_file": (inside["validation"] if boxed else validation) if validation else None,
+                "base_config": None if base_dir else model_id,
+                "base_weights": (inside["base"] if boxed else str(Path(base_dir) / "model")) if base_dir else None,
+                "epochs": cfg["epochs"], "learning_rate": cfg["learning_rate"], "batch_size": cfg["batch_size"]}
+        (inputs / "spec.json").write_text(json.dumps(spec))
+        for f in inputs.iterdir():
+            f.chmod(0o644)
+        mounts.append(Mount(str(inputs / "spec.json"), inside["spec"]))
+        where = SANDBOX_MOUNT if boxed else str(home)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": where, "PYTHONUNBUFFERED": "1",
+               "OMP_NUM_THREADS": TRAINER_THREADS, "MKL_NUM_THREADS": TRAINER_THREADS, "HF_HOME": f"{where}/hf",
+               "ARROW_DEFAULT_MEMORY_POOL": "system",  # Arrow's own pool reserves ~1 GiB of address space
+               "PYTHONPATH": SRC, "TMPDIR": "/tmp" if boxed else where}
         env.update({k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")})  # the machine's BLAS fixes
+        argv = [sys.executable, "-m", "mlagent.finetune.train", inside["spec"] if boxed else str(inputs / "spec.json")]
+        return (wrap(argv, home, mounts=mounts, with_source=True) if boxed else argv), env
+
+    async def _train(self, job_id: str, out: Path, argv: list[str], env: dict[str, str], cpu_seconds: int,
+                     wall_seconds: float) -> str | None:
+        stderr = open(out / "trainer.log", "wb")  # noqa: SIM115,ASYNC230 - closed in the finally below
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mlagent.finetune.train", str(out / "spec.json"), cwd=str(out), env=env,
+            *argv, cwd=str(out / "home"), env=env,
             stdout=asyncio.subprocess.PIPE, stderr=stderr, start_new_session=True,
             preexec_fn=lambda: _limits(cpu_seconds + 5),
         )
+        orphans.record(out / "trainer.pid", proc.pid)
         self._procs[job_id] = proc
         last_error = None
         try:
@@ -153,6 +207,7 @@ class LocalBackend:
             return f"The job exceeded its timeout of {wall_seconds:g} seconds."
         finally:
             self._procs.pop(job_id, None)
+            orphans.forget(out / "trainer.pid")
             stderr.close()
         if rc == 0:
             return None

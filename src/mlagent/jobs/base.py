@@ -7,6 +7,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from ..sandbox.confine import Mount
 from .limits import Limits
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -14,13 +15,20 @@ FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 
 class JobSpec(BaseModel):
-    """What to run: `argv` in `workdir` with exactly `env`, under `limits`."""
+    """What to run: `argv` in `workdir` with exactly `env`, under `limits`.
+
+    `isolation` "bwrap" runs it in the sandbox (sandbox/confine.py): `workdir` read-write at
+    /sandbox, `mounts` (its inputs) and nothing else of the host's files, no network unless
+    `network`. "none" is the logged fallback: limits, `env` and `workdir` only."""
 
     name: str
     argv: list[str]
     workdir: Path
     env: dict[str, str] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
+    isolation: Literal["bwrap", "none"] = "bwrap"
+    mounts: list[Mount] = Field(default_factory=list)
+    network: bool = False
 
 
 class JobState(BaseModel):

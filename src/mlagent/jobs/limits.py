@@ -1,7 +1,8 @@
 """Resource limits for untrusted work (training jobs, serving workers), applied with setrlimit.
 
 `preexec(limits)` runs in the child between fork and exec: it starts a new session (so a
-cancel can kill the whole process group) and lowers the child's limits. The wall clock is
+cancel can kill the whole process group), makes the child die with the server
+(PR_SET_PDEATHSIG) and lowers the child's limits. The wall clock is
 enforced by the parent. `RLIMIT_NPROC` counts every process and thread of the user, so
 `procs` is added to the number the user already runs."""
 
@@ -12,6 +13,8 @@ import resource
 from collections.abc import Callable
 
 from pydantic import BaseModel
+
+from ..sandbox.confine import die_with_parent
 
 MB = 1024 * 1024
 SAFE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
@@ -24,10 +27,11 @@ class Limits(BaseModel):
     file_size_mb: int | None = 1024
     open_files: int | None = 256
     wall_seconds: float | None = 900.0
+    disk_mb: int | None = None  # writable directories may not grow past this (sandbox/disk.py)
 
 
-def _user_process_count() -> int:
-    uid, count = os.getuid(), 0
+def _user_process_count(uid: int | None = None) -> int:
+    uid, count = os.getuid() if uid is None else uid, 0
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
@@ -48,11 +52,13 @@ def _lower(which: int, value: int, grace: int = 0) -> None:
         resource.setrlimit(which, (value, value + grace))
 
 
-def preexec(limits: Limits) -> Callable[[], None]:
-    nproc = _user_process_count() + limits.procs if limits.procs is not None else None
+def preexec(limits: Limits, uid: int | None = None) -> Callable[[], None]:
+    """`uid`: the user the code will run as (bwrap may drop to `nobody`), whose processes count."""
+    nproc = _user_process_count(uid) + limits.procs if limits.procs is not None else None
 
     def apply() -> None:  # runs in the child: only async-signal-safe-ish work
         os.setsid()
+        die_with_parent()
         if limits.cpu_seconds is not None:
             _lower(resource.RLIMIT_CPU, int(limits.cpu_seconds), grace=2)
         if limits.memory_mb is not None:

@@ -1,8 +1,13 @@
-"""The `local` job backend: a subprocess on this machine under setrlimit limits and a wall clock.
+"""The `local` job backend: a subprocess on this machine, in the sandbox, under limits and a wall clock.
 
-Each job runs in its own session (process group); cancel and the wall clock kill the whole
-group. stdout and stderr go to `<root>/<job id>.log`. State lives in this process: a server
-restart loses running local jobs, and the caller (e.g. the training service) records that."""
+Each job runs inside bwrap when the spec says so (sandbox/confine.py: the same rule as the
+agent's commands and the serving workers), in its own session (process group), and dies
+with the server (--die-with-parent, PR_SET_PDEATHSIG). Cancel and the wall clock kill the
+whole group. stdout and stderr go to `<root>/<job id>.log`, opened by the server (the job
+never sees the path). The group is also written to `<root>/<job id>.pid` while the job
+runs, so a server restarting after a crash can `reap` whatever it left (jobs/orphans.py).
+State lives in this process: a restart loses running local jobs, and the caller (e.g. the
+training service) records that."""
 
 from __future__ import annotations
 
@@ -15,11 +20,16 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..sandbox.confine import drop_uid, wrap
+from ..sandbox.disk import DiskGuard
+from . import orphans
 from .base import JobSpec, JobState
 from .limits import preexec
 
 _SIGNAL_REASONS = {signal.SIGXCPU: "CPU time limit exceeded", signal.SIGKILL: "killed (SIGKILL)",
                    signal.SIGXFSZ: "file size limit exceeded", signal.SIGSEGV: "crashed (SIGSEGV)"}
+# bwrap reports a command killed by a signal as exit status 128 + signal.
+_BWRAP_SIGNALS = {128 + s: s for s in _SIGNAL_REASONS}
 
 
 @dataclass
@@ -47,31 +57,50 @@ class LocalBackend:
             raise KeyError(job_id)
         return job
 
+    def _pidfile(self, job_id: str) -> Path:
+        return self.root / f"{job_id}.pid"
+
     async def submit(self, spec: JobSpec) -> str:
         job_id = f"local-{uuid.uuid4().hex[:16]}"
         job = _Job(spec, JobState(id=job_id, status="queued"), self.root / f"{job_id}.log")
         self._jobs[job_id] = job
-        job.task = asyncio.create_task(self._run(job), name=f"job-{job_id}")
+        job.task = asyncio.create_task(self._run(job_id, job), name=f"job-{job_id}")
         return job_id
 
-    async def _run(self, job: _Job) -> None:
+    def _command(self, spec: JobSpec) -> tuple[list[str], int | None]:
+        """The argv to start and the uid the job's code will run as (None: the server's)."""
+        if spec.isolation == "none":
+            return list(spec.argv), None
+        return wrap(spec.argv, spec.workdir, network=spec.network, mounts=spec.mounts), drop_uid()
+
+    async def _run(self, job_id: str, job: _Job) -> None:
         spec = job.spec
+        pidfile = self._pidfile(job_id)
         try:
-            with open(job.log_path, "ab") as log:
+            argv, uid = self._command(spec)
+            with open(job.log_path, "ab") as log:  # noqa: ASYNC230 - a local file, opened once
                 job.proc = await asyncio.create_subprocess_exec(
-                    *spec.argv, cwd=spec.workdir, env=spec.env, stdin=asyncio.subprocess.DEVNULL, stdout=log,
-                    stderr=asyncio.subprocess.STDOUT, preexec_fn=preexec(spec.limits))
+                    *argv, cwd=spec.workdir, env=spec.env, stdin=asyncio.subprocess.DEVNULL, stdout=log,
+                    stderr=asyncio.subprocess.STDOUT, preexec_fn=preexec(spec.limits, uid))
+            orphans.record(pidfile, job.proc.pid)
             job.state = job.state.model_copy(update={"status": "running", "started_at": time.time()})
             timed_out = False
-            try:
-                await asyncio.wait_for(job.proc.wait(), spec.limits.wall_seconds)
-            except asyncio.TimeoutError:
-                timed_out = True
-                self._kill(job)
-                await job.proc.wait()
+            writable = [spec.workdir, *(Path(m.host) for m in spec.mounts if m.writable)]
+            async with DiskGuard(writable, spec.limits.disk_mb, lambda: self._kill(job)) as disk:
+                try:
+                    await asyncio.wait_for(job.proc.wait(), spec.limits.wall_seconds)
+                except TimeoutError:
+                    timed_out = True
+                    self._kill(job)
+                    await job.proc.wait()
+            self._kill(job)  # stragglers the job left in its group (the fallback has no pid namespace)
             code = job.proc.returncode
+            if spec.isolation == "bwrap" and code in _BWRAP_SIGNALS:
+                code = -_BWRAP_SIGNALS[code]
             if job.cancel_requested:
                 status, reason = "cancelled", "cancelled on request"
+            elif disk.tripped:
+                status, reason = "failed", f"disk limit of {spec.limits.disk_mb} MB exceeded"
             elif timed_out:
                 status, reason = "failed", f"wall clock limit of {spec.limits.wall_seconds:g}s exceeded"
             elif code == 0:
@@ -86,13 +115,18 @@ class LocalBackend:
             job.state = job.state.model_copy(update={"status": "failed", "reason": f"could not start: {exc}",
                                                      "finished_at": time.time()})
         finally:
+            orphans.forget(pidfile)
             job.done.set()
 
     @staticmethod
     def _kill(job: _Job) -> None:
-        if job.proc is not None and job.proc.returncode is None:
+        if job.proc is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(job.proc.pid, signal.SIGKILL)
+
+    def reap(self, job_id: str) -> str | None:
+        """After a crash: kill what a dead server's job `job_id` left running (orphans.reap)."""
+        return orphans.reap(self._pidfile(job_id))
 
     async def status(self, job_id: str) -> JobState:
         return self._job(job_id).state
@@ -101,7 +135,7 @@ class LocalBackend:
         path = self._job(job_id).log_path
         if not path.exists():
             return ""
-        with open(path, "rb") as f:
+        with open(path, "rb") as f:  # noqa: ASYNC230 - a bounded local read
             if tail_bytes is not None:
                 f.seek(max(0, path.stat().st_size - tail_bytes))
             return f.read().decode("utf-8", errors="replace")
@@ -116,7 +150,7 @@ class LocalBackend:
 
     async def wait(self, job_id: str, timeout: float | None = None) -> JobState:
         job = self._job(job_id)
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(job.done.wait(), timeout)
         return job.state
 

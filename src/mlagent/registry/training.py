@@ -1,10 +1,14 @@
 """`/mltraining`: run a model's uploaded training script on its uploaded data as a job.
 
-The job runs on the configured job backend (local: a subprocess under setrlimit limits and
-a wall clock, in a scrubbed environment). The script's contract (docs/mlconnector.md): it
-reads `MLAGENT_DATA_PATH`, writes one model file (.pkl/.joblib/.skops) into
-`MLAGENT_OUTPUT_DIR`, optionally `metrics.json`; that model file becomes the model's next
-version."""
+The script is as untrusted as the agent's sandbox code, so it runs the same way
+(sandbox/confine.py, docs/security.md): on the local job backend inside bwrap, as its own
+user, with no network, the system read-only, a clean environment, limits and a wall clock,
+seeing only an empty directory of its own (/sandbox), its two inputs read-only (/input)
+and its output directory; the logged fallback without bwrap keeps the limits and the clean
+environment. The script's contract (docs/mlconnector.md): it reads `MLAGENT_DATA_PATH`,
+writes one model file (.pkl/.joblib/.skops) into `MLAGENT_OUTPUT_DIR`, optionally
+`metrics.json`; that model file becomes the model's next version. What the job wrote is
+read without following any link it may have planted (sandbox/paths.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,9 @@ import contextlib
 import json
 import logging
 import math
+import os
 import shutil
+import stat
 import sys
 import time
 import uuid
@@ -25,6 +31,8 @@ from ..errors import ServiceError, not_found
 from ..jobs.base import JobBackend, JobSpec
 from ..jobs.limits import Limits, scrubbed_env
 from ..jobs.placement import Placement, check_local
+from ..sandbox.confine import SANDBOX_MOUNT, IsolationError, Mount, isolation
+from ..sandbox.paths import open_beneath
 from ..store.registry import RegistryStore
 from ..store.registry_tables import TrainingRow
 from .checks import MODEL_SUFFIXES, audit_archive, audit_skops, suffix_of
@@ -61,6 +69,10 @@ class TrainingService:
 
     async def add(self, account: str, body: MLTrainCreate) -> MLTrain:
         check_local(body.placement)
+        try:  # probed once; refuse here, before any record, when the sandbox is required but missing
+            await asyncio.to_thread(isolation, self.settings.sandbox_isolation, "/mltraining jobs (uploaded code)")
+        except IsolationError as exc:
+            raise ServiceError(503, "sandbox_unavailable", f"Training jobs cannot run here: {exc}.", None) from None
         if await self.store.get_model(account, body.modelid) is None:
             raise not_found("model", body.modelid, "modelid")
         code = await self.registry.latest(account, body.modelid, "code")
@@ -76,29 +88,50 @@ class TrainingService:
                           status="queued", reason=None, metrics={}, result_file_id=None, created_at=now,
                           updated_at=now)
         await self.store.add_training(row)
-        workdir = self.root / row.id
-        out = workdir / "output"
-        out.mkdir(parents=True, exist_ok=True)
-        script = workdir / code[0].filename
-        data_path = workdir / data[0].filename
-        await asyncio.to_thread(shutil.copyfile, code[1], script)
-        await asyncio.to_thread(shutil.copyfile, data[1], data_path)
-        env_extra = {"MLAGENT_DATA_PATH": str(data_path), "MLAGENT_OUTPUT_DIR": str(out),
-                     "MLAGENT_MODEL_ID": body.modelid,
-                     "MLAGENT_HYPERPARAMETERS": json.dumps({h.parameter: h.value for h in model.hyperparameter}),
-                     "MLAGENT_FEATURES": json.dumps(model.feature_names()[0]),
-                     "MLAGENT_TARGETS": json.dumps(model.feature_names()[1])}
-        spec = JobSpec(name=row.id, argv=[sys.executable, "-I", "-u", script.name], workdir=workdir,
-                       env=scrubbed_env(str(workdir), env_extra),
-                       limits=Limits(cpu_seconds=self.settings.job_cpu_seconds, memory_mb=self.settings.job_memory_mb,
-                                     procs=64, file_size_mb=1024, open_files=256,
-                                     wall_seconds=self.settings.job_wall_seconds))
+        spec, out = await asyncio.to_thread(self._prepare, row.id, body.modelid, model, code, data)
         job_id = await self.backend.submit(spec)
         await self.store.update_training(row.id, job_id=job_id, status="running")
         task = asyncio.create_task(self._follow(row.id, body.modelid, job_id, out), name=f"follow-{row.id}")
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
         return await self.get(account, row.id)
+
+    def _prepare(self, training_id: str, model_id: str, model, code, data) -> tuple[JobSpec, Path]:
+        """The job's directories and spec: jobs/<id>/input (its two files, read-only at
+        /input), output (read-write at /sandbox/output) and an empty home (/sandbox)."""
+        mode = isolation(self.settings.sandbox_isolation, "/mltraining jobs (uploaded code)")
+        base = self.root / training_id
+        inputs, out, home = base / "input", base / "output", base / "home"
+        for d in (inputs, out, home):
+            d.mkdir(parents=True, exist_ok=True)
+        base.chmod(0o700)
+        inputs.chmod(0o755)  # readable by the job's own user; it only ever sees this dir and below
+        script_name = _plain_name(code[0].filename, "train.py")
+        data_name = _plain_name(data[0].filename, "data.csv")
+        if data_name == script_name:
+            data_name = f"data-{data_name}"
+        for src, name in ((code[1], script_name), (data[1], data_name)):
+            shutil.copyfile(src, inputs / name)
+            (inputs / name).chmod(0o644)
+        boxed = mode == "bwrap"
+        in_dir = "/input" if boxed else str(inputs)
+        out_dir = f"{SANDBOX_MOUNT}/output" if boxed else str(out)
+        env_extra = {"MLAGENT_DATA_PATH": f"{in_dir}/{data_name}", "MLAGENT_OUTPUT_DIR": out_dir,
+                     "MLAGENT_MODEL_ID": model_id,
+                     "MLAGENT_HYPERPARAMETERS": json.dumps({h.parameter: h.value for h in model.hyperparameter}),
+                     "MLAGENT_FEATURES": json.dumps(model.feature_names()[0]),
+                     "MLAGENT_TARGETS": json.dumps(model.feature_names()[1])}
+        env = scrubbed_env(SANDBOX_MOUNT if boxed else str(home), env_extra)
+        if boxed:
+            env["TMPDIR"] = "/tmp"  # bwrap's private tmpfs
+        spec = JobSpec(name=training_id, argv=[sys.executable, "-I", "-u", f"{in_dir}/{script_name}"], workdir=home,
+                       env=env, isolation=mode,
+                       mounts=[Mount(str(inputs), "/input"), Mount(str(out), f"{SANDBOX_MOUNT}/output", writable=True)],
+                       limits=Limits(cpu_seconds=self.settings.job_cpu_seconds, memory_mb=self.settings.job_memory_mb,
+                                     procs=self.settings.job_max_processes, file_size_mb=self.settings.job_file_size_mb,
+                                     open_files=256, wall_seconds=self.settings.job_wall_seconds,
+                                     disk_mb=self.settings.sandbox_disk_mb))
+        return spec, out
 
     async def _follow(self, training_id: str, model_id: str, job_id: str, out: Path) -> None:
         state = await self.backend.wait(job_id)
@@ -111,22 +144,26 @@ class TrainingService:
                 reason += f": {tail[0][:500]}"
             await self.store.update_training(training_id, status=state.status, reason=reason)
             return
-        produced = sorted(p for p in out.iterdir() if p.is_file() and suffix_of(p.name) in MODEL_SUFFIXES)
-        if not produced:
+        try:
+            produced = await asyncio.to_thread(_take_model, out, out.parent / "result")
+        except OSError as exc:
+            produced = None
+            log.warning("training %s: reading its output failed: %s", training_id, exc)
+        if produced is None:
             await self.store.update_training(training_id, status="failed", reason="the script wrote no model file "
                                              "(.pkl/.joblib/.skops) into MLAGENT_OUTPUT_DIR")
             return
         try:
-            if suffix_of(produced[0].name) == ".skops":
-                await asyncio.to_thread(audit_skops, produced[0])
-            elif suffix_of(produced[0].name) == ".tar.gz":
-                await asyncio.to_thread(audit_archive, produced[0])
-            new = await self.registry.add_trained_file(model_id, produced[0], produced[0].name)
+            if suffix_of(produced.name) == ".skops":
+                await asyncio.to_thread(audit_skops, produced)
+            elif suffix_of(produced.name) == ".tar.gz":
+                await asyncio.to_thread(audit_archive, produced)
+            new = await self.registry.add_trained_file(model_id, produced, produced.name)
         except ServiceError as exc:
             await self.store.update_training(training_id, status="failed", reason=exc.message)
             return
         await self.store.update_training(training_id, status="succeeded", result_file_id=new.id,
-                                         metrics=_metrics(out / "metrics.json"))
+                                         metrics=_metrics(out))
 
     async def get(self, account: str, training_id: str) -> MLTrain:
         return await self._view(await self._row(account, training_id))
@@ -155,9 +192,20 @@ class TrainingService:
         return await self.get(account, training_id)
 
     async def recover(self) -> None:
-        """Local jobs do not survive the server: mark the ones a previous process left as failed."""
+        """Local jobs do not survive the server: stop what a crashed server's job left running
+        (its recorded process group, guarded against pid reuse) and say so in the record."""
+        reap = getattr(self.backend, "reap", None)
         for row in await self.store.unfinished_trainings():
-            await self.store.update_training(row.id, status="failed", reason="the server restarted during the job")
+            outcome = reap(row.job_id) if reap is not None and row.job_id else None
+            if outcome == "alive":  # another live server process on this data directory runs it
+                continue
+            reason = "the server restarted during the job"
+            if outcome == "killed":
+                reason += "; the job's processes that were still running were stopped"
+            elif outcome == "gone":
+                reason += "; the job's process had already ended with the server"
+            await self.store.update_training(row.id, status="failed", reason=reason)
+            log.warning("training %s: %s", row.id, reason)
 
     async def shutdown(self) -> None:
         for task in list(self._watchers):
@@ -167,11 +215,46 @@ class TrainingService:
             await shutdown()
 
 
-def _metrics(path: Path) -> dict[str, Any]:
+def _plain_name(name: str, default: str) -> str:
+    base = os.path.basename(name or "").strip()
+    return base if base and base not in (".", "..") and "\0" not in base else default
+
+
+def _take_model(out: Path, result: Path) -> Path | None:
+    """Copy the first model file (by name) the job wrote at the top of `out` into `result`
+    (the server's own directory), following no link and taking no special file; None if none."""
+    result.mkdir(exist_ok=True)
+    dir_fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        raw = json.loads(path.read_text())
+        for name in sorted(n for n in os.listdir(dir_fd) if suffix_of(n) in MODEL_SUFFIXES):
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            except OSError:  # a symlink, or gone
+                continue
+            with os.fdopen(fd, "rb") as src:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+                    continue
+                with open(result / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                return result / name
+        return None
+    finally:
+        os.close(dir_fd)
+
+
+def _metrics(out: Path) -> dict[str, Any]:
+    try:
+        fd = open_beneath(out, "metrics.json", os.O_RDONLY | os.O_NONBLOCK)
     except (OSError, ValueError):
         return {}
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return {}
+        try:
+            raw = json.loads(f.read(1 << 20))
+        except ValueError:
+            return {}
     if not isinstance(raw, dict):
         return {}
     return {str(k): v for k, v in raw.items()

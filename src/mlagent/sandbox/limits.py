@@ -16,6 +16,7 @@ class Limits:
     file_size_mb: int = 512
     wall_seconds: float = 300.0
     output_bytes: int = 64 * 1024
+    disk_mb: int | None = 4096  # the session directory may not grow past this (sandbox/disk.py)
 
     def rlimits(self, extra_processes: int = 0) -> dict[int, int]:
         """setrlimit values; `extra_processes` accounts for tasks the uid already runs."""

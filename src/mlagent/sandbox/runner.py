@@ -20,20 +20,28 @@ import re
 import shutil
 import signal
 import stat
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import retention
+from .confine import (
+    NOBODY,
+    SANDBOX_MOUNT,
+    bwrap_argv,
+    bwrap_works,
+    die_with_parent,
+    isolation,
+)
+from .disk import DiskGuard
 from .limits import Limits, tasks_of_uid
 from .paths import SandboxPathError, open_beneath
 
+__all__ = ["NOBODY", "SANDBOX_MOUNT", "RunResult", "Sandbox", "bwrap_argv", "bwrap_works"]
+
 log = logging.getLogger("mlagent.sandbox")
 
-SANDBOX_MOUNT = "/sandbox"
-NOBODY = 65534
 # bwrap reports a child killed by a signal as 128 + signal (SIGKILL, SIGXCPU, SIGXFSZ).
 _SIGNAL_EXITS = {128 + signal.SIGKILL, 128 + signal.SIGXCPU, 128 + signal.SIGXFSZ}
 _SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -49,10 +57,14 @@ class RunResult:
     timed_out: bool
     isolation: str
     duration_s: float
+    disk_limit_mb: int | None = None  # set when the command was stopped for growing the directory past it
 
     def summary(self, limit_note: str = "") -> str:
         parts = []
-        if self.timed_out:
+        if self.disk_limit_mb is not None:
+            parts.append(f"Stopped: the sandbox directory grew past its disk limit of {self.disk_limit_mb} MB "
+                         "(delete files you no longer need).")
+        elif self.timed_out:
             parts.append(f"Stopped: the command exceeded its wall-clock limit after {self.duration_s:.1f}s.")
         elif self.exit_code is not None and (self.exit_code < 0 or self.exit_code in _SIGNAL_EXITS):
             sig = -self.exit_code if self.exit_code < 0 else self.exit_code - 128
@@ -87,21 +99,7 @@ class Sandbox:
 
     # -- setup ----------------------------------------------------------------------
     def _choose(self, wanted: str) -> str:
-        if wanted == "none":
-            log.warning("sandbox isolation disabled by configuration: commands run with resource limits and a "
-                        "clean environment only; they can read files the server can read")
-            return "none"
-        if self._bwrap and self._probe():
-            return "bwrap"
-        if wanted == "bwrap":
-            raise RuntimeError("MLAGENT_SANDBOX_ISOLATION=bwrap but bwrap is missing or does not work here")
-        log.warning("bwrap is %s: FALLBACK sandbox — commands run with resource limits, a clean environment and "
-                    "their own directory, but WITHOUT filesystem or network isolation",
-                    "not installed" if not self._bwrap else "not usable (no user namespaces?)")
-        return "none"
-
-    def _probe(self) -> bool:
-        return bwrap_works(self._bwrap)
+        return isolation(wanted, "the agent's sandbox commands")  # the one rule (confine.py)
 
     # -- files ----------------------------------------------------------------------
     def directory(self, session_id: str) -> Path:
@@ -214,12 +212,15 @@ class Sandbox:
         uid = self.drop_uid if self.drop_uid is not None else os.getuid()
         extra = tasks_of_uid(uid) if (uid != 0 or self.drop_uid is not None) else 0
         cmd: list[str] = []
-        preexec = None
         if self._prlimit:
             cmd += [self._prlimit, *self.limits.prlimit_args(extra), "--"]
+            preexec = die_with_parent
         else:
             limits = self.limits
-            preexec = lambda: limits.setrlimit(extra)  # noqa: E731
+
+            def preexec() -> None:
+                die_with_parent()
+                limits.setrlimit(extra)
         if self.isolation == "bwrap":
             cmd += self._bwrap_argv(session_dir, network) + list(argv)
         else:
@@ -241,12 +242,13 @@ class Sandbox:
                     proc.stdin.write(stdin)
                     await proc.stdin.drain()
                 proc.stdin.close()
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=wall)
-            except TimeoutError:
-                timed_out = True
-                _kill_group(proc)
-                await proc.wait()
+            async with DiskGuard([session_dir], self.limits.disk_mb, lambda: _kill_group(proc), baseline=True) as disk:
+                try:
+                    await asyncio.wait_for(proc.wait(), timeout=wall)
+                except TimeoutError:
+                    timed_out = True
+                    _kill_group(proc)
+                    await proc.wait()
         except BaseException:
             _kill_group(proc)  # cancelled turn (or any failure): nothing may outlive the call
             with contextlib.suppress(BaseException):
@@ -261,66 +263,8 @@ class Sandbox:
         (out, out_total), (err, err_total) = await asyncio.gather(out_task, err_task)
         return RunResult(exit_code=proc.returncode, stdout=out.decode(errors="replace"),
                          stderr=err.decode(errors="replace"), stdout_bytes=out_total, stderr_bytes=err_total,
-                         timed_out=timed_out, isolation=self.isolation, duration_s=time.monotonic() - started)
-
-
-def bwrap_works(bwrap: str | None) -> bool:
-    """Whether `bwrap` can make the namespaces we use here (user namespaces may be off)."""
-    if not bwrap:
-        return False
-    try:
-        done = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net",
-                               "--die-with-parent", "true"], capture_output=True, timeout=15)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
-def bwrap_argv(bwrap: str, session_dir: Path, *, network: bool, drop_uid: int | None = None,
-               setpriv: str | None = None, ro_binds: tuple[str, ...] = ()) -> list[str]:
-    """bwrap's argv up to the command: fresh pid/ipc/uts (and, unless `network`, net)
-    namespaces seeing the system's read-only files, the Python runtime and `ro_binds`
-    read-only, a private /tmp, and `session_dir` read-write at /sandbox (the cwd).
-    Also used for the serving workers that load uploaded models (serving/pool.py)."""
-    argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
-            "--unshare-uts", "--unshare-cgroup-try", "--share-net" if network else "--unshare-net"]
-    for top in ("/usr", "/etc"):
-        argv += ["--ro-bind", top, top]
-    for link in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
-        if os.path.islink(link):
-            argv += ["--symlink", os.readlink(link), link]
-        elif os.path.isdir(link):
-            argv += ["--ro-bind", link, link]
-    # /tmp first: the runtime directories bound below may live under /tmp (a CI clone).
-    argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
-    made: set[str] = {"/", "/usr", "/etc", "/tmp", "/dev", "/proc"}
-    for prefix in [*_runtime_dirs(), *ro_binds]:
-        if prefix in made:
-            continue
-        for parent in reversed(Path(prefix).parents):
-            if str(parent) not in made:
-                made.add(str(parent))
-                argv += ["--perms", "0755", "--dir", str(parent)]
-        argv += ["--ro-bind", prefix, prefix]
-        made.add(prefix)
-    argv += ["--bind", str(session_dir), SANDBOX_MOUNT, "--chdir", SANDBOX_MOUNT]
-    # The environment reaches the command through bwrap's own (already clean) environment,
-    # never its argv: argv is visible to every process on the host (`ps`).
-    if drop_uid is not None and setpriv:
-        argv += [setpriv, f"--reuid={drop_uid}", f"--regid={drop_uid}", "--clear-groups", "--"]
-    return argv
-
-
-def _runtime_dirs() -> list[str]:
-    """Directories holding the Python runtime sandboxed code may use (read-only)."""
-    dirs = []
-    for prefix in {sys.prefix, sys.base_prefix, "/usr/local"}:
-        real = os.path.realpath(prefix)
-        if os.path.isdir(real) and not real.startswith(("/usr/", "/etc/")) and real not in ("/usr", "/"):
-            dirs.append(real)
-        if prefix != real and os.path.isdir(prefix) and not prefix.startswith("/usr/"):
-            dirs.append(prefix)
-    return sorted(set(dirs), key=len)
+                         timed_out=timed_out, isolation=self.isolation, duration_s=time.monotonic() - started,
+                         disk_limit_mb=self.limits.disk_mb if disk.tripped else None)
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:

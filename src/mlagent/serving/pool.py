@@ -20,6 +20,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..jobs.limits import Limits, preexec
+from ..sandbox.confine import drop_uid
+from ..sandbox.disk import DiskGuard
 from .compiled import Predict, SpecError, checked, unpack, work
 from .frames import HEADER, MAX_FRAME, encode
 from .launch import IsolationError, worker_command
@@ -62,8 +64,11 @@ class WorkerError(Exception):
 
 
 class Worker:
-    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path, info: WorkerInfo) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path, info: WorkerInfo,
+                 home: Path | None = None, disk_mb: int | None = None) -> None:
         self.proc = proc
+        self.home = home
+        self.disk_mb = disk_mb  # the worker's home may not grow past this while it works (sandbox/disk.py)
         self.log_path = log_path
         self.info = info
         # The compiled spec the worker exported, checked here: plain predictions run in this
@@ -90,25 +95,33 @@ class Worker:
                 raise WorkerError(f"the serving worker exited: {self.log_tail(500)}")
             self._seq += 1
             message = {**message, "id": self._seq}
+            guard = DiskGuard([self.home] if self.home else [], self.disk_mb, self._kill)
             try:
-                self.proc.stdin.write(encode(message))
-                await self.proc.stdin.drain()
-                reply = await asyncio.wait_for(_read(self.proc.stdout), timeout)
-            except asyncio.TimeoutError:
+                async with guard:
+                    self.proc.stdin.write(encode(message))
+                    await self.proc.stdin.drain()
+                    reply = await asyncio.wait_for(_read(self.proc.stdout), timeout)
+            except TimeoutError:
                 await self.stop()
                 raise WorkerError(f"the model did not answer within {timeout:g}s; the worker was restarted", 504)
             except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError):
                 await asyncio.sleep(0.05)
+                if guard.tripped:
+                    raise WorkerError(f"the serving worker was stopped: it wrote more than its disk limit of "
+                                      f"{self.disk_mb} MB") from None
                 raise WorkerError(f"the serving worker exited: {self.log_tail(500)}")
             if reply.get("id") != self._seq:
                 await self.stop()
                 raise WorkerError("the serving worker answered out of turn; it was restarted")
             return reply
 
-    async def stop(self) -> None:
+    def _kill(self) -> None:
         if self.alive:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+
+    async def stop(self) -> None:
+        self._kill()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.proc.wait(), 5)
 
@@ -141,21 +154,26 @@ async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout:
         with open(log_path, "ab") as log_file:
             proc = await asyncio.create_subprocess_exec(
                 *argv, cwd=home, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=log_file, preexec_fn=preexec(limits), pass_fds=fds, limit=MAX_FRAME)
+                stderr=log_file, preexec_fn=preexec(limits, drop_uid() if mode == "bwrap" else None), pass_fds=fds, limit=MAX_FRAME)
     finally:
         for f in files:
             f.close()
-    worker = Worker(proc, log_path, WorkerInfo(model_type="?"))
+    worker = Worker(proc, log_path, WorkerInfo(model_type="?"), home, limits.disk_mb)
+    guard = DiskGuard([home], limits.disk_mb, worker._kill)
     try:
-        proc.stdin.write(encode(init.model_dump()))
-        await proc.stdin.drain()
-        ready = await asyncio.wait_for(_read(proc.stdout), timeout)
-    except asyncio.TimeoutError:
+        async with guard:
+            proc.stdin.write(encode(init.model_dump()))
+            await proc.stdin.drain()
+            ready = await asyncio.wait_for(_read(proc.stdout), timeout)
+    except TimeoutError:
         await worker.stop()
-        raise WorkerError(f"the model did not load within {timeout:g}s")
+        raise WorkerError(f"the model did not load within {timeout:g}s") from None
     except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError):
         await worker.stop()
-        raise WorkerError(f"the serving worker exited while loading the model: {worker.log_tail(800)}")
+        if guard.tripped:
+            raise WorkerError(f"the serving worker was stopped while loading the model: it wrote more than its "
+                              f"disk limit of {limits.disk_mb} MB") from None
+        raise WorkerError(f"the serving worker exited while loading the model: {worker.log_tail(800)}") from None
     if not ready.get("ok"):
         await worker.stop()
         raise WorkerError(f"the model could not be loaded: {ready.get('error')}")

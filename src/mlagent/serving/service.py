@@ -50,7 +50,7 @@ class DeploymentService:
         # so a stop by another replica is seen within that time; this process's stops evict at once.
         self._rows: dict[tuple[str, str], tuple[DeploymentRow, float]] = {}
         self.limits = Limits(cpu_seconds=None, memory_mb=settings.serving_memory_mb, procs=64, file_size_mb=64,
-                             open_files=256, wall_seconds=None)
+                             open_files=256, wall_seconds=None, disk_mb=settings.sandbox_disk_mb)
         registry.in_use = self.active_for_model
 
     # -- views ----------------------------------------------------------------------------------

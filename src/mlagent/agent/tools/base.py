@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from abc import ABC, abstractmethod
@@ -113,10 +114,28 @@ class ToolSet:
 
 
 def _redact(output: str, ctx: ToolContext) -> str:
-    """The caller's token never reaches the model, the log or the database, even if a
-    sandboxed command given Hub access prints it."""
+    """The caller's token never reaches the model, the log or the database through a tool's
+    output: verbatim, base64 (standard or URL-safe, at any alignment), hex or reversed.
+    Other encodings (split, XOR'd, ...) are not caught: what is promised is in docs/security.md;
+    sandboxed code never sees the token in the first place."""
     if ctx.token is not None:
-        secret = ctx.token.get_secret_value()
-        if secret and secret in output:
-            output = output.replace(secret, "[caller token redacted]")
+        for form in secret_forms(ctx.token.get_secret_value()):
+            if form in output:
+                output = output.replace(form, "[caller token redacted]")
     return output
+
+
+def secret_forms(secret: str) -> list[str]:
+    """The strings a tool output could carry `secret` as (longest first): itself, reversed,
+    hex, and for base64 the part of the encoding that depends on the secret alone, for each
+    of the three byte alignments it can start at inside a longer encoded text."""
+    if len(secret) < 8:
+        return [secret] if secret else []
+    raw = secret.encode()
+    forms = {secret, secret[::-1], raw.hex(), raw.hex().upper()}
+    for pad in range(3):
+        total_bits = (pad + len(raw)) * 8
+        start, end = (pad * 8 + 5) // 6, total_bits // 6
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            forms.add(encode(b"\0" * pad + raw).decode()[start:end])
+    return sorted(forms, key=len, reverse=True)

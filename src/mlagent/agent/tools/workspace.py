@@ -143,12 +143,14 @@ class _RunTool(_SandboxTool):
         return result.summary()
 
     async def _env(self, arguments: dict[str, Any], ctx: ToolContext) -> tuple[dict[str, str], bool]:
+        """`hub_access` gives the network and HF_ENDPOINT, never the caller's token: sandboxed
+        code could print it in any encoding, which no redaction can catch (docs/security.md).
+        What needs the token (pushes, private repos, HF Jobs) goes through server-side tools."""
         network = bool(arguments.get("hub_access"))
         env: dict[str, str] = {}
         if network:
             env["HF_ENDPOINT"] = self.hub.endpoint
-            if ctx.token is not None:
-                env["HF_TOKEN"] = ctx.token.get_secret_value()
+            env["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
         return env, network
 
     def _wall(self, arguments: dict[str, Any]) -> float:
@@ -158,8 +160,9 @@ class _RunTool(_SandboxTool):
 
 _RUN_PROPS = {
     "timeout_seconds": {"type": "integer", "minimum": 1, "description": "wall-clock limit (capped by the server)"},
-    "hub_access": {"type": "boolean", "description": "allow network access to the Hub, with the user's token in "
-                                                     "HF_TOKEN (default false: no network)"},
+    "hub_access": {"type": "boolean", "description": "allow network access (public Hub downloads; HF_ENDPOINT is "
+                                                     "set). The user's token is never given to the sandbox: push "
+                                                     "with repo_upload/model_upload (default false: no network)"},
 }
 
 
