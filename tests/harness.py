@@ -37,7 +37,7 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.argv = [sys.executable, "-m", "mlagent.cli", "serve"]  # a test may run a wrapper module instead
 
-    def start(self, timeout: float = 30) -> ServerProcess:
+    def start(self, timeout: float = 90) -> ServerProcess:  # generous: CI machines can be loaded
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT)

@@ -235,11 +235,20 @@ class ResponsesService:
                 woken = await sub.wait(max(timeout, 0.01))
 
     async def _log_finished(self, response_id: str, after: int) -> bool:
-        """True when nothing will follow `after`: the turn is final (or paused) and its log
-        ends at or before `after`. Checked after the read, so an event appended in between
-        is read on the next round rather than missed."""
+        """True when nothing will follow `after`: the turn is final and its log ends at or
+        before `after`. A turn paused on an approval is not final: a stream resumed at
+        the pause waits for the continuation (docs/cost-and-usage.md). Checked after the
+        read, so an event appended in between is read on the next round, not missed."""
         end = await self.turns.log_end(response_id)
-        return end is None or (end[1] <= after and (end[0] in TERMINAL_STATUSES or end[0] == PAUSED))
+        if end is None:
+            return True
+        status, last_seq = end
+        if last_seq > after:
+            return False
+        if status == PAUSED:
+            turn = await self.turns.get(response_id)
+            return turn is not None and not paused_on_approval(turn)  # server_restart is final
+        return status in TERMINAL_STATUSES
 
     # -- cancel -------------------------------------------------------------------
     async def cancel(self, identity: Identity, response_id: str) -> ResponseObject:
