@@ -83,6 +83,7 @@ class TurnRunner:
 
     # -- scheduling ---------------------------------------------------------------
     def start(self, turn_id: str, session_id: str) -> None:
+        self._cancelled.discard(turn_id)  # a mark left by an earlier task of this response
         live = self.live.get(session_id)
         if live is not None:
             live.running.add(turn_id)
