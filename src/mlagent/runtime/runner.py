@@ -43,7 +43,7 @@ from .delegation import make_delegate, reported_usd, tool_llm_call
 from .emitter import TurnEmitter
 from .ids import new_id
 from .live import LiveSessions
-from .writer import EventWriter
+from .writer import EventWriter, GuardedWriter
 
 log = logging.getLogger("mlagent.runtime")
 
@@ -304,21 +304,17 @@ def _failed(state: ResponseObject, code: str, message: str) -> ResponseFailed:
 
 
 async def mark_interrupted(turns: TurnStore, bus: EventBus, turn_id: str) -> bool:
-    """End a turn whose process died: `incomplete` / `server_restart`, open items closed."""
+    """End a turn whose process died: `incomplete` / `server_restart`, open items closed.
+
+    One compare-and-set append (status and last seq as read): the record and its log change
+    together or not at all, and a worker that wrote meanwhile makes this a no-op."""
     turn = await turns.get(turn_id)
-    if turn is None or not await turns.transition(turn_id, ("queued", "in_progress"), "incomplete",
-                                                  lease_owner=None, lease_expires_at=None):
+    if turn is None or turn.status not in ("queued", "in_progress"):
         return False
-    writer = EventWriter(turns, bus, turn_id, ResponseObject.model_validate(turn.snapshot), turn.last_seq)
+    writer = GuardedWriter(turns, bus, turn)
     for index, item in enumerate(writer.state.output):
         if isinstance(item, MessageItem) and item.status == "in_progress":
-            await writer.emit(OutputItemDone(output_index=index, item=item.model_copy(update={"status": "incomplete"})))
-    await writer.emit(
-        ResponseIncomplete(
-            response=writer.state.model_copy(
-                update={"status": "incomplete", "incomplete_details": IncompleteDetails(reason="server_restart")}
-            )
-        )
-    )
-    await writer.close()
-    return True
+            writer.add(OutputItemDone(output_index=index, item=item.model_copy(update={"status": "incomplete"})))
+    writer.add(ResponseIncomplete(response=writer.state.model_copy(
+        update={"status": "incomplete", "incomplete_details": IncompleteDetails(reason="server_restart")})))
+    return await writer.commit("incomplete", lease_owner=None, lease_expires_at=None)

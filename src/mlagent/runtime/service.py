@@ -16,7 +16,6 @@ from ..auth.identity import Identity
 from ..config import Settings
 from ..errors import ServiceError, not_found
 from ..events.bus import EventBus
-from ..events.reducer import apply
 from ..events.response import TERMINAL_STATUSES, ResponseObject
 from ..events.types import (
     PAUSE_EVENT_TYPES,
@@ -33,6 +32,7 @@ from .ids import new_id
 from .live import LimitReached, LiveSessions
 from .requests import CreateResponseRequest
 from .runner import TurnRunner
+from .writer import GuardedWriter
 
 DEFAULT_MAX_COST_USD = 5.0
 PAUSED = "incomplete"
@@ -278,17 +278,12 @@ class ResponsesService:
 
     async def _end_cancelled(self, turn: Turn) -> ResponseObject | None:
         """Append `response.cancelled` only if the turn is still where it was read."""
-        state = ResponseObject.model_validate(turn.snapshot)
-        event = ResponseCancelled(sequence_number=turn.last_seq + 1, response=state.model_copy(
-            update={"status": "cancelled", "incomplete_details": None}))
-        state = apply(state, event)
-        row = (event.sequence_number, event.type, event.model_dump_json())
-        if not await self.turns.append(turn.id, [row], state.model_dump(mode="json"), "cancelled",
-                                       only_if=(turn.status, turn.last_seq), lease_owner=None,
-                                       lease_expires_at=None):
+        writer = GuardedWriter(self.turns, self.bus, turn)
+        writer.add(ResponseCancelled(response=writer.state.model_copy(
+            update={"status": "cancelled", "incomplete_details": None})))
+        if not await writer.commit("cancelled", lease_owner=None, lease_expires_at=None):
             return None
-        self.bus.publish(turn.id, [StoredEvent(*row)])
-        return state
+        return writer.state
 
 
 def _session_closed() -> ServiceError:
