@@ -5,6 +5,8 @@ and the kill -9 suite: random kill points with several turns in flight, on both 
 import random
 import threading
 import time
+import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -81,6 +83,17 @@ class _Reader(threading.Thread):
             pass  # the server was killed under it
 
 
+def _processes_with(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found
+
+
 def _wait_event(reader: _Reader, predicate, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not any(predicate(e) for e in reader.events):
@@ -109,13 +122,19 @@ def test_sigkill_at_random_points_loses_nothing_and_strands_nothing(make_server,
                                                "max_cost_usd": 1.0}).json()["id"]
         assert wait_status(c, paused, {"incomplete", "completed", "failed"})["status"] == "incomplete"
 
-        fake_llm.push(Reply(tool_calls=[("run_python", {"code": "import time\ntime.sleep(30)", "timeout_seconds": 60})]))
+        marker = f"kill9-marker-{seed}-{uuid.uuid4().hex[:8]}"  # names the tool's process
+        fake_llm.push(Reply(tool_calls=[("run_command", {"command": f"sleep 30; echo {marker}",
+                                                         "timeout_seconds": 60})]))
         tool = c.post("/v1/responses", json={"input": "run a tool", "background": True,
                                              "max_cost_usd": 100}).json()["id"]
         readers = {tool: _Reader(first, token, tool)}
         readers[tool].start()
         _wait_event(readers[tool], lambda e: e.event == "response.output_item.done"
                     and e.json()["item"]["type"] == "function_call")
+        deadline = time.monotonic() + 30
+        while not _processes_with(marker):  # the command is running in its sandbox
+            assert time.monotonic() < deadline, "the sandboxed command never started"
+            time.sleep(0.05)
 
         fake_llm.push(Reply(text="y" * 400, chunks=80, chunk_delay=0.05))
         streaming = c.post("/v1/responses", json={"input": "stream", "background": True}).json()["id"]
@@ -132,6 +151,11 @@ def test_sigkill_at_random_points_loses_nothing_and_strands_nothing(make_server,
     for reader in readers.values():
         reader.join(10)
     context = f"seed {seed}, killed {delay:.2f}s in"
+    # 0 orphan processes: the sandboxed command died with the server (bwrap --die-with-parent).
+    deadline = time.monotonic() + 10
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_with(marker) == [], context
 
     second = make_server(database, data_dir=first.data_dir, database_url=first.env.get("MLAGENT_DATABASE_URL"),
                          **env).start()
