@@ -81,10 +81,10 @@ def test_concurrent_followups_accept_exactly_one_and_keep_the_history(server, fa
             assert first["status"] == "completed", first
         gate = _held(fake_llm, f"second answer {rnd}")
 
-        async def burst():
+        async def burst(rnd=rnd, previous=first["id"]):
             async with _aclient(server, token) as ac:
                 return await _together(CLIENTS, lambda i: ac.post("/v1/responses", json={
-                    "input": f"follow-up {rnd}.{i}", "previous_response_id": first["id"], "background": True}))
+                    "input": f"follow-up {rnd}.{i}", "previous_response_id": previous, "background": True}))
 
         try:
             answers = asyncio.run(burst())
@@ -123,7 +123,7 @@ def test_concurrent_idempotent_creates_give_one_turn_and_leak_no_slot(make_serve
         if previous is not None:  # round 0 opens the session, the others continue it
             body["previous_response_id"] = previous
 
-        async def burst():
+        async def burst(body=body, key=key):
             async with _aclient(server, token) as ac:
                 return await _together(CLIENTS, lambda i: ac.post(
                     "/v1/responses", json=body, headers={"Idempotency-Key": key}))
