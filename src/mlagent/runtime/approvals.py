@@ -25,7 +25,7 @@ from ..store.turns import TurnStore
 from ..store.usage import UsageStore
 from ..usage.meter import budget_state, over_cap
 from .live import LimitReached, LiveSessions
-from .writer import EventWriter
+from .writer import EventWriter, GuardedWriter
 
 if TYPE_CHECKING:
     from .runner import TurnRunner
@@ -137,11 +137,11 @@ class ApprovalsService:
                                            req.new_max_cost_usd, self.runner.owner, self.lease_seconds):
             raise _nothing_pending(response_id, "answered")
         fresh = await self.turns.get(response_id)
-        writer = EventWriter(self.turns, self.bus, response_id, ResponseObject.model_validate(fresh.snapshot),
-                             fresh.last_seq)
-        await writer.emit(ResponseQueued(response=writer.state.model_copy(update={
+        writer = GuardedWriter(self.turns, self.bus, fresh)  # a cancel may have ended it meanwhile
+        writer.add(ResponseQueued(response=writer.state.model_copy(update={
             "status": "queued", "incomplete_details": None, "pending_approval": None, "max_cost_usd": cap})))
-        await writer.close()
+        if fresh.status != "queued" or not await writer.commit("queued"):
+            raise _nothing_pending(response_id, fresh.status if fresh.status != "queued" else "cancelled")
         self.runner.start(response_id, session.id)
         return writer.state
 

@@ -167,11 +167,16 @@ class TurnEmitter:
         await close_open_items(self._writer)
 
 
+def closing_events(state: ResponseObject) -> list[OutputItemDone]:
+    """An `incomplete` end for every item still `in_progress` (a tool run cut off, a message)."""
+    return [OutputItemDone(output_index=index, item=item.model_copy(update={"status": "incomplete"}))
+            for index, item in enumerate(state.output)
+            if isinstance(item, MessageItem | McpCallItem | ReasoningItem) and item.status == "in_progress"]
+
+
 async def close_open_items(writer: EventWriter) -> None:
-    """Mark every item still `in_progress` (a tool run cut off, a message) `incomplete`."""
-    for index, item in enumerate(writer.state.output):
-        if isinstance(item, MessageItem | McpCallItem | ReasoningItem) and item.status == "in_progress":
-            await writer.emit(OutputItemDone(output_index=index, item=item.model_copy(update={"status": "incomplete"})))
+    for event in closing_events(writer.state):
+        await writer.emit(event)
 
 
 def _open_call(state: ResponseObject, call_id: str) -> tuple[int, McpCallItem | None]:

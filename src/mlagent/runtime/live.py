@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
@@ -31,6 +33,10 @@ class LiveSession:
     last_active: float = field(default_factory=time.monotonic)
     running: set[str] = field(default_factory=set)
     ended: bool = False  # its owner ended it: reclaimable as soon as no turn runs
+    # Creates in flight that attached this session, and whether one of them took its slot
+    # and none has committed a turn yet (`LiveSessions.hold`).
+    holders: int = 0
+    provisional: bool = False
 
 
 class LiveSessions:
@@ -70,7 +76,7 @@ class LiveSessions:
     def _reclaim_one(self, candidates: list[LiveSession]) -> bool:
         """Evict the least recently active idle session among `candidates`, if one is reclaimable."""
         now = time.monotonic()
-        idle = [s for s in candidates if not s.running and (s.ended or now - s.last_active >= self._reclaim)]
+        idle = [s for s in candidates if not s.running and not s.holders and (s.ended or now - s.last_active >= self._reclaim)]
         if not idle:
             return False
         del self._sessions[min(idle, key=lambda s: s.last_active).session_id]
@@ -94,13 +100,34 @@ class LiveSessions:
         live.last_active = time.monotonic()
         return live
 
+    @contextmanager
+    def hold(self, session_id: str, account: str, token: SecretStr | None) -> Iterator[LiveSession]:
+        """`attach` for a create: if the block raises, a slot this create took is given
+        back (unless another create in flight shares it, or a turn runs in it), so a failed
+        create never leaves the account a session short. Raises `LimitReached`."""
+        fresh = session_id not in self._sessions
+        live = self.attach(session_id, account, token)
+        live.holders += 1
+        live.provisional = live.provisional or fresh
+        try:
+            yield live
+        except BaseException:
+            live.holders -= 1
+            if (live.provisional and not live.holders and not live.running
+                    and self._sessions.get(session_id) is live):
+                del self._sessions[session_id]
+            raise
+        live.holders -= 1
+        live.provisional = False
+
     def evict_session(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
 
     def evict_idle(self, idle_seconds: float) -> list[str]:
         now = time.monotonic()
         gone = [
-            sid for sid, s in self._sessions.items() if not s.running and now - s.last_active >= idle_seconds
+            sid for sid, s in self._sessions.items()
+            if not s.running and not s.holders and now - s.last_active >= idle_seconds
         ]
         for sid in gone:
             del self._sessions[sid]

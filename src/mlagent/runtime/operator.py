@@ -47,7 +47,7 @@ from ..organism.spec import AgentSpec, OrganismError
 from ..store.sessions import AccountStore, SessionStore
 from ..store.tables import Session, Turn
 from ..store.threads import THREAD_STATUSES, MessageRow, ThreadRow, ThreadStore
-from ..store.turns import TurnStore
+from ..store.turns import SessionBusy, SessionClosed, TurnStore
 from .ids import new_id
 from .live import LimitReached, LiveSessions
 from .runner import TurnRunner, mark_interrupted
@@ -311,11 +311,6 @@ class OperatorService:
                                    "the server has no MLAGENT_INFERENCE_API_KEY. Continue the thread through "
                                    "/v1/responses with a token, or configure the server key.", retryable=False)
             request["credential"] = "server"
-        try:
-            self.live.attach(session.id, session.account, own_token)
-        except LimitReached as exc:
-            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False,
-                               retry_after=exc.retry_after) from None
         turn_id = new_id("resp")
         previous = await self.turns.latest_for_session(session.id) if new_session is None else None
         snapshot = ResponseObject(id=turn_id, created_at=int(now), status="queued", background=True, model=session.model,
@@ -327,9 +322,24 @@ class OperatorService:
                     snapshot=snapshot.model_dump(mode="json"), last_seq=1, cancel_requested=False,
                     lease_owner=self.runner.owner, lease_expires_at=now + self.settings.lease_seconds,
                     idempotency_key=None, created_at=now, updated_at=now, agent=agent.name)
-        await self.turns.create(new_session, turn, [(e.sequence_number, e.type, e.model_dump_json()) for e in first])
+        rows = [(e.sequence_number, e.type, e.model_dump_json()) for e in first]
+        try:
+            with self.live.hold(session.id, session.account, own_token):  # given back if this raises
+                if new_session is not None:
+                    await self.turns.create(new_session, turn, rows)
+                else:  # the idle check and the insert are one transaction (store/turns.py)
+                    await self.turns.create_followup(session.id, turn, rows)
+                self.runner.start(turn_id, session.id)
+        except LimitReached as exc:
+            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False,
+                               retry_after=exc.retry_after) from None
+        except SessionBusy:
+            raise ServiceError(409, "thread_busy", f"Thread {session.id} is still running a turn; wait for it.",
+                               "thread_id", retryable=False) from None
+        except SessionClosed:
+            raise ServiceError(409, "thread_closed", f"Thread {session.id} was killed; start a new one.", "thread_id",
+                               retryable=False) from None
         await self.accounts.seen(identity.account, identity.kind)
-        self.runner.start(turn_id, session.id)
         return InjectResponse(thread_id=session.id, message_id=f"{turn_id}:in", response_id=turn_id, status="queued")
 
 

@@ -44,10 +44,10 @@ from ..usage.meter import SessionMeter, cost_usage
 from ..usage.prices import PriceTable
 from .approvals import PendingBatch, pause_turn
 from .delegation import make_delegate, reported_usd, tool_llm_call
-from .emitter import TurnEmitter, close_open_items
+from .emitter import TurnEmitter, closing_events
 from .ids import new_id
 from .live import LiveSessions
-from .writer import EventWriter
+from .writer import EventWriter, GuardedWriter
 
 log = logging.getLogger("mlagent.runtime")
 
@@ -77,12 +77,17 @@ class TurnRunner:
         self.owner = new_id("worker")
         self._tasks: dict[str, asyncio.Task] = {}
         self._cancelled: set[str] = set()
+        # Turns between their claim and the guarded part of `_run`: a cancel there only
+        # marks them (the guarded part checks the mark first), so no claimed turn is left
+        # in progress with nobody to end it.
+        self._claiming: set[str] = set()
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         # The organism's AgentRegistry (set by server.py): pause/stop gate, per-agent prompt and tools.
         self.agents: AgentRegistry | None = None
 
     # -- scheduling ---------------------------------------------------------------
     def start(self, turn_id: str, session_id: str) -> None:
+        self._cancelled.discard(turn_id)  # a mark left by an earlier task of this response
         live = self.live.get(session_id)
         if live is not None:
             live.running.add(turn_id)
@@ -114,8 +119,11 @@ class TurnRunner:
         task = self._tasks.get(turn_id)
         if task is None:
             return False
+        if turn_id in self._cancelled:
+            return True  # once: a second cancel would interrupt the first one's clean-up
         self._cancelled.add(turn_id)
-        task.cancel()
+        if turn_id not in self._claiming:
+            task.cancel()
         return True
 
     async def shutdown(self, grace: float = 5.0) -> None:
@@ -142,14 +150,22 @@ class TurnRunner:
 
     async def _run(self, turn_id: str) -> None:
         async with self._slots:
-            if not await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds):
-                return  # cancelled while queued, or claimed elsewhere
-            turn = await self.turns.get(turn_id)
-            session = await self.sessions.get(turn.session_id)
+            if turn_id in self._cancelled:
+                return  # ended by a cancel while it waited for a slot
+            self._claiming.add(turn_id)
+            try:
+                if not await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds):
+                    return  # cancelled while queued, or claimed elsewhere
+                turn = await self.turns.get(turn_id)
+                session = await self.sessions.get(turn.session_id)
+            finally:
+                self._claiming.discard(turn_id)
             state = ResponseObject.model_validate(turn.snapshot)
             writer = EventWriter(self.turns, self.bus, turn_id, state, turn.last_seq)
             emitter = TurnEmitter(writer)
             try:
+                if turn_id in self._cancelled:  # cancelled between its claim and here
+                    raise asyncio.CancelledError
                 await writer.emit(ResponseInProgress(response=writer.state.model_copy(update={"status": "in_progress"})))
                 outcome = await self._drive(turn.request, session, writer, emitter)
                 if isinstance(outcome, Paused):
@@ -194,14 +210,15 @@ class TurnRunner:
         else:
             messages = turn_messages(session.messages, request["input"], request.get("instructions"),
                                      profile.system_prompt if profile else None)
-            await self.sessions.save_messages(session.id, messages)
+            await self.sessions.save_messages(session.id, messages, writer.turn_id)
         if session.pending is not None:
             await self.sessions.update(session.id, pending=None)
         if resume is not None and resume.batch == "inference" and not resume.approve:
             note = "The user declined to approve further model calls for this request."
             if resume.feedback:
                 note += f" Their feedback: {resume.feedback}"
-            await self.sessions.save_messages(session.id, [*messages, {"role": "user", "content": note}])
+            await self.sessions.save_messages(session.id, [*messages, {"role": "user", "content": note}],
+                                              writer.turn_id)
             return DENIED
         meter = None
         if self.usage is not None and self.prices is not None:
@@ -243,7 +260,7 @@ class TurnRunner:
                     if step is None:
                         continue
                 if isinstance(step, Checkpoint):
-                    await asyncio.shield(self.sessions.save_messages(session.id, step.messages))
+                    await asyncio.shield(self.sessions.save_messages(session.id, step.messages, writer.turn_id))
                 elif meter is not None and isinstance(step, LlmCalled):
                     step.cost_usd = await asyncio.shield(meter.record_llm(step))
                 elif meter is not None and isinstance(step, ToolReturned) and reported_cost is not None:
@@ -292,19 +309,16 @@ def _failed(state: ResponseObject, code: str, message: str) -> ResponseFailed:
 
 
 async def mark_interrupted(turns: TurnStore, bus: EventBus, turn_id: str) -> bool:
-    """End a turn whose process died: `incomplete` / `server_restart`, open items closed."""
+    """End a turn whose process died: `incomplete` / `server_restart`, open items closed.
+
+    One compare-and-set append (status and last seq as read): the record and its log change
+    together or not at all, and a worker that wrote meanwhile makes this a no-op."""
     turn = await turns.get(turn_id)
-    if turn is None or not await turns.transition(turn_id, ("queued", "in_progress"), "incomplete",
-                                                  lease_owner=None, lease_expires_at=None):
+    if turn is None or turn.status not in ("queued", "in_progress"):
         return False
-    writer = EventWriter(turns, bus, turn_id, ResponseObject.model_validate(turn.snapshot), turn.last_seq)
-    await close_open_items(writer)
-    await writer.emit(
-        ResponseIncomplete(
-            response=writer.state.model_copy(
-                update={"status": "incomplete", "incomplete_details": IncompleteDetails(reason="server_restart")}
-            )
-        )
-    )
-    await writer.close()
-    return True
+    writer = GuardedWriter(turns, bus, turn)
+    for event in closing_events(writer.state):
+        writer.add(event)
+    writer.add(ResponseIncomplete(response=writer.state.model_copy(
+        update={"status": "incomplete", "incomplete_details": IncompleteDetails(reason="server_restart")})))
+    return await writer.commit("incomplete", lease_owner=None, lease_expires_at=None)

@@ -7,6 +7,7 @@ turns with their first events, and reads responses and event streams from the lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -29,17 +30,21 @@ from ..events.types import (
 )
 from ..store.sessions import AccountStore, SessionStore
 from ..store.tables import Session, Turn
-from ..store.turns import DuplicateIdempotencyKey, TurnStore
+from ..store.turns import DuplicateIdempotencyKey, SessionBusy, SessionClosed, TurnStore, paused_on_approval
 from .ids import new_id
 from .items import input_items, page
 from .live import LimitReached, LiveSessions
 from .requests import CreateResponseRequest, InputMessage
 from .runner import TurnRunner
 from .surface import chat_tools, check_input, check_request, echo, turn_settings
-from .writer import EventWriter
+from .writer import GuardedWriter
 
 DEFAULT_MAX_COST_USD = 5.0
 PAUSED = "incomplete"
+# A cancel re-reads the turn when it moved meanwhile (queued -> running -> paused).
+CANCEL_ATTEMPTS = 4
+# How long a cancel of a running turn waits for its worker to end it before answering.
+CANCEL_WAIT_SECONDS = 5.0
 
 
 class ResponsesService:
@@ -65,6 +70,7 @@ class ResponsesService:
         self.live = live
         self.runner = runner
         self._accounts_seen: set[str] = set()
+        self._key_locks = _KeyedLocks()
 
     # -- create -------------------------------------------------------------------
     def validate(self, req: CreateResponseRequest) -> None:
@@ -134,22 +140,27 @@ class ResponsesService:
                 "in your Hugging Face token settings.",
                 retryable=False,
             )
-        if idempotency_key:
+        if not idempotency_key:
+            return await self._create(identity, req, None)
+        # Same-key retries in this process queue here rather than each taking a session
+        # slot; across processes the database's unique key decides (`TurnStore.create`).
+        async with self._key_locks.hold((identity.account, idempotency_key)):
             existing = await self.turns.by_idempotency_key(identity.account, idempotency_key)
             if existing is not None:
                 return ResponseObject.model_validate(existing.snapshot)
+            return await self._create(identity, req, idempotency_key)
+
+    async def _create(self, identity: Identity, req: CreateResponseRequest,
+                      idempotency_key: str | None) -> ResponseObject:
         now = time.time()
         new_session: Session | None = None
         if req.previous_response_id:
             prev = await self._owned_turn(identity, req.previous_response_id, "previous_response_id")
             session = await self.sessions.get(prev.session_id)
             if session.closed:
-                raise ServiceError(409, "session_closed", "This session was closed (ended by its owner or killed by an operator); start a "
-                                   "new one without previous_response_id.", "previous_response_id", retryable=False)
-            await self._ensure_idle(session.id)
+                raise _session_closed()
             check_input(req, await self.pending_client_calls(session.id), self.settings.max_input_chars)
             if req.max_cost_usd is not None:
-                await self.sessions.update(session.id, max_cost_usd=req.max_cost_usd)
                 session.max_cost_usd = req.max_cost_usd
         else:
             session = new_session = Session(
@@ -158,11 +169,6 @@ class ResponsesService:
                 max_cost_usd=req.max_cost_usd or DEFAULT_MAX_COST_USD, spent_usd=0.0, messages=[], pending=None,
                 closed=False, created_at=now, updated_at=now,
             )
-        try:
-            self.live.attach(session.id, identity.account, identity.token)
-        except LimitReached as exc:
-            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False,
-                               retry_after=exc.retry_after) from None
         turn_id = new_id("resp")
         snapshot = ResponseObject(
             id=turn_id, created_at=int(now), status="queued", background=req.background,
@@ -170,6 +176,7 @@ class ResponsesService:
             metadata=req.metadata or {}, session_id=session.id, max_cost_usd=session.max_cost_usd, **echo(req),
         )
         first = [ResponseCreated(sequence_number=0, response=snapshot), ResponseQueued(sequence_number=1, response=snapshot)]
+        rows = [(e.sequence_number, e.type, e.model_dump_json()) for e in first]
         turn = Turn(
             id=turn_id, session_id=session.id, account=identity.account, status="queued",
             request={**req.stored(), **turn_settings(req)},
@@ -178,16 +185,26 @@ class ResponsesService:
             idempotency_key=idempotency_key, created_at=now, updated_at=now,
         )
         try:
-            await self.turns.create(new_session, turn, [(e.sequence_number, e.type, e.model_dump_json()) for e in first])
-        except DuplicateIdempotencyKey:
-            if new_session is not None:
-                self.live.evict_session(new_session.id)
-            existing = await self.turns.by_idempotency_key(identity.account, idempotency_key or "")
-            return ResponseObject.model_validate(existing.snapshot)
+            # The slot is given back if anything below raises (`LiveSessions.hold`).
+            with self.live.hold(session.id, identity.account, identity.token):
+                if new_session is not None:
+                    await self.turns.create(new_session, turn, rows)
+                else:
+                    extra = {"max_cost_usd": req.max_cost_usd} if req.max_cost_usd is not None else {}
+                    await self.turns.create_followup(session.id, turn, rows, **extra)
+                self.runner.start(turn_id, session.id)
+        except LimitReached as exc:
+            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False,
+                               retry_after=exc.retry_after) from None
+        except DuplicateIdempotencyKey as dup:  # a concurrent create with this key won
+            return ResponseObject.model_validate(dup.existing.snapshot)
+        except SessionClosed:
+            raise _session_closed() from None
+        except SessionBusy as busy:
+            raise _session_busy(busy) from None
         if identity.account not in self._accounts_seen:  # one write per account per process
             await self.accounts.seen(identity.account, identity.kind)
             self._accounts_seen.add(identity.account)
-        self.runner.start(turn_id, session.id)
         return snapshot
 
     def server_tool_names(self) -> set[str]:
@@ -203,19 +220,6 @@ class ResponsesService:
         output = (latest.snapshot or {}).get("output") or []
         done = {i.get("call_id") for i in output if i.get("type") == "function_call_output"}  # logs of old servers
         return {i["call_id"]: i["name"] for i in output if i.get("type") == "function_call" and i["call_id"] not in done}
-
-    async def _ensure_idle(self, session_id: str) -> None:
-        latest = await self.turns.latest_for_session(session_id)
-        if latest is None:
-            return
-        if latest.status in ("queued", "in_progress"):
-            raise ServiceError(409, "session_busy", f"Session is still processing {latest.id}; wait for it to finish.",
-                               "previous_response_id", retryable=False)
-        details = (latest.snapshot or {}).get("incomplete_details") or {}
-        if latest.status == PAUSED and details.get("reason") == "approval_required":
-            raise ServiceError(409, "session_busy", f"Session is paused on an approval in {latest.id}; "
-                               "answer it via POST /v1/responses/{id}/approvals first.", "previous_response_id",
-                               retryable=False)
 
     # -- read ---------------------------------------------------------------------
     async def _owned_turn(self, identity: Identity, response_id: str, param: str | None = None) -> Turn:
@@ -266,6 +270,8 @@ class ResponsesService:
                 if batch is None:
                     batch = await self.turns.read(response_id, after)
                     last_read = time.monotonic()
+                    if not batch and await self._log_finished(response_id, after):
+                        return  # resumed at (or past) the end of a finished log
                 for i, event in enumerate(batch):
                     yield event
                     after = event.seq
@@ -323,25 +329,91 @@ class ResponsesService:
         await self.turns.delete(response_id)
         return {"id": response_id, "object": "response", "deleted": True}
 
+    async def _log_finished(self, response_id: str, after: int) -> bool:
+        """True when nothing will follow `after`: the turn is final and its log ends at or
+        before `after`. A turn paused on an approval is not final: a stream resumed at
+        the pause waits for the continuation (docs/cost-and-usage.md). Checked after the
+        read, so an event appended in between is read on the next round, not missed."""
+        end = await self.turns.log_end(response_id)
+        if end is None:
+            return True
+        status, last_seq = end
+        if last_seq > after:
+            return False
+        if status == PAUSED:
+            turn = await self.turns.get(response_id)
+            return turn is not None and not paused_on_approval(turn)  # server_restart is final
+        return status in TERMINAL_STATUSES
+
     # -- cancel -------------------------------------------------------------------
     async def cancel(self, identity: Identity, response_id: str) -> ResponseObject:
+        """Cancel: a queued or paused turn ends `cancelled` at once (a compare-and-set that
+        the worker's claim cannot race); a running one is flagged for its worker and
+        stopped, and the answer waits (briefly) for it to end."""
         turn = await self._owned_turn(identity, response_id)
-        if turn.status in TERMINAL_STATUSES:
-            return ResponseObject.model_validate(turn.snapshot)
-        if turn.status in ("queued", PAUSED):
-            if await self.turns.transition(response_id, (turn.status,), "cancelled", lease_owner=None):
-                fresh = await self.turns.get(response_id)
-                writer = EventWriter(self.turns, self.bus, response_id,
-                                     ResponseObject.model_validate(fresh.snapshot), fresh.last_seq)
-                await writer.emit(cancelled_event(writer.state))
-                await writer.close()
-                await self.sessions.update(turn.session_id, pending=None)
-                return writer.state
-            return await self.get(identity, response_id)
-        await self.turns.request_cancel(response_id)
-        self.runner.cancel_local(response_id)
-        await asyncio.sleep(0)
-        return await self.get(identity, response_id)
+        for _ in range(CANCEL_ATTEMPTS):
+            if turn.status in ("queued", PAUSED):
+                if turn.status == PAUSED and not paused_on_approval(turn):
+                    break  # interrupted by a restart: already final
+                ended = await self._end_cancelled(turn)
+                if ended is not None:
+                    await self.sessions.update(turn.session_id, pending=None)
+                    self.runner.cancel_local(response_id)  # a task still waiting to claim it
+                    return ended
+            elif turn.status == "in_progress":
+                if await self.turns.request_cancel(response_id):
+                    self.runner.cancel_local(response_id)  # elsewhere: that process's keeper
+                    after = await self.wait(response_id, CANCEL_WAIT_SECONDS)
+                    if after.status != PAUSED:  # a pause that won the race is ended next round
+                        return after
+            else:
+                break
+            turn = await self.turns.get(response_id)
+        return ResponseObject.model_validate(turn.snapshot)
+
+    async def _end_cancelled(self, turn: Turn) -> ResponseObject | None:
+        """Append `response.cancelled` only if the turn is still where it was read."""
+        writer = GuardedWriter(self.turns, self.bus, turn)
+        writer.add(cancelled_event(writer.state))
+        if not await writer.commit("cancelled", lease_owner=None, lease_expires_at=None):
+            return None
+        return writer.state
+
+
+def _session_closed() -> ServiceError:
+    return ServiceError(409, "session_closed", "This session was closed (ended by its owner or killed by an operator); start a "
+                        "new one without previous_response_id.", "previous_response_id", retryable=False)
+
+
+def _session_busy(busy: SessionBusy) -> ServiceError:
+    if busy.paused:
+        return ServiceError(409, "session_busy", f"Session is paused on an approval in {busy.turn_id}; "
+                            "answer it via POST /v1/responses/{id}/approvals first.", "previous_response_id",
+                            retryable=False)
+    return ServiceError(409, "session_busy", f"Session is still processing {busy.turn_id}; wait for it to finish.",
+                        "previous_response_id", retryable=False)
+
+
+class _KeyedLocks:
+    """One asyncio lock per key while anyone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[object, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: object) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 def _too_many(param: str, limit: int, what: str) -> ServiceError:

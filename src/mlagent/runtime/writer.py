@@ -12,6 +12,7 @@ from ..events.reducer import apply
 from ..events.response import ResponseObject
 from ..events.types import Event, ForwardedEvent, OutputTextDelta, StoredEvent
 from ..observability.turns import observe
+from ..store.tables import Turn
 from ..store.turns import TurnStore
 
 # Text deltas may wait this long to share a transaction; everything else is written at once.
@@ -70,3 +71,37 @@ class EventWriter:
         if self._timer is not None and not self._timer.done():
             self._timer.cancel()
         await self.flush()
+
+
+class GuardedWriter:
+    """Events written to a turn from outside its worker (a cancel, crash recovery, an
+    approval): staged, then appended in one transaction only if the turn is still in the
+    status and at the point of its log where it was read. So such a step either wins
+    cleanly over a racing claim or worker write, or changes nothing."""
+
+    def __init__(self, store: TurnStore, bus: EventBus, turn: Turn) -> None:
+        self._store = store
+        self._bus = bus
+        self.turn_id = turn.id
+        self.state = ResponseObject.model_validate(turn.snapshot)
+        self.last_seq = turn.last_seq
+        self._expect = (turn.status, turn.last_seq)
+        self._rows: list[tuple[int, str, str]] = []
+        self._staged: list[tuple[Event, ResponseObject]] = []
+
+    def add(self, event: Event) -> None:
+        self.last_seq += 1
+        event.sequence_number = self.last_seq
+        self.state = apply(self.state, event)
+        self._staged.append((event, self.state))
+        self._rows.append((event.sequence_number, event.type, event.model_dump_json()))
+
+    async def commit(self, status: str, **values: object) -> bool:
+        """Append what was added and set `status`; False (nothing written) if the turn moved."""
+        if not await asyncio.shield(self._store.append(self.turn_id, self._rows, self.state.model_dump(mode="json"),
+                                                       status, only_if=self._expect, **values)):
+            return False
+        for event, state in self._staged:  # observed once written, never for a step that lost its race
+            observe(self.turn_id, state, event)
+        self._bus.publish(self.turn_id, [StoredEvent(*row) for row in self._rows])
+        return True

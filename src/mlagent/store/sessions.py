@@ -21,11 +21,18 @@ class SessionStore:
         async with self._sm() as db:
             return await db.get(Session, session_id)
 
-    async def save_messages(self, session_id: str, messages: list[dict[str, Any]]) -> None:
+    async def save_messages(self, session_id: str, messages: list[dict[str, Any]], turn_id: str | None = None) -> bool:
+        """Replace the history. With `turn_id` (the worker's writes) only while that turn is
+        the session's running turn: a worker that lost its turn (its lease expired, it was
+        ended from outside) cannot overwrite the history a later turn is building."""
+        stmt = update(Session).where(Session.id == session_id)
+        if turn_id is not None:
+            running = select(Turn.id).where(Turn.id == turn_id, Turn.session_id == session_id,
+                                            Turn.status == "in_progress")
+            stmt = stmt.where(running.exists())
         async with self._sm() as db, db.begin():
-            await db.execute(
-                update(Session).where(Session.id == session_id).values(messages=messages, updated_at=time.time())
-            )
+            result = await db.execute(stmt.values(messages=messages, updated_at=time.time()))
+            return result.rowcount == 1
 
     async def update(self, session_id: str, **values: Any) -> None:
         async with self._sm() as db, db.begin():

@@ -1,4 +1,11 @@
-"""Turns (responses) and their event logs: create, append, read, claim with a lease."""
+"""Turns (responses) and their event logs: create, append, read, claim with a lease.
+
+Every step that decides between racing requests is one database transaction here, so it
+holds across replicas on PostgreSQL as well as on SQLite (docs/architecture.md, "Races"):
+a follow-up takes an idle session (`create_followup`), an idempotent create has one winner
+(`create`), the worker claims a queued turn (`claim`), a cancel ends a queued or paused turn
+(`append` with `only_if`) or flags a running one (`request_cancel`).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +21,38 @@ from ..events.types import StoredEvent
 from .notify import EventNotifier
 from .tables import EventRow, Session, Turn
 
+PAUSED = "incomplete"
+ACTIVE = ("queued", "in_progress")
+
 
 class DuplicateIdempotencyKey(Exception):
+    """The (account, idempotency key) pair already names a turn: `existing`, the winner."""
+
+    def __init__(self, existing: Turn) -> None:
+        super().__init__(existing.idempotency_key)
+        self.existing = existing
+
+
+class SessionBusy(Exception):
+    """The session already has a turn queued, running or paused on an approval."""
+
+    def __init__(self, turn_id: str, paused: bool) -> None:
+        super().__init__(turn_id)
+        self.turn_id = turn_id
+        self.paused = paused
+
+
+class SessionClosed(Exception):
     pass
+
+
+class _KeyTaken(Exception):
+    pass
+
+
+def paused_on_approval(turn: Turn) -> bool:
+    details = (turn.snapshot or {}).get("incomplete_details") or {}
+    return turn.status == PAUSED and details.get("reason") == "approval_required"
 
 
 class TurnStore:
@@ -27,21 +63,73 @@ class TurnStore:
         self._notifier = notifier  # PostgreSQL: wake other replicas' tails in the same transaction
 
     async def create(self, session: Session | None, turn: Turn, first_events: Sequence[tuple[int, str, str]]) -> None:
-        """Insert a new session (when given), the turn and its first events atomically."""
-        now = time.time()
-        async with self._sm() as db, db.begin():
-            if session is not None:
-                db.add(session)
-            db.add(turn)
-            await db.flush()
-            db.add_all(
-                EventRow(response_id=turn.id, seq=seq, type=type_, data=data, created_at=now)
-                for seq, type_, data in first_events
-            )
-            try:
+        """Insert a new session (when given), the turn and its first events atomically.
+
+        Raises `DuplicateIdempotencyKey` with the winner when a concurrent create with the
+        same key committed first (the unique constraint decides; PostgreSQL makes the loser
+        wait for the winner's commit, so the winner is readable here)."""
+        account, key = turn.account, turn.idempotency_key
+        try:
+            async with self._sm() as db, db.begin():
+                if session is not None:
+                    db.add(session)
+                await self._add_turn(db, turn, first_events)
                 await db.flush()
-            except IntegrityError as exc:  # the (account, idempotency_key) pair already exists
-                raise DuplicateIdempotencyKey(turn.idempotency_key) from exc
+        except IntegrityError:
+            existing = await self._by_key(account, key)
+            if existing is None:
+                raise
+            raise DuplicateIdempotencyKey(existing) from None
+
+    async def create_followup(self, session_id: str, turn: Turn, first_events: Sequence[tuple[int, str, str]],
+                              **session_values: Any) -> None:
+        """Add `turn` to an existing session only if the session is idle, in one
+        transaction: the session row is locked (`FOR UPDATE` on PostgreSQL; SQLite runs one
+        transaction at a time), then its turns are checked, then the turn is inserted, so
+        of concurrent follow-ups exactly one wins. Raises `SessionClosed`, `SessionBusy`
+        or `DuplicateIdempotencyKey` (a same-key create already took the session)."""
+        account, key = turn.account, turn.idempotency_key
+        try:
+            async with self._sm() as db, db.begin():
+                session = (await db.execute(
+                    select(Session).where(Session.id == session_id).with_for_update())).scalar_one()
+                if session.closed:
+                    raise SessionClosed(session_id)
+                if await self._by_key(account, key, db) is not None:
+                    raise _KeyTaken  # answered below, outside the rolled-back transaction
+                unfinished = (await db.execute(select(Turn).where(
+                    Turn.session_id == session_id, Turn.status.in_((*ACTIVE, PAUSED))))).scalars()
+                for other in unfinished:
+                    if other.status in ACTIVE or paused_on_approval(other):
+                        raise SessionBusy(other.id, paused=other.status == PAUSED)
+                if session_values:
+                    await db.execute(update(Session).where(Session.id == session_id)
+                                     .values(updated_at=time.time(), **session_values))
+                await self._add_turn(db, turn, first_events)
+                await db.flush()
+        except (IntegrityError, _KeyTaken):
+            existing = await self._by_key(account, key)
+            if existing is None:
+                raise
+            raise DuplicateIdempotencyKey(existing) from None
+
+    @staticmethod
+    async def _add_turn(db, turn: Turn, first_events: Sequence[tuple[int, str, str]]) -> None:
+        now = time.time()
+        db.add(turn)
+        await db.flush()  # the turn (and a new session) before its events: they refer to it
+        db.add_all(
+            EventRow(response_id=turn.id, seq=seq, type=type_, data=data, created_at=now)
+            for seq, type_, data in first_events
+        )
+
+    async def _by_key(self, account: str, key: str | None, db=None) -> Turn | None:
+        if not key:
+            return None
+        if db is None:
+            return await self.by_idempotency_key(account, key)
+        result = await db.execute(select(Turn).where(Turn.account == account, Turn.idempotency_key == key))
+        return result.scalar_one_or_none()
 
     async def get(self, turn_id: str) -> Turn | None:
         async with self._sm() as db:
@@ -70,24 +158,40 @@ class TurnStore:
             return list((await db.execute(stmt)).scalars())
 
     async def append(
-        self, turn_id: str, events: Sequence[tuple[int, str, str]], snapshot: dict[str, Any], status: str
-    ) -> None:
-        """Append events and store the projection they lead to, in one transaction."""
+        self, turn_id: str, events: Sequence[tuple[int, str, str]], snapshot: dict[str, Any], status: str,
+        only_if: tuple[str, int] | None = None, **values: Any,
+    ) -> bool:
+        """Append events and store the projection they lead to, in one transaction.
+
+        `only_if=(status, last_seq)` makes it a compare-and-set: nothing is written (False)
+        unless the turn is still in that status at that point of its log. That is how a
+        turn is ended from outside its worker (cancel of a queued or paused turn) without
+        racing the worker's claim."""
         if not events:
-            return
+            return True
         now = time.time()
         async with self._sm() as db, db.begin():
+            stmt = update(Turn).where(Turn.id == turn_id)
+            if only_if is not None:
+                stmt = stmt.where(Turn.status == only_if[0], Turn.last_seq == only_if[1])
+            result = await db.execute(
+                stmt.values(snapshot=snapshot, status=status, last_seq=events[-1][0], updated_at=now, **values))
+            if result.rowcount != 1:
+                return False
             db.add_all(
                 EventRow(response_id=turn_id, seq=seq, type=type_, data=data, created_at=now)
                 for seq, type_, data in events
             )
-            await db.execute(
-                update(Turn)
-                .where(Turn.id == turn_id)
-                .values(snapshot=snapshot, status=status, last_seq=events[-1][0], updated_at=now)
-            )
+            await db.flush()
             if self._notifier is not None:
                 await self._notifier.notify(db, turn_id, events[-1][0])
+        return True
+
+    async def log_end(self, turn_id: str) -> tuple[str, int] | None:
+        """(status, last seq) of the turn: where its log stands."""
+        async with self._sm() as db:
+            row = (await db.execute(select(Turn.status, Turn.last_seq).where(Turn.id == turn_id))).first()
+            return (row[0], row[1]) if row is not None else None
 
     async def read(self, turn_id: str, after_seq: int = -1, limit: int = 1000) -> list[StoredEvent]:
         async with self._sm() as db:
@@ -100,7 +204,8 @@ class TurnStore:
             return [StoredEvent(*row) for row in result.all()]
 
     async def claim(self, turn_id: str, owner: str, lease_seconds: float) -> bool:
-        """Take a queued turn for `owner` and mark it in progress; True when taken."""
+        """Take a queued turn for `owner` and mark it in progress; True when taken. A
+        compare-and-set on the status: a cancel that ended the queued turn first wins."""
         now = time.time()
         async with self._sm() as db, db.begin():
             result = await db.execute(
@@ -114,9 +219,13 @@ class TurnStore:
         async with self._sm() as db, db.begin():
             await db.execute(update(Turn).where(Turn.id == turn_id).values(lease_owner=None, lease_expires_at=None))
 
-    async def request_cancel(self, turn_id: str) -> None:
+    async def request_cancel(self, turn_id: str) -> bool:
+        """Flag a running turn for its worker (in whichever process holds it); False when
+        the turn is not in progress any more."""
         async with self._sm() as db, db.begin():
-            await db.execute(update(Turn).where(Turn.id == turn_id).values(cancel_requested=True))
+            result = await db.execute(update(Turn).where(Turn.id == turn_id, Turn.status == "in_progress")
+                                      .values(cancel_requested=True))
+            return result.rowcount == 1
 
     async def transition(self, turn_id: str, from_statuses: Sequence[str], to_status: str, **values: Any) -> bool:
         """Move the turn to `to_status` only if it is in one of `from_statuses`: the
