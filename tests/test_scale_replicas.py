@@ -13,7 +13,13 @@ from sklearn.linear_model import Ridge
 
 from .conftest import PG_SKIP, PG_URL
 from .fakes.llm import Reply
-from .mlconnector.client import api_client, upload, wait_deployment
+from .mlconnector.client import (
+    TRAIN_SCRIPT,
+    api_client,
+    upload,
+    wait_deployment,
+    wait_training,
+)
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
 
@@ -43,6 +49,18 @@ def test_a_deployment_made_through_one_replica_predicts_through_the_other(make_s
         assert len(cached) == 1 and cached[0].read_bytes() == pickle.dumps(reg)
         files = cb.get(f"/model/{mid}").json()["files"]
         assert files and files[0]["sha256"] == cached[0].name
+
+        # A training job started through B takes its inputs from the store; its model file
+        # and its log are then read through A.
+        assert upload(ca, mid, "train.py", TRAIN_SCRIPT, "code").status_code == 201
+        assert upload(ca, mid, "train.csv", b"x1,x2,y\n1,2,3\n2,3,5\n3,5,8\n4,4,9\n", "data").status_code == 201
+        run = wait_training(cb, cb.post("/mltraining/add", json={"modelid": mid}).json()["id"])
+        assert run["status"] == "succeeded", (run, cb.get(f"/mltraining/{run['id']}/logs").text)
+        assert "trained with alpha" in ca.get(f"/mltraining/{run['id']}/logs").text
+        trained = [f for f in ca.get(f"/model/{mid}").json()["files"] if f["source"] == "training"]
+        assert len(trained) == 1
+        assert ca.post("/deployment/add", json={"modelid": mid, "deployment_id": "dep-t"}).status_code == 201
+        assert wait_deployment(ca, "dep-t")["status"] == "running"
 
 
 def test_a_chained_turn_on_another_replica_finds_the_workspace(make_server, s3_server, fake_hub, fake_llm):
