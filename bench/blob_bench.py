@@ -21,9 +21,9 @@ from mlagent.runtime.snapshots import WorkspaceSnapshots
 from mlagent.sandbox import Sandbox
 
 
-def timed(fn) -> float:
+def timed(fn, *args) -> float:
     start = time.perf_counter()
-    fn()
+    fn(*args)
     return (time.perf_counter() - start) * 1000
 
 
@@ -36,11 +36,11 @@ def run(blobs, files: int, kib: int, rounds: int = 5) -> dict[str, float]:
             for i in range(files):
                 a.write_bytes(session, f"d{i % 10}/f{i}.bin", os.urandom(kib * 1024))
             sa, sb = WorkspaceSnapshots(blobs, a, 1 << 40), WorkspaceSnapshots(blobs, b, 1 << 40)
-            out["first"].append(timed(lambda: sa.snapshot_sync(session)))
-            out["unchanged"].append(timed(lambda: sa.snapshot_sync(session)))
+            out["first"].append(timed(sa.snapshot_sync, session))
+            out["unchanged"].append(timed(sa.snapshot_sync, session))
             a.write_bytes(session, "d0/f0.bin", os.urandom(kib * 1024))
-            out["one_changed"].append(timed(lambda: sa.snapshot_sync(session)))
-            out["restore"].append(timed(lambda: sb.restore_sync(session)))
+            out["one_changed"].append(timed(sa.snapshot_sync, session))
+            out["restore"].append(timed(sb.restore_sync, session))
     return {k: statistics.median(v) for k, v in out.items()}
 
 
