@@ -25,6 +25,13 @@ import os
 import shutil
 import stat
 import tempfile
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ThreadPoolExecutor,
+    as_completed,
+    wait,
+)
 from pathlib import Path
 from typing import Protocol
 
@@ -34,6 +41,7 @@ from ..sandbox.paths import SandboxPathError, files_beneath, parts_of
 log = logging.getLogger("mlagent.runtime")
 
 MAX_FILES = 100_000
+TRANSFER_THREADS = 8  # concurrent blob uploads/downloads per snapshot or restore
 
 
 class SandboxDirs(Protocol):
@@ -111,25 +119,37 @@ class WorkspaceSnapshots:
         old = state["files"]
         files: dict[str, dict] = {}
         total, left_out = 0, []
-        try:
-            for rel, fd in files_beneath(dir_fd):
-                try:
-                    st = os.fstat(fd)
-                    if len(files) >= MAX_FILES or total + st.st_size > self.max_bytes:
-                        left_out.append(rel)
-                        continue
-                    entry = {"size": st.st_size, "mode": stat.S_IMODE(st.st_mode) & 0o755, "mtime_ns": st.st_mtime_ns}
-                    prev = old.get(rel)
-                    if prev and prev["size"] == st.st_size and prev["mtime_ns"] == st.st_mtime_ns:
-                        entry["sha256"] = prev["sha256"]
-                    else:
-                        entry["sha256"], entry["size"] = self._upload(session_id, fd)
-                    files[rel] = entry
-                    total += entry["size"]
-                finally:
-                    os.close(fd)
-        finally:
-            os.close(dir_fd)
+        # Changed files are copied aside here (one at a time, local) and sent by a few
+        # threads (network); a failed send fails the snapshot before its manifest is written.
+        with ThreadPoolExecutor(TRANSFER_THREADS, thread_name_prefix="snapshot") as pool:
+            sending: set[Future] = set()
+            try:
+                for rel, fd in files_beneath(dir_fd):
+                    try:
+                        st = os.fstat(fd)
+                        if len(files) >= MAX_FILES or total + st.st_size > self.max_bytes:
+                            left_out.append(rel)
+                            continue
+                        entry = {"size": st.st_size, "mode": stat.S_IMODE(st.st_mode) & 0o755,
+                                 "mtime_ns": st.st_mtime_ns}
+                        prev = old.get(rel)
+                        if prev and prev["size"] == st.st_size and prev["mtime_ns"] == st.st_mtime_ns:
+                            entry["sha256"] = prev["sha256"]
+                        else:
+                            entry["sha256"], entry["size"], tmp = self._copy_aside(fd)
+                            if len(sending) >= 2 * TRANSFER_THREADS:
+                                done, sending = wait(sending, return_when=FIRST_COMPLETED)
+                                for f in done:
+                                    f.result()
+                            sending.add(pool.submit(self._send, session_id, entry["sha256"], tmp))
+                        files[rel] = entry
+                        total += entry["size"]
+                    finally:
+                        os.close(fd)
+            finally:
+                os.close(dir_fd)
+                for f in as_completed(sending):
+                    f.result()
         if left_out:
             log.warning("workspace snapshot of session %s left out %d file(s) past the %d-byte cap (e.g. %s)",
                         session_id, len(left_out), self.max_bytes, left_out[0])
@@ -145,9 +165,9 @@ class WorkspaceSnapshots:
         self._save_state(session_id, digest, files)
         return digest
 
-    def _upload(self, session_id: str, fd: int) -> tuple[str, int]:
-        """Copy the open file aside while hashing (what is stored is what was hashed, even if
-        the file changes meanwhile), then store it under its sha256 unless already there."""
+    def _copy_aside(self, fd: int) -> tuple[str, int, Path]:
+        """Copy the open file aside while hashing: what is stored is what was hashed, even if
+        the file changes meanwhile."""
         digest, size = hashlib.sha256(), 0
         tmp_fd, tmp = tempfile.mkstemp(dir=self.state_dir / "tmp")
         try:
@@ -156,13 +176,19 @@ class WorkspaceSnapshots:
                     digest.update(block)
                     out.write(block)
                     size += len(block)
-            sha = digest.hexdigest()
-            key = self._file_key(session_id, sha)
-            if not self.blobs.exists(key):
-                self.blobs.put_file(key, Path(tmp))
-            return sha, size
-        finally:
+        except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest.hexdigest(), size, Path(tmp)
+
+    def _send(self, session_id: str, sha256: str, tmp: Path) -> None:
+        """Store the copy under its sha256 unless it is already there; the copy is removed."""
+        try:
+            key = self._file_key(session_id, sha256)
+            if not self.blobs.exists(key):
+                self.blobs.put_file(key, tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     # -- restore ------------------------------------------------------------------------
     def restore_sync(self, session_id: str) -> int:
@@ -180,18 +206,32 @@ class WorkspaceSnapshots:
         old = state["files"]
         files: dict[str, dict] = {}
         written = 0
+        needed = []
         for rel, entry in wanted.items():
             prev = old.get(rel)
             current = self._stat(session_id, rel)
             if prev and current and prev["sha256"] == entry["sha256"] and \
                     (prev["size"], prev["mtime_ns"]) == (current.st_size, current.st_mtime_ns):
                 files[rel] = prev
-                continue
-            try:
-                files[rel] = self._write(session_id, rel, entry)
-                written += 1
-            except (SandboxPathError, OSError, BlobNotFound, ValueError) as exc:
-                log.warning("workspace restore of session %s skipped %r: %s", session_id, rel, exc)
+            else:
+                needed.append((rel, entry))
+        # Fetched and checked by a few threads; written into the sandbox here, one at a time.
+        with ThreadPoolExecutor(TRANSFER_THREADS, thread_name_prefix="restore") as pool:
+            fetches = {pool.submit(self._fetch, session_id, entry["sha256"]): (rel, entry) for rel, entry in needed}
+            for future in as_completed(fetches):
+                rel, entry = fetches[future]
+                try:
+                    tmp = future.result()
+                except (OSError, BlobNotFound, ValueError) as exc:
+                    log.warning("workspace restore of session %s skipped %r: %s", session_id, rel, exc)
+                    continue
+                try:
+                    files[rel] = self._write(session_id, rel, entry, tmp)
+                    written += 1
+                except (SandboxPathError, OSError, ValueError) as exc:
+                    log.warning("workspace restore of session %s skipped %r: %s", session_id, rel, exc)
+                finally:
+                    tmp.unlink(missing_ok=True)
         for rel in set(old) - set(wanted):  # synced before, deleted by a turn elsewhere since
             try:
                 fd = self.sandbox.open(session_id, os.path.dirname(rel) or ".", os.O_RDONLY | os.O_DIRECTORY)
@@ -214,34 +254,40 @@ class WorkspaceSnapshots:
         finally:
             os.close(fd)
 
-    def _write(self, session_id: str, rel: str, entry: dict) -> dict:
+    def _fetch(self, session_id: str, sha256: str) -> Path:
+        """The stored content in a temporary file, checked against its sha256."""
         tmp_fd, tmp = tempfile.mkstemp(dir=self.state_dir / "tmp")
         os.close(tmp_fd)
         try:
-            self.blobs.get_file(self._file_key(session_id, entry["sha256"]), Path(tmp))
+            self.blobs.get_file(self._file_key(session_id, sha256), Path(tmp))
             digest = hashlib.sha256()
             with open(tmp, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     digest.update(block)
-            if digest.hexdigest() != entry["sha256"]:
+            if digest.hexdigest() != sha256:
                 raise ValueError("stored content does not match its sha256")
-            fd = self.sandbox.open(session_id, rel, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK, make_parents=True)
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise ValueError("not a regular file here")
-                os.ftruncate(fd, 0)
-                with open(tmp, "rb") as src, os.fdopen(os.dup(fd), "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-                os.fchmod(fd, (entry["mode"] & 0o755) | 0o600)
-                if os.getuid() == 0:  # the sandboxed code's user owns its files (see Sandbox)
-                    owner = (Path(self.sandbox.root) / session_id).stat()
-                    os.fchown(fd, owner.st_uid, owner.st_gid)
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
-            return {"sha256": entry["sha256"], "size": st.st_size, "mode": entry["mode"], "mtime_ns": st.st_mtime_ns}
-        finally:
+        except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            raise
+        return Path(tmp)
+
+    def _write(self, session_id: str, rel: str, entry: dict, tmp: Path) -> dict:
+        """Write the fetched content at `rel` in the sandbox (never through a symlink)."""
+        fd = self.sandbox.open(session_id, rel, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK, make_parents=True)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ValueError("not a regular file here")
+            os.ftruncate(fd, 0)
+            with open(tmp, "rb") as src, os.fdopen(os.dup(fd), "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+            os.fchmod(fd, (entry["mode"] & 0o755) | 0o600)
+            if os.getuid() == 0:  # the sandboxed code's user owns its files (see Sandbox)
+                owner = (Path(self.sandbox.root) / session_id).stat()
+                os.fchown(fd, owner.st_uid, owner.st_gid)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        return {"sha256": entry["sha256"], "size": st.st_size, "mode": entry["mode"], "mtime_ns": st.st_mtime_ns}
 
 
 def _parse_manifest(raw: bytes) -> dict[str, dict]:
