@@ -33,7 +33,7 @@ from concurrent.futures import (
     wait,
 )
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..blobs import BlobNotFound, BlobStore
 from ..sandbox.paths import SandboxPathError, files_beneath, parts_of
@@ -130,7 +130,7 @@ class WorkspaceSnapshots:
                         if len(files) >= MAX_FILES or total + st.st_size > self.max_bytes:
                             left_out.append(rel)
                             continue
-                        entry = {"size": st.st_size, "mode": stat.S_IMODE(st.st_mode) & 0o755,
+                        entry: dict[str, Any] = {"size": st.st_size, "mode": stat.S_IMODE(st.st_mode) & 0o755,
                                  "mtime_ns": st.st_mtime_ns}
                         prev = old.get(rel)
                         if prev and prev["size"] == st.st_size and prev["mtime_ns"] == st.st_mtime_ns:
