@@ -62,6 +62,11 @@ def test_the_contract_holds_on_both_backends(blobs, tmp_path):
             blobs.exists(bad)
 
 
+def test_a_missing_bucket_is_refused_at_start(s3_env, s3_server, tmp_path):
+    with pytest.raises(RuntimeError, match="the bucket cannot be used"):
+        open_blob_store("s3://no-such-bucket/x", tmp_path, s3_endpoint_url=s3_server.url)
+
+
 def test_an_s3_url_without_a_bucket_or_with_an_unknown_scheme_is_refused(tmp_path):
     with pytest.raises(ValueError, match="no bucket"):
         open_blob_store("s3:///prefix", tmp_path)

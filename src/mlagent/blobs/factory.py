@@ -21,8 +21,11 @@ def open_blob_store(url: str | None, data_dir: Path, *, s3_endpoint_url: str | N
             raise ValueError(f"MLAGENT_BLOB_URL {url!r} names no bucket (expected s3://bucket/prefix)")
         from .s3 import S3Blobs  # boto3 only when configured
 
-        return S3Blobs(parsed.netloc, parsed.path, endpoint_url=s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
-                       region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+        store = S3Blobs(parsed.netloc, parsed.path,
+                        endpoint_url=s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+                        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+        store.check()
+        return store
     if parsed.scheme in ("file", ""):
         return LocalBlobs(Path(parsed.path if parsed.scheme else url))
     raise ValueError(f"MLAGENT_BLOB_URL {url!r}: unsupported scheme {parsed.scheme!r} (use s3:// or file://)")

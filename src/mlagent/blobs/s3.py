@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 import boto3  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
-from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from .base import BlobNotFound, check_key
 
@@ -31,6 +31,14 @@ class S3Blobs:
         self.client = boto3.client(
             "s3", endpoint_url=endpoint_url, region_name=region,
             config=Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60))
+
+    def check(self) -> None:
+        """Fail at start-up, with a message an operator can act on, when the bucket cannot be
+        reached (wrong endpoint, credentials or name) rather than at the first upload."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise RuntimeError(f"MLAGENT_BLOB_URL {self.url}: the bucket cannot be used ({exc})") from None
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
