@@ -25,6 +25,7 @@ import os
 import shutil
 import stat
 import tempfile
+import weakref
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
@@ -58,7 +59,8 @@ class WorkspaceSnapshots:
         # Outside the sandboxes (sandboxed code must not edit what the server trusts).
         self.state_dir = state_dir or Path(sandbox.root).parent / "workspace-state"
         (self.state_dir / "tmp").mkdir(parents=True, exist_ok=True)
-        self._locks: dict[str, asyncio.Lock] = {}
+        # One lock per session while someone holds it (weak: no entry per session ever seen).
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # -- the runner's two hooks (never fail a turn: a snapshot problem is logged) -------------
     async def restore(self, session_id: str) -> None:
@@ -78,7 +80,10 @@ class WorkspaceSnapshots:
                 log.exception("snapshotting the workspace of session %s failed", session_id)
 
     def _lock(self, session_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(session_id, asyncio.Lock())
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
+        return lock
 
     # -- keys and local state -------------------------------------------------------------
     @staticmethod
