@@ -30,6 +30,16 @@ def fake_hub() -> Iterator[FakeHub]:
     hub.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on loopback (real HTTP), for the blob-store tests."""
+    from .fakes.s3 import S3Server
+
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def _reset_fakes(request) -> None:
     if "fake_llm" in request.fixturenames:

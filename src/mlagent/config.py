@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     job_max_processes: int = 64  # processes + threads a /mltraining job may add (RLIMIT_NPROC)
     job_file_size_mb: int = 1024  # largest file a job may write (RLIMIT_FSIZE)
 
+    # Blob storage shared by replicas (docs/scaling.md): unset keeps artifacts under data_dir;
+    # s3://bucket/prefix or file:///shared/dir. S3 credentials/region: the standard AWS_* variables.
+    blob_url: str | None = None
+    s3_endpoint_url: str | None = None
+    # Workspace snapshots (on when blob_url is set): the most a session's sandbox may hold to be
+    # snapshotted at the end of a turn; files past it are left out (and logged).
+    workspace_snapshot_max_mb: int = Field(512, ge=0)
+
     # Limits (seed 000, "Limits & persistence").
     max_sessions_per_account: int = 10
     max_sessions_global: int = 200

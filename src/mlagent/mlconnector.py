@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from .blobs import BlobStore
 from .config import Settings
 from .jobs import make_backend
 from .registry.artifacts import ArtifactStore
@@ -31,9 +32,9 @@ class MLConnector:
         await self.recorder.close()
 
 
-async def build_mlconnector(settings: Settings, sessions: async_sessionmaker) -> MLConnector:
+async def build_mlconnector(settings: Settings, sessions: async_sessionmaker, blobs: BlobStore) -> MLConnector:
     store = RegistryStore(sessions)
-    registry = RegistryService(store, ArtifactStore(settings.data_dir / "artifacts"), settings.max_upload_bytes)
+    registry = RegistryService(store, ArtifactStore(blobs, settings.data_dir / "artifacts"), settings.max_upload_bytes)
     recorder = OperationRecorder(store)
     recorder.start()
     deployments = DeploymentService(settings, store, registry, recorder)

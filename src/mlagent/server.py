@@ -36,8 +36,10 @@ from .runtime.live import LiveSessions
 from .runtime.operator import OperatorService
 from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
+from .runtime.snapshots import WorkspaceSnapshots
 from .runtime.workspaces import WorkspaceSweeper
 from .services import Services
+from .blobs import open_blob_store
 from .mlconnector import build_mlconnector
 from .mlconnector_port import MLConnectorPort
 from .store.db import make_engine, migrate, sessionmaker
@@ -134,12 +136,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
         hardware = JobHardware(settings.hf_endpoint, prices, settings.jobs_hardware_ttl_seconds)
         hardware_task = asyncio.create_task(hardware.refresh(), name="jobs-hardware")  # in the background
-        mlconnector = await build_mlconnector(settings, sm)  # before the tools: the agent is its client
+        blobs = await asyncio.to_thread(open_blob_store, settings.blob_url, settings.data_dir,
+                                        s3_endpoint_url=settings.s3_endpoint_url)
+        mlconnector = await build_mlconnector(settings, sm, blobs)  # before the tools: the agent is its client
         port = MLConnectorPort(mlconnector.registry, mlconnector.deployments, settings.resolved_public_url)
         catalog = await asyncio.to_thread(agent_catalog, settings, prices, port, hardware)
         toolset_for = functools.partial(default_toolset, catalog=catalog)
         runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for), usage=usage,
                             prices=prices)
+        if settings.blob_url and catalog.sandbox is not None:  # a shared store: workspaces follow the session
+            runner.workspaces = WorkspaceSnapshots(blobs, catalog.sandbox, settings.workspace_snapshot_max_mb << 20)
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
         sweeper = (WorkspaceSweeper(catalog.sandbox, sessions, live, settings.sandbox_retention_hours * 3600)
                    if catalog.sandbox is not None else None)

@@ -94,7 +94,7 @@ class RegistryService:
                                    "delete those deployments first.", "model_id", retryable=False)
         for sha in set(await self.store.delete_model(account, model_id)):
             if not await self.store.sha_in_use(sha):
-                self.artifacts.remove(sha)
+                await asyncio.to_thread(self.artifacts.remove, sha)
 
     async def upload(self, account: str, model_id: str, filename: str, kind: FileKind,
                      chunks: AsyncIterator[bytes]) -> FileSchema:
@@ -109,7 +109,7 @@ class RegistryService:
         except BaseException:
             ingested.path.unlink(missing_ok=True)
             raise
-        self.artifacts.commit(ingested)
+        await self.artifacts.commit(ingested)
         row = ModelFileRow(id=uuid.uuid4().hex, model_id=model_id, kind=kind, filename=filename, size=ingested.size,
                            sha256=ingested.sha256, version=0, source="upload", created_at=time.time())
         return file_schema(await self.store.add_file(row))
@@ -127,11 +127,11 @@ class RegistryService:
         row = await self.store.latest_file(model_id, kind)
         if row is None:
             return None
-        return file_schema(row), self.artifacts.path_for(row.sha256)
+        return file_schema(row), await self.artifacts.fetch(row.sha256)
 
     async def file(self, account: str, model_id: str, file_id: str) -> tuple[FileSchema, Path]:
         await self._row(account, model_id)
         row = await self.store.get_file(file_id)
         if row is None or row.model_id != model_id:
             raise not_found("file", file_id, "file_id")
-        return file_schema(row), self.artifacts.path_for(row.sha256)
+        return file_schema(row), await self.artifacts.fetch(row.sha256)

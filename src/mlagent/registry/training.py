@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..blobs import BlobNotFound
 from ..config import Settings
 from ..errors import ServiceError, not_found
 from ..jobs.base import JobBackend, JobSpec
@@ -137,6 +138,7 @@ class TrainingService:
         state = await self.backend.wait(job_id)
         logs = await self.backend.logs(job_id)
         (out.parent / "train.log").write_text(logs)
+        await self._share_log(training_id, out.parent / "train.log")
         if state.status != "succeeded":
             tail = logs.strip().splitlines()[-1:] if logs.strip() else []
             reason = state.reason or state.status
@@ -165,6 +167,17 @@ class TrainingService:
         await self.store.update_training(training_id, status="succeeded", result_file_id=new.id,
                                          metrics=_metrics(out))
 
+    async def _share_log(self, training_id: str, path: Path) -> None:
+        """A finished job's log goes to the blob store too, so any replica can serve it (the
+        default local store's key is this very file: nothing to copy)."""
+        blobs = self.registry.artifacts.blobs
+        if blobs.local_path(_log_key(training_id)) == path.resolve():
+            return
+        try:
+            await asyncio.to_thread(blobs.put_file, _log_key(training_id), path)
+        except Exception:
+            log.exception("storing the log of training %s in the blob store failed", training_id)
+
     async def get(self, account: str, training_id: str) -> MLTrain:
         return await self._view(await self._row(account, training_id))
 
@@ -176,6 +189,10 @@ class TrainingService:
         saved = self.root / row.id / "train.log"
         if saved.exists():
             return saved.read_text(errors="replace")
+        if row.status not in ("queued", "running"):  # finished on another replica: its copy in the blob store
+            with contextlib.suppress(BlobNotFound):
+                data = await asyncio.to_thread(self.registry.artifacts.blobs.get_bytes, _log_key(row.id))
+                return data.decode(errors="replace")
         with contextlib.suppress(KeyError):
             return await self.backend.logs(row.job_id) if row.job_id else ""
         return ""
@@ -213,6 +230,10 @@ class TrainingService:
         shutdown = getattr(self.backend, "shutdown", None)
         if shutdown is not None:
             await shutdown()
+
+
+def _log_key(training_id: str) -> str:
+    return f"jobs/{training_id}/train.log"
 
 
 def _plain_name(name: str, default: str) -> str:

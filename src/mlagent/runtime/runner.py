@@ -47,6 +47,7 @@ from .delegation import make_delegate, reported_usd, tool_llm_call
 from .emitter import TurnEmitter, closing_events
 from .ids import new_id
 from .live import LiveSessions
+from .snapshots import WorkspaceSnapshots
 from .writer import EventWriter, GuardedWriter
 
 log = logging.getLogger("mlagent.runtime")
@@ -84,6 +85,8 @@ class TurnRunner:
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         # The organism's AgentRegistry (set by server.py): pause/stop gate, per-agent prompt and tools.
         self.agents: AgentRegistry | None = None
+        # Workspace snapshots in a shared blob store (set by server.py when one is configured).
+        self.workspaces: WorkspaceSnapshots | None = None
 
     # -- scheduling ---------------------------------------------------------------
     def start(self, turn_id: str, session_id: str) -> None:
@@ -167,7 +170,13 @@ class TurnRunner:
                 if turn_id in self._cancelled:  # cancelled between its claim and here
                     raise asyncio.CancelledError
                 await writer.emit(ResponseInProgress(response=writer.state.model_copy(update={"status": "in_progress"})))
-                outcome = await self._drive(turn.request, session, writer, emitter)
+                if self.workspaces is not None:
+                    await self.workspaces.restore(session.id)
+                try:
+                    outcome = await self._drive(turn.request, session, writer, emitter)
+                finally:  # before the turn ends: a chained turn may start on another replica at once
+                    if self.workspaces is not None:
+                        await asyncio.shield(self.workspaces.snapshot(session.id))
                 if isinstance(outcome, Paused):
                     await pause_turn(writer, self.sessions, session.id, outcome)
                 elif outcome == DENIED:

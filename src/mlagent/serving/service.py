@@ -107,7 +107,7 @@ class DeploymentService:
         file = next((f for f in model.files if f.id == row.file_id), None)
         if file is None:
             raise WorkerError("the deployed model file no longer exists", 409)
-        path = self.registry.artifacts.path_for(file.sha256)
+        path = await self.registry.artifacts.fetch(file.sha256)
         suffix = suffix_of(file.filename)
         fmt = {".skops": "skops", ".joblib": "joblib", ".tar.gz": "transformers"}.get(suffix, "pickle")
         trusted = await asyncio.to_thread(audit_skops, path) if fmt == "skops" else []
