@@ -4,12 +4,17 @@ without a terminal for scripts (`--json`, exit codes)."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 import sys
 
 import pexpect
 import pytest
+from rich.console import Console
+
+from mlagent.client.render import TerminalRenderer, response_view
 
 from .agent_support import agent_env, deferred, release, script, wait_for
 from .cli_support import (
@@ -98,6 +103,53 @@ def test_job_status_and_artifacts_show_as_lines_and_links(server, fake_llm, fake
     assert f"↗ hf_job  {job_id}  {job_url}" in out and f"↗ model  {repo}  {fake_hub.url}/{repo}" in out
     assert "\x1b]8;id=" in raw and f";{job_url}\x1b\\" in raw  # a terminal hyperlink (OSC 8)
     assert "✓ hf_job_launch(" in out and "✓ hf_job_wait(" in out and "Trained and pushed." in out
+
+
+WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "The weather in a city.",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+def test_tool_runs_are_mcp_calls_with_times_and_a_client_tool_waits(server, fake_llm, fake_hub):
+    """The agent's own tool run (an `mcp_call` item) and a client tool (`function_call`) in one
+    step: the run shows its server-measured time and result, the client call a waiting note."""
+    token = fake_hub.user_token("cli-tools")
+    fake_llm.push(Reply(tool_calls=[("update_plan", PLAN), ("get_weather", {"city": "Paris"})]))
+    with server.client(token) as c:
+        rid = c.post("/v1/responses", json={"input": "plan, then ask for the weather", "background": True,
+                                            "tools": [WEATHER_TOOL]}).json()["id"]
+        body = wait_status(c, rid, {"completed", "failed"}, timeout=60)
+    assert [i["type"] for i in body["output"]] == ["mcp_call", "function_call"], body["output"]
+    env = cli_env(server.url, token)
+    for args in (["attach", rid], ["show", rid]):
+        result = run_cli(args, env)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        [run] = [line for line in lines if line.startswith("✓ update_plan(")]
+        assert re.search(r"\)  \d+\.\ds  → Plan recorded: 2 steps", run), run  # duration_ms, one-line result
+        [wait] = [line for line in lines if "get_weather" in line]
+        assert wait == '⧗ get_weather(city="Paris")  → waiting for the client\'s tool output (function_call)', wait
+
+
+def test_an_old_log_with_function_call_pairs_still_replays():
+    """Turns stored before `mcp_call` hold the agent's tool runs as function_call +
+    function_call_output pairs: the renderer and `show` read them as tool runs, not client calls."""
+    call = {"type": "function_call", "call_id": "call_1", "name": "update_plan", "arguments": json.dumps(PLAN)}
+    output = {"type": "function_call_output", "call_id": "call_1", "output": "Plan recorded: 2 steps, 0 completed."}
+    response = {"id": "resp_old", "status": "completed", "model": MODEL, "output": [call, output]}
+    events = [{"type": "response.created", "response": {**response, "status": "in_progress", "output": []}},
+              {"type": "response.output_item.added", "output_index": 0, "item": call},
+              {"type": "response.output_item.done", "output_index": 0, "item": call},
+              {"type": "response.output_item.added", "output_index": 1, "item": output},
+              {"type": "response.output_item.done", "output_index": 1, "item": output},
+              {"type": "response.completed", "response": response}]
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    renderer = TerminalRenderer(console, replaying=True)
+    for event in events:
+        renderer.handle(event)
+    console.print(response_view(response))
+    out = console.file.getvalue()
+    assert out.count("✓ update_plan(") == 2 and out.count("→ Plan recorded: 2 steps") == 2, out
+    assert "waiting for the client" not in out
 
 
 def test_dropped_connection_resumes_without_gap_or_duplicate(server, fake_llm, fake_hub):

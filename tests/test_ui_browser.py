@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import time
 
@@ -96,7 +97,13 @@ def test_run_streams_plan_and_text_and_resumes_after_a_lost_connection(page, ser
     rid = page.url.rsplit("/", 1)[1]
     # The plan arrives while the model's answer is still held back.
     page.locator("ul.plan li", has_text="Train a model").wait_for()
-    page.locator("details.tool", has_text="model_register").wait_for()
+    # The agent's tool runs are mcp_call items: done, with the server's duration and the result's first line.
+    tool = page.locator("details.tool[data-tool-status='completed']", has_text="model_register")
+    tool.wait_for()
+    assert re.search(r"model_register completed \d+(\.\d)? s → \S", tool.locator("summary").inner_text())
+    tool.locator("summary").click()
+    tool.locator("pre.log", has_text='"modelname": "UiModel"').wait_for()  # the arguments
+    assert tool.locator(".label", has_text="Result").count() == 1
     assert page.locator("ul.plan li.completed").count() == 1
     shot(page, screenshots, "run-in-progress")
 
@@ -145,6 +152,21 @@ def test_run_streams_plan_and_text_and_resumes_after_a_lost_connection(page, ser
     page.locator(f"tr[data-id='{rid}']").wait_for()
     assert "completed" in page.locator(f"tr[data-id='{rid}']").inner_text()
     shot(page, screenshots, "runs-list")
+
+
+def test_a_client_tool_call_shows_as_waiting_for_the_clients_output(page, server, alice_token, fake_llm):
+    """A `function_call` item is a client tool the client must answer: the run says so."""
+    weather = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    fake_llm.push(Reply(tool_calls=[("get_weather", {"city": "Paris"})]))
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {alice_token}"}) as c:
+        rid = c.post("/v1/responses", json={"input": "weather?", "background": True, "tools": [weather]}).json()["id"]
+        assert [i["type"] for i in wait_status(c, rid, {"completed"})["output"]] == ["function_call"]
+    sign_in(page, server.url, alice_token)
+    page.goto(f"{server.url}/ui/#/runs/{rid}")
+    tool = page.locator("details.tool[data-tool-status='waiting']", has_text="get_weather")
+    tool.wait_for()
+    tool.locator("summary").click()
+    tool.locator(".waiting", has_text="waiting for the client's tool output").wait_for()
 
 
 def test_approving_a_pause_continues_the_same_run(page, server, alice_token, fake_llm, screenshots):

@@ -115,11 +115,41 @@ def session_cost(response: dict[str, Any]) -> dict[str, Any] | None:
     return ((response.get("usage") or {}).get("cost")) or None
 
 
+# Output items that are a tool call: `mcp_call` (the agent's own tool run, done on the server)
+# and `function_call` (a client tool the client must answer; in logs written before the
+# change, also the agent's own runs, followed by a `function_call_output`).
+TOOL_CALLS = ("mcp_call", "function_call")
+
+
+def call_key(item: dict[str, Any]) -> str:
+    return str(item.get("call_id") or item.get("id") or "")
+
+
+def tool_line(name: str, arguments: str | None, output: str, status: Any = None, took: float | None = None,
+              limit: int = 120) -> Text:
+    """`✓ name(args)  1.2s  → first line of the result` (`✘` for an error result, `⏹` for a
+    run the turn's cancellation or a restart cut short, `▶` for one still running)."""
+    failed = output.startswith("Error")
+    marks = {"incomplete": (("⏹ ", "yellow"), "interrupted"), "in_progress": (("▶ ", "cyan"), "running")}
+    mark, result = marks.get(status, (("✘ ", "red") if failed else ("✓ ", "green"), one_line(output)))
+    line = Text.assemble(mark, (call_signature(name, arguments, limit), "bold"))
+    if took is not None:
+        line.append(f"  {duration(took)}", "magenta")
+    line.append(f"  → {result}", "red" if failed else "dim")
+    return line
+
+
+def waiting_line(name: str, arguments: str | None) -> Text:
+    return Text.assemble(("⧗ ", "bold yellow"), (call_signature(name, arguments, 90), "bold"),
+                         ("  → waiting for the client's tool output (function_call)", "yellow"))
+
+
 @dataclass
 class Call:
     name: str
     arguments: str
     started: float | None  # monotonic time this client saw it start (None: seen in a replay)
+    kind: str = "mcp_call"  # the output item's type
     spinner: Spinner = field(default_factory=lambda: Spinner("dots", style="magenta"))
 
 
@@ -276,17 +306,20 @@ class TerminalRenderer(Renderer):
             self.note(f"· {kind.removeprefix('response.').replace('_', ' ')}", "dim")
         elif kind == "response.output_item.added":
             item = event.get("item") or {}
-            if item.get("type") == "function_call":
+            if item.get("type") in TOOL_CALLS:
                 started = None if self.replaying else time.monotonic()
-                s.calls[item.get("call_id", "")] = Call(item.get("name", "?"), item.get("arguments", ""), started)
+                s.calls[call_key(item)] = Call(item.get("name", "?"), item.get("arguments", ""), started, item["type"])
             elif item.get("type") == "message":
                 s.text = ""
         elif kind == "response.output_item.done":
             item = event.get("item") or {}
-            if item.get("type") == "function_call" and item.get("call_id") in s.calls:
-                s.calls[item["call_id"]].arguments = item.get("arguments", "")
-            elif item.get("type") == "function_call_output":
-                self._call_done(item.get("call_id", ""), item.get("output", ""))
+            if item.get("type") == "mcp_call":  # the agent's own tool run, done
+                self._call_done(call_key(item), item.get("output") or "", item.get("duration_ms"),
+                                item.get("status"), item.get("arguments"))
+            elif item.get("type") == "function_call" and call_key(item) in s.calls:
+                s.calls[call_key(item)].arguments = item.get("arguments", "")
+            elif item.get("type") == "function_call_output":  # an old log's tool run
+                self._call_done(call_key(item), item.get("output", ""))
         elif kind == "response.output_text.delta":
             delta = event.get("delta", "")
             s.text += delta
@@ -329,15 +362,24 @@ class TerminalRenderer(Renderer):
             line.append(f"  after {response['previous_response_id']}", "dim")
         self.line(line)
 
-    def _call_done(self, call_id: str, output: str) -> None:
+    def _call_done(self, call_id: str, output: str, duration_ms: Any = None, status: Any = None,
+                   arguments: Any = None) -> None:
         call = self.state.calls.pop(call_id, None) or Call("?", "", None)
-        failed = output.startswith("Error")
-        line = Text.assemble(("✘ " if failed else "✓ ", "red" if failed else "green"),
-                             (call_signature(call.name, call.arguments, 90), "bold"))
-        if call.started is not None:
-            line.append(f"  {duration(time.monotonic() - call.started)}", "magenta")
-        line.append(f"  → {one_line(output)}", "red" if failed else "dim")
-        self.line(line)
+        if isinstance(arguments, str):
+            call.arguments = arguments
+        took = None
+        if isinstance(duration_ms, (int, float)):  # the server's measure, replays included
+            took = duration_ms / 1000
+        elif call.started is not None:
+            took = time.monotonic() - call.started
+        self.line(tool_line(call.name, call.arguments, output, status, took, 90))
+
+    def _client_calls(self) -> None:
+        """`function_call` items still open when the turn ends are client tools to answer."""
+        for key, call in list(self.state.calls.items()):
+            if call.kind == "function_call":
+                self.line(waiting_line(call.name, call.arguments))
+                del self.state.calls[key]
 
     def _job(self, event: dict[str, Any]) -> None:
         stage = str(event.get("stage") or "?")
@@ -370,6 +412,8 @@ class TerminalRenderer(Renderer):
     def _final(self, response: dict[str, Any]) -> None:
         s = self.state
         status = response.get("status")
+        if status == "completed":
+            self._client_calls()
         if self.live and s.plan:
             self.print(self.plan_view())
         budget = f"session spend {money(s.spent)} of {money(s.cap)}" if s.spent is not None else ""
@@ -488,15 +532,17 @@ def response_view(response: dict[str, Any]) -> RenderableType:
             text = "".join(p.get("text", "") for p in item.get("content") or [])
             if text:
                 parts.append(Markdown(text))
+        elif kind == "mcp_call":
+            ms = item.get("duration_ms")
+            parts.append(tool_line(str(item.get("name", "?")), item.get("arguments"), item.get("output") or "",
+                                   item.get("status"), ms / 1000 if isinstance(ms, (int, float)) else None))
         elif kind == "function_call":
-            calls[item.get("call_id", "")] = item
-        elif kind == "function_call_output":
-            call = calls.get(item.get("call_id", ""), {})
-            output = item.get("output", "")
-            failed = output.startswith("Error")
-            parts.append(Text.assemble(("✘ " if failed else "✓ ", "red" if failed else "green"),
-                                       (call_signature(call.get("name", "?"), call.get("arguments")), "bold"),
-                                       (f"  → {one_line(output)}", "red" if failed else "dim")))
+            calls[call_key(item)] = item
+        elif kind == "function_call_output":  # an old log's tool run: the pair of a function_call
+            call = calls.pop(call_key(item), {})
+            parts.append(tool_line(str(call.get("name", "?")), call.get("arguments"), item.get("output", "")))
+    for call in calls.values() if status == "completed" else ():  # unanswered: client tools
+        parts.append(waiting_line(str(call.get("name", "?")), call.get("arguments")))
     for artifact in response.get("artifacts") or []:
         line = Text.assemble(("↗ ", "bold cyan"), (str(artifact.get("type")), "cyan"),
                              (f"  {artifact_name(artifact)}", "bold"))

@@ -15,7 +15,8 @@ export class RunState {
     this.response = null;
     this.plan = [];
     this.items = new Map();      // output_index -> item (messages get .text)
-    this.outputs = new Map();    // call_id -> function_call_output text
+    this.outputs = new Map();    // call_id -> a tool run's result (a done mcp_call's output; an old log's function_call_output)
+    this.seen = new Map();       // call_id -> when this page first saw the run going (Date.now())
     this.logs = new Map();       // call_id -> the full tool result (response.tool_log)
     this.jobs = new Map();       // job_id -> latest response.job_status
     this.artifacts = new Map();  // a stable key -> artifact
@@ -100,10 +101,11 @@ export class RunState {
       const text = (item.content || []).map((p) => p.text || "").join("");
       merged.text = final || text.length >= (known.text || "").length ? (text || known.text || "") : known.text;
     }
-    if (item.type === "function_call_output") {
-      this.outputs.set(item.call_id, item.output);
+    if (item.type === "function_call_output" || (item.type === "mcp_call" && item.status !== "in_progress")) {
+      this.outputs.set(item.call_id, item.output ?? "");
       this.dirty.add(`c${item.call_id}`);
     }
+    if ((item.type === "mcp_call" || item.type === "function_call") && !this.seen.has(item.call_id)) this.seen.set(item.call_id, Date.now());
     this.items.set(index, merged);
     this.dirty.add(`i${index}`);
     if (item.call_id) this.dirty.add(`c${item.call_id}`);
@@ -220,18 +222,31 @@ export async function show(main, { id }) {
       replace(node, markdown(item.text || ""));
       return;
     }
-    if (item.type === "function_call") {
+    // A tool call: `mcp_call` is the agent's own run (done on the server); `function_call` is a
+    // client tool the client must answer, or, in a log written before mcp_call, the agent's
+    // own run followed by its function_call_output.
+    if (item.type === "mcp_call" || item.type === "function_call") {
       if (!node) {
         node = h("details", { class: "tool", dataset: { index: i, call: item.call_id } }, h("summary"), h("div", { class: "body" }));
         insert(i, node);
       }
       const output = state.outputs.get(item.call_id);
       const log = state.logs.get(item.call_id);
-      const done = output !== undefined;
-      replace(node.querySelector("summary"), h("span", { class: "muted" }, "tool "), `${item.name} `, badge(done ? "completed" : (ACTIVE.has(state.response.status) ? "in_progress" : "pending")));
+      const active = ACTIVE.has(state.response.status);
+      const cut = item.status === "incomplete";
+      const waiting = item.type === "function_call" && output === undefined && state.response.status === "completed";
+      const status = cut ? "interrupted" : output !== undefined ? "completed" : waiting ? "waiting" : active ? "in_progress" : "pending";
+      const took = typeof item.duration_ms === "number" ? item.duration_ms / 1000
+        : status === "in_progress" && state.seen.has(item.call_id) ? (Date.now() - state.seen.get(item.call_id)) / 1000 : null;
+      const result = output === undefined ? "" : (String(output).split("\n").find((l) => l.trim()) || "(no output)").trim();
+      node.dataset.toolStatus = status;
+      replace(node.querySelector("summary"), h("span", { class: "muted" }, "tool "), `${item.name} `, badge(status),
+        took !== null ? h("span", { class: "muted took" }, ` ${duration(took)}`) : null,
+        result ? h("span", { class: "muted result" }, ` → ${result.length > 100 ? result.slice(0, 99) + "…" : result}`) : null);
       replace(node.querySelector(".body"),
         h("div", { class: "label" }, "Arguments"), h("pre", { class: "log" }, pretty(item.arguments)),
-        done ? [h("div", { class: "label" }, "Result"), h("pre", { class: "log" }, output)] : null,
+        waiting ? h("p", { class: "notice waiting" }, "Client tool: waiting for the client's tool output (a function_call_output with this call_id, sent with previous_response_id).") : null,
+        output !== undefined ? [h("div", { class: "label" }, "Result"), h("pre", { class: "log" }, output)] : null,
         log !== undefined && log !== output ? [h("div", { class: "label" }, "Full log"), h("pre", { class: "log tool-log" }, log)] : null);
     }
   }
@@ -341,7 +356,12 @@ export async function show(main, { id }) {
     return following;
   }
 
-  const ticker = setInterval(() => { if (ACTIVE.has(state.response.status)) { state.dirty.add("head"); schedule(); } }, 1000);
+  const ticker = setInterval(() => {
+    if (!ACTIVE.has(state.response.status)) return;
+    state.dirty.add("head");
+    for (const [callId] of state.seen) if (!state.outputs.has(callId)) state.dirty.add(`c${callId}`); // running times
+    schedule();
+  }, 1000);
   schedule();
   follow();
   main.dataset.openedAt = String(started);
