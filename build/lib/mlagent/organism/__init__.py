@@ -1,2 +1,0 @@
-"""The organism: the server's agent configuration (a YAML file declaring the agents),
-and the live registry the runtime consults for each turn (prompt, tools, pause state)."""

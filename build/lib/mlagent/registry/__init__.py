@@ -1,1 +1,0 @@
-"""The model registry: model metadata, uploaded artifacts (content-addressed), training runs."""

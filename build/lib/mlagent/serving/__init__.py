@@ -1,1 +1,0 @@
-"""Deployments: serving workers (one process per deployment), predict, explain, drift."""
