@@ -25,8 +25,10 @@ migrate: install
 serve: install
 	$(VENV)/bin/mlagent serve
 
+# Two workers, a whole test file each (module-scoped servers stay in one worker): most tests wait
+# on real server processes, so two cores run two files at once.
 test: dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: dev
 	$(PY) -m bench
