@@ -113,7 +113,7 @@ def test_the_job_tool_names_the_missing_job_permission(agent_server, fake_hub, f
     with agent_server.client(token) as c:
         rid = c.post("/v1/responses", json={"input": "run it", "background": True}).json()["id"]
         done = wait_status(c, rid, {"completed", "failed", "incomplete"})
-    out = next(i["output"] for i in done["output"] if i["type"] == "function_call_output")
+    out = next(i["output"] for i in done["output"] if i["type"] == "mcp_call" and i["name"] == "hf_job_launch")
     assert "lacks the 'job.write' permission" in out, out
     assert not fake_hub.jobs_of(ns)
 

@@ -166,7 +166,7 @@ def test_fine_tuning_job_rpcs(server, ml):
 
     big = _upload(server, "lorem ipsum dolor sit amet " * 20000)
     slow = ml.CreateFineTuningJob(pb.CreateFineTuningJobRequest(
-        model_id="tiny-gpt2", training_file=big, compute_config={"epochs": "200"}), metadata=ALICE)
+        model_id="tiny-gpt2", training_file=big, compute_config={"epochs": "200.0"}), metadata=ALICE)  # integral: an int
     cancelled = ml.CancelFineTuningJob(pb.CancelFineTuningJobRequest(job_id=slow.id), metadata=ALICE)
     assert (cancelled.status, cancelled.message) == ("success", f"Job {slow.id} cancelled")
     assert ml.GetFineTuningJob(pb.GetFineTuningJobRequest(job_id=slow.id), metadata=ALICE).status == "cancelled"
@@ -181,6 +181,12 @@ def test_fine_tuning_invalid_arguments(server, ml):
                                        compute_config={"instance_type": "g4dn.xlarge"}), "instance_type"),
         (pb.CreateFineTuningJobRequest(model_id="tiny-gpt2", training_file=train,
                                        compute_config={"epochs": "many"}), "epochs"),
+        (pb.CreateFineTuningJobRequest(model_id="tiny-gpt2", training_file=train,
+                                       compute_config={"epochs": "2.5"}), "epochs"),
+        (pb.CreateFineTuningJobRequest(model_id="tiny-gpt2", training_file=train,
+                                       compute_config={"learning_rate": "nan"}), "learning_rate"),
+        (pb.CreateFineTuningJobRequest(model_id="tiny-gpt2", training_file=train,
+                                       compute_config={"epochs": "1e400"}), "epochs"),
     ]
     for request, field in bad:
         code, details = code_of(lambda: ml.CreateFineTuningJob(request, metadata=ALICE))

@@ -67,9 +67,11 @@ def wait_lines(server, rid: str, count: int, timeout: float = 10) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def json_server(tmp_path_factory, fake_llm, fake_hub):
-    """JSON logs, gRPC on, and prices that make a fake call cost $0.025 (a $1 cap pauses first)."""
+    """JSON logs, gRPC on, and prices that make a fake call cost $0.025 but estimate a call at
+    over $5 (2,500 assumed answer tokens alone are $5.00, plus the prompt; under $10 with all the
+    tools): the default $5 cap (a task's) pauses the first call, a $10 cap does not."""
     directory = tmp_path_factory.mktemp("ops")
-    prices = price_file(directory, {MODEL: (1000.0, 2000.0)})
+    prices = price_file(directory, {MODEL: (1000.0, 2000.0)}, output_tokens=2500)
     server = module_server(directory, fake_llm, fake_hub, mlagent_log_format="json", mlagent_price_table=prices,
                            mlagent_grpc_port=str(free_port()),
                            mlagent_inference_api_key=SERVER_LLM_KEY).start(timeout=START_TIMEOUT)

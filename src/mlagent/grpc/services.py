@@ -11,10 +11,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..observability.context import bind_caller, bind_request_id
 from ..auth.identity import AuthError, Identity
@@ -40,6 +42,30 @@ def _validation_message(exc: ValidationError, prefix: str = "") -> str:
     first = exc.errors()[0]
     field = prefix + ".".join(str(p) for p in first.get("loc", ())) or "request"
     return f"Invalid value for '{field}': {first.get('msg')}."
+
+
+def _typed_strings(model: type[BaseModel], values: Mapping[str, str]) -> dict[str, Any]:
+    """A proto `map<string, string>` as `model`'s field types: the request models are strict
+    (no "3" for an int), so the numbers are parsed here, at the gRPC boundary. An int field
+    takes an integral number ("3", "3.0"); anything else is left as sent, so the model
+    rejects it naming the field."""
+    typed: dict[str, Any] = {}
+    for key, raw in values.items():
+        field = model.model_fields.get(key)
+        kind = field.annotation if field is not None else str
+        value: Any = raw
+        if kind in (int, float):
+            try:
+                number = float(raw.strip())
+            except ValueError:
+                number = None
+            if number is not None and math.isfinite(number):
+                if kind is float:
+                    value = number
+                elif number.is_integer():
+                    value = int(raw) if raw.strip().lstrip("+-").isdigit() else int(number)
+        typed[key] = value
+    return typed
 
 
 async def _identity(svc: Services, context: grpc.aio.ServicerContext, bearer: bool) -> Identity:
@@ -142,7 +168,7 @@ class MLService(pb_grpc.MLServiceServicer):
     @rpc(bearer=True)
     async def CreateFineTuningJob(self, request, context, identity: Identity):
         try:
-            compute = ComputeConfig.model_validate(dict(request.compute_config))
+            compute = ComputeConfig.model_validate(_typed_strings(ComputeConfig, request.compute_config))
         except ValidationError as exc:
             raise ServiceError(400, "invalid_request_error", _validation_message(exc, "compute_config."),
                                "compute_config") from None

@@ -2,9 +2,11 @@
 
 Every event of a response passes through `EventWriter.emit`, which calls `observe`; the
 lifecycle events say when a turn starts, resumes, pauses, is cancelled or ends, an
-`llm_call` event carries a model call's model, tokens, latency and cost, and a function
-call item and its `tool_log` bracket a tool call. So the runtime needs no instrumentation
-of its own beyond that one call (and `queued`, for the queue wait).
+`llm_call` event carries a model call's model, tokens, latency and cost, and an `mcp_call`
+item (the agent's own tool run) and its `tool_log` bracket a tool call (a `function_call`
+item is a client's tool, run by the client after the response ends: not timed here). So the
+runtime needs no instrumentation of its own beyond that one call (and `queued`, for the
+queue wait).
 
 One log line (logger `mlagent.turns`) per transition, with the fields in `extra` (keys of
 the JSON line; in text format the message says them too):
@@ -66,7 +68,7 @@ def _observe(turn_id: str, state: Any, event: Any) -> None:
         _start(turn_id, state)
     elif kind == "response.llm_call":
         _llm_call(turn_id, event)
-    elif kind == "response.output_item.added" and getattr(event.item, "type", None) == "function_call":
+    elif kind == "response.output_item.added" and getattr(event.item, "type", None) == "mcp_call":
         _tool_started(turn_id, event.item)
     elif kind == "response.tool_log":
         _tool_returned(turn_id, event)
