@@ -298,7 +298,10 @@ def test_405_names_the_allowed_methods(server, token):
         r = c.put("/model/some-id")
         assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET, PATCH"
     with v1(server, token) as c:
-        r = c.delete("/v1/responses")
+        r = c.delete("/v1/responses")  # create (POST) and the listing (GET)
+        assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+        assert r.json()["error"]["code"] == "method_not_allowed"
+        r = c.get("/v1/responses/resp_missing/cancel")
         assert r.status_code == 405 and r.headers["allow"] == "POST"
         assert r.json()["error"]["code"] == "method_not_allowed"
 
