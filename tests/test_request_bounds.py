@@ -298,9 +298,26 @@ def test_405_names_the_allowed_methods(server, token):
         r = c.put("/model/some-id")
         assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET, PATCH"
     with v1(server, token) as c:
-        r = c.delete("/v1/responses")
+        r = c.delete("/v1/responses")  # create (POST) and the listing (GET)
+        assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+        assert r.json()["error"]["code"] == "method_not_allowed"
+        r = c.get("/v1/responses/resp_missing/cancel")
         assert r.status_code == 405 and r.headers["allow"] == "POST"
         assert r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_fuzz_findings_on_the_new_routes_are_client_errors_not_500s(server, token):
+    """What schemathesis found: an input-token count with `input: null` (the field may be
+    left out) was a 500, and a task event cursor past the stored int32 broke the stream."""
+    with v1(server, token) as c:
+        r = c.post("/v1/responses/input_tokens", json={"input": None, "tools": []})
+        assert r.status_code == 200 and r.json()["input_tokens"] > 0, r.text
+    with api(server) as c:
+        for prefix in ("/api", "/ninja-api"):
+            r = c.get(f"{prefix}/tasks/resp_x/events", params={"starting_after": 2**64})
+            assert r.status_code == 400 and r.json()["details"]["field"] == "starting_after", r.text
+            r = c.get(f"{prefix}/tasks/resp_x/events", headers={"Last-Event-ID": str(2**64)})
+            assert r.status_code == 400 and r.json()["details"]["field"] == "Last-Event-ID", r.text
 
 
 def test_openapi_declares_the_errors_each_operation_answers(server):

@@ -335,11 +335,21 @@ def test_phone_width_has_no_sideways_scroll_and_keyboard_reaches_the_nav(browser
         page.locator("[data-status='completed']").wait_for()
         shot(page, screenshots, "phone-run")
         assert page.evaluate("document.documentElement.scrollWidth") <= 391
+        # The runs list is held back while the keyboard user starts tabbing: when it arrives,
+        # the page must not pull focus away from where they are (it once jumped to <main>).
+        held = []
+        page.route("**/v1/responses?limit=25*", lambda route: held.append(route))
         page.goto(f"{server.url}/ui/#/runs")
         page.get_by_role("heading", name="My runs").wait_for()
         page.locator("a.skip").focus()
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.textContent") == "Runs"
+        page.wait_for_function("() => true")  # let the held request reach the route handler
+        assert held, "the runs list was not requested"
+        held[0].continue_()
+        page.locator("tbody tr").first.wait_for()
+        assert page.evaluate("document.activeElement.textContent") == "Runs"
+        page.unroute("**/v1/responses?limit=25*")
         page.keyboard.press("Tab")
         page.keyboard.press("Enter")
         page.wait_for_url("**/ui/#/usage")

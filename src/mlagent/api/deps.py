@@ -10,6 +10,7 @@ from ..auth.identity import AuthError, Identity
 from ..errors import ServiceError
 from ..observability.context import bind_caller, surface_of
 from ..services import Services
+from .limits import MAX_INT32
 
 
 def services(request: Request) -> Services:
@@ -62,7 +63,10 @@ def event_cursor(starting_after: int | None, last_event_id: str | None) -> int:
         return starting_after
     if last_event_id:
         try:
-            return int(last_event_id)
+            after = int(last_event_id)
+            if not -1 <= after <= MAX_INT32:  # the stored sequence is a 32-bit integer
+                raise ValueError
+            return after
         except ValueError:
             raise ServiceError(400, "invalid_request_error", "Last-Event-ID must be an event sequence number.",
                                "Last-Event-ID", retryable=False) from None

@@ -102,6 +102,15 @@ def _complete(path: str, method: str, op: dict[str, Any]) -> None:
             response["content"] = {"application/json": {"schema": _ref(path)}}
 
 
+def _untyped_file_parts(component: dict[str, Any]) -> None:
+    """An uploaded file is a multipart part of raw bytes: any bytes are a file, so the part
+    has a media type (`contentMediaType`, OpenAPI 3.1) but no JSON `type`. FastAPI writes
+    `type: string`, which a client (or a fuzzer) reads as a constraint bytes cannot break."""
+    for prop in component.get("properties", {}).values():
+        if "contentMediaType" in prop and prop.get("type") == "string":
+            del prop["type"]
+
+
 def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -115,6 +124,8 @@ def install(app: FastAPI) -> None:
         for model in _ENVELOPES:
             components.setdefault(model.__name__, model.model_json_schema(
                 ref_template="#/components/schemas/{model}"))
+        for component in components.values():
+            _untyped_file_parts(component)
         text = str(schema["paths"])
         for unused in ("HTTPValidationError", "ValidationError"):
             if f"/{unused}'" not in text:

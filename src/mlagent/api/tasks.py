@@ -15,6 +15,7 @@ from ..runtime.approvals import ApprovalRequest
 from ..tasks.models import TaskAccepted, TaskRequest, TaskStatus, User
 from . import sse
 from .deps import AnyCaller, ApiKeyCaller, Svc, event_cursor
+from .limits import MAX_INT32
 from .openapi import AGENT_RUNTIME_ERRORS
 
 API_VERSION = "1.0.0"
@@ -31,7 +32,7 @@ async def task_status(task_id: str, caller: AnyCaller, svc: Svc) -> TaskStatus:
 
 
 async def task_events(task_id: str, caller: AnyCaller, svc: Svc,
-                      starting_after: Annotated[int | None, Query(ge=-1)] = None,
+                      starting_after: Annotated[int | None, Query(ge=-1, le=MAX_INT32)] = None,
                       last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
     """The task's events as SSE, exactly as `GET /v1/responses/{id}/events` (replay, then live)."""
     events = await svc.tasks.events(caller, task_id, event_cursor(starting_after, last_event_id))

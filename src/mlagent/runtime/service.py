@@ -83,8 +83,8 @@ class ResponsesService:
         if isinstance(req.input, str):
             if len(req.input) > limit:
                 raise _too_long("input", limit)
-        else:
-            self._check_messages(req.input)
+        else:  # a list, or None where `input` may be left out (the input-token count)
+            self._check_messages(req.input or [])
             if req.previous_response_id is None:
                 check_input(req, {}, limit)
         if req.instructions is not None and len(req.instructions) > self.settings.max_instructions_chars:

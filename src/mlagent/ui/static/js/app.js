@@ -60,6 +60,7 @@ function header() {
 }
 
 export async function route() {
+  const focused = document.activeElement;
   if (current) { try { current(); } catch { /* already gone */ } current = null; }
   const hash = location.hash.replace(/^#\/?/, "") || "runs";
   const [section, ...rest] = hash.split("/");
@@ -80,7 +81,11 @@ export async function route() {
     if (err && err.status === 401) { auth.token = null; signInView("Your token was refused (401); sign in again."); return; }
     replace(main, errorBox(err));
   }
-  main.focus({ preventScroll: true });
+  // The new page takes focus (for keyboard and screen-reader users) unless they moved it
+  // themselves while the view's data loaded: a late jump would pull them out of the nav.
+  if (document.activeElement === focused || document.activeElement === document.body) {
+    main.focus({ preventScroll: true });
+  }
 }
 
 window.addEventListener("hashchange", route);
