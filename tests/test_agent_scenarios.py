@@ -80,7 +80,10 @@ def test_compare_asr_models_with_three_direct_lookups(agent_server, fake_hub, fa
     messages = fake_llm.requests[0].messages
     assert messages[1] == {"role": "system", "content": turn.response["instructions"]} or "Use at most three" in str(messages)
     types = turn.types()
-    assert types.count("response.output_item.added") == 7 and types[-1] == "response.completed"
+    # One `mcp_call` item per lookup (the call and its result in one item), then the answer.
+    added = [e["item"]["type"] for e in turn.of_type("response.output_item.added")]
+    assert added == ["mcp_call"] * 3 + ["message"] and types[-1] == "response.completed"
+    assert types.count("response.mcp_call.completed") == 3
     assert turn.response["artifacts"] == []
 
 

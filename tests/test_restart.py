@@ -132,8 +132,8 @@ def test_sigkill_at_random_points_loses_nothing_and_strands_nothing(make_server,
                                              "max_cost_usd": 100}).json()["id"]
         readers = {tool: _Reader(first, token, tool)}
         readers[tool].start()
-        _wait_event(readers[tool], lambda e: e.event == "response.output_item.done"
-                    and e.json()["item"]["type"] == "function_call")
+        # The agent's own tool run is an `mcp_call` item, announced in progress before it runs.
+        _wait_event(readers[tool], lambda e: e.event == "response.mcp_call.in_progress")
         deadline = time.monotonic() + 30
         while not _processes_with(marker):  # the command is running in its sandbox
             assert time.monotonic() < deadline, "the sandboxed command never started"

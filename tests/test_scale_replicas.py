@@ -80,11 +80,12 @@ def test_a_chained_turn_on_another_replica_finds_the_workspace(make_server, s3_s
                       Reply(text="Read it."))
         second = cb.post("/v1/responses", json={"input": "read the notes", "previous_response_id": first["id"]}).json()
         assert second["status"] == "completed", second
-        outputs = [i["output"] for i in second["output"] if i["type"] == "function_call_output"]
-        assert "epoch 1: 0.91" in outputs[0], outputs
+        # The agent's tool runs are `mcp_call` items, each carrying its own output.
+        outputs = [i["output"] for i in second["output"] if i["type"] == "mcp_call" and i["name"] == "read_file"]
+        assert len(outputs) == 1 and "epoch 1: 0.91" in outputs[0], second["output"]
 
         # Back on A: its copy is stale, so the turn brings it up to date first.
         fake_llm.push(Reply(tool_calls=[("read_file", {"path": "results/notes.txt"})]), Reply(text="Ok."))
         third = ca.post("/v1/responses", json={"input": "again", "previous_response_id": second["id"]}).json()
-        outputs = [i["output"] for i in third["output"] if i["type"] == "function_call_output"]
-        assert "epoch 2: 0.93" in outputs[0], outputs
+        outputs = [i["output"] for i in third["output"] if i["type"] == "mcp_call" and i["name"] == "read_file"]
+        assert len(outputs) == 1 and "epoch 2: 0.93" in outputs[0], third["output"]
