@@ -268,7 +268,9 @@ def test_nul_in_an_id_is_404_and_in_a_name_is_the_validation_error(server, token
 
 # -- defect 10: strict types at the boundary -------------------------------------------------
 @pytest.mark.parametrize("field, value", [("max_cost_usd", True), ("max_cost_usd", "5"), ("background", "true"),
-                                          ("stream", 1), ("wait_timeout_seconds", "60")])
+                                          ("stream", 1), ("wait_timeout_seconds", "60"), ("top_logprobs", False),
+                                          ("temperature", "0.5"), ("top_p", True), ("max_output_tokens", "100"),
+                                          ("max_tool_calls", True), ("parallel_tool_calls", 1), ("store", "true")])
 def test_numbers_and_booleans_are_not_coerced_on_v1(server, token, field, value):
     with v1(server, token) as c:
         r = c.post("/v1/responses", json={"input": "hi", field: value})

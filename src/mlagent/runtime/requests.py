@@ -126,21 +126,21 @@ class CreateResponseRequest(BaseModel):
     metadata: dict[str, str] | None = None
     tools: list[dict[str, Any]] | None = Field(None, max_length=128)
     tool_choice: str | dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = None
+    parallel_tool_calls: bool | None = Field(None, strict=True)
     text: TextConfig | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
-    max_output_tokens: int | None = Field(None, ge=16)
-    max_tool_calls: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2, strict=True)
+    top_p: float | None = Field(None, ge=0, le=1, strict=True)
+    max_output_tokens: int | None = Field(None, ge=16, strict=True)
+    max_tool_calls: int | None = Field(None, ge=1, strict=True)
     reasoning: ReasoningConfig | None = None
     truncation: Literal["auto", "disabled"] | None = None
     include: list[str] | None = Field(None, max_length=32)
-    store: bool | None = None
+    store: bool | None = Field(None, strict=True)
     prompt_cache_key: str | None = Field(None, max_length=256)
     safety_identifier: str | None = Field(None, max_length=256)
     user: str | None = Field(None, max_length=256)
     service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
-    top_logprobs: int | None = Field(None, ge=0, le=20)
+    top_logprobs: int | None = Field(None, ge=0, le=20, strict=True)
 
     @field_validator("metadata")
     @classmethod
