@@ -95,7 +95,7 @@ class TextFormat(BaseModel):
     type: Literal["text", "json_schema", "json_object"]
     name: str | None = Field(None, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
     schema_: dict[str, Any] | None = Field(None, alias="schema")
-    strict: bool | None = None
+    strict: bool | None = Field(None, strict=True)
     description: str | None = None
 
 
