@@ -25,10 +25,11 @@ migrate: install
 serve: install
 	$(VENV)/bin/mlagent serve
 
-# Two workers, a whole test file each (module-scoped servers stay in one worker): most tests wait
-# on real server processes, so two cores run two files at once.
+# One process: sandboxes of parallel workers share the `nobody` user's process limit and the two
+# cores, which made some tests flaky. `pytest -n 2 --dist loadfile` (pytest-xdist) is there for a
+# quicker local run.
 test: dev
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q
 
 bench: dev
 	$(PY) -m bench
