@@ -203,7 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.error("cannot start: %s", exc)
                 await mlconnector.close()
                 raise
-        from .api.ops import Probes
+        from .observability.probes import Probes
 
         app.state.probes = Probes(engine, sm, listener, grpc_server, settings.metrics_token)
         app.state.services.registry, app.state.services.deployments = mlconnector.registry, mlconnector.deployments
