@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -14,7 +13,6 @@ from ..errors import ServiceError
 from ..observability import metrics
 from ..observability.probes import Probes
 
-log = logging.getLogger("mlagent.ops")
 router = APIRouter(tags=["operations"])
 def _probes(request: Request) -> Probes | None:
     return getattr(request.app.state, "probes", None)
