@@ -14,7 +14,8 @@ import pexpect
 import pytest
 from rich.console import Console
 
-from mlagent.client.render import TerminalRenderer, response_view
+from mlagent.client.live import TerminalRenderer
+from mlagent.client.views import response_view
 
 from .agent_support import agent_env, deferred, release, script, wait_for
 from .cli_support import (

@@ -21,10 +21,11 @@ from typing import Any
 from rich.console import Console
 from rich.prompt import FloatPrompt, Prompt
 
-from . import render
+from . import live, views
 from .api import Api, ApiError
 from .parser import DEFAULT_URL
 from .stream import EventStream, StreamLost
+from .text import scrub
 
 
 class Exit(IntEnum):
@@ -85,7 +86,7 @@ def run_command(func: Callable[[Context, argparse.Namespace], int], args: argpar
     try:
         return func(ctx, args)
     except ApiError as exc:
-        ctx.err.print(f"mlagent: {render.scrub(str(exc))}", style="red", markup=False)
+        ctx.err.print(f"mlagent: {scrub(str(exc))}", style="red", markup=False)
         return Exit.API
     except KeyboardInterrupt:
         ctx.err.print("interrupted", style="yellow")
@@ -100,8 +101,8 @@ def follow(ctx: Context, response_id: str, *, after: int = -1, replaying: bool =
            polled: dict[str, Any] | None = None) -> int:
     """Show a turn live until it ends; answer approvals on a terminal; Ctrl-C detaches.
     `polled`: the response object as just fetched, shown before the first event arrives."""
-    renderer: render.Renderer = (render.JsonRenderer(replaying) if ctx.json
-                                 else render.TerminalRenderer(ctx.console, replaying))
+    renderer: live.Renderer = (live.JsonRenderer(replaying) if ctx.json
+                                 else live.TerminalRenderer(ctx.console, replaying))
     if polled is not None:
         renderer.prime(polled)
     stream = EventStream(ctx.api, response_id, after, on_retry=renderer.retrying)
@@ -237,7 +238,7 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.json:
         ctx.out(response)
     else:
-        ctx.console.print(render.response_view(response), soft_wrap=True)
+        ctx.console.print(views.response_view(response), soft_wrap=True)
     return Exit.OK
 
 
@@ -281,7 +282,7 @@ def cmd_ls(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.json:
         ctx.out(page)
         return Exit.OK
-    ctx.console.print(render.response_table(page.get("data") or [], ctx.console.width))
+    ctx.console.print(views.response_table(page.get("data") or [], ctx.console.width))
     if page.get("has_more"):
         ctx.console.print(f"more: mlagent ls --after {page.get('last_id')}", style="dim", highlight=False,
                           markup=False)
@@ -304,7 +305,7 @@ def cmd_usage(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.json:
         ctx.out(data)
     else:
-        ctx.console.print(render.usage_view(data.get("usage") or {}))
+        ctx.console.print(views.usage_view(data.get("usage") or {}))
     return Exit.OK
 
 

@@ -1,4 +1,4 @@
-"""What a turn looks like in a terminal (rich), or to a script (one JSON event a line).
+"""What a turn looks like while it runs in a terminal (rich), or to a script (one JSON event a line).
 
 Events are read as plain dicts and unknown types are ignored, so a newer server's extra
 events or fields never break an older client. Lines that are done (a tool call with its
@@ -10,7 +10,6 @@ their elapsed time, and the budget.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import threading
 import time
@@ -25,124 +24,28 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.spinner import Spinner
-from rich.style import Style
 from rich.table import Table
 from rich.text import Text
+
+from .text import (
+    TOOL_CALLS,
+    artifact_name,
+    call_key,
+    call_signature,
+    duration,
+    link,
+    money,
+    scrub,
+    session_cost,
+    short,
+    tool_line,
+    waiting_line,
+)
+from .views import approval_panel
 
 # A replayed log arrives in one burst; once events stop coming this long, the rest is live
 # and tool-call durations measured by this client mean something.
 LIVE_GAP_SECONDS = 0.5
-
-
-# C0 controls but tab and newline, DEL, and C1 controls: what the agent writes (often from
-# web pages it read) must not reach the terminal as escape sequences (titles, clipboard, …).
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def scrub(value: Any) -> Any:
-    """`value` with every string's control characters removed (dicts and lists walked)."""
-    if isinstance(value, str):
-        return CONTROL.sub("", value)
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    return value
-
-
-def money(value: float | None) -> str:
-    if value is None:
-        return "?"
-    return f"${value:.4f}" if 0 < abs(value) < 0.01 else f"${value:.2f}"
-
-
-def link(url: Any) -> Style:
-    """A terminal hyperlink (OSC 8) to `url`, underlined."""
-    return Style(link=str(url), underline=True)
-
-
-def duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def short(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def call_signature(name: str, arguments: str | None, limit: int = 120) -> str:
-    """`name(key="value", n=3)` from a JSON arguments string, each value and the whole cut short
-    (just `name` when there are no arguments: an inference action)."""
-    if arguments is None:
-        return name
-    try:
-        args = json.loads(arguments) if arguments else {}
-    except ValueError:
-        return short(f"{name}({arguments})", limit)
-    if not isinstance(args, dict):
-        return short(f"{name}({arguments})", limit)
-    parts = [f"{k}={short(json.dumps(v, ensure_ascii=False), 48)}" for k, v in args.items()]
-    return short(f"{name}({', '.join(parts)})", limit)
-
-
-def one_line(output: str, limit: int = 90) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    if not lines:
-        return "(no output)"
-    first = short(lines[0], limit)
-    return first + (" …" if len(lines) > 1 and not first.endswith("…") else "")
-
-
-def artifact_name(artifact: dict[str, Any]) -> str:
-    for key in ("repo_id", "space_id", "id", "slug", "name"):
-        if artifact.get(key):
-            return str(artifact[key])
-    return ""
-
-
-def response_text(response: dict[str, Any]) -> str:
-    return "".join(part.get("text", "") for item in response.get("output") or [] if item.get("type") == "message"
-                   for part in item.get("content") or [])
-
-
-def session_cost(response: dict[str, Any]) -> dict[str, Any] | None:
-    return ((response.get("usage") or {}).get("cost")) or None
-
-
-# Output items that are a tool call: `mcp_call` (the agent's own tool run, done on the server)
-# and `function_call` (a client tool the client must answer; in logs written before the
-# change, also the agent's own runs, followed by a `function_call_output`).
-TOOL_CALLS = ("mcp_call", "function_call")
-
-
-def call_key(item: dict[str, Any]) -> str:
-    return str(item.get("call_id") or item.get("id") or "")
-
-
-def tool_line(name: str, arguments: str | None, output: str, status: Any = None, took: float | None = None,
-              limit: int = 120) -> Text:
-    """`✓ name(args)  1.2s  → first line of the result` (`✘` for an error result, `⏹` for a
-    run the turn's cancellation or a restart cut short, `▶` for one still running)."""
-    failed = output.startswith("Error")
-    marks = {"incomplete": (("⏹ ", "yellow"), "interrupted"), "in_progress": (("▶ ", "cyan"), "running")}
-    mark, result = marks.get(status, (("✘ ", "red") if failed else ("✓ ", "green"), one_line(output)))
-    line = Text.assemble(mark, (call_signature(name, arguments, limit), "bold"))
-    if took is not None:
-        line.append(f"  {duration(took)}", "magenta")
-    line.append(f"  → {result}", "red" if failed else "dim")
-    return line
-
-
-def waiting_line(name: str, arguments: str | None) -> Text:
-    return Text.assemble(("⧗ ", "bold yellow"), (call_signature(name, arguments, 90), "bold"),
-                         ("  → waiting for the client's tool output (function_call)", "yellow"))
-
 
 @dataclass
 class Call:
@@ -483,127 +386,3 @@ class TerminalRenderer(Renderer):
                     redirect_stdout=False, redirect_stderr=False)
         with live:
             yield
-
-
-# -- whole objects (show, ls, usage) -------------------------------------------------------
-
-STATUS_STYLE = {"completed": "green", "failed": "red", "cancelled": "yellow", "incomplete": "yellow",
-                "in_progress": "cyan", "queued": "dim"}
-
-
-def when(timestamp: Any) -> str:
-    try:
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(float(timestamp)))
-    except (TypeError, ValueError, OverflowError):
-        return "?"
-
-
-def approval_panel(event: dict[str, Any]) -> RenderableType:
-    """The pending batch (an `approval_required` event or a response's `pending_approval`)."""
-    table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
-    for col in ("kind", "action", "estimate"):
-        table.add_column(col, justify="right" if col == "estimate" else "left")
-    for action in event.get("actions") or []:
-        estimate = money(action.get("estimate_usd")) if action.get("priced", True) else "unpriced"
-        table.add_row(str(action.get("kind", "")), call_signature(str(action.get("name", "")),
-                                                                  action.get("arguments"), 90), estimate)
-    b = event.get("budget") or {}
-    budget = Text(f"cap {money(b.get('cap'))} · spent {money(b.get('spent'))} · remaining "
-                  f"{money(b.get('remaining'))} · this batch ≈ {money(b.get('estimate'))}")
-    return Panel(Group(table, budget), title="approval required", title_align="left", border_style="yellow")
-
-
-def response_view(response: dict[str, Any]) -> RenderableType:
-    """A response object as `mlagent show` prints it."""
-    response = scrub(response)
-    status = str(response.get("status"))
-    parts: list[RenderableType] = []
-    head = Text.assemble((str(response.get("id")), "bold"), ("  ", ""), (status, STATUS_STYLE.get(status, "")),
-                         (f"  {response.get('model', '')}", "cyan"), (f"  {when(response.get('created_at'))}", "dim"))
-    parts.append(head)
-    facts = f"session {response.get('session_id')}  cap {money(response.get('max_cost_usd'))}"
-    if response.get("previous_response_id"):
-        facts += f"  after {response['previous_response_id']}"
-    parts.append(Text(facts, style="dim"))
-    calls: dict[str, dict[str, Any]] = {}
-    for item in response.get("output") or []:
-        kind = item.get("type")
-        if kind == "message":
-            text = "".join(p.get("text", "") for p in item.get("content") or [])
-            if text:
-                parts.append(Markdown(text))
-        elif kind == "mcp_call":
-            ms = item.get("duration_ms")
-            parts.append(tool_line(str(item.get("name", "?")), item.get("arguments"), item.get("output") or "",
-                                   item.get("status"), ms / 1000 if isinstance(ms, (int, float)) else None))
-        elif kind == "function_call":
-            calls[call_key(item)] = item
-        elif kind == "function_call_output":  # an old log's tool run: the pair of a function_call
-            call = calls.pop(call_key(item), {})
-            parts.append(tool_line(str(call.get("name", "?")), call.get("arguments"), item.get("output", "")))
-    for call in calls.values() if status == "completed" else ():  # unanswered: client tools
-        parts.append(waiting_line(str(call.get("name", "?")), call.get("arguments")))
-    for artifact in response.get("artifacts") or []:
-        line = Text.assemble(("↗ ", "bold cyan"), (str(artifact.get("type")), "cyan"),
-                             (f"  {artifact_name(artifact)}", "bold"))
-        if artifact.get("url"):
-            line.append(f"  {artifact['url']}", link(artifact["url"]))
-        parts.append(line)
-    if response.get("error"):
-        err = response["error"]
-        parts.append(Text(f"✘ {err.get('code')}: {err.get('message')}", style="bold red"))
-    if response.get("incomplete_details"):
-        parts.append(Text(f"⏸ incomplete: {response['incomplete_details'].get('reason')}", style="bold yellow"))
-    if response.get("pending_approval"):
-        parts.append(approval_panel(response["pending_approval"]))
-    usage = response.get("usage") or {}
-    cost = usage.get("cost") or {}
-    if usage:
-        summary = f"tokens {usage.get('input_tokens', 0):,} in / {usage.get('output_tokens', 0):,} out"
-        if cost:
-            summary += (f" · session spend {money(cost.get('total_usd'))} of {money(cost.get('max_cost_usd'))}"
-                     f" (inference {money(cost.get('inference_usd'))}, jobs {money(cost.get('jobs_usd'))},"
-                     f" sandboxes {money(cost.get('sandboxes_usd'))})")
-        parts.append(Text(summary, style="dim"))
-    return Group(*parts)
-
-
-def response_table(responses: list[dict[str, Any]], width: int = 80) -> RenderableType:
-    """`mlagent ls`: the listing's items (response objects plus `updated_at` and `input_preview`).
-    Ids and statuses are never cut; the task column comes only when the width leaves room."""
-    if not responses:
-        return Text("no responses yet", style="dim")
-    responses = scrub(responses)
-    columns = ["id", "status", "created", "took", "spend"] + (["task"] if width >= 110 else [])
-    table = Table(box=None, padding=(0, 1), header_style="bold")
-    for col in columns:
-        table.add_column(col, no_wrap=True, overflow="ellipsis", justify="right" if col in ("took", "spend") else "left",
-                         min_width={"id": 37, "status": 11, "created": 11}.get(col))
-    for r in responses:
-        status = str(r.get("status"))
-        cost = session_cost(r) or {}
-        took = ""
-        if isinstance(r.get("updated_at"), (int, float)) and isinstance(r.get("created_at"), (int, float)):
-            took = duration(max(0.0, r["updated_at"] - r["created_at"]))
-        row: list[RenderableType] = [str(r.get("id")), Text(status, style=STATUS_STYLE.get(status, "")), when(r.get("created_at"))[5:],
-               took, money(cost.get("total_usd")) if cost else ""]
-        if "task" in columns:
-            row.append(short(str(r.get("input_preview") or response_text(r)), 80))
-        table.add_row(*row)
-    return table
-
-
-def usage_view(usage: dict[str, Any]) -> RenderableType:
-    usage = scrub(usage)
-    totals = usage.get("totals") or {}
-    lower = " (lower bound: some calls had no price)" if totals.get("cost_is_lower_bound") else ""
-    head = Text(f"{totals.get('request_count', 0)} LLM calls · {totals.get('total_tokens', 0):,} tokens "
-                f"({totals.get('prompt_tokens', 0):,} in / {totals.get('completion_tokens', 0):,} out) · "
-                f"{money(totals.get('total_cost'))}{lower} · active sessions: {usage.get('active_threads', 0)}")
-    table = Table(box=None, padding=(0, 2), header_style="bold")
-    for col in ("model", "calls", "tokens", "cost"):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for m in usage.get("by_model") or []:
-        table.add_row(str(m.get("model")), str(m.get("request_count", 0)), f"{m.get('total_tokens', 0):,}",
-                      money(m.get("total_cost")))
-    return Group(head, table) if usage.get("by_model") else head
