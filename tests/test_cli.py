@@ -173,7 +173,7 @@ def test_dropped_connection_resumes_without_gap_or_duplicate(server, fake_llm, f
         proxy.close()
 
 
-def test_json_follow_across_cuts_has_every_sequence_number_once(server, fake_llm, fake_hub):
+def test_json_follow_across_cuts_has_every_sequence_number_once(server, fake_llm, fake_hub, tmp_path):
     token = fake_hub.user_token("cli-drop-json")
     proxy, proc = CuttableProxy(server), None
     try:
@@ -181,9 +181,13 @@ def test_json_follow_across_cuts_has_every_sequence_number_once(server, fake_llm
         with server.client(token) as c:
             rid = c.post("/v1/responses", json={"input": "x", "background": True}).json()["id"]
             wait_status(c, rid, {"in_progress"})
-        proc = subprocess.Popen([sys.executable, "-m", "mlagent.cli", "attach", rid, "--json"],
-                                env=cli_env(proxy.url, token), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, text=True)
+        # stdout is read through one buffered reader only: `readline` may buffer more than
+        # its line (several events in one pipe read, under load), which `communicate`,
+        # reading the pipe itself, would never see.
+        with open(tmp_path / "stderr", "w") as stderr:
+            proc = subprocess.Popen([sys.executable, "-m", "mlagent.cli", "attach", rid, "--json"],
+                                    env=cli_env(proxy.url, token), stdout=subprocess.PIPE, stderr=stderr,
+                                    stdin=subprocess.DEVNULL, text=True)
         first = json.loads(proc.stdout.readline())
         assert first["type"] == "response.created"
         for _ in range(2):  # cut, wait for the client to come back, cut again
@@ -191,7 +195,9 @@ def test_json_follow_across_cuts_has_every_sequence_number_once(server, fake_llm
             assert proxy.cut() >= 1
             wait_for(lambda: proxy.accepted > seen)  # noqa: B023
         release(held, text="x" * 50)
-        out, err = proc.communicate(timeout=30)
+        out = proc.stdout.read()  # to the end: the client exits after the terminal event
+        proc.wait(timeout=30)
+        err = (tmp_path / "stderr").read_text()
         events = [first, *ndjson(out)]
         seqs = [e["sequence_number"] for e in events]
         assert seqs == list(range(len(seqs))), seqs  # no gap, no duplicate

@@ -10,7 +10,7 @@ import pytest
 from .conftest import database_params
 from .costs import MODEL, events, launches, module_server, price_file, with_job_tool
 from .fakes.llm import Reply
-from .harness import wait_status
+from .harness import iter_sse, wait_status
 
 PAUSED = {"incomplete", "completed", "failed", "cancelled"}
 DONE = {"completed", "failed", "cancelled"}
@@ -61,10 +61,19 @@ def test_model_call_over_cap_pauses_before_it_runs_and_approval_continues_same_i
         assert log[-2].json()["budget"] == budget
         last = int(log[-1].json()["sequence_number"])
 
-        # A client tails the stream from where the pause left it; the approval continues it.
+        # A client tails the stream from where the pause left it (open before the approval:
+        # the stream waits at the pause); the approval continues it.
         tail: list = []
-        reader = threading.Thread(target=lambda: tail.extend(events(c, rid, after=last)))
+        opened = threading.Event()
+
+        def follow() -> None:
+            with c.stream("GET", f"/v1/responses/{rid}/events", params={"starting_after": last}) as r:
+                opened.set()
+                tail.extend(iter_sse(r))
+
+        reader = threading.Thread(target=follow)
         reader.start()
+        assert opened.wait(30)
         approved = c.post(f"/v1/responses/{rid}/approvals", json={"approve": True, "new_max_cost_usd": 10})
         assert approved.status_code == 200, approved.text
         assert approved.json()["id"] == rid and approved.json()["status"] == "queued"

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     job_cpu_seconds: int = 600
     job_memory_mb: int = 2048
     job_wall_seconds: float = 900.0
-    job_max_processes: int = 64  # processes + threads a /mltraining job may add (RLIMIT_NPROC)
+    job_max_processes: int = 64  # processes + threads a /mltraining job may run (its pids cgroup, sandbox/cgroups.py)
     job_file_size_mb: int = 1024  # largest file a job may write (RLIMIT_FSIZE)
 
     # Blob storage shared by replicas (docs/scaling.md): unset keeps artifacts under data_dir;

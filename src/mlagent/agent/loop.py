@@ -214,7 +214,7 @@ class AgentLoop:
         """One call of a parallel batch, on its own context: its notices are kept, in order,
         for when the batch is reported."""
         own: list[Notice] = []
-        mine = dataclasses.replace(ctx, notify=lambda n, p: own.append(Notice(name=n, payload=p)))
+        mine = dataclasses.replace(ctx, call_id=call.call_id, notify=lambda n, p: own.append(Notice(name=n, payload=p)))
         started = time.perf_counter()
         output = self._repeated(call, seen_calls)
         if output is None:
@@ -270,6 +270,7 @@ class AgentLoop:
         else:
             output = self._repeated(call, seen_calls)
             if output is None:
+                ctx.call_id = call.call_id
                 async for item in self._call_live(call.name, call.arguments, ctx, notices):
                     if isinstance(item, Notice):
                         yield item

@@ -3,8 +3,9 @@
 `preexec(limits)` runs in the child between fork and exec: it starts a new session (so a
 cancel can kill the whole process group), makes the child die with the server
 (PR_SET_PDEATHSIG) and lowers the child's limits. The wall clock is
-enforced by the parent. `RLIMIT_NPROC` counts every process and thread of the user, so
-`procs` is added to the number the user already runs."""
+enforced by the parent. The process limit is the job's own pids cgroup where the server can
+make one (sandbox/cgroups.py); else `RLIMIT_NPROC`, which counts every process and thread
+of the user, so `procs` is added to the number the user already runs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from ..sandbox.cgroups import TaskBudget, task_budget
 from ..sandbox.confine import die_with_parent
 
 MB = 1024 * 1024
@@ -52,13 +54,19 @@ def _lower(which: int, value: int, grace: int = 0) -> None:
         resource.setrlimit(which, (value, value + grace))
 
 
-def preexec(limits: Limits, uid: int | None = None) -> Callable[[], None]:
-    """`uid`: the user the code will run as (bwrap may drop to `nobody`), whose processes count."""
-    nproc = _user_process_count(uid) + limits.procs if limits.procs is not None else None
+def budget(limits: Limits) -> TaskBudget | None:
+    """The process's own process limit (None: none, or RLIMIT_NPROC set by `preexec`)."""
+    return task_budget(limits.procs) if limits.procs is not None else None
+
+
+def preexec(limits: Limits, uid: int | None = None, own: TaskBudget | None = None) -> Callable[[], None]:
+    """`uid`: the user the code will run as (bwrap may drop to `nobody`), whose processes
+    count when there is no `own` budget (`budget(limits)`)."""
+    nproc = _user_process_count(uid) + limits.procs if limits.procs is not None and own is None else None
 
     def apply() -> None:  # runs in the child: only async-signal-safe-ish work
         os.setsid()
-        die_with_parent()
+        die_with_parent(own)
         if limits.cpu_seconds is not None:
             _lower(resource.RLIMIT_CPU, int(limits.cpu_seconds), grace=2)
         if limits.memory_mb is not None:

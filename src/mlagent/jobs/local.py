@@ -20,11 +20,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..sandbox.cgroups import spawn
 from ..sandbox.confine import drop_uid, wrap
 from ..sandbox.disk import DiskGuard
 from . import orphans
 from .base import JobSpec, JobState
-from .limits import preexec
+from .limits import budget, preexec
 
 _SIGNAL_REASONS = {signal.SIGXCPU: "CPU time limit exceeded", signal.SIGKILL: "killed (SIGKILL)",
                    signal.SIGXFSZ: "file size limit exceeded", signal.SIGSEGV: "crashed (SIGSEGV)"}
@@ -78,10 +79,11 @@ class LocalBackend:
         pidfile = self._pidfile(job_id)
         try:
             argv, uid = self._command(spec)
+            own = budget(spec.limits)
             with open(job.log_path, "ab") as log:  # noqa: ASYNC230 - a local file, opened once
-                job.proc = await asyncio.create_subprocess_exec(
-                    *argv, cwd=spec.workdir, env=spec.env, stdin=asyncio.subprocess.DEVNULL, stdout=log,
-                    stderr=asyncio.subprocess.STDOUT, preexec_fn=preexec(spec.limits, uid))
+                job.proc = await spawn(
+                    own, *argv, cwd=spec.workdir, env=spec.env, stdin=asyncio.subprocess.DEVNULL, stdout=log,
+                    stderr=asyncio.subprocess.STDOUT, preexec_fn=preexec(spec.limits, uid, own))
             orphans.record(pidfile, job.proc.pid)
             job.state = job.state.model_copy(update={"status": "running", "started_at": time.time()})
             timed_out = False

@@ -54,7 +54,11 @@ def make_delegate(agents: AgentRegistry, caller: AgentProfile, llm: ChatLLM, too
                 if isinstance(step, Paused):
                     return budget_ran_out(peer, step, answer)
                 if isinstance(step, Notice) and step.name == "cost":
-                    reported = reported_usd(step.payload.get("usd"))
+                    usd, earlier = reported_usd(step.payload.get("usd")), step.payload.get("call_id")
+                    if not earlier:
+                        reported = usd
+                    elif usd is not None:  # an earlier call's (an HF Job that ended)
+                        await recorder.settle(str(earlier), usd)
                 elif isinstance(step, Notice) and step.name == "artifact":
                     await recorder.handle(step)  # what the peer made is the turn's (a deployment, …)
                 elif isinstance(step, Notice) and step.name == "llm_call":

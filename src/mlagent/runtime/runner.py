@@ -262,7 +262,12 @@ class TurnRunner:
                 if isinstance(step, Paused):
                     return step
                 if isinstance(step, Notice) and step.name == "cost":
-                    reported_cost = reported_usd(step.payload.get("usd"))  # settled with the tool's result
+                    usd, earlier = reported_usd(step.payload.get("usd")), step.payload.get("call_id")
+                    if not earlier:
+                        reported_cost = usd  # settled with the tool's result
+                    elif usd is not None and meter is not None:  # an earlier call's (an HF Job that ended)
+                        await asyncio.shield(meter.settle(str(earlier), usd))
+                        await _emit_spend(meter, writer)
                     continue
                 if isinstance(step, Notice) and step.name == "llm_call":
                     step = tool_llm_call(step.payload)  # a model call a tool made itself (a sub-agent)

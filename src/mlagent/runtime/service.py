@@ -341,8 +341,11 @@ class ResponsesService:
         if last_seq > after:
             return False
         if status == PAUSED:
+            # Read again for the reason; an approval may have re-queued the turn in between
+            # (then it is not final: the continuation's events follow).
             turn = await self.turns.get(response_id)
-            return turn is not None and not paused_on_approval(turn)  # server_restart is final
+            return (turn is not None and turn.status == PAUSED and turn.last_seq <= after
+                    and not paused_on_approval(turn))  # server_restart is final
         return status in TERMINAL_STATUSES
 
     # -- cancel -------------------------------------------------------------------

@@ -28,16 +28,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cgroups import TaskBudget, untrusted_cgroup
+
 log = logging.getLogger("mlagent.sandbox")
 
 SANDBOX_MOUNT = "/sandbox"
 NOBODY = 65534
 SRC = str(Path(__file__).resolve().parents[2])  # where `mlagent` is imported from
 _PR_SET_PDEATHSIG = 1
+_cgroup_procs: str | None = None  # the shared CPU cgroup's, looked up before any child forks
 TMP_BYTES = 512 * 1024 * 1024  # the private /tmp of each sandboxed process
 UNTRUSTED_NICE = 19  # CPU weight 15 against the server's 1024 (nice 0)
-CGROUP = "mlagent-untrusted"
-_cgroup_procs: str | None = None  # "" once looked for and not available
 
 
 class IsolationError(RuntimeError):
@@ -57,7 +58,8 @@ class Mount:
 def isolation(wanted: str, what: str = "sandboxed code") -> str:
     """'bwrap' or 'none' for MLAGENT_SANDBOX_ISOLATION `wanted` (auto | bwrap | none),
     probed once per (`wanted`, `what`); the fallback is logged as a warning naming `what`."""
-    untrusted_cgroup()  # before any untrusted process starts (they join it in die_with_parent)
+    global _cgroup_procs
+    _cgroup_procs = untrusted_cgroup()  # before any untrusted process starts (they join it in die_with_parent)
     if wanted == "none":
         log.warning("%s runs WITHOUT bwrap isolation (MLAGENT_SANDBOX_ISOLATION=none): resource limits and a "
                     "clean environment only; it can read every file the server can read", what)
@@ -103,12 +105,12 @@ def _libc_prctl():
 _prctl = _libc_prctl()  # looked up here: a forked child should not dlopen
 
 
-def die_with_parent() -> None:
-    """In a child before exec: SIGKILL it when the server dies, even by SIGKILL; and run it
-    with little CPU weight, so a busy sandbox (a fork bomb spinning on its process limit)
-    cannot crowd out the server: in the `mlagent-untrusted` cgroup where the server could
-    make one (`untrusted_cgroup`), and at nice 19 (which alone is not enough: with
-    autogroups, every new session - bwrap makes one - gets its own share)."""
+def die_with_parent(budget: TaskBudget | None = None) -> None:
+    """In a child before exec: SIGKILL it when the server dies, even by SIGKILL; run it with
+    little CPU weight, so a busy sandbox (a fork bomb spinning on its process limit) cannot
+    crowd out the server: in the `mlagent-untrusted` cgroup where the server could make one
+    (cgroups.py), and at nice 19 (which alone is not enough: with autogroups, every new
+    session - bwrap makes one - gets its own share); and in its own process `budget`."""
     if _prctl is not None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     os.setpriority(os.PRIO_PROCESS, 0, UNTRUSTED_NICE)
@@ -118,44 +120,8 @@ def die_with_parent() -> None:
                 f.write(str(os.getpid()))
         except OSError:
             pass
-
-
-def untrusted_cgroup() -> str | None:
-    """The `cgroup.procs` of one CPU cgroup for all untrusted code together, weighing as much
-    as one ordinary process (so a fork bomb's 30 spinning processes count as one, and the
-    sandboxes are never starved either), made on the first call (cgroup v2 with the cpu
-    controller, or v1's cpu hierarchy); None where the server cannot make one (not root, no
-    writable cgroup filesystem): nice 19 only then."""
-    global _cgroup_procs
-    if _cgroup_procs is not None:
-        return _cgroup_procs or None
-    _cgroup_procs = ""
-    try:
-        mounts = [line.split() for line in Path("/proc/self/mounts").read_text().splitlines()]
-    except OSError:
-        return None
-    for fields in mounts:
-        if len(fields) < 4:
-            continue
-        where, fstype, options = fields[1], fields[2], fields[3]
-        try:
-            if fstype == "cgroup" and "cpu" in options.split(","):
-                group = Path(where) / CGROUP
-                group.mkdir(exist_ok=True)
-                (group / "cpu.shares").write_text("1024")
-            elif fstype == "cgroup2" and "cpu" in Path(where, "cgroup.controllers").read_text().split():
-                Path(where, "cgroup.subtree_control").write_text("+cpu")
-                group = Path(where) / CGROUP
-                group.mkdir(exist_ok=True)
-                (group / "cpu.weight").write_text("100")
-            else:
-                continue
-        except OSError:
-            continue
-        _cgroup_procs = str(group / "cgroup.procs")
-        log.info("untrusted code runs in the CPU cgroup %s (least weight)", group)
-        return _cgroup_procs
-    return None
+    if budget is not None:
+        budget.join()
 
 
 def bwrap_works(bwrap: str | None) -> bool:

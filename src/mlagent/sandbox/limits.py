@@ -18,17 +18,21 @@ class Limits:
     output_bytes: int = 64 * 1024
     disk_mb: int | None = 4096  # the session directory may not grow past this (sandbox/disk.py)
 
-    def rlimits(self, extra_processes: int = 0) -> dict[int, int]:
-        """setrlimit values; `extra_processes` accounts for tasks the uid already runs."""
-        return {
+    def rlimits(self, extra_processes: int | None = 0) -> dict[int, int]:
+        """setrlimit values; `extra_processes` accounts for tasks the uid already runs (None:
+        no RLIMIT_NPROC, the process limit is the sandbox's own pids cgroup, cgroups.py)."""
+        limits = {
             resource.RLIMIT_CPU: self.cpu_seconds,
             resource.RLIMIT_AS: self.memory_mb * 1024 * 1024,
-            resource.RLIMIT_NPROC: self.max_processes + extra_processes,
+            resource.RLIMIT_NPROC: self.max_processes + (extra_processes or 0),
             resource.RLIMIT_FSIZE: self.file_size_mb * 1024 * 1024,
             resource.RLIMIT_CORE: 0,
         }
+        if extra_processes is None:
+            del limits[resource.RLIMIT_NPROC]
+        return limits
 
-    def prlimit_args(self, extra_processes: int = 0) -> list[str]:
+    def prlimit_args(self, extra_processes: int | None = 0) -> list[str]:
         names = {
             resource.RLIMIT_CPU: "--cpu",
             resource.RLIMIT_AS: "--as",
@@ -38,7 +42,7 @@ class Limits:
         }
         return [f"{names[k]}={v}" for k, v in self.rlimits(extra_processes).items()]
 
-    def setrlimit(self, extra_processes: int = 0) -> None:
+    def setrlimit(self, extra_processes: int | None = 0) -> None:
         """Apply in a child before exec (the fallback when `prlimit` is missing)."""
         for key, value in self.rlimits(extra_processes).items():
             resource.setrlimit(key, (value, value))

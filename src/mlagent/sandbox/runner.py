@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import retention
+from .cgroups import spawn, task_budget
 from .confine import (
     NOBODY,
     SANDBOX_MOUNT,
@@ -209,17 +210,23 @@ class Sandbox:
         session_dir = self.directory(session_id)
         workdir = SANDBOX_MOUNT if self.isolation == "bwrap" else str(session_dir)
         full_env = {**self._base_env(workdir), **(env or {})}
+        budget = task_budget(self.limits.max_processes)  # this command's own process limit
         uid = self.drop_uid if self.drop_uid is not None else os.getuid()
-        extra = tasks_of_uid(uid) if (uid != 0 or self.drop_uid is not None) else 0
+        if budget is not None:
+            extra = None
+        else:  # RLIMIT_NPROC: shared with every process of the uid
+            extra = tasks_of_uid(uid) if (uid != 0 or self.drop_uid is not None) else 0
         cmd: list[str] = []
         if self._prlimit:
             cmd += [self._prlimit, *self.limits.prlimit_args(extra), "--"]
-            preexec = die_with_parent
+
+            def preexec() -> None:
+                die_with_parent(budget)
         else:
             limits = self.limits
 
             def preexec() -> None:
-                die_with_parent()
+                die_with_parent(budget)
                 limits.setrlimit(extra)
         if self.isolation == "bwrap":
             cmd += self._bwrap_argv(session_dir, network) + list(argv)
@@ -227,8 +234,8 @@ class Sandbox:
             cmd += list(argv)
         wall = wall_seconds if wall_seconds is not None else self.limits.wall_seconds
         started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *cmd, cwd=str(session_dir), env=full_env, start_new_session=True, preexec_fn=preexec,
+        proc = await spawn(
+            budget, *cmd, cwd=str(session_dir), env=full_env, start_new_session=True, preexec_fn=preexec,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )

@@ -19,7 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..jobs.limits import Limits, preexec
+from ..jobs.limits import Limits, budget, preexec
+from ..sandbox.cgroups import spawn
 from ..sandbox.confine import drop_uid
 from ..sandbox.disk import DiskGuard
 from .compiled import Predict, SpecError, checked, unpack, work
@@ -152,9 +153,11 @@ async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout:
     init = init.model_copy(update={"model_fd": fds[0], "data_fd": fds[1] if init.data_path else None})
     try:
         with open(log_path, "ab") as log_file:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, cwd=home, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=log_file, preexec_fn=preexec(limits, drop_uid() if mode == "bwrap" else None), pass_fds=fds, limit=MAX_FRAME)
+            own = budget(limits)
+            proc = await spawn(
+                own, *argv, cwd=home, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=log_file, preexec_fn=preexec(limits, drop_uid() if mode == "bwrap" else None, own),
+                pass_fds=fds, limit=MAX_FRAME)
     finally:
         for f in files:
             f.close()

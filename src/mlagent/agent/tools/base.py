@@ -23,6 +23,7 @@ class ToolContext:
     session_id: str
     response_id: str
     token: SecretStr | None = None
+    call_id: str = ""  # the tool call being run (an HF Job carries it, to settle its charge when it ends)
     notify: Callable[[str, dict[str, Any]], None] = lambda name, payload: None
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -50,8 +50,9 @@ def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float =
         *lookups,
         WriteFileTool(sandbox, hub), ReadFileTool(sandbox, hub), EditFileTool(sandbox, hub),
         RunCommandTool(sandbox, hub, sandbox_price), RunPythonTool(sandbox, hub, sandbox_price),
-        JobRunTool(hub, sandbox, trackio=trackio, job_price=job_price, hardware=hardware), JobInspectTool(hub, job_poll_seconds),
-        JobLogsTool(hub, job_poll_seconds), JobWaitTool(hub, job_poll_seconds), JobCancelTool(hub, job_poll_seconds),
+        JobRunTool(hub, sandbox, trackio=trackio, job_price=job_price, hardware=hardware), JobInspectTool(hub, job_poll_seconds, job_price),
+        JobLogsTool(hub, job_poll_seconds), JobWaitTool(hub, job_poll_seconds, job_price),
+        JobCancelTool(hub, job_poll_seconds, job_price),
         RepoCreateTool(hub), RepoUploadTool(hub, sandbox),
         ResearchTool(lookups, max_tokens=research_max_tokens, max_steps=research_max_steps),
     ]

@@ -1,7 +1,13 @@
 """HF Jobs: run (Docker image or Python script via uv), inspect, logs, wait, cancel — in the
 caller's namespace, billed to the caller. Launching a job seeds a trackio dashboard Space
 for it (when the caller may create Spaces) and announces both as artifacts. Cancelling a
-turn never cancels a launched job; only `hf_job_cancel` does."""
+turn never cancels a launched job; only `hf_job_cancel` does.
+
+Cost (docs/cost-and-usage.md): a launch is charged its estimate (flavor × timeout) when it
+is admitted; a launch that fails is charged nothing; once a job has ended, the tool that
+sees it (`hf_job_wait`, `hf_job_inspect`, `hf_job_cancel`) settles the launch's charge at
+the flavor's price × the time the job ran, as the Hub reports it. The job carries the
+session and the launching call in its labels, so the charge can be found again."""
 
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ class FlavorCatalogue(Protocol):
 
 
 DEFAULT_TIMEOUT = "30m"
+SESSION_LABEL, CALL_LABEL = "mlagent-session", "mlagent-call"
 OUTPUT_ENV_KEYS = ("HUB_MODEL_ID", "HUB_DATASET_ID", "OUTPUT_REPO")
 
 
@@ -121,6 +128,23 @@ class JobRunTool(Tool):
         return 0.0 if self.job_price is None else round(self.job_price(flavor, seconds), 4)
 
     async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        try:
+            flavor, job, ns, timeout, env, output_repo = await self._launch(arguments, ctx)
+        except Exception:
+            ctx.notify("cost", {"usd": 0.0})  # no job ran: the admitted estimate is not spent
+            raise
+        ctx.notify("artifact", {"type": "hf_job", "id": job.id, "url": job.url})
+        dashboard = await self._dashboard(ctx, env) if self.trackio else None
+        lines = [f"Launched HF Job {job.id} ({flavor}, timeout {timeout}s) in namespace {ns}: {job.url}",
+                 f"status: {job.status.stage}"]
+        if dashboard:
+            lines.append(f"trackio dashboard: {dashboard} (project {env['TRACKIO_PROJECT']})")
+        if output_repo:
+            lines.append(f"expected output repo: {self.hub.repo_url(output_repo)}")
+        lines.append("Use hf_job_wait to wait for it, hf_job_logs for its logs.")
+        return "\n".join(lines)
+
+    async def _launch(self, arguments: dict[str, Any], ctx: ToolContext):
         flavor = arguments.get("flavor") or "cpu-basic"
         if self.hardware is not None:
             await self.hardware.refresh(ctx.token.get_secret_value() if ctx.token is not None else None)
@@ -148,18 +172,9 @@ class JobRunTool(Tool):
         api = self.hub.api(ctx)
         job = await self.hub.call(f"launch an HF Job ({flavor})", api.run_job, image=image, command=command, env=env,
                                   secrets=secrets or None, flavor=flavor, timeout=timeout, namespace=ns,
-                                  labels={"mlagent-session": ctx.session_id[:60]}, billing_ns=ns,
-                                  permission="job.write")
-        ctx.notify("artifact", {"type": "hf_job", "id": job.id, "url": job.url})
-        dashboard = await self._dashboard(ctx, env) if self.trackio else None
-        lines = [f"Launched HF Job {job.id} ({flavor}, timeout {timeout}s) in namespace {ns}: {job.url}",
-                 f"status: {job.status.stage}"]
-        if dashboard:
-            lines.append(f"trackio dashboard: {dashboard} (project {env['TRACKIO_PROJECT']})")
-        if output_repo:
-            lines.append(f"expected output repo: {self.hub.repo_url(output_repo)}")
-        lines.append("Use hf_job_wait to wait for it, hf_job_logs for its logs.")
-        return "\n".join(lines)
+                                  labels={SESSION_LABEL: ctx.session_id[:60], CALL_LABEL: ctx.call_id[:60]},
+                                  billing_ns=ns, permission="job.write")
+        return flavor, job, ns, timeout, env, output_repo
 
     def _command(self, arguments: dict[str, Any], ctx: ToolContext, env: dict[str, str]) -> tuple[str, list[str]]:
         script = arguments.get("script")
@@ -216,12 +231,22 @@ class _JobTool(Tool):
     needs_hf_token = True
     parameters = {"type": "object", "properties": {"job_id": {"type": "string"}}, "required": ["job_id"]}
 
-    def __init__(self, hub: HubClient, poll_seconds: float = 10.0) -> None:
+    def __init__(self, hub: HubClient, poll_seconds: float = 10.0,
+                 job_price: Callable[[str, float], float] | None = None) -> None:
         self.hub = hub
         self.poll_seconds = poll_seconds
+        self.job_price = job_price  # (flavor, seconds) -> USD, as JobRunTool's
 
     async def _inspect(self, api: HfApi, job_id: str, ns: str):
         return await self.hub.call(f"inspect job {job_id}", api.inspect_job, job_id=job_id, namespace=ns)
+
+    def _settle(self, job, ctx: ToolContext) -> None:
+        """A job of this session that has ended: its launch's charge becomes what it cost."""
+        labels = job.labels or {}
+        seconds = ran_seconds(job)
+        if (job.status.stage in TERMINAL_STAGES and self.job_price is not None and job.flavor and seconds is not None
+                and labels.get(CALL_LABEL) and labels.get(SESSION_LABEL) == ctx.session_id[:60]):
+            ctx.notify("cost", {"usd": round(self.job_price(job.flavor, seconds), 4), "call_id": labels[CALL_LABEL]})
 
     async def _logs(self, api: HfApi, job_id: str, ns: str, tail: int) -> list[str]:
         return await self.hub.call(f"fetch the logs of job {job_id}",
@@ -236,6 +261,15 @@ class _JobTool(Tool):
         return "\n".join(lines)
 
 
+def ran_seconds(job) -> float | None:
+    """How long the job ran, as the Hub reports it (its running time, else its timestamps)."""
+    if job.durations is not None and job.durations.running_secs is not None:
+        return float(job.durations.running_secs)
+    if job.started_at is not None and job.finished_at is not None:
+        return max(0.0, (job.finished_at - job.started_at).total_seconds())
+    return None
+
+
 class JobInspectTool(_JobTool):
     name = "hf_job_inspect"
     description = "Get an HF Job's status, hardware and URL."
@@ -243,7 +277,9 @@ class JobInspectTool(_JobTool):
     async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         job_id = need_str(arguments, "job_id")
         ns = await self.hub.namespace(ctx)
-        return self._describe(await self._inspect(self.hub.api(ctx), job_id, ns))
+        job = await self._inspect(self.hub.api(ctx), job_id, ns)
+        self._settle(job, ctx)
+        return self._describe(job)
 
 
 class JobLogsTool(_JobTool):
@@ -285,6 +321,7 @@ class JobWaitTool(_JobTool):
                 break
             await asyncio.sleep(min(self.poll_seconds, max(0.0, deadline - time.monotonic())))
             job = await self._inspect(api, job_id, ns)
+        self._settle(job, ctx)
         parts = [self._describe(job)]
         if job.status.stage not in TERMINAL_STAGES:
             parts.append(f"Still {job.status.stage} after {limit}s; call hf_job_wait again to keep waiting.")
@@ -326,4 +363,6 @@ class JobCancelTool(_JobTool):
         api = self.hub.api(ctx)
         await self.hub.call(f"cancel job {job_id}", api.cancel_job, job_id=job_id, namespace=ns,
                             permission="job.write")
-        return f"Cancellation requested for job {job_id}.\n" + self._describe(await self._inspect(api, job_id, ns))
+        job = await self._inspect(api, job_id, ns)
+        self._settle(job, ctx)
+        return f"Cancellation requested for job {job_id}.\n" + self._describe(job)
