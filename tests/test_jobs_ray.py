@@ -1,0 +1,240 @@
+"""`/mltraining` on the `ray` job backend: a real local Ray head on loopback (one per test
+session), the real server with MLAGENT_JOB_BACKEND=ray, driven over HTTP.
+
+The head is started with its own temporary directory and ports, and stopped by the ids of
+the processes it started (never `ray stop`, which would stop every Ray on the machine).
+MLAGENT_TEST_RAY_ADDRESS=http://host:port runs the tests against an existing cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from mlagent.sandbox.confine import bwrap_works
+
+from .fakes.serve import free_port
+from .harness import ServerProcess
+from .mlconnector.client import TRAIN_SCRIPT, api_client, upload, wait_training
+from .test_mlconnector_training import _diabetes_csv
+
+RAY = Path(sys.executable).parent / "ray"
+pytestmark = pytest.mark.skipif(not RAY.exists(), reason="the ray CLI is not installed (pip install '.[ray]')")
+
+
+def _family(roots: set[int]) -> set[int]:
+    """`roots` and all their descendants, now."""
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = Path(entry.path, "stat").read_text()
+                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    family, grew = set(roots), True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in family} - family
+        family |= more
+        grew = bool(more)
+    return family
+
+
+def _ours(temp: str) -> set[int]:
+    """The Ray processes whose command line names our temporary directory, and theirs."""
+    roots = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if temp.encode() in Path(entry.path, "cmdline").read_bytes():
+                    roots.add(int(entry.name))
+    return _family(roots)
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    existing = os.environ.get("MLAGENT_TEST_RAY_ADDRESS")
+    if existing:
+        yield existing
+        return
+    temp = tempfile.mkdtemp(prefix="rayt", dir="/tmp")  # short: Ray's unix socket paths must be
+    dashboard = free_port()
+    ports = {"--port": free_port(), "--dashboard-port": dashboard, "--ray-client-server-port": free_port(),
+             "--dashboard-agent-listen-port": free_port(), "--dashboard-agent-grpc-port": free_port(),
+             "--metrics-export-port": free_port(), "--runtime-env-agent-port": free_port(),
+             "--node-manager-port": free_port(), "--object-manager-port": free_port()}
+    argv = [str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
+            "--num-cpus=2", "--include-dashboard=true", "--disable-usage-stats", f"--temp-dir={temp}",
+            "--min-worker-port=0", "--max-worker-port=0", *(f"{k}={v}" for k, v in ports.items())]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=240,
+                              env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        if done.returncode != 0:
+            raise RuntimeError(f"ray start failed:\n{done.stdout}\n{done.stderr}")
+        yield f"http://127.0.0.1:{dashboard}"
+    finally:
+        pids = _ours(temp)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        time.sleep(2)
+        for pid in pids | _ours(temp):  # what ignored SIGTERM
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _ray_env(address: str, **extra: str) -> dict[str, str]:
+    return {"MLAGENT_JOB_BACKEND": "ray", "MLAGENT_RAY_ADDRESS": address, **extra}
+
+
+@pytest.fixture(scope="module")
+def ray_server(ray_address, tmp_path_factory, fake_llm, fake_hub):
+    server = ServerProcess(tmp_path_factory.mktemp("ray"), {"HF_ENDPOINT": fake_hub.url,
+                           "MLAGENT_INFERENCE_BASE_URL": fake_llm.url, **_ray_env(ray_address)}).start()
+    yield server
+    server.stop()
+
+
+def _ray_status(address: str, job_id: str) -> str:
+    from ray.job_submission import JobSubmissionClient
+
+    return str(JobSubmissionClient(address).get_job_status(job_id).value)
+
+
+def _model(c, name: str, script: bytes, data: bytes = b"a,b\n1,2\n") -> str:
+    mid = c.post("/model/add", json={"modelname": name, "modelkind": "regression",
+                                     "hyperparameter": [{"parameter": "alpha", "value": 0.5}]}).json()["id"]
+    assert upload(c, mid, "train.py", script, "code").status_code == 201
+    assert upload(c, mid, "train.csv", data, "data").status_code == 201
+    return mid
+
+
+def _wait_log(c, training_id: str, text: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = c.get(f"/mltraining/{training_id}/logs").text
+        if text in logs:
+            return logs
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not in the logs of {training_id}: {logs!r}")
+
+
+def test_training_on_ray_registers_the_model(ray_server, ray_address):
+    with api_client(ray_server) as c:
+        mid = _model(c, "Ridge", TRAIN_SCRIPT, _diabetes_csv())
+        elsewhere = c.post("/mltraining/add", json={"modelid": mid, "placement": {"clusterID": "*", "node": "n1"}})
+        assert elsewhere.status_code == 422 and elsewhere.json()["details"]["field"] == "placement.node"
+        started = c.post("/mltraining/add", json={"modelid": mid, "placement": {"clusterID": "ray", "node": "*"}})
+        assert started.status_code == 201, started.text
+        assert started.json()["backend"] == "ray" and started.json()["job_id"].startswith("mlagent-")
+        done = wait_training(c, started.json()["id"], timeout=240)
+        logs = c.get(f"/mltraining/{done['id']}/logs").text
+        assert done["status"] == "succeeded", (done, logs)
+        assert 0.4 < done["metrics"]["r2"] < 1 and done["result_file"]["version"] == 1
+        assert "trained with alpha 0.5" in logs
+        assert "mlagent-job-result" not in logs and "Running entrypoint" not in logs  # the job's own output only
+    assert _ray_status(ray_address, done["job_id"]) == "SUCCEEDED"  # it ran as a Ray job
+
+
+def test_logs_stream_while_running_and_cancel_stops_the_ray_job(ray_server, ray_address):
+    script = b"import time\nfor i in range(600):\n    print('tick', i, flush=True)\n    time.sleep(0.5)\n"
+    with api_client(ray_server) as c:
+        mid = _model(c, "ticker", script)
+        tid = c.post("/mltraining/add", json={"modelid": mid}).json()["id"]
+        _wait_log(c, tid, "tick 1")
+        assert c.get(f"/mltraining/{tid}").json()["status"] == "running"
+        cancelled = c.delete(f"/mltraining/{tid}").json()
+        if cancelled["status"] == "running":  # the record moves once the watcher sees Ray's status
+            cancelled = wait_training(c, tid)
+        assert cancelled["status"] == "cancelled", cancelled
+        assert _ray_status(ray_address, cancelled["job_id"]) == "STOPPED"
+        ticks = c.get(f"/mltraining/{tid}/logs").text.count("tick")
+        time.sleep(2)
+        assert c.get(f"/mltraining/{tid}/logs").text.count("tick") == ticks  # nothing runs on
+
+
+def test_failing_jobs_say_why(ray_server):
+    with api_client(ray_server) as c:
+        mid = _model(c, "fails", b"raise SystemExit('no luck: bad data')\n")
+        failed = wait_training(c, c.post("/mltraining/add", json={"modelid": mid}).json()["id"], timeout=240)
+        assert failed["status"] == "failed" and "no luck: bad data" in failed["reason"], failed
+        assert "exited with code 1" in failed["reason"]
+        upload(c, mid, "train.py", b"print('nothing written')\n", "code")
+        empty = wait_training(c, c.post("/mltraining/add", json={"modelid": mid}).json()["id"], timeout=240)
+        assert empty["status"] == "failed" and "no model file" in empty["reason"], empty
+
+
+PROBE = b"""
+import json, os, socket
+print('UID', os.getuid())
+print('RAYENV', sorted(k for k in os.environ if k.startswith(('MLAGENT_RAY', 'RAY_', 'AGENT_API'))))
+try:
+    socket.create_connection(('127.0.0.1', json.loads(os.environ['MLAGENT_HYPERPARAMETERS'])['port']), timeout=3)
+    print('NET open')
+except OSError as exc:
+    print('NET blocked', type(exc).__name__)
+try:
+    os.listdir(%r)
+    print('DATA readable')
+except OSError as exc:
+    print('DATA blocked', type(exc).__name__)
+raise SystemExit(0)
+"""
+
+
+@pytest.mark.skipif(not bwrap_works(shutil.which("bwrap")), reason="bwrap does not work here")
+def test_user_code_on_the_worker_is_confined(ray_server):
+    script = PROBE % str(ray_server.data_dir)
+    with api_client(ray_server) as c:
+        mid = c.post("/model/add", json={"modelname": "probe", "modelkind": "regression", "hyperparameter": [
+            {"parameter": "port", "value": ray_server.port}]}).json()["id"]
+        upload(c, mid, "train.py", script, "code")
+        upload(c, mid, "d.csv", b"a,b\n1,2\n", "data")
+        run = wait_training(c, c.post("/mltraining/add", json={"modelid": mid}).json()["id"], timeout=240)
+        logs = c.get(f"/mltraining/{run['id']}/logs").text
+    assert "NET blocked" in logs and "DATA blocked" in logs, logs  # the server's port and data dir
+    assert "RAYENV []" in logs, logs  # neither Ray's nor the entrypoint's variables reach the code
+    if os.getuid() == 0:
+        assert "UID 65534" in logs, logs  # nobody, not the Ray user (root)
+    assert run["status"] == "failed" and "no model file" in run["reason"]
+
+
+def test_a_restarted_server_reattaches_to_the_running_ray_job(ray_address, make_server):
+    script = TRAIN_SCRIPT.replace(b"import json, os, pickle", b"import json, os, pickle, time\n"
+                                  b"print('started', flush=True)\ntime.sleep(8)")
+    server = make_server(**_ray_env(ray_address)).start()
+    with api_client(server) as c:
+        mid = _model(c, "slow", script, _diabetes_csv())
+        started = c.post("/mltraining/add", json={"modelid": mid}).json()
+        _wait_log(c, started["id"], "started")
+    server.kill()  # kill -9 while the job runs on Ray
+    again = make_server(data_dir=server.data_dir, **_ray_env(ray_address)).start()
+    with api_client(again) as c:
+        done = wait_training(c, started["id"], timeout=240)
+        assert done["status"] == "succeeded", (done, again.log()[-3000:])
+        assert done["job_id"] == started["job_id"] and done["result_file"]["version"] == 1
+        assert "trained with alpha 0.5" in c.get(f"/mltraining/{started['id']}/logs").text
+    assert "following its job" in again.log()
+
+
+def test_inputs_and_outputs_through_the_blob_store(ray_address, make_server, tmp_path):
+    store = tmp_path / "shared-store"
+    server = make_server(**_ray_env(ray_address, MLAGENT_BLOB_URL=f"file://{store}",
+                                    MLAGENT_RAY_TRANSFER="blobs")).start()
+    with api_client(server) as c:
+        mid = _model(c, "Ridge", TRAIN_SCRIPT, _diabetes_csv())
+        done = wait_training(c, c.post("/mltraining/add", json={"modelid": mid}).json()["id"], timeout=240)
+        assert done["status"] == "succeeded", (done, c.get(f"/mltraining/{done['id']}/logs").text)
+        assert done["result_file"]["version"] == 1 and 0.4 < done["metrics"]["r2"] < 1
+    from ray.job_submission import JobSubmissionClient
+
+    sent = JobSubmissionClient(ray_address).get_job_info(done["job_id"]).runtime_env["env_vars"]["MLAGENT_RAY_JOB"]
+    assert f'"blob_prefix":"jobs/ray/{done["job_id"]}"' in sent  # the worker fetched from the store
+    assert not [p for p in (store / "jobs" / "ray").rglob("*") if p.is_file()]  # and the job's blobs are gone
