@@ -7,54 +7,20 @@ MLAGENT_TEST_RAY_ADDRESS=http://host:port runs the tests against an existing clu
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 from mlagent.sandbox.confine import bwrap_works
 
-from .fakes.serve import free_port
 from .harness import ServerProcess
 from .mlconnector.client import TRAIN_SCRIPT, api_client, upload, wait_training
+from .ray_head import RAY, ray_head
 from .test_mlconnector_training import _diabetes_csv
 
-RAY = Path(sys.executable).parent / "ray"
 pytestmark = pytest.mark.skipif(not RAY.exists(), reason="the ray CLI is not installed (pip install '.[ray]')")
-
-
-def _family(roots: set[int]) -> set[int]:
-    """`roots` and all their descendants, now."""
-    parents: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                stat = Path(entry.path, "stat").read_text()
-                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
-    family, grew = set(roots), True
-    while grew:
-        more = {pid for pid, parent in parents.items() if parent in family} - family
-        family |= more
-        grew = bool(more)
-    return family
-
-
-def _ours(temp: str) -> set[int]:
-    """The Ray processes whose command line names our temporary directory, and theirs."""
-    roots = set()
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if temp.encode() in Path(entry.path, "cmdline").read_bytes():
-                    roots.add(int(entry.name))
-    return _family(roots)
 
 
 @pytest.fixture(scope="session")
@@ -63,31 +29,8 @@ def ray_address():
     if existing:
         yield existing
         return
-    temp = tempfile.mkdtemp(prefix="rayt", dir="/tmp")  # short: Ray's unix socket paths must be
-    dashboard = free_port()
-    ports = {"--port": free_port(), "--dashboard-port": dashboard, "--ray-client-server-port": free_port(),
-             "--dashboard-agent-listen-port": free_port(), "--dashboard-agent-grpc-port": free_port(),
-             "--metrics-export-port": free_port(), "--runtime-env-agent-port": free_port(),
-             "--node-manager-port": free_port(), "--object-manager-port": free_port()}
-    argv = [str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
-            "--num-cpus=2", "--include-dashboard=true", "--disable-usage-stats", f"--temp-dir={temp}",
-            "--min-worker-port=0", "--max-worker-port=0", *(f"{k}={v}" for k, v in ports.items())]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=240,
-                              env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
-        if done.returncode != 0:
-            raise RuntimeError(f"ray start failed:\n{done.stdout}\n{done.stderr}")
-        yield f"http://127.0.0.1:{dashboard}"
-    finally:
-        pids = _ours(temp)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        time.sleep(2)
-        for pid in pids | _ours(temp):  # what ignored SIGTERM
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(temp, ignore_errors=True)
+    with ray_head() as address:
+        yield address
 
 
 def _ray_env(address: str, **extra: str) -> dict[str, str]:
@@ -238,3 +181,25 @@ def test_inputs_and_outputs_through_the_blob_store(ray_address, make_server, tmp
     sent = JobSubmissionClient(ray_address).get_job_info(done["job_id"]).runtime_env["env_vars"]["MLAGENT_RAY_JOB"]
     assert f'"blob_prefix":"jobs/ray/{done["job_id"]}"' in sent  # the worker fetched from the store
     assert not [p for p in (store / "jobs" / "ray").rglob("*") if p.is_file()]  # and the job's blobs are gone
+
+
+def test_local_fine_tuning_runs_on_ray(ray_address, fake_llm, fake_hub, tmp_path):
+    from ray.job_submission import JobSubmissionClient
+
+    from .api_servers import client, start_api_server, wait_job
+    from .test_api_finetune import TRAIN
+
+    server = start_api_server(tmp_path, fake_llm, fake_hub, start_timeout=90, **_ray_env(ray_address))
+    try:
+        with client(server) as c:
+            train = c.post("/ml-api/files/", files={"file": ("train.jsonl", TRAIN.encode())}).json()["id"]
+            job = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-gpt2", "training_file": train,
+                                                            "compute_config": {"epochs": 2}}).json()
+            done = wait_job(c, job["id"], timeout=300)
+        assert done["status"] == "succeeded", (done, server.log()[-3000:])
+        assert done["fine_tuned_model"].startswith("ft:tiny-gpt2:custom:") and done["metrics"]["epoch"] == 2
+        assert (server.data_dir / "finetune" / job["id"] / "model" / "config.json").exists()
+    finally:
+        server.stop()
+    ran = [j for j in JobSubmissionClient(ray_address).list_jobs() if (j.metadata or {}).get("mlagent_job") == job["id"]]
+    assert [str(j.status.value) for j in ran] == ["SUCCEEDED"]  # the trainer ran as a Ray job

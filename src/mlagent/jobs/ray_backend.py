@@ -57,7 +57,9 @@ class RayBackend:
 
     async def _call(self, method: str, *args, **kwargs):
         def call():
-            from ray.job_submission import JobSubmissionClient  # ray only when this backend is chosen
+            from ray.job_submission import (
+                JobSubmissionClient,  # ray only when this backend is chosen
+            )
 
             if self._client is None:
                 self._client = JobSubmissionClient(self.address)

@@ -28,7 +28,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..sandbox.confine import IsolationError, Mount, isolation
+from ..sandbox.confine import SRC, IsolationError, Mount, isolation
 from . import transfer
 from .base import JobSpec, JobState
 from .local import LocalBackend
@@ -109,6 +109,8 @@ def main() -> int:
                 spec = _localise(job, blobs, Path(tmp))
             if spec.argv and spec.argv[0] == PYTHON:
                 spec = spec.model_copy(update={"argv": [sys.executable, *spec.argv[1:]]})
+            if spec.with_source:  # `python -m mlagent...`: this worker's copy of the package
+                spec = spec.model_copy(update={"env": {**spec.env, "PYTHONPATH": SRC}})
             if spec.isolation == "bwrap":
                 isolation("bwrap", "a Ray job (uploaded code)")
             state = asyncio.run(_run(spec, Path(tmp) / "run"))
