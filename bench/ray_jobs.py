@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from mlagent.jobs import JobSpec, Limits, LocalBackend
-from mlagent.jobs.ray_backend import RayBackend
 from mlagent.jobs.limits import scrubbed_env
+from mlagent.jobs.ray_backend import RayBackend
 from mlagent.sandbox.confine import SANDBOX_MOUNT, Mount, isolation
 from tests.mlconnector.client import TRAIN_SCRIPT
 from tests.ray_head import ray_head

@@ -15,6 +15,7 @@ import pytest
 
 from mlagent.sandbox.confine import bwrap_works
 
+from .fakes.serve import free_port
 from .harness import ServerProcess
 from .mlconnector.client import TRAIN_SCRIPT, api_client, upload, wait_training
 from .ray_head import RAY, ray_head
@@ -149,6 +150,7 @@ def test_user_code_on_the_worker_is_confined(ray_server):
     assert run["status"] == "failed" and "no model file" in run["reason"]
 
 
+@pytest.mark.slow  # tens of seconds: two server starts / a real fine-tune
 def test_a_restarted_server_reattaches_to_the_running_ray_job(ray_address, make_server):
     script = TRAIN_SCRIPT.replace(b"import json, os, pickle", b"import json, os, pickle, time\n"
                                   b"print('started', flush=True)\ntime.sleep(8)")
@@ -183,6 +185,7 @@ def test_inputs_and_outputs_through_the_blob_store(ray_address, make_server, tmp
     assert not [p for p in (store / "jobs" / "ray").rglob("*") if p.is_file()]  # and the job's blobs are gone
 
 
+@pytest.mark.slow  # tens of seconds: two server starts / a real fine-tune
 def test_local_fine_tuning_runs_on_ray(ray_address, fake_llm, fake_hub, tmp_path):
     from ray.job_submission import JobSubmissionClient
 
@@ -203,3 +206,28 @@ def test_local_fine_tuning_runs_on_ray(ray_address, fake_llm, fake_hub, tmp_path
         server.stop()
     ran = [j for j in JobSubmissionClient(ray_address).list_jobs() if (j.metadata or {}).get("mlagent_job") == job["id"]]
     assert [str(j.status.value) for j in ran] == ["SUCCEEDED"]  # the trainer ran as a Ray job
+
+
+def test_an_unreachable_cluster_is_a_clear_error(make_server):
+    server = make_server(**_ray_env(f"http://127.0.0.1:{free_port()}")).start()
+    with api_client(server) as c:
+        mid = _model(c, "nowhere", TRAIN_SCRIPT)
+        r = c.post("/mltraining/add", json={"modelid": mid})
+        assert r.status_code == 503 and r.json()["details"]["code"] == "job_backend_unavailable", r.text
+        assert "cannot be reached" in r.json()["error"]
+        [record] = c.get("/mltraining/all").json()
+        assert record["status"] == "failed" and "cannot be reached" in record["reason"]
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({}, "needs MLAGENT_RAY_ADDRESS"),
+    ({"ray_address": "http://h:8265", "ray_runtime_env": "{nope"}, "MLAGENT_RAY_RUNTIME_ENV is not valid JSON"),
+    ({"ray_address": "http://h:8265", "ray_runtime_env": "[1]"}, "must be a JSON object"),
+    ({"ray_address": "http://h:8265", "ray_transfer": "blobs"}, "needs MLAGENT_BLOB_URL"),
+])
+def test_ray_settings_are_checked_at_start(tmp_path, settings, message):
+    from mlagent.config import Settings
+    from mlagent.jobs import make_backend
+
+    with pytest.raises(ValueError, match=message):
+        make_backend(Settings(job_backend="ray", data_dir=tmp_path, **settings), tmp_path)

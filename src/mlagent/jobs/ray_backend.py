@@ -71,9 +71,9 @@ class RayBackend:
             if "does not exist" in str(exc):
                 raise KeyError(args[0] if args else method) from None
             raise
-        except ConnectionError as exc:
+        except OSError as exc:  # ConnectionError, or requests' errors once the client exists
             raise ServiceError(503, "job_backend_unavailable", f"The Ray cluster at {self.address} cannot be "
-                               f"reached: {exc}.", None) from None
+                               f"reached: {str(exc).rstrip('.')}.", None) from None
 
     def check_placement(self, placement: Placement) -> None:
         if placement.clusterID not in RAY_NAMES:
@@ -111,10 +111,14 @@ class RayBackend:
 
     async def reattach(self, job_id: str) -> bool:
         """Whether `job_id` is a job of ours Ray still knows (running or finished): a
-        restarted server follows it on instead of failing it."""
-        with contextlib.suppress(KeyError, ValueError):
+        restarted server follows it on instead of failing it. While the cluster cannot be
+        reached the answer is yes: the follower keeps polling until it can (`wait`)."""
+        try:
             return (await self._job(job_id))[1] is not None
-        return False
+        except (KeyError, ValueError):
+            return False
+        except ServiceError:
+            return True
 
     async def status(self, job_id: str) -> JobState:
         if job_id in self._final:

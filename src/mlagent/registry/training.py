@@ -223,7 +223,8 @@ class TrainingService:
         reap = getattr(self.backend, "reap", None)
         reattach = getattr(self.backend, "reattach", None)
         for row in await self.store.unfinished_trainings():
-            if reattach is not None and row.job_id and await reattach(row.job_id):
+            if reattach is not None and row.job_id and row.backend == self.backend.name \
+                    and await reattach(row.job_id):
                 log.info("training %s: following its job %s again after the restart", row.id, row.job_id)
                 self._watch(row.id, row.model_id, row.job_id)
                 continue
