@@ -42,7 +42,18 @@ class Settings(BaseSettings):
     agent_api_key: str | None = Field(None, validation_alias=AliasChoices("AGENT_API_KEY"))
     api_keys_file: Path | None = None
     operator_key: str | None = None
-    job_backend: str = "local"
+    job_backend: str = "local"  # local | ray (docs/scaling.md, "Ray")
+    # The Ray cluster's job API (its dashboard address, e.g. http://127.0.0.1:8265), for job_backend=ray.
+    ray_address: str | None = None
+    # How a Ray job's inputs and outputs travel: paths (the worker reads and writes this server's
+    # job directories: one machine or a shared filesystem), blobs (through MLAGENT_BLOB_URL, for
+    # workers on other hosts) or auto (blobs when MLAGENT_BLOB_URL is set, else paths).
+    ray_transfer: Literal["auto", "paths", "blobs"] = "auto"
+    # A JSON runtime environment merged into each job's (e.g. {"py_modules": [...]} or {"pip": [...]}).
+    ray_runtime_env: str | None = None
+    # The Python that runs the entrypoint on the worker; unset: this server's interpreter path.
+    ray_python: str | None = None
+    ray_job_cpus: float = Field(1.0, ge=0)  # CPUs a job's entrypoint reserves on the cluster (its queue)
     # The organism file (agents, their prompts and tools); unset: the built-in organism/default.yaml.
     organism_path: Path | None = None
     # POST /api/v1/organism/stop: how long running turns may take to finish before they are ended.

@@ -38,8 +38,8 @@ async def build_mlconnector(settings: Settings, sessions: async_sessionmaker, bl
     recorder = OperationRecorder(store)
     recorder.start()
     deployments = DeploymentService(settings, store, registry, recorder)
-    trainings = TrainingService(settings, store, registry, make_backend(settings.job_backend,
-                                                                        settings.data_dir / "jobs" / "logs"))
+    trainings = TrainingService(settings, store, registry, make_backend(settings, settings.data_dir / "jobs" / "logs",
+                                                                        blobs))
     await trainings.recover()
     await deployments.resume()
     return MLConnector(registry, deployments, MonitoringService(deployments), trainings, recorder)

@@ -152,7 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds, sweeper)
         finetune_store = FineTuneStore(sm)
         finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune",
-                                        isolation=settings.sandbox_isolation)
+                                        isolation=settings.sandbox_isolation,
+                                        jobs=mlconnector.trainings.backend if settings.job_backend == "ray" else None)
         if url.startswith("sqlite"):
             await finetune_backend.recover()
         finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds,

@@ -26,7 +26,7 @@ import signal
 import sys
 from pathlib import Path
 
-from ..jobs import orphans
+from ..jobs import JobBackend, JobSpec, Limits, orphans
 from ..sandbox.confine import (
     SANDBOX_MOUNT,
     SRC,
@@ -65,13 +65,17 @@ def model_name(model_id: str, suffix: str | None, job_id: str) -> str:
 
 
 class LocalBackend:
-    def __init__(self, store: FineTuneStore, work_dir: Path, concurrency: int = 1, isolation: str = "auto") -> None:
+    def __init__(self, store: FineTuneStore, work_dir: Path, concurrency: int = 1, isolation: str = "auto",
+                 jobs: JobBackend | None = None) -> None:
+        """`jobs`: a job backend to run the trainer on (the `ray` one) instead of a subprocess."""
         self.store = store
         self.work_dir = work_dir
         self.isolation = isolation  # MLAGENT_SANDBOX_ISOLATION
+        self.jobs = jobs
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: dict[str, asyncio.Task] = {}
         self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._remote: dict[str, str] = {}  # our job id -> the job backend's
 
     async def submit(self, job_id: str, training: str, validation: str | None, base_dir: str | None) -> None:
         if not await self.store.transition(job_id, ("created",), "queued"):
@@ -86,6 +90,10 @@ class LocalBackend:
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+        remote = self._remote.get(job_id)
+        if remote is not None and self.jobs is not None:
+            with contextlib.suppress(KeyError):
+                await self.jobs.cancel(remote)
         return moved
 
     async def recover(self) -> int:
@@ -121,10 +129,15 @@ class LocalBackend:
             out.mkdir(parents=True, exist_ok=True)
             add_event(out, "message", f"Training started on {job.model_id} (local CPU).")
             try:
-                argv, env = await asyncio.to_thread(self._prepare, out, job.model_id, cfg, training, validation,
-                                                    base_dir)
-                error = await self._train(job_id, out, argv, env, int(cfg["timeout_seconds"]),
-                                          float(cfg["timeout_seconds"]))
+                spec = await asyncio.to_thread(self._prepare, out, job.model_id, cfg, training, validation,
+                                               base_dir)
+                if self.jobs is not None:
+                    error = await self._train_on(self.jobs, job_id, out, spec)
+                else:
+                    argv = wrap(spec.argv, spec.workdir, mounts=spec.mounts, with_source=True) \
+                        if spec.isolation == "bwrap" else spec.argv
+                    error = await self._train(job_id, out, argv, spec.env, int(cfg["timeout_seconds"]),
+                                              float(cfg["timeout_seconds"]))
             except Exception as exc:  # could not even start the trainer
                 log.exception("fine-tuning job %s crashed", job_id)
                 error = f"The trainer could not run: {type(exc).__name__}."
@@ -136,9 +149,9 @@ class LocalBackend:
                 add_event(out, "message", f"The job failed: {error}", level="error")
 
     def _prepare(self, out: Path, model_id: str, cfg: dict, training: str, validation: str | None,
-                 base_dir: str | None) -> tuple[list[str], dict[str, str]]:
-        """The trainer's argv and environment, in the sandbox where it works. `out` holds the
-        server's own files (spec, log); `out/home` and `out/model` are the trainer's."""
+                 base_dir: str | None) -> JobSpec:
+        """The trainer's job (argv, environment, mounts; in the sandbox where it works). `out`
+        holds the server's own files (spec, log); `out/home` and `out/model` are the trainer's."""
         mode = isolation(self.isolation, "the local fine-tuning trainer (tenant training data)")
         boxed = mode == "bwrap"
         home, model, inputs = out / "home", out / "model", out / "input"
@@ -172,7 +185,56 @@ class LocalBackend:
                "PYTHONPATH": SRC, "TMPDIR": "/tmp" if boxed else where}
         env.update({k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")})  # the machine's BLAS fixes
         argv = [sys.executable, "-m", "mlagent.finetune.train", inside["spec"] if boxed else str(inputs / "spec.json")]
-        return (wrap(argv, home, mounts=mounts, with_source=True) if boxed else argv), env
+        timeout = int(cfg["timeout_seconds"])
+        return JobSpec(name=out.name, argv=argv, workdir=home, env=env, isolation=mode, mounts=mounts,
+                       with_source=True, limits=Limits(cpu_seconds=timeout + 5, memory_mb=MEMORY_LIMIT_BYTES >> 20,
+                                                       procs=None, file_size_mb=None, open_files=4096,
+                                                       wall_seconds=float(timeout)))
+
+    async def _train_on(self, jobs: JobBackend, job_id: str, out: Path, spec: JobSpec) -> str | None:
+        """The trainer as a job of `jobs`: its output (JSON events on stdout, mixed with its
+        stderr) is read as it grows; the log is kept in `out/trainer.log` at the end."""
+        remote = await jobs.submit(spec)
+        self._remote[job_id] = remote
+        seen, last_error = 0, None
+        try:
+            while True:
+                state = await jobs.wait(remote, timeout=1.0)
+                text = await jobs.logs(remote)
+                complete = text.rfind("\n") + 1 if not state.finished else len(text)
+                for raw in text[seen:complete].splitlines():
+                    last_error = await self._event(job_id, out, raw) or last_error
+                seen = max(seen, complete)
+                if state.finished:
+                    break
+        finally:
+            self._remote.pop(job_id, None)
+        (out / "trainer.log").write_text(text)
+        if state.status == "succeeded":
+            return None
+        if state.reason and "wall clock limit" in state.reason:
+            return f"The job exceeded its timeout of {spec.limits.wall_seconds:g} seconds."
+        if last_error:
+            return last_error
+        lines = [line for line in text.strip().splitlines() if not line.startswith("{")][-1:] or [""]
+        return f"The trainer failed: {state.reason or state.status}. {lines[0][:300]}".strip()
+
+    async def _event(self, job_id: str, out: Path, raw: str | bytes) -> str | None:
+        """Record one line the trainer printed; an error message it reported, if that line was one."""
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(msg, dict):
+            return None
+        if msg.get("event") == "metrics":
+            metrics = {k: float(v) for k, v in msg.items() if k != "event"}
+            await self.store.set_metrics(job_id, metrics)
+            add_event(out, "metrics", f"Step {int(metrics.get('step', 0))}: training loss "
+                      f"{metrics.get('loss', float('nan')):.4f}", metrics)
+        elif msg.get("event") == "error":
+            return str(msg.get("message"))
+        return None
 
     async def _train(self, job_id: str, out: Path, argv: list[str], env: dict[str, str], cpu_seconds: int,
                      wall_seconds: float) -> str | None:
@@ -188,17 +250,7 @@ class LocalBackend:
         try:
             async with asyncio.timeout(wall_seconds):
                 async for raw in proc.stdout:
-                    try:
-                        msg = json.loads(raw)
-                    except ValueError:
-                        continue
-                    if msg.get("event") == "metrics":
-                        metrics = {k: float(v) for k, v in msg.items() if k != "event"}
-                        await self.store.set_metrics(job_id, metrics)
-                        add_event(out, "metrics", f"Step {int(metrics.get('step', 0))}: training loss "
-                                  f"{metrics.get('loss', float('nan')):.4f}", metrics)
-                    elif msg.get("event") == "error":
-                        last_error = str(msg.get("message"))
+                    last_error = await self._event(job_id, out, raw) or last_error
                 rc = await proc.wait()
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):

@@ -29,6 +29,7 @@ class JobSpec(BaseModel):
     isolation: Literal["bwrap", "none"] = "bwrap"
     mounts: list[Mount] = Field(default_factory=list)
     network: bool = False
+    with_source: bool = False  # bind this package's source read-only too (`python -m mlagent...`)
 
 
 class JobState(BaseModel):

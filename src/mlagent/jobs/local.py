@@ -72,7 +72,8 @@ class LocalBackend:
         """The argv to start and the uid the job's code will run as (None: the server's)."""
         if spec.isolation == "none":
             return list(spec.argv), None
-        return wrap(spec.argv, spec.workdir, network=spec.network, mounts=spec.mounts), drop_uid()
+        return wrap(spec.argv, spec.workdir, network=spec.network, mounts=spec.mounts,
+                    with_source=spec.with_source), drop_uid()
 
     async def _run(self, job_id: str, job: _Job) -> None:
         spec = job.spec

@@ -69,7 +69,7 @@ class TrainingService:
         return row
 
     async def add(self, account: str, body: MLTrainCreate) -> MLTrain:
-        check_local(body.placement)
+        getattr(self.backend, "check_placement", check_local)(body.placement)
         try:  # probed once; refuse here, before any record, when the sandbox is required but missing
             await asyncio.to_thread(isolation, self.settings.sandbox_isolation, "/mltraining jobs (uploaded code)")
         except IsolationError as exc:
@@ -89,13 +89,21 @@ class TrainingService:
                           status="queued", reason=None, metrics={}, result_file_id=None, created_at=now,
                           updated_at=now)
         await self.store.add_training(row)
-        spec, out = await asyncio.to_thread(self._prepare, row.id, body.modelid, model, code, data)
-        job_id = await self.backend.submit(spec)
+        spec, _out = await asyncio.to_thread(self._prepare, row.id, body.modelid, model, code, data)
+        try:
+            job_id = await self.backend.submit(spec)
+        except ServiceError as exc:  # e.g. the Ray cluster is unreachable
+            await self.store.update_training(row.id, status="failed", reason=exc.message)
+            raise
         await self.store.update_training(row.id, job_id=job_id, status="running")
-        task = asyncio.create_task(self._follow(row.id, body.modelid, job_id, out), name=f"follow-{row.id}")
+        self._watch(row.id, body.modelid, job_id)
+        return await self.get(account, row.id)
+
+    def _watch(self, training_id: str, model_id: str, job_id: str) -> None:
+        task = asyncio.create_task(self._follow(training_id, model_id, job_id, self.root / training_id / "output"),
+                                   name=f"follow-{training_id}")
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
-        return await self.get(account, row.id)
 
     def _prepare(self, training_id: str, model_id: str, model, code, data) -> tuple[JobSpec, Path]:
         """The job's directories and spec: jobs/<id>/input (its two files, read-only at
@@ -210,9 +218,16 @@ class TrainingService:
 
     async def recover(self) -> None:
         """Local jobs do not survive the server: stop what a crashed server's job left running
-        (its recorded process group, guarded against pid reuse) and say so in the record."""
+        (its recorded process group, guarded against pid reuse) and say so in the record.
+        A backend whose jobs outlive the server (Ray) `reattach`es: the job is followed on."""
         reap = getattr(self.backend, "reap", None)
+        reattach = getattr(self.backend, "reattach", None)
         for row in await self.store.unfinished_trainings():
+            if reattach is not None and row.job_id and row.backend == self.backend.name \
+                    and await reattach(row.job_id):
+                log.info("training %s: following its job %s again after the restart", row.id, row.job_id)
+                self._watch(row.id, row.model_id, row.job_id)
+                continue
             outcome = reap(row.job_id) if reap is not None and row.job_id else None
             if outcome == "alive":  # another live server process on this data directory runs it
                 continue
