@@ -10,9 +10,13 @@ from alembic.script import ScriptDirectory
 from mlagent.store.db import _alembic_config, migrate_sync
 
 
+def _heads() -> list[str]:
+    return ScriptDirectory.from_config(_alembic_config("sqlite://")).get_heads()
+
+
 def test_one_head() -> None:
-    heads = ScriptDirectory.from_config(_alembic_config("sqlite://")).get_heads()
-    assert heads == ["0006_single_head"], f"the migration history must have one head, found {heads}"
+    heads = _heads()
+    assert len(heads) == 1, f"the migration history must have one head, found {heads}"
 
 
 def _versions(path) -> set[str]:
@@ -26,9 +30,9 @@ def test_database_on_the_old_heads_upgrades_to_one(tmp_path) -> None:
         command.upgrade(_alembic_config(url), head)
     assert _versions(tmp_path / "old.db") == {"0002_registry", "0003_usage", "0004_finetune_hub", "0005_paused_agents"}
     migrate_sync(url)
-    assert _versions(tmp_path / "old.db") == {"0006_single_head"}
+    assert _versions(tmp_path / "old.db") == set(_heads())
 
 
 def test_empty_database_reaches_the_head(tmp_path) -> None:
     migrate_sync(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
-    assert _versions(tmp_path / "new.db") == {"0006_single_head"}
+    assert _versions(tmp_path / "new.db") == set(_heads())

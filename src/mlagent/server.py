@@ -56,6 +56,7 @@ from .usage.prices import PriceTable, load_prices
 from .usage.service import UsageService
 from .finetune.hf import HfBackend
 from .finetune.local import LocalBackend
+from .jobs.replica import replica_id
 from .finetune.service import FineTuningService
 from .store.finetune import FineTuneStore
 from .tasks.catalogue import ModelCatalogue
@@ -152,9 +153,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds, sweeper)
         finetune_store = FineTuneStore(sm)
         finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune",
-                                        isolation=settings.sandbox_isolation)
-        if url.startswith("sqlite"):
-            await finetune_backend.recover()
+                                        isolation=settings.sandbox_isolation, owner=replica_id(settings.data_dir),
+                                        lease_seconds=settings.lease_seconds)
+        await finetune_backend.recover()
+        finetune_backend.start()
         finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds,
                                 hardware=hardware)
         responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner, tail_poll)

@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
 from ..jobs import orphans
@@ -65,16 +66,21 @@ def model_name(model_id: str, suffix: str | None, job_id: str) -> str:
 
 
 class LocalBackend:
-    def __init__(self, store: FineTuneStore, work_dir: Path, concurrency: int = 1, isolation: str = "auto") -> None:
+    def __init__(self, store: FineTuneStore, work_dir: Path, concurrency: int = 1, isolation: str = "auto",
+                 owner: str = "replica-local", lease_seconds: float = 30.0) -> None:
         self.store = store
         self.work_dir = work_dir
         self.isolation = isolation  # MLAGENT_SANDBOX_ISOLATION
+        self.owner = owner  # this replica's id (jobs/replica.py): its jobs' leases name it
+        self.lease_seconds = lease_seconds
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: dict[str, asyncio.Task] = {}
         self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._heartbeat: asyncio.Task | None = None
 
     async def submit(self, job_id: str, training: str, validation: str | None, base_dir: str | None) -> None:
-        if not await self.store.transition(job_id, ("created",), "queued"):
+        if not await self.store.transition(job_id, ("created",), "queued", lease_owner=self.owner,
+                                           lease_expires_at=time.time() + self.lease_seconds):
             return
         task = asyncio.create_task(self._run(job_id, training, validation, base_dir), name=f"finetune:{job_id}")
         self._tasks[job_id] = task
@@ -88,20 +94,44 @@ class LocalBackend:
                 os.killpg(proc.pid, signal.SIGKILL)
         return moved
 
-    async def recover(self) -> int:
-        """After a restart: jobs left unfinished by a dead process fail, saying why."""
+    async def recover(self, mine: bool = True) -> int:
+        """Jobs left unfinished by a dead process fail, saying why: at start-up this
+        replica's own (its previous run's) and those of replicas that stopped; later (the
+        heartbeat) those whose replica's lease expired (store/leases.py)."""
         n = 0
-        for job in await self.store.unfinished():
-            left = orphans.reap(self.work_dir / job.id / "trainer.pid")
-            if left == "alive":  # another live server process on this data directory runs it
+        for job in await self.store.leases.lost(self.owner, mine):
+            if job.id in self._tasks:
                 continue
-            note = " Its trainer processes that were still running were stopped." if left == "killed" else ""
-            if await self.store.transition(job.id, ("created", "queued", "running"), "failed",
-                                           error="The server restarted before the job finished." + note):
+            if job.lease_owner not in (None, self.owner):  # it ran on another machine
+                error = f"The replica running the job stopped (no heartbeat for {self.lease_seconds:g} s)."
+            else:
+                left = orphans.reap(self.work_dir / job.id / "trainer.pid")
+                if left == "alive":  # another live server process on this data directory runs it
+                    continue
+                note = " Its trainer processes that were still running were stopped." if left == "killed" else ""
+                error = "The server restarted before the job finished." + note
+            if await self.store.leases.fail(job.id, self.owner, mine, error=error):
                 n += 1
         return n
 
+    def start(self) -> None:
+        """The heartbeat: renew the leases of the jobs this replica runs, fail lost ones."""
+        self._heartbeat = asyncio.create_task(self._beat_forever(), name="finetune-heartbeat")
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(max(0.2, min(self.lease_seconds / 3, 10.0)))
+            try:
+                await self.store.leases.renew(list(self._tasks), self.owner, self.lease_seconds)
+                await self.recover(mine=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("fine-tuning heartbeat failed")
+
     async def shutdown(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         for job_id, proc in list(self._procs.items()):
             if proc.returncode is None:
                 await self.store.transition(job_id, ("running",), "failed",

@@ -32,6 +32,7 @@ from ..errors import ServiceError, not_found
 from ..jobs.base import JobBackend, JobSpec
 from ..jobs.limits import Limits, scrubbed_env
 from ..jobs.placement import Placement, check_local
+from ..jobs.replica import replica_id
 from ..sandbox.confine import SANDBOX_MOUNT, IsolationError, Mount, isolation
 from ..sandbox.paths import open_beneath
 from ..store.registry import RegistryStore
@@ -51,7 +52,10 @@ class TrainingService:
         self.registry = registry
         self.backend = backend
         self.root = settings.data_dir / "jobs"
-        self._watchers: set[asyncio.Task] = set()
+        self._watchers: dict[str, asyncio.Task] = {}  # training id → the task following its job
+        self.owner = replica_id(settings.data_dir)
+        self.leases = store.training_leases
+        self._heartbeat: asyncio.Task | None = None
 
     async def _view(self, row: TrainingRow) -> MLTrain:
         result = None
@@ -87,14 +91,14 @@ class TrainingService:
         row = TrainingRow(id=f"train-{uuid.uuid4().hex[:16]}", account=account, model_id=body.modelid,
                           placement=body.placement.model_dump(), backend=self.backend.name, job_id=None,
                           status="queued", reason=None, metrics={}, result_file_id=None, created_at=now,
-                          updated_at=now)
+                          updated_at=now, lease_owner=self.owner, lease_expires_at=now + self.settings.lease_seconds)
         await self.store.add_training(row)
         spec, out = await asyncio.to_thread(self._prepare, row.id, body.modelid, model, code, data)
         job_id = await self.backend.submit(spec)
         await self.store.update_training(row.id, job_id=job_id, status="running")
         task = asyncio.create_task(self._follow(row.id, body.modelid, job_id, out), name=f"follow-{row.id}")
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+        self._watchers[row.id] = task
+        task.add_done_callback(lambda _t: self._watchers.pop(row.id, None))
         return await self.get(account, row.id)
 
     def _prepare(self, training_id: str, model_id: str, model, code, data) -> tuple[JobSpec, Path]:
@@ -209,23 +213,52 @@ class TrainingService:
         return await self.get(account, training_id)
 
     async def recover(self) -> None:
-        """Local jobs do not survive the server: stop what a crashed server's job left running
-        (its recorded process group, guarded against pid reuse) and say so in the record."""
+        """At start-up: fail the jobs this replica's previous run left (local jobs do not
+        survive their server: stop what is left of them, guarded against pid reuse) and those
+        of replicas that stopped; jobs other live replicas run are theirs (store/leases.py)."""
+        await self._fail_lost(mine=True)
+
+    def start(self) -> None:
+        """The heartbeat: renew this replica's job leases, and fail the jobs of a replica
+        whose leases expired (it stopped, or lost the database, for a whole lease)."""
+        self._heartbeat = asyncio.create_task(self._beat_forever(), name="training-heartbeat")
+
+    async def _beat_forever(self) -> None:
+        interval = max(0.2, min(self.settings.lease_seconds / 3, 10.0))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.leases.renew(list(self._watchers), self.owner, self.settings.lease_seconds)
+                await self._fail_lost(mine=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("training heartbeat failed")
+
+    async def _fail_lost(self, mine: bool) -> None:
         reap = getattr(self.backend, "reap", None)
-        for row in await self.store.unfinished_trainings():
-            outcome = reap(row.job_id) if reap is not None and row.job_id else None
-            if outcome == "alive":  # another live server process on this data directory runs it
+        for row in await self.leases.lost(self.owner, mine):
+            if row.id in self._watchers:
                 continue
-            reason = "the server restarted during the job"
-            if outcome == "killed":
-                reason += "; the job's processes that were still running were stopped"
-            elif outcome == "gone":
-                reason += "; the job's process had already ended with the server"
-            await self.store.update_training(row.id, status="failed", reason=reason)
-            log.warning("training %s: %s", row.id, reason)
+            if row.lease_owner not in (None, self.owner):  # its job ran on another machine
+                reason = "the replica running the job stopped (no heartbeat for " \
+                         f"{self.settings.lease_seconds:g} s)"
+            else:
+                outcome = reap(row.job_id) if reap is not None and row.job_id else None
+                if outcome == "alive":  # another live server process on this data directory runs it
+                    continue
+                reason = "the server restarted during the job"
+                if outcome == "killed":
+                    reason += "; the job's processes that were still running were stopped"
+                elif outcome == "gone":
+                    reason += "; the job's process had already ended with the server"
+            if await self.leases.fail(row.id, self.owner, mine, reason=reason):
+                log.warning("training %s: %s", row.id, reason)
 
     async def shutdown(self) -> None:
-        for task in list(self._watchers):
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        for task in list(self._watchers.values()):
             task.cancel()
         shutdown = getattr(self.backend, "shutdown", None)
         if shutdown is not None:
