@@ -58,6 +58,7 @@ from .finetune.hf import HfBackend
 from .finetune.local import LocalBackend
 from .jobs.replica import replica_id
 from .finetune.service import FineTuningService
+from .finetune.stored import FineTuneBlobs
 from .store.finetune import FineTuneStore
 from .tasks.catalogue import ModelCatalogue
 from .tasks.service import TasksService
@@ -152,7 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    if catalog.sandbox is not None else None)
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds, sweeper)
         finetune_store = FineTuneStore(sm)
-        finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune",
+        finetune_blobs = FineTuneBlobs(blobs, settings.data_dir)
+        finetune_backend = LocalBackend(finetune_store, finetune_blobs,
                                         isolation=settings.sandbox_isolation, owner=replica_id(settings.data_dir),
                                         lease_seconds=settings.lease_seconds)
         await finetune_backend.recover()
@@ -186,7 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for({}).names()),
                                approvals),
             models=ModelCatalogue(settings),
-            finetune=FineTuningService(settings, finetune_store, finetune_backend, finetune_hf),
+            finetune=FineTuningService(settings, finetune_store, finetune_backend, finetune_blobs, finetune_hf),
         )
         app.state.services.approvals = approvals
         app.state.services.usage = UsageService(usage, default_thread_budget)

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from ..jobs import orphans
+from ..jobs.replica import heartbeat
 from ..sandbox.confine import (
     SANDBOX_MOUNT,
     SRC,
@@ -39,6 +40,7 @@ from ..sandbox.confine import (
 from ..store.finetune import FineTuneStore
 
 from .outputs import add_event
+from .stored import FineTuneBlobs, job_key
 
 log = logging.getLogger("mlagent.finetune")
 # Address space, not resident memory. Measured VmPeak of a trainer with Arrow on the system
@@ -66,10 +68,10 @@ def model_name(model_id: str, suffix: str | None, job_id: str) -> str:
 
 
 class LocalBackend:
-    def __init__(self, store: FineTuneStore, work_dir: Path, concurrency: int = 1, isolation: str = "auto",
+    def __init__(self, store: FineTuneStore, stored: FineTuneBlobs, concurrency: int = 1, isolation: str = "auto",
                  owner: str = "replica-local", lease_seconds: float = 30.0) -> None:
         self.store = store
-        self.work_dir = work_dir
+        self.stored = stored  # where the job's outputs go for other replicas (finetune/stored.py)
         self.isolation = isolation  # MLAGENT_SANDBOX_ISOLATION
         self.owner = owner  # this replica's id (jobs/replica.py): its jobs' leases name it
         self.lease_seconds = lease_seconds
@@ -105,7 +107,7 @@ class LocalBackend:
             if job.lease_owner not in (None, self.owner):  # it ran on another machine
                 error = f"The replica running the job stopped (no heartbeat for {self.lease_seconds:g} s)."
             else:
-                left = orphans.reap(self.work_dir / job.id / "trainer.pid")
+                left = orphans.reap(self.stored.local(job_key(job.id)) / "trainer.pid")
                 if left == "alive":  # another live server process on this data directory runs it
                     continue
                 note = " Its trainer processes that were still running were stopped." if left == "killed" else ""
@@ -116,18 +118,11 @@ class LocalBackend:
 
     def start(self) -> None:
         """The heartbeat: renew the leases of the jobs this replica runs, fail lost ones."""
-        self._heartbeat = asyncio.create_task(self._beat_forever(), name="finetune-heartbeat")
+        self._heartbeat = heartbeat(self.lease_seconds, self._beat, "fine-tuning heartbeat")
 
-    async def _beat_forever(self) -> None:
-        while True:
-            await asyncio.sleep(max(0.2, min(self.lease_seconds / 3, 10.0)))
-            try:
-                await self.store.leases.renew(list(self._tasks), self.owner, self.lease_seconds)
-                await self.recover(mine=False)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("fine-tuning heartbeat failed")
+    async def _beat(self) -> None:
+        await self.store.leases.renew(list(self._tasks), self.owner, self.lease_seconds)
+        await self.recover(mine=False)
 
     async def shutdown(self) -> None:
         if self._heartbeat is not None:
@@ -144,8 +139,8 @@ class LocalBackend:
     async def _run(self, job_id: str, training: str, validation: str | None, base_dir: str | None) -> None:
         async with self._slots:
             job = await self.store.job(job_id)
-            out = self.work_dir / job_id
-            if job is None or not await self.store.transition(job_id, ("queued",), "running", output_dir=str(out)):
+            out = self.stored.local(job_key(job_id))
+            if job is None or not await self.store.transition(job_id, ("queued",), "running", output_dir=job_key(job_id)):
                 return
             cfg = job.compute_config
             out.mkdir(parents=True, exist_ok=True)
@@ -158,12 +153,22 @@ class LocalBackend:
             except Exception as exc:  # could not even start the trainer
                 log.exception("fine-tuning job %s crashed", job_id)
                 error = f"The trainer could not run: {type(exc).__name__}."
+            if error is None:  # into the store before the job says succeeded: any replica then finds it
+                try:
+                    await asyncio.to_thread(self.stored.put_model, job_id, out)
+                except Exception as exc:
+                    log.exception("storing the model of fine-tuning job %s failed", job_id)
+                    error = f"The fine-tuned model could not be stored: {type(exc).__name__}."
             if error is None:
                 name = model_name(job.model_id, job.suffix, job_id)
                 if await self.store.transition(job_id, ("running",), "succeeded", fine_tuned_model=name):
                     add_event(out, "message", f"The job succeeded: fine-tuned model {name}.")
             elif await self.store.transition(job_id, ("running",), "failed", error=error):
                 add_event(out, "message", f"The job failed: {error}", level="error")
+            try:
+                await asyncio.to_thread(self.stored.put_notes, job_id, out)
+            except Exception:
+                log.exception("storing the log and events of fine-tuning job %s failed", job_id)
 
     def _prepare(self, out: Path, model_id: str, cfg: dict, training: str, validation: str | None,
                  base_dir: str | None) -> tuple[list[str], dict[str, str]]:

@@ -7,12 +7,16 @@ waits for the owner's job lease to expire (store/leases.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 FILE = "replica-id"
+log = logging.getLogger("mlagent.jobs")
 
 
 def replica_id(data_dir: Path) -> str:
@@ -32,3 +36,18 @@ def replica_id(data_dir: Path) -> str:
     finally:
         tmp.unlink()
     return new
+
+
+def heartbeat(lease_seconds: float, beat: Callable[[], Awaitable[None]], name: str) -> asyncio.Task:
+    """Run `beat` (renew this replica's job leases, fail lost jobs) a few times per lease
+    until cancelled; a failed beat is logged and the next one tries again."""
+    async def forever() -> None:
+        while True:
+            await asyncio.sleep(max(0.2, min(lease_seconds / 3, 10.0)))
+            try:
+                await beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s failed", name)
+    return asyncio.create_task(forever(), name=name)

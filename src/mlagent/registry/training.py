@@ -32,7 +32,7 @@ from ..errors import ServiceError, not_found
 from ..jobs.base import JobBackend, JobSpec
 from ..jobs.limits import Limits, scrubbed_env
 from ..jobs.placement import Placement, check_local
-from ..jobs.replica import replica_id
+from ..jobs.replica import heartbeat, replica_id
 from ..sandbox.confine import SANDBOX_MOUNT, IsolationError, Mount, isolation
 from ..sandbox.paths import open_beneath
 from ..store.registry import RegistryStore
@@ -221,19 +221,11 @@ class TrainingService:
     def start(self) -> None:
         """The heartbeat: renew this replica's job leases, and fail the jobs of a replica
         whose leases expired (it stopped, or lost the database, for a whole lease)."""
-        self._heartbeat = asyncio.create_task(self._beat_forever(), name="training-heartbeat")
+        self._heartbeat = heartbeat(self.settings.lease_seconds, self._beat, "training heartbeat")
 
-    async def _beat_forever(self) -> None:
-        interval = max(0.2, min(self.settings.lease_seconds / 3, 10.0))
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.leases.renew(list(self._watchers), self.owner, self.settings.lease_seconds)
-                await self._fail_lost(mine=False)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("training heartbeat failed")
+    async def _beat(self) -> None:
+        await self.leases.renew(list(self._watchers), self.owner, self.settings.lease_seconds)
+        await self._fail_lost(mine=False)
 
     async def _fail_lost(self, mine: bool) -> None:
         reap = getattr(self.backend, "reap", None)
