@@ -190,15 +190,16 @@ def _group(frame: str) -> str:
 
 
 def profile(lb: Balancer, token: str, clients: int, seconds: float, pid: int) -> None:
-    """Sample replica `pid` with py-spy during one run; print where its CPU goes, by the
-    package of the innermost frame (self time), and the top functions."""
+    """Sample replica `pid` with py-spy during one run, only while a thread holds the GIL
+    (`--gil`: Python work, not waiting); print where that time goes, by the package of the
+    innermost frame (self time), and the top functions."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         print("\n(py-spy not installed: no profile)")
         return
     out = Path(tempfile.mkdtemp()) / "replica.txt"
     rec = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds) + 2), "--rate", "200",
-                            "--format", "raw", "--output", str(out), "--nonblocking"],
+                            "--format", "raw", "--output", str(out), "--nonblocking", "--gil"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "bench.replicas", "load", lb.url, token, str(clients), str(seconds)],
                    capture_output=True, check=True)
@@ -208,22 +209,27 @@ def profile(lb: Balancer, token: str, clients: int, seconds: float, pid: int) ->
         return
     groups: dict[str, int] = {}
     funcs: dict[str, int] = {}
+    callers: dict[str, int] = {}  # the innermost mlagent frame of each sample: which of our code paths costs
     total = 0
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        if not count.isdigit() or not frames or "select" in frames[-1] and "selectors" in frames[-1]:
-            continue  # the loop waiting in epoll is idle, not work
+        if not count.isdigit() or not stack:
+            continue
         n = int(count)
         total += n
         groups[_group(frames[-1])] = groups.get(_group(frames[-1]), 0) + n
         funcs[frames[-1]] = funcs.get(frames[-1], 0) + n
-    print(f"\n## 4. where replica A's busy time goes (py-spy, {total} samples at 200 Hz, self time by package)")
+        ours = next((f for f in reversed(frames) if "mlagent/" in f), "(no mlagent frame)")
+        callers[ours] = callers.get(ours, 0) + n
+    print(f"\n## 4. where replica A's Python time goes (one replica; py-spy --gil, {total} samples at 200 Hz, "
+          "self time by package)")
     for name, n in sorted(groups.items(), key=lambda kv: -kv[1]):
         print(f"{100 * n / max(1, total):5.1f}%  {name}")
-    print("top functions:")
-    for name, n in sorted(funcs.items(), key=lambda kv: -kv[1])[:12]:
-        print(f"{100 * n / max(1, total):5.1f}%  {name}")
+    for title, table in (("top functions (self):", funcs), ("by the innermost mlagent function on the stack:", callers)):
+        print(title)
+        for name, n in sorted(table.items(), key=lambda kv: -kv[1])[:12]:
+            print(f"{100 * n / max(1, total):5.1f}%  {name}")
 
 
 # -- the benchmark -----------------------------------------------------------------------

@@ -155,7 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finetune_store = FineTuneStore(sm)
         finetune_blobs = FineTuneBlobs(blobs, settings.data_dir)
         finetune_backend = LocalBackend(finetune_store, finetune_blobs,
-                                        isolation=settings.sandbox_isolation, owner=replica_id(settings.data_dir),
+                                        isolation=settings.sandbox_isolation, owner=replica_id(settings.data_dir, settings.replica_id),
                                         lease_seconds=settings.lease_seconds)
         await finetune_backend.recover()
         finetune_backend.start()

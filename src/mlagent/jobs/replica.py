@@ -1,9 +1,11 @@
-"""This replica's stable identity: a name written once into its data directory.
+"""This replica's stable identity: its host name and a name written once into its data
+directory (or `MLAGENT_REPLICA_ID`, e.g. a StatefulSet pod's name).
 
-Local jobs live in a replica's `MLAGENT_DATA_DIR` (their directories, logs and process
-records), so the data directory is what owns them: a replica restarted on the same
-directory is the same owner and recovers its own jobs at once, while another replica
-waits for the owner's job lease to expire (store/leases.py)."""
+Local jobs are processes on one host working in its `MLAGENT_DATA_DIR`, so host and data
+directory are what own them: a replica restarted there is the same owner and recovers its
+own jobs at once (it can see and stop what is left of them), while another replica — even
+one in another container sharing the data volume — waits for the owner's job lease to
+expire (store/leases.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,14 +22,20 @@ FILE = "replica-id"
 log = logging.getLogger("mlagent.jobs")
 
 
-def replica_id(data_dir: Path) -> str:
+def replica_id(data_dir: Path, configured: str | None = None) -> str:
+    if configured:
+        return configured[:100]
+    return f"{socket.gethostname()[:60]}/{_saved_id(data_dir)}"
+
+
+def _saved_id(data_dir: Path) -> str:
     path = data_dir / FILE
     with contextlib.suppress(FileNotFoundError):
         saved = path.read_text().strip()
         if saved:
             return saved
     data_dir.mkdir(parents=True, exist_ok=True)
-    new = f"replica-{uuid.uuid4().hex[:16]}"
+    new = uuid.uuid4().hex[:16]
     tmp = data_dir / f".{FILE}.{uuid.uuid4().hex[:8]}"
     tmp.write_text(new + "\n")
     try:

@@ -53,7 +53,7 @@ class TrainingService:
         self.backend = backend
         self.root = settings.data_dir / "jobs"
         self._watchers: dict[str, asyncio.Task] = {}  # training id → the task following its job
-        self.owner = replica_id(settings.data_dir)
+        self.owner = replica_id(settings.data_dir, settings.replica_id)
         self.leases = store.training_leases
         self._heartbeat: asyncio.Task | None = None
 
