@@ -50,3 +50,30 @@ def test_start_up_leaves_another_replicas_job_and_fails_it_when_that_replica_die
         record = _status(cb, training["id"])
     assert record["status"] == "failed", record
     assert record["reason"].startswith("the replica running the job stopped (no heartbeat for 2 s)"), record
+
+
+def test_a_local_fine_tuning_job_is_left_to_its_replica_until_that_replica_dies(make_server):
+    env = {"MLAGENT_SANDBOX_ISOLATION": "none", "MLAGENT_LEASE_SECONDS": LEASE}
+    a = make_server("postgresql", **env).start(timeout=120)
+    train = "".join(f'{{"prompt": "Q: {i}? A:", "completion": " {i}"}}\n' for i in range(50))
+    with api_client(a) as ca:
+        file_id = ca.post("/ml-api/files/", files={"file": ("t.jsonl", train.encode())}).json()["id"]
+        job = ca.post("/ml-api/fine-tuning-jobs/", json={
+            "model_id": "tiny-gpt2", "training_file": file_id,
+            "compute_config": {"instance_type": "cpu", "epochs": 200, "timeout_seconds": 3000}}).json()
+        deadline = time.monotonic() + 120
+        while ca.get(f"/ml-api/fine-tuning-jobs/{job['id']}/").json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+    b = make_server("postgresql", database_url=a.env["MLAGENT_DATABASE_URL"], **env).start(timeout=120)
+    with api_client(b) as cb:
+        time.sleep(4 * float(LEASE))
+        assert cb.get(f"/ml-api/fine-tuning-jobs/{job['id']}/").json()["status"] == "running"
+        a.kill()
+        deadline = time.monotonic() + 60
+        while (record := cb.get(f"/ml-api/fine-tuning-jobs/{job['id']}/").json())["status"] == "running":
+            assert time.monotonic() < deadline, record
+            time.sleep(0.2)
+    assert record["status"] == "failed", record
+    assert record["error"].startswith("The replica running the job stopped (no heartbeat for 2 s)"), record

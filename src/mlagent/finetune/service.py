@@ -158,6 +158,8 @@ class FineTuningService:
                 raise ServiceError(409, "model_missing", f"The model of {req.model_id!r} is not in the blob store.",
                                    "model_id", retryable=False)
         job = self._record(identity, req, train, valid, "local", req.compute_config.model_dump())
+        # Held from its first moment: no other replica's sweep takes a just-created job for lost.
+        job.lease_owner, job.lease_expires_at = self.backend.owner, time.time() + self.backend.lease_seconds
         await self.store.add_job(job)
         created = job_out(job)
         await self.backend.submit(job.id, train_path, valid_path, str(base_dir) if base_dir else None)
