@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     # Runtime tuning.
     worker_concurrency: int = 16
     lease_seconds: float = 30.0
+    # Who owns this replica's local jobs (jobs/replica.py); unset: host name + an id kept in the data dir.
+    replica_id: str | None = Field(None, min_length=1, max_length=100)
     keepalive_seconds: float = 15.0
     # How often a live tail re-reads the event log by itself (docs/architecture.md, "Live
     # tails"). Unset: 5 s on PostgreSQL with LISTEN/NOTIFY (which wakes tails), else 1 s.

@@ -41,5 +41,6 @@ async def build_mlconnector(settings: Settings, sessions: async_sessionmaker, bl
     trainings = TrainingService(settings, store, registry, make_backend(settings, settings.data_dir / "jobs" / "logs",
                                                                         blobs))
     await trainings.recover()
+    trainings.start()
     await deployments.resume()
     return MLConnector(registry, deployments, MonitoringService(deployments), trainings, recorder)

@@ -56,7 +56,9 @@ from .usage.prices import PriceTable, load_prices
 from .usage.service import UsageService
 from .finetune.hf import HfBackend
 from .finetune.local import LocalBackend
+from .jobs.replica import replica_id
 from .finetune.service import FineTuningService
+from .finetune.stored import FineTuneBlobs
 from .store.finetune import FineTuneStore
 from .tasks.catalogue import ModelCatalogue
 from .tasks.service import TasksService
@@ -151,11 +153,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    if catalog.sandbox is not None else None)
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds, sweeper)
         finetune_store = FineTuneStore(sm)
-        finetune_backend = LocalBackend(finetune_store, settings.data_dir / "finetune",
-                                        isolation=settings.sandbox_isolation,
+        finetune_blobs = FineTuneBlobs(blobs, settings.data_dir)
+        finetune_backend = LocalBackend(finetune_store, finetune_blobs,
+                                        isolation=settings.sandbox_isolation, owner=replica_id(settings.data_dir, settings.replica_id),
+                                        lease_seconds=settings.lease_seconds,
                                         jobs=mlconnector.trainings.backend if settings.job_backend == "ray" else None)
-        if url.startswith("sqlite"):
-            await finetune_backend.recover()
+        await finetune_backend.recover()
+        finetune_backend.start()
         finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds,
                                 hardware=hardware)
         responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner, tail_poll)
@@ -185,7 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for({}).names()),
                                approvals),
             models=ModelCatalogue(settings),
-            finetune=FineTuningService(settings, finetune_store, finetune_backend, finetune_hf),
+            finetune=FineTuningService(settings, finetune_store, finetune_backend, finetune_blobs, finetune_hf),
         )
         app.state.services.approvals = approvals
         app.state.services.usage = UsageService(usage, default_thread_budget)

@@ -24,9 +24,11 @@ import os
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
 from ..jobs import JobBackend, JobSpec, Limits, orphans
+from ..jobs.replica import heartbeat
 from ..sandbox.confine import (
     SANDBOX_MOUNT,
     SRC,
@@ -38,6 +40,7 @@ from ..sandbox.confine import (
 from ..store.finetune import FineTuneStore
 
 from .outputs import add_event
+from .stored import FineTuneBlobs, job_key
 
 log = logging.getLogger("mlagent.finetune")
 # Address space, not resident memory. Measured VmPeak of a trainer with Arrow on the system
@@ -65,20 +68,24 @@ def model_name(model_id: str, suffix: str | None, job_id: str) -> str:
 
 
 class LocalBackend:
-    def __init__(self, store: FineTuneStore, work_dir: Path, concurrency: int = 1, isolation: str = "auto",
-                 jobs: JobBackend | None = None) -> None:
+    def __init__(self, store: FineTuneStore, stored: FineTuneBlobs, concurrency: int = 1, isolation: str = "auto",
+                 owner: str = "replica-local", lease_seconds: float = 30.0, jobs: JobBackend | None = None) -> None:
         """`jobs`: a job backend to run the trainer on (the `ray` one) instead of a subprocess."""
         self.store = store
-        self.work_dir = work_dir
+        self.stored = stored  # where the job's outputs go for other replicas (finetune/stored.py)
         self.isolation = isolation  # MLAGENT_SANDBOX_ISOLATION
         self.jobs = jobs
+        self.owner = owner  # this replica's id (jobs/replica.py): its jobs' leases name it
+        self.lease_seconds = lease_seconds
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: dict[str, asyncio.Task] = {}
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._remote: dict[str, str] = {}  # our job id -> the job backend's
+        self._heartbeat: asyncio.Task | None = None
 
     async def submit(self, job_id: str, training: str, validation: str | None, base_dir: str | None) -> None:
-        if not await self.store.transition(job_id, ("created",), "queued"):
+        if not await self.store.transition(job_id, ("created",), "queued", lease_owner=self.owner,
+                                           lease_expires_at=time.time() + self.lease_seconds):
             return
         task = asyncio.create_task(self._run(job_id, training, validation, base_dir), name=f"finetune:{job_id}")
         self._tasks[job_id] = task
@@ -96,20 +103,37 @@ class LocalBackend:
                 await self.jobs.cancel(remote)
         return moved
 
-    async def recover(self) -> int:
-        """After a restart: jobs left unfinished by a dead process fail, saying why."""
+    async def recover(self, mine: bool = True) -> int:
+        """Jobs left unfinished by a dead process fail, saying why: at start-up this
+        replica's own (its previous run's) and those of replicas that stopped; later (the
+        heartbeat) those whose replica's lease expired (store/leases.py)."""
         n = 0
-        for job in await self.store.unfinished():
-            left = orphans.reap(self.work_dir / job.id / "trainer.pid")
-            if left == "alive":  # another live server process on this data directory runs it
+        for job in await self.store.leases.lost(self.owner, mine):
+            if job.id in self._tasks:
                 continue
-            note = " Its trainer processes that were still running were stopped." if left == "killed" else ""
-            if await self.store.transition(job.id, ("created", "queued", "running"), "failed",
-                                           error="The server restarted before the job finished." + note):
+            if job.lease_owner not in (None, self.owner):  # it ran on another machine
+                error = f"The replica running the job stopped (no heartbeat for {self.lease_seconds:g} s)."
+            else:
+                left = orphans.reap(self.stored.local(job_key(job.id)) / "trainer.pid")
+                if left == "alive":  # another live server process on this data directory runs it
+                    continue
+                note = " Its trainer processes that were still running were stopped." if left == "killed" else ""
+                error = "The server restarted before the job finished." + note
+            if await self.store.leases.fail(job.id, self.owner, mine, error=error):
                 n += 1
         return n
 
+    def start(self) -> None:
+        """The heartbeat: renew the leases of the jobs this replica runs, fail lost ones."""
+        self._heartbeat = heartbeat(self.lease_seconds, self._beat, "fine-tuning heartbeat")
+
+    async def _beat(self) -> None:
+        await self.store.leases.renew(list(self._tasks), self.owner, self.lease_seconds)
+        await self.recover(mine=False)
+
     async def shutdown(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         for job_id, proc in list(self._procs.items()):
             if proc.returncode is None:
                 await self.store.transition(job_id, ("running",), "failed",
@@ -122,8 +146,8 @@ class LocalBackend:
     async def _run(self, job_id: str, training: str, validation: str | None, base_dir: str | None) -> None:
         async with self._slots:
             job = await self.store.job(job_id)
-            out = self.work_dir / job_id
-            if job is None or not await self.store.transition(job_id, ("queued",), "running", output_dir=str(out)):
+            out = self.stored.local(job_key(job_id))
+            if job is None or not await self.store.transition(job_id, ("queued",), "running", output_dir=job_key(job_id)):
                 return
             cfg = job.compute_config
             out.mkdir(parents=True, exist_ok=True)
@@ -141,12 +165,22 @@ class LocalBackend:
             except Exception as exc:  # could not even start the trainer
                 log.exception("fine-tuning job %s crashed", job_id)
                 error = f"The trainer could not run: {type(exc).__name__}."
+            if error is None:  # into the store before the job says succeeded: any replica then finds it
+                try:
+                    await asyncio.to_thread(self.stored.put_model, job_id, out)
+                except Exception as exc:
+                    log.exception("storing the model of fine-tuning job %s failed", job_id)
+                    error = f"The fine-tuned model could not be stored: {type(exc).__name__}."
             if error is None:
                 name = model_name(job.model_id, job.suffix, job_id)
                 if await self.store.transition(job_id, ("running",), "succeeded", fine_tuned_model=name):
                     add_event(out, "message", f"The job succeeded: fine-tuned model {name}.")
             elif await self.store.transition(job_id, ("running",), "failed", error=error):
                 add_event(out, "message", f"The job failed: {error}", level="error")
+            try:
+                await asyncio.to_thread(self.stored.put_notes, job_id, out)
+            except Exception:
+                log.exception("storing the log and events of fine-tuning job %s failed", job_id)
 
     def _prepare(self, out: Path, model_id: str, cfg: dict, training: str, validation: str | None,
                  base_dir: str | None) -> JobSpec:

@@ -43,12 +43,9 @@ def add_event(out_dir: Path, kind: str, message: str, data: dict[str, Any] | Non
         f.write(json.dumps(line) + "\n")
 
 
-def read_events(out_dir: Path) -> list[dict[str, Any]]:
-    path = out_dir / EVENTS_FILE
-    if not path.exists():
-        return []
+def parse_events(text: str) -> list[dict[str, Any]]:
     events = []
-    for raw in path.read_text().splitlines():
+    for raw in text.splitlines():
         try:
             events.append(json.loads(raw))
         except ValueError:
@@ -56,11 +53,6 @@ def read_events(out_dir: Path) -> list[dict[str, Any]]:
     return events
 
 
-def log_tail(path: Path, lines: int) -> str:
-    """The last `lines` lines of a log (reading at most its last MiB)."""
-    if not path.exists():
-        return ""
-    with open(path, "rb") as f:
-        f.seek(max(0, path.stat().st_size - MAX_LOG_BYTES))
-        text = f.read().decode(errors="replace")
+def log_tail(text: str, lines: int) -> str:
+    """The last `lines` lines of a log."""
     return "\n".join(text.splitlines()[-lines:])

@@ -8,6 +8,7 @@ Another account's file or job answers 404 (or, as a body field, 400 naming the f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,7 +26,8 @@ from .base_models import BASE_CONFIGS
 from .hf import HfBackend
 from .local import LocalBackend
 from .models import TERMINAL, BaseModelOut, FineTuningEvent, CancelResult, CreateFineTuningJob, FileOut, FineTuningJobOut, HubJobOut
-from .outputs import log_tail, model_archive, read_events
+from .outputs import EVENTS_FILE, MAX_LOG_BYTES, log_tail, model_archive, parse_events
+from .stored import FineTuneBlobs, file_key
 from .trl_job import HF_DEFAULTS, dataset_repo, model_repo
 
 log = logging.getLogger("mlagent.finetune")
@@ -73,21 +75,22 @@ def _jsonl_rows(path: str, param: str) -> None:
 
 
 class FineTuningService:
-    def __init__(self, settings: Settings, store: FineTuneStore, backend: LocalBackend,
+    def __init__(self, settings: Settings, store: FineTuneStore, backend: LocalBackend, stored: FineTuneBlobs,
                  hf: HfBackend | None = None) -> None:
         self.settings = settings
         self.store = store
         self.backend = backend
+        self.stored = stored  # uploads and local jobs' outputs in the blob store (finetune/stored.py)
         self.hf = hf
-        self.files_dir = settings.data_dir / "files"
 
     # -- files --------------------------------------------------------------------
     async def upload(self, identity: Identity, filename: str, chunks: AsyncIterator[bytes], purpose: str) -> FileOut:
         """Stream the file to disk, hashing as it goes; past the cap it stops reading (413)."""
         limit = self.settings.max_training_file_bytes
         file_id = f"file-{uuid.uuid4().hex[:24]}"
-        self.files_dir.mkdir(parents=True, exist_ok=True)
-        path = self.files_dir / file_id
+        key = file_key(file_id)
+        path = self.stored.local(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
         digest, size = hashlib.sha256(), 0
         try:
             out = await asyncio.to_thread(path.open, "wb")
@@ -105,10 +108,13 @@ class FineTuningService:
                 raise _bad("The uploaded file is empty.", "file")
             name = Path((filename or "upload").replace("\x00", "")).name[:300] or "upload"
             row = UploadedFile(id=file_id, account=identity.account, filename=name, purpose=purpose, bytes=size,
-                               sha256=digest.hexdigest(), path=str(path.resolve()), created_at=time.time())
+                               sha256=digest.hexdigest(), path=key, created_at=time.time())
+            await asyncio.to_thread(self.stored.put_upload, key, path)
             await self.store.add_file(row)
         except BaseException:
             path.unlink(missing_ok=True)  # no orphan file behind a refused or failed upload
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.stored.blobs.delete, key)
             raise
         return file_out(row)
 
@@ -143,12 +149,27 @@ class FineTuningService:
         train = await self._owned_file(identity, req.training_file, "training_file")
         valid = await self._owned_file(identity, req.validation_file, "validation_file") \
             if req.validation_file else None
+        train_path, valid_path = await self._paths(train, valid)
+        base_dir = None
+        if base_job is not None:
+            base_dir = await asyncio.to_thread(self.stored.model_dir, base_job.output_dir) \
+                if base_job.output_dir else None
+            if base_dir is None:
+                raise ServiceError(409, "model_missing", f"The model of {req.model_id!r} is not in the blob store.",
+                                   "model_id", retryable=False)
         job = self._record(identity, req, train, valid, "local", req.compute_config.model_dump())
+        # Held from its first moment: no other replica's sweep takes a just-created job for lost.
+        job.lease_owner, job.lease_expires_at = self.backend.owner, time.time() + self.backend.lease_seconds
         await self.store.add_job(job)
         created = job_out(job)
-        await self.backend.submit(job.id, train.path, valid.path if valid else None,
-                                  base_job.output_dir if base_job else None)
+        await self.backend.submit(job.id, train_path, valid_path, str(base_dir) if base_dir else None)
         return created
+
+    async def _paths(self, train: UploadedFile, valid: UploadedFile | None) -> tuple[str, str | None]:
+        """The training (and validation) file on this disk: fetched if uploaded through another replica."""
+        found = [await asyncio.to_thread(self.stored.upload_path, row.path, row.sha256, param)
+                 for row, param in ((train, "training_file"), (valid, "validation_file")) if row is not None]
+        return str(found[0]), str(found[1]) if valid is not None else None
 
     async def _create_hf(self, identity: Identity, req: CreateFineTuningJob) -> FineTuningJobOut:
         """An HF Jobs flavor: a TRL SFT job in the caller's namespace, with the caller's token."""
@@ -172,9 +193,10 @@ class FineTuningService:
         train = await self._owned_file(identity, req.training_file, "training_file")
         valid = await self._owned_file(identity, req.validation_file, "validation_file") \
             if req.validation_file else None
-        for row, param in ((train, "training_file"), (valid, "validation_file")):
-            if row is not None:
-                await asyncio.to_thread(_jsonl_rows, row.path, param)
+        train_path, valid_path = await self._paths(train, valid)
+        for path, param in ((train_path, "training_file"), (valid_path, "validation_file")):
+            if path is not None:
+                await asyncio.to_thread(_jsonl_rows, path, param)
         await self.hf.check_model(identity.token, req.model_id)
         cfg = req.compute_config.model_dump()
         cfg.update({k: v for k, v in HF_DEFAULTS.items() if k not in req.compute_config.model_fields_set})
@@ -185,7 +207,7 @@ class FineTuningService:
         job.estimated_cost_usd = self.hf.estimate(flavor, float(cfg["timeout_seconds"]))
         await self.store.add_job(job)
         created = job_out(job)
-        self.hf.submit(job, identity.token, train.path, valid.path if valid else None)
+        self.hf.submit(job, identity.token, train_path, valid_path)
         return created
 
     @staticmethod
@@ -230,10 +252,12 @@ class FineTuningService:
             raise ServiceError(409, "model_on_hub", f"Job {job_id} trained on Hugging Face Jobs: its model is the "
                                f"Hub repo {url!r} in your namespace; download it from the Hub.", "job_id",
                                retryable=False)
-        if job.status != "succeeded" or not job.output_dir or not (Path(job.output_dir) / "model").is_dir():
+        out = await asyncio.to_thread(self.stored.model_dir, job.output_dir) \
+            if job.status == "succeeded" and job.output_dir else None
+        if out is None:
             raise ServiceError(409, "model_not_ready", f"Job {job_id} is {job.status}: only a succeeded job has a "
                                "model.", "job_id", retryable=False)
-        return job, await asyncio.to_thread(model_archive, Path(job.output_dir))
+        return job, await asyncio.to_thread(model_archive, out)
 
     async def logs(self, identity: Identity, job_id: str, tail: int) -> str:
         job = await self._owned_job(identity, job_id)
@@ -247,7 +271,7 @@ class FineTuningService:
             return await self.hf.logs(identity.token, job.hub, tail)
         if not job.output_dir:
             return ""
-        return await asyncio.to_thread(log_tail, Path(job.output_dir) / "trainer.log", tail)
+        return log_tail(await asyncio.to_thread(self.stored.notes, job.output_dir, "trainer.log", MAX_LOG_BYTES), tail)
 
     async def events(self, identity: Identity, job_id: str) -> list[FineTuningEvent]:
         """The job's events, oldest first: its creation, what the backend recorded as it ran
@@ -256,7 +280,7 @@ class FineTuningService:
         rows = [{"created_at": job.created_at, "level": "info", "type": "message",
                  "message": f"Created fine-tuning job {job.id} ({job.backend} backend, base {job.model_id})."}]
         if job.output_dir:
-            rows += await asyncio.to_thread(read_events, Path(job.output_dir))
+            rows += parse_events(await asyncio.to_thread(self.stored.notes, job.output_dir, EVENTS_FILE))
         if job.status == "cancelled" or (job.backend == "hf" and job.status != "created"):
             text = f"The job is {job.status}." + (f" {job.error}" if job.error else "")
             rows.append({"created_at": job.updated_at, "level": "error" if job.status == "failed" else "info",

@@ -32,6 +32,7 @@ from ..errors import ServiceError, not_found
 from ..jobs.base import JobBackend, JobSpec
 from ..jobs.limits import Limits, scrubbed_env
 from ..jobs.placement import Placement, check_local
+from ..jobs.replica import heartbeat, replica_id
 from ..sandbox.confine import SANDBOX_MOUNT, IsolationError, Mount, isolation
 from ..sandbox.paths import open_beneath
 from ..store.registry import RegistryStore
@@ -51,7 +52,10 @@ class TrainingService:
         self.registry = registry
         self.backend = backend
         self.root = settings.data_dir / "jobs"
-        self._watchers: set[asyncio.Task] = set()
+        self._watchers: dict[str, asyncio.Task] = {}  # training id → the task following its job
+        self.owner = replica_id(settings.data_dir, settings.replica_id)
+        self.leases = store.training_leases
+        self._heartbeat: asyncio.Task | None = None
 
     async def _view(self, row: TrainingRow) -> MLTrain:
         result = None
@@ -87,7 +91,7 @@ class TrainingService:
         row = TrainingRow(id=f"train-{uuid.uuid4().hex[:16]}", account=account, model_id=body.modelid,
                           placement=body.placement.model_dump(), backend=self.backend.name, job_id=None,
                           status="queued", reason=None, metrics={}, result_file_id=None, created_at=now,
-                          updated_at=now)
+                          updated_at=now, lease_owner=self.owner, lease_expires_at=now + self.settings.lease_seconds)
         await self.store.add_training(row)
         spec, _out = await asyncio.to_thread(self._prepare, row.id, body.modelid, model, code, data)
         try:
@@ -102,8 +106,8 @@ class TrainingService:
     def _watch(self, training_id: str, model_id: str, job_id: str) -> None:
         task = asyncio.create_task(self._follow(training_id, model_id, job_id, self.root / training_id / "output"),
                                    name=f"follow-{training_id}")
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+        self._watchers[training_id] = task
+        task.add_done_callback(lambda _t: self._watchers.pop(training_id, None))
 
     def _prepare(self, training_id: str, model_id: str, model, code, data) -> tuple[JobSpec, Path]:
         """The job's directories and spec: jobs/<id>/input (its two files, read-only at
@@ -217,30 +221,62 @@ class TrainingService:
         return await self.get(account, training_id)
 
     async def recover(self) -> None:
-        """Local jobs do not survive the server: stop what a crashed server's job left running
-        (its recorded process group, guarded against pid reuse) and say so in the record.
-        A backend whose jobs outlive the server (Ray) `reattach`es: the job is followed on."""
+        """At start-up: fail the jobs this replica's previous run left (local jobs do not
+        survive their server: stop what is left of them, guarded against pid reuse) and those
+        of replicas that stopped; jobs other live replicas run are theirs (store/leases.py).
+        A backend whose jobs outlive the server (Ray) `reattach`es this replica's own: the
+        job is followed on."""
+        await self._fail_lost(mine=True)
+
+    def start(self) -> None:
+        """The heartbeat: renew this replica's job leases, and fail the jobs of a replica
+        whose leases expired (it stopped, or lost the database, for a whole lease)."""
+        self._heartbeat = heartbeat(self.settings.lease_seconds, self._beat, "training heartbeat")
+
+    async def _beat(self) -> None:
+        await self.leases.renew(list(self._watchers), self.owner, self.settings.lease_seconds)
+        await self._fail_lost(mine=False)
+
+    async def _fail_lost(self, mine: bool) -> None:
         reap = getattr(self.backend, "reap", None)
         reattach = getattr(self.backend, "reattach", None)
-        for row in await self.store.unfinished_trainings():
-            if reattach is not None and row.job_id and row.backend == self.backend.name \
+        for row in await self.leases.lost(self.owner, mine):
+            if row.id in self._watchers:
+                continue
+            ours = row.lease_owner in (None, self.owner)
+            if ours and reattach is not None and row.job_id and row.backend == self.backend.name \
                     and await reattach(row.job_id):
+                # Its paths are this replica's (the job's inputs and outputs); renewing the lease
+                # at once keeps another replica's sweep from failing it meanwhile.
+                await self.leases.renew([row.id], self.owner, self.settings.lease_seconds)
                 log.info("training %s: following its job %s again after the restart", row.id, row.job_id)
                 self._watch(row.id, row.model_id, row.job_id)
                 continue
-            outcome = reap(row.job_id) if reap is not None and row.job_id else None
-            if outcome == "alive":  # another live server process on this data directory runs it
-                continue
-            reason = "the server restarted during the job"
-            if outcome == "killed":
-                reason += "; the job's processes that were still running were stopped"
-            elif outcome == "gone":
-                reason += "; the job's process had already ended with the server"
-            await self.store.update_training(row.id, status="failed", reason=reason)
-            log.warning("training %s: %s", row.id, reason)
+            if not ours:  # its job ran on another machine
+                reason = "the replica running the job stopped (no heartbeat for " \
+                         f"{self.settings.lease_seconds:g} s)"
+                if reattach is not None and row.job_id and row.backend == self.backend.name:
+                    # A Ray job outlives its replica, but its inputs and outputs are that
+                    # replica's: stop it rather than leave it running unowned.
+                    with contextlib.suppress(Exception):
+                        await self.backend.cancel(row.job_id)
+                    reason += "; its Ray job was stopped"
+            else:
+                outcome = reap(row.job_id) if reap is not None and row.job_id else None
+                if outcome == "alive":  # another live server process on this data directory runs it
+                    continue
+                reason = "the server restarted during the job"
+                if outcome == "killed":
+                    reason += "; the job's processes that were still running were stopped"
+                elif outcome == "gone":
+                    reason += "; the job's process had already ended with the server"
+            if await self.leases.fail(row.id, self.owner, mine, reason=reason):
+                log.warning("training %s: %s", row.id, reason)
 
     async def shutdown(self) -> None:
-        for task in list(self._watchers):
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        for task in list(self._watchers.values()):
             task.cancel()
         shutdown = getattr(self.backend, "shutdown", None)
         if shutdown is not None:

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Float, Integer, String, Text, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from .leases import JobLeases
 from .tables import Base
 
 
@@ -47,11 +48,17 @@ class FineTuningJob(Base):
     hub: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     estimated_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The replica running a local job and its heartbeat (store/leases.py); migration 0007.
+    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class FineTuneStore:
     def __init__(self, sessions: async_sessionmaker) -> None:
         self._sm = sessions
+        # Only local jobs run on a replica; an hf job runs on at the Hub whoever started it.
+        self.leases = JobLeases(sessions, FineTuningJob, ("created", "queued", "running"),
+                                FineTuningJob.backend == "local")
 
     async def add_file(self, row: UploadedFile) -> None:
         async with self._sm() as db, db.begin():
@@ -107,12 +114,3 @@ class FineTuneStore:
         async with self._sm() as db, db.begin():
             await db.execute(update(FineTuningJob).where(FineTuningJob.id == job_id)
                              .values(updated_at=time.time(), **values))
-
-    async def unfinished(self, backend: str | None = "local") -> list[FineTuningJob]:
-        """Unfinished jobs of `backend` (None: every backend). Defaults to the local backend's,
-        the only ones a restart kills: an hf job runs on at the Hub."""
-        async with self._sm() as db:
-            q = select(FineTuningJob).where(FineTuningJob.status.in_(("created", "queued", "running")))
-            if backend is not None:
-                q = q.where(FineTuningJob.backend == backend)
-            return list((await db.execute(q)).scalars())

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from .leases import JobLeases
 from .registry_tables import DeploymentRow, MLModelRow, ModelFileRow, OperationRow, TrainingRow
 
 ACTIVE_DEPLOYMENT = ("pending", "running")
@@ -22,6 +23,7 @@ class DuplicateError(Exception):
 class RegistryStore:
     def __init__(self, sessions: async_sessionmaker) -> None:
         self._sm = sessions
+        self.training_leases = JobLeases(sessions, TrainingRow, ("queued", "running"))
 
     # -- models ---------------------------------------------------------------------------------
     async def add_model(self, row: MLModelRow) -> MLModelRow:
@@ -117,11 +119,6 @@ class RegistryStore:
         async with self._sm() as db, db.begin():
             await db.execute(update(TrainingRow).where(TrainingRow.id == training_id).values(
                 updated_at=time.time(), **values))
-
-    async def unfinished_trainings(self) -> list[TrainingRow]:
-        async with self._sm() as db:
-            q = select(TrainingRow).where(TrainingRow.status.in_(("queued", "running")))
-            return list((await db.execute(q)).scalars())
 
     # -- deployments ----------------------------------------------------------------------------
     async def add_deployment(self, row: DeploymentRow) -> DeploymentRow:

@@ -57,6 +57,9 @@ class TrainingRow(Base):
     result_file_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    # The replica running it and its heartbeat (store/leases.py); migration 0007.
+    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class DeploymentRow(Base):
