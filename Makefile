@@ -25,11 +25,11 @@ migrate: install
 serve: install
 	$(VENV)/bin/mlagent serve
 
-# One process: sandboxes of parallel workers share the `nobody` user's process limit and the two
-# cores, which made some tests flaky. `pytest -n 2 --dist loadfile` (pytest-xdist) is there for a
-# quicker local run.
+# Two workers, a whole test file each (module-scoped servers stay in one worker): most tests wait
+# on real server processes, so two cores run two files at once. Each sandbox has its own process
+# limit (a pids cgroup, docs/security.md), so the workers' sandboxes do not starve each other.
 test: dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: dev
 	$(PY) -m bench

@@ -59,14 +59,16 @@ def test_task_runs_as_agent_turn_with_context_and_tools(server, fake_llm, prefix
 
 
 def test_capability_names_restrict_tools(server, fake_llm):
-    """The seed's capability names are known; the plan tool is the only tool neither names."""
+    """The seed's capability names are known and stand for real tools of the agent (the
+    search ones here, none that runs code); the plan tool is the only tool neither names."""
     fake_llm.push(Reply(text="ok"))
     with client(server) as c:
         r = c.post("/api/tasks/", json={"prompt": "search docs", "tools": ["documentation-search"]})
         assert r.status_code == 200, r.text
         assert wait_task(c, r.json()["task_id"])["status"] == "completed"
-    names = [t["function"]["name"] for t in fake_llm.requests[-1].body.get("tools", [])]
-    assert "update_plan" in names
+    names = {t["function"]["name"] for t in fake_llm.requests[-1].body.get("tools", [])}
+    assert {"hub_search", "paper_search", "paper_details", "dataset_inspect", "update_plan"} <= names, names
+    assert not names & {"run_python", "run_command", "write_file", "edit_file"}, names
 
 
 def test_unknown_tools_are_400_naming_them(server):

@@ -24,7 +24,7 @@ def _status(c, training_id: str) -> dict:
 
 def test_start_up_leaves_another_replicas_job_and_fails_it_when_that_replica_dies(make_server):
     env = {"MLAGENT_SANDBOX_ISOLATION": "none", "MLAGENT_LEASE_SECONDS": LEASE}
-    a = make_server("postgresql", **env).start(timeout=120)
+    a = make_server("postgresql", **env).start(timeout=300)
     marker = f"lease{uuid.uuid4().hex[:12]}"
     with api_client(a) as ca:
         mid = ca.post("/model/add", json={"modelname": "sleeper", "modelkind": "regression"}).json()["id"]
@@ -33,7 +33,7 @@ def test_start_up_leaves_another_replicas_job_and_fails_it_when_that_replica_die
         training = ca.post("/mltraining/add", json={"modelid": mid}).json()
         assert training["status"] == "running", training
 
-    b = make_server("postgresql", database_url=a.env["MLAGENT_DATABASE_URL"], **env).start(timeout=120)
+    b = make_server("postgresql", database_url=a.env["MLAGENT_DATABASE_URL"], **env).start(timeout=300)
     with api_client(a) as ca, api_client(b) as cb:
         # Several lease periods after B started, A's job still runs: B's start-up and its
         # heartbeat sweeps saw A's fresh lease.
@@ -54,7 +54,7 @@ def test_start_up_leaves_another_replicas_job_and_fails_it_when_that_replica_die
 
 def test_a_local_fine_tuning_job_is_left_to_its_replica_until_that_replica_dies(make_server):
     env = {"MLAGENT_SANDBOX_ISOLATION": "none", "MLAGENT_LEASE_SECONDS": LEASE}
-    a = make_server("postgresql", **env).start(timeout=120)
+    a = make_server("postgresql", **env).start(timeout=300)
     train = "".join(f'{{"prompt": "Q: {i}? A:", "completion": " {i}"}}\n' for i in range(50))
     with api_client(a) as ca:
         file_id = ca.post("/ml-api/files/", files={"file": ("t.jsonl", train.encode())}).json()["id"]
@@ -66,7 +66,7 @@ def test_a_local_fine_tuning_job_is_left_to_its_replica_until_that_replica_dies(
             assert time.monotonic() < deadline
             time.sleep(0.2)
 
-    b = make_server("postgresql", database_url=a.env["MLAGENT_DATABASE_URL"], **env).start(timeout=120)
+    b = make_server("postgresql", database_url=a.env["MLAGENT_DATABASE_URL"], **env).start(timeout=300)
     with api_client(b) as cb:
         time.sleep(4 * float(LEASE))
         assert cb.get(f"/ml-api/fine-tuning-jobs/{job['id']}/").json()["status"] == "running"

@@ -6,7 +6,9 @@ One rule for all of them (docs/security.md): inside `bwrap` where it works, with
 pid/ipc/uts/cgroup (and, unless granted, net) namespaces, the system and the Python runtime
 read-only, a private /tmp, an empty per-process directory read-write at /sandbox and only
 the process's own inputs bind-mounted; a root server drops the code to `nobody`; the
-environment is built from nothing (no server variable reaches it). Where bwrap does not
+environment is built from nothing (no server variable reaches it); each agent command,
+job and serving worker (with all it starts) has its own process limit, a pids cgroup
+(cgroups.py). Where bwrap does not
 work, MLAGENT_SANDBOX_ISOLATION=auto falls back to limits + clean environment + own
 directory, logged loudly once per kind of work; `bwrap` refuses to start instead.
 
