@@ -150,7 +150,7 @@ async def bare_asyncpg(url: str, batch: int, n: int) -> tuple[float, float, floa
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    runs, n1, n32 = (2, 300, 3200) if quick_flag(argv) else (5, 2000, 16000)
+    runs, n1, n32 = (2, 200, 1600) if quick_flag(argv) else (5, 500, 8000)
     pg = os.environ.get("MLAGENT_TEST_DATABASE_URL")
     databases: dict[str, tuple[Callable[[], tuple[str, Callable[[], None]]], Callable[..., Awaitable]]] = {}
 
