@@ -28,16 +28,28 @@ from pathlib import Path
 
 import httpx
 
-from .procs import (BEARER, ROOT, Figure, Proc, fake_llm_proc, free_port, interleave, mlagent_proc, print_table,
-                    python_env, quick_flag, wrk)
+from .procs import (
+    BEARER,
+    ROOT,
+    Figure,
+    Proc,
+    fake_llm_proc,
+    free_port,
+    interleave,
+    mlagent_proc,
+    print_table,
+    python_env,
+    quick_flag,
+    wrk,
+)
 
 PEER_DIR = ROOT / "bench" / "langgraph_peer"
 JOBS = "16"  # LangGraph runs per worker, as mlagent's MLAGENT_WORKER_CONCURRENCY default
 
 
 def langgraph_executable() -> str:
-    for candidate in (os.environ.get("BENCH_LANGGRAPH"), str(ROOT / ".bench-peer" / "bin" / "langgraph"),
-                      "/work/bench-peer/langgraph/bin/langgraph", shutil.which("langgraph")):
+    for candidate in (os.environ.get("BENCH_LANGGRAPH"), str(ROOT / ".venv-langgraph" / "bin" / "langgraph"),
+                      shutil.which("langgraph")):
         if candidate and Path(candidate).exists():
             return candidate
     raise SystemExit("LangGraph's dev server is not installed: `make bench-peer` (or set BENCH_LANGGRAPH)")
@@ -94,8 +106,8 @@ def main(argv: list[str] | None = None) -> None:
             getattr(cpu, side).append(r.cpu_ms_per_request)
             getattr(p50, side).append(r.p50_ms)
 
-        ours_run = lambda: load(ours, "/v1/responses", {"input": "bench"}, BEARER, "ours")  # noqa: E731
-        peer_run = lambda: load(peer, "/runs/wait", {"assistant_id": "agent", "input": {"input": "bench"}},  # noqa: E731
+        ours_run = lambda: load(ours, "/v1/responses", {"input": "bench"}, BEARER, "ours")
+        peer_run = lambda: load(peer, "/runs/wait", {"assistant_id": "agent", "input": {"input": "bench"}},
                                 {}, "base")
         ours_run(), peer_run()  # warm-up, not counted
         for f in (rps, cpu, p50):

@@ -16,6 +16,7 @@ import asyncio
 import itertools
 import json
 import os
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -26,7 +27,7 @@ from starlette.routing import Route
 
 # -- GET ---------------------------------------------------------------------------------
 get_app = FastAPI()
-_BODY = json.loads(open(os.environ["BENCH_BODY_FILE"]).read()) if os.environ.get("BENCH_BODY_FILE") else {}
+_BODY = json.loads(Path(os.environ["BENCH_BODY_FILE"]).read_text()) if os.environ.get("BENCH_BODY_FILE") else {}
 
 
 @get_app.get("/healthz")
@@ -44,7 +45,7 @@ def _frames() -> list[bytes]:
     path = os.environ.get("BENCH_FRAMES_FILE")
     if not path:
         return []
-    raw = open(path, "rb").read()
+    raw = Path(path).read_bytes()
     return [f + b"\n\n" for f in raw.split(b"\n\n") if f.strip()]
 
 

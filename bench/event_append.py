@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> None:
             per_txn = Figure(f"{name}, {batch} per transaction: events per transaction", "events")
             cpu = Figure(f"{name}, {batch} per transaction: client CPU per event", "CPU-µs", higher_is_better=False)
 
-            def side(fn, into: str) -> Callable[[], None]:
+            def side(fn, into: str, batch=batch, n=n, rate=rate, per_txn=per_txn, cpu=cpu,
+                     make_url=make_url) -> Callable[[], None]:
                 def run() -> None:
                     url, cleanup = make_url()
                     try:

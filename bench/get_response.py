@@ -16,7 +16,17 @@ from pathlib import Path
 
 import httpx
 
-from .procs import BEARER, Figure, fake_llm_proc, interleave, mlagent_proc, print_table, quick_flag, uvicorn_proc, wrk
+from .procs import (
+    BEARER,
+    Figure,
+    fake_llm_proc,
+    interleave,
+    mlagent_proc,
+    print_table,
+    quick_flag,
+    uvicorn_proc,
+    wrk,
+)
 
 
 def main(argv: list[str] | None = None) -> None:

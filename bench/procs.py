@@ -10,6 +10,7 @@ with min–max, next to the CPU time each server process spent per request, read
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -72,9 +74,9 @@ class Proc:
         return cpu_seconds(self.pid)
 
     def start(self, timeout: float = 120) -> Proc:
-        log = open(self.log_path, "ab")
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT)
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT)
         with httpx.Client(timeout=2) as c:
             while time.monotonic() - t0 < timeout:
                 if self.proc.poll() is not None:
@@ -101,7 +103,7 @@ class Proc:
                 self.proc.kill()
                 self.proc.wait(5)
 
-    def __enter__(self) -> Proc:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -205,7 +207,7 @@ def wrk(server: Proc, path: str, *, connections: int, seconds: float, method: st
         cpu = server.cpu() - cpu0
     finally:
         script.unlink()
-    m = re.search(r"^BENCH (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", out, re.M)
+    m = re.search(r"^BENCH (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", out, re.MULTILINE)
     if m is None:
         raise RuntimeError(f"wrk printed no summary:\n{out}")
     n, us, p50, p99, status_err, sock_err, timeouts = map(int, m.groups())
@@ -226,7 +228,7 @@ class Figure:
     def ratio(self) -> float | None:
         if not self.ours or not self.base:
             return None
-        ours, base = [v for v in self.ours if v == v], [v for v in self.base if v == v]
+        ours, base = [v for v in self.ours if not math.isnan(v)], [v for v in self.base if not math.isnan(v)]
         if not ours or not base:
             return None
         o, b = statistics.median(ours), statistics.median(base)
@@ -236,7 +238,7 @@ class Figure:
 
 
 def fmt(values: list[float]) -> str:
-    values = [v for v in values if v == v]  # a run that completed nothing has no per-request figure
+    values = [v for v in values if not math.isnan(v)]  # a run that completed nothing has no per-request figure
     if not values:
         return "—"
     med = statistics.median(values)

@@ -18,9 +18,10 @@ import json
 import re
 import sys
 import time
+from pathlib import Path
 
 STAMP = re.compile(rb"(\d{6})@(\d+\.\d+);")
-TERMINAL = re.compile(rb"^event: response\.(completed|failed|cancelled|incomplete)$", re.M)
+TERMINAL = re.compile(rb"^event: response\.(completed|failed|cancelled|incomplete)$", re.MULTILINE)
 
 
 async def one(port: int, req: dict, ready: asyncio.Event, heads: list[int], total: int, save: str | None) -> dict:
@@ -66,8 +67,7 @@ async def one(port: int, req: dict, ready: asyncio.Event, heads: list[int], tota
                 done = True
     writer.close()
     if saved is not None:
-        with open(save, "wb") as f:
-            f.write(saved)
+        Path(save).write_bytes(saved)  # once, after the stream ended
     return {"status": status, "stamps": stamps, "frames": frames, "bytes": nbytes}
 
 

@@ -33,8 +33,18 @@ from pathlib import Path
 
 import httpx
 
-from .procs import (BEARER, Figure, Proc, fake_llm_proc, interleave, mlagent_proc, print_table, python_env,
-                    quick_flag, uvicorn_proc)
+from .procs import (
+    BEARER,
+    Figure,
+    Proc,
+    fake_llm_proc,
+    interleave,
+    mlagent_proc,
+    print_table,
+    python_env,
+    quick_flag,
+    uvicorn_proc,
+)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -202,8 +212,8 @@ def main(argv: list[str] | None = None) -> None:
                 frames = result["streams"][0]["frames"]
                 assert frames >= tokens, f"{server.name}: {frames} frames"
 
-            ours_replay = lambda: replay_run(ours, f"/v1/responses/{rid}/events", BEARER, "ours")  # noqa: E731
-            bare_replay = lambda: replay_run(bare, "/replay", {}, "base")  # noqa: E731
+            ours_replay = lambda: replay_run(ours, f"/v1/responses/{rid}/events", BEARER, "ours")
+            bare_replay = lambda: replay_run(bare, "/replay", {}, "base")
             ours_replay(), bare_replay()  # warm-up
             for f in (replay, replay_cpu):
                 f.ours.clear(), f.base.clear()
