@@ -92,25 +92,30 @@ def _payloads(rid: str, snap) -> tuple[str, dict]:
     return payload, snap.model_dump(mode="json")
 
 
+def _transactions(rid: str, payload: str, snapshot: dict, batch: int, n: int):
+    """Per transaction: the projection's JSON (grown as the real one grows), the last seq, the
+    time, and the event rows — the parameters of the statements `TurnStore.append` issues."""
+    text = ""
+    for seq in range(0, n - n % batch, batch):
+        now = time.time()
+        text += "token " * batch
+        snapshot["output_text"] = text
+        yield (json.dumps(snapshot), seq + batch - 1, now,
+               [(rid, seq + i, "response.output_text.delta", payload, now) for i in range(batch)])
+
+
 async def bare_sqlite(url: str, batch: int, n: int) -> tuple[float, float, float]:
     import aiosqlite
 
     engine, _, rid, snap = await _new_turn(url)
     await engine.dispose()
     payload, snapshot = _payloads(rid, snap)
-    text = ""
     async with aiosqlite.connect(url.split("///", 1)[1]) as db:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
             await db.execute(f"PRAGMA {pragma}")
         started, cpu0 = time.perf_counter(), time.process_time()
-        seq = 0
-        for _ in range(n // batch):
-            now = time.time()
-            rows = [(rid, seq + i, "response.output_text.delta", payload, now) for i in range(batch)]
-            seq += batch
-            text += "token " * batch  # the projection grows as the real one does
-            snapshot["output_text"] = text
-            await db.execute(SNAPSHOT_SQL, (json.dumps(snapshot), "in_progress", seq - 1, now, rid))
+        for snapshot_json, last_seq, now, rows in _transactions(rid, payload, snapshot, batch, n):
+            await db.execute(SNAPSHOT_SQL, (snapshot_json, "in_progress", last_seq, now, rid))
             await db.executemany(EVENT_SQL, rows)
             await db.commit()
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu0
@@ -125,23 +130,16 @@ async def bare_asyncpg(url: str, batch: int, n: int) -> tuple[float, float, floa
     engine, _, rid, snap = await _new_turn(url)
     await engine.dispose()
     payload, snapshot = _payloads(rid, snap)
-    text = ""
     conn = await asyncpg.connect(pg_admin_url(url))
     try:
         update = "UPDATE turns SET snapshot=$1::json, status=$2, last_seq=$3, updated_at=$4 WHERE turns.id = $5"
         insert = "INSERT INTO events (response_id, seq, type, data, created_at) VALUES ($1, $2, $3, $4, $5)"
         started, cpu0 = time.perf_counter(), time.process_time()
-        seq = 0
-        for _ in range(n // batch):
-            now = time.time()
-            rows = [(rid, seq + i, "response.output_text.delta", payload, now) for i in range(batch)]
-            seq += batch
-            text += "token " * batch
-            snapshot["output_text"] = text
+        for snapshot_json, last_seq, now, rows in _transactions(rid, payload, snapshot, batch, n):
             async with conn.transaction():
-                await conn.execute(update, json.dumps(snapshot), "in_progress", seq - 1, now, rid)
+                await conn.execute(update, snapshot_json, "in_progress", last_seq, now, rid)
                 await conn.executemany(insert, rows)
-                await conn.execute("SELECT pg_notify($1, $2)", "mlagent_events", f"bench {rid} {seq - 1}")
+                await conn.execute("SELECT pg_notify($1, $2)", "mlagent_events", f"bench {rid} {last_seq}")
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu0
     finally:
         await conn.close()
