@@ -9,7 +9,8 @@ Both servers run as their own processes and make exactly one call to the same fa
   calls the LLM (bench/langgraph_peer/), `POST /runs/wait` (stateless run).
 
 Driven by wrk -c 8 in interleaved runs: requests/s and server CPU-ms per run (from
-/proc/<pid>/stat; the fake LLM's CPU counts for neither). Also "spawn → first 200": process
+/proc/<pid>/stat, read again once the server is quiet and divided by the runs completed plus
+the 8 in flight when wrk stopped; the fake LLM's CPU counts for neither). Also "spawn → first 200": process
 start to the first 200 on a health route (`/healthz`, LangGraph's `/ok`), on a fresh data dir.
 
 LangGraph's dev server pins protobuf<7, so it lives in its own venv: `make bench-peer`, or
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         check(ours, peer)
 
         def load(server: Proc, path: str, body: dict, headers: dict, side: str) -> None:
-            r = wrk(server, path, connections=8, seconds=seconds, method="POST", body=body, headers=headers)
+            r = wrk(server, path, connections=8, seconds=seconds, method="POST", body=body, headers=headers,
+                    drain=True)
             if r.errors:
                 raise RuntimeError(f"{server.name}: {r.errors} failed requests of {r.requests}\n"
                                    f"{server.log()[-2000:]}")

@@ -157,7 +157,8 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int
-    cpu_seconds: float  # server process CPU over the run
+    cpu_seconds: float  # server process CPU over the run (and its drain, see `wrk`)
+    served: int = 0  # requests the CPU time paid for
 
     @property
     def rps(self) -> float:
@@ -165,8 +166,8 @@ class Load:
 
     @property
     def cpu_ms_per_request(self) -> float:
-        """Server CPU over the run ÷ requests completed in it (wrk drops the ≤ c in flight at the end)."""
-        return self.cpu_seconds * 1000 / self.requests if self.requests else float("nan")
+        served = self.served or self.requests
+        return self.cpu_seconds * 1000 / served if served else float("nan")
 
 
 _LUA = """
@@ -187,8 +188,12 @@ def _lua_str(s: str) -> str:
 
 def wrk(server: Proc, path: str, *, connections: int, seconds: float, method: str = "GET",
         body: object | None = None, headers: dict[str, str] | None = None, threads: int = 1,
-        timeout: str = "30s") -> Load:
-    """Run wrk against `server` and read the server's CPU time around it."""
+        timeout: str = "30s", drain: bool = False) -> Load:
+    """Run wrk against `server` and read the server's CPU time around it.
+
+    wrk stops with `connections` requests still in flight, which it does not count. For slow
+    requests (an agent run) that bias matters: with `drain`, the CPU is read again once the
+    server has gone quiet and divided by the completed requests plus those in flight."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     headers = dict(headers or {})
@@ -205,13 +210,29 @@ def wrk(server: Proc, path: str, *, connections: int, seconds: float, method: st
                               "--timeout", timeout, "-s", str(script), server.url + path],
                              capture_output=True, text=True, check=True).stdout
         cpu = server.cpu() - cpu0
+        if drain:
+            cpu = _quiet_cpu(server) - cpu0
     finally:
         script.unlink()
     m = re.search(r"^BENCH (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", out, re.MULTILINE)
     if m is None:
         raise RuntimeError(f"wrk printed no summary:\n{out}")
     n, us, p50, p99, status_err, sock_err, timeouts = map(int, m.groups())
-    return Load(n, us / 1e6, p50 / 1e3, p99 / 1e3, status_err + sock_err + timeouts, cpu)
+    return Load(n, us / 1e6, p50 / 1e3, p99 / 1e3, status_err + sock_err + timeouts, cpu,
+                n + connections if drain else n)
+
+
+def _quiet_cpu(server: Proc, limit: float = 20) -> float:
+    """The server's CPU time once it has spent under 10 ms in a 0.5 s window."""
+    deadline = time.monotonic() + limit
+    last = server.cpu()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = server.cpu()
+        if now - last < 0.01:
+            return now
+        last = now
+    return last
 
 
 # -- reporting -------------------------------------------------------------------------
