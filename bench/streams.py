@@ -57,7 +57,7 @@ class Client:
 
     def __init__(self, port: int, requests: list[dict], save: str | None = None) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "bench.sse_client"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=python_env())
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=python_env())
         assert self.proc.stdin and self.proc.stdout
         self.proc.stdin.write(json.dumps({"port": port, "requests": requests, "save": save}) + "\n")
         self.proc.stdin.flush()
@@ -65,10 +65,12 @@ class Client:
     def ready(self) -> None:
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         if line.strip() != "READY":
-            raise RuntimeError(f"client did not get its streams: {line!r}")
+            raise RuntimeError(f"client did not get its streams: {line!r} {self.proc.stderr.read()[-2000:]}")
 
     def result(self, timeout: float = 600) -> dict:
-        out, _ = self.proc.communicate(timeout=timeout)
+        out, err = self.proc.communicate(timeout=timeout)
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"client failed: {err[-2000:]}")
         data = json.loads(out.strip().splitlines()[-1])
         bad = [s["status"] for s in data["streams"] if s["status"] != 200]
         if bad:
@@ -153,6 +155,15 @@ def idle(side: Side, streams: int, seconds: float) -> float:
     return cpu / seconds
 
 
+def section(title: str, rows: list[Figure], fn) -> None:
+    """Run one section's interleaved runs and print its table at once; a failure is printed, not fatal."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - a benchmark reports what broke and goes on
+        print(f"\n### {title}: FAILED: {type(e).__name__}: {str(e)[:1500]}")
+    print_table(title, rows, "bare relay / Starlette")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     quick = quick_flag(argv)
@@ -181,7 +192,8 @@ def main(argv: list[str] | None = None) -> None:
             getattr(p50, key).append(pct(lat, 0.5)), getattr(p99, key).append(pct(lat, 0.99))
 
         live(sides["ours"], 1, 3, 0), live(sides["base"], 1, 3, 0)  # warm-up
-        interleave(runs, lambda: token_latency("ours"), lambda: token_latency("base"))
+        section("token → SSE client latency", [p50, p99],
+                lambda: interleave(runs, lambda: token_latency("ours"), lambda: token_latency("base")))
         rows += [p50, p99]
 
         # 2. a live answer of `tokens` tokens to one client
@@ -193,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
             assert complete == 1, f"{sides[key].name}: a token was lost"
             getattr(wall, key).append(seconds), getattr(per_token, key).append(cpu * 1000 / tokens)
 
-        interleave(runs, lambda: long_answer("ours"), lambda: long_answer("base"))
+        section("a live answer to one client", [wall, per_token],
+                lambda: interleave(runs, lambda: long_answer("ours"), lambda: long_answer("base")))
         rows += [wall, per_token]
 
         # 3. replay of that finished response vs bare Starlette serving the same frames
@@ -214,10 +227,13 @@ def main(argv: list[str] | None = None) -> None:
 
             ours_replay = lambda: replay_run(ours, f"/v1/responses/{rid}/events", BEARER, "ours")
             bare_replay = lambda: replay_run(bare, "/replay", {}, "base")
-            ours_replay(), bare_replay()  # warm-up
-            for f in (replay, replay_cpu):
-                f.ours.clear(), f.base.clear()
-            interleave(runs if quick else runs + 2, ours_replay, bare_replay)
+            def replays() -> None:
+                ours_replay(), bare_replay()  # warm-up
+                for f in (replay, replay_cpu):
+                    f.ours.clear(), f.base.clear()
+                interleave(runs if quick else runs + 2, ours_replay, bare_replay)
+
+            section("replay", [replay, replay_cpu], replays)
         rows += [replay, replay_cpu]
 
         # 4. N live runs, one client each
@@ -231,7 +247,8 @@ def main(argv: list[str] | None = None) -> None:
             getattr(n_p50, key).append(pct(lat, 0.5)), getattr(n_p99, key).append(pct(lat, 0.99))
             getattr(n_ok, key).append(complete)
 
-        interleave(runs, lambda: n_runs("ours"), lambda: n_runs("base"))
+        section("N live runs", [n_p50, n_p99, n_ok],
+                lambda: interleave(runs, lambda: n_runs("ours"), lambda: n_runs("base")))
         rows += [n_p50, n_p99, n_ok]
 
         # 5. fan-out of one answer
@@ -247,17 +264,18 @@ def main(argv: list[str] | None = None) -> None:
             getattr(f_ok, key).append(complete)
             client_cpu.append(ccpu)
 
-        interleave(runs, lambda: fan("ours"), lambda: fan("base"))
+        section("fan-out", [f_p50, f_p99, f_ok], lambda: interleave(runs, lambda: fan("ours"), lambda: fan("base")))
         rows += [f_p50, f_p99, f_ok]
 
         # 6. idle tails
         idle_cpu = Figure(f"{n_idle} idle SSE tails: server CPU", "CPU-s per s", higher_is_better=False)
-        interleave(1 if quick else 2, lambda: idle_cpu.ours.append(idle(sides["ours"], n_idle, idle_seconds)),
-                   lambda: idle_cpu.base.append(idle(sides["base"], n_idle, idle_seconds)))
+        section("idle tails", [idle_cpu], lambda: interleave(
+            1 if quick else 2, lambda: idle_cpu.ours.append(idle(sides["ours"], n_idle, idle_seconds)),
+            lambda: idle_cpu.base.append(idle(sides["base"], n_idle, idle_seconds))))
         rows.append(idle_cpu)
     db = "PostgreSQL" if extra else "SQLite"
     print_table(f"streams: mlagent ({db}) vs a bare relay of the same fake LLM ({runs} interleaved runs; "
-                f"client bench/sse_client.py, {statistics.median(client_cpu):.2f} CPU-s per fan-out run)", rows,
+                f"client bench/sse_client.py, {statistics.median(client_cpu or [0]):.2f} CPU-s per fan-out run)", rows,
                 "bare relay / Starlette")
 
 
