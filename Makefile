@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: serve test install dev migrate bench proto clean
+.PHONY: serve test install dev migrate bench bench-peer proto clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,20 @@ serve: install
 test: dev
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
-bench: dev
+bench: dev bench-peer
 	$(PY) -m bench
 
+# LangGraph's dev server, bench/agent_run.py's baseline: a venv of its own (it pins protobuf<7,
+# below what mlagent's gRPC stubs need).
+bench-peer: .venv-langgraph/bin/langgraph
+
+.venv-langgraph/bin/langgraph: bench/langgraph_peer/requirements.txt
+	$(PYTHON) -m venv .venv-langgraph
+	.venv-langgraph/bin/pip install -q -r bench/langgraph_peer/requirements.txt
+	touch $@
+
 clean:
-	rm -rf $(VENV) .mlagent
+	rm -rf $(VENV) .mlagent .venv-langgraph
 
 # Regenerate the gRPC stubs from src/mlagent/grpc/agent_runtime.proto (tests/test_grpc_stubs.py checks them).
 proto: dev

@@ -19,7 +19,7 @@ PROMPT = "Q: what is 3 plus 3? A:"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, fake_llm, fake_hub):
-    proc = start_api_server(tmp_path_factory.mktemp("ft-out"), fake_llm, fake_hub, MLAGENT_GRPC_PORT="0")
+    proc = start_api_server(tmp_path_factory.mktemp("ft-out"), fake_llm, fake_hub, start_timeout=300, MLAGENT_GRPC_PORT="0")
     yield proc
     proc.stop()
 
