@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI
 from asgi_correlation_id import CorrelationIdMiddleware
@@ -37,6 +36,8 @@ from .runtime.operator import OperatorService
 from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
 from .runtime.snapshots import WorkspaceSnapshots
+from .runtime.stored import StoredRequest
+from .runtime.turnqueue import TurnQueue
 from .runtime.workspaces import WorkspaceSweeper
 from .services import Services
 from .blobs import open_blob_store
@@ -65,7 +66,7 @@ from .tasks.tools import ToolCatalogue, restrict_tools
 log = logging.getLogger("mlagent")
 
 
-def default_toolset(request: dict[str, Any], catalog: ToolCatalog | None = None) -> ToolSet:
+def default_toolset(request: StoredRequest | None, catalog: ToolCatalog | None = None) -> ToolSet:
     tools = [PlanTool(), DelegateTool()]
     if catalog is None:
         return ToolSet(tools)
@@ -157,8 +158,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await finetune_backend.recover()
         finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds,
                                 hardware=hardware)
-        responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner, tail_poll)
-        all_tools = toolset_for({})
+        queue = TurnQueue(settings, turns, accounts, bus, live, runner)
+        responses_service = ResponsesService(settings, turns, sessions, bus, live, runner, queue, tail_poll)
+        all_tools = toolset_for(None)
         try:
             agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids, PauseStore(sm))
         except OrganismError as exc:
@@ -174,14 +176,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             spec = agents.get("ml-agent")
             return spec.token_budget if spec is not None else settings.thread_token_budget
 
-        approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, bus, live, runner, settings.lease_seconds)
+        approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, queue)
         app.state.services = Services(
             settings=settings,
             hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
             api_keys=ApiKeyRegistry(settings.agent_api_key, settings.api_keys_file, settings.operator_key,
                                     settings.is_loopback),
             responses=responses_service,
-            tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for({}).names()),
+            tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for(None).names()),
                                approvals),
             models=ModelCatalogue(settings),
             finetune=FineTuningService(settings, finetune_store, finetune_backend, finetune_hf),
@@ -189,7 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services.approvals = approvals
         app.state.services.usage = UsageService(usage, default_thread_budget)
         app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
-                                                      accounts, bus, live, runner, responses_service,
+                                                      bus, live, runner, queue, responses_service,
                                                       shutdown=lambda: _request_shutdown(app))
         grpc_server = getattr(app.state, "grpc_server", None)  # bound by `mlagent serve` before start-up
         if grpc_server is None and settings.grpc_port:

@@ -135,6 +135,13 @@ class TurnStore:
         async with self._sm() as db:
             return await db.get(Turn, turn_id)
 
+    async def with_session(self, turn_id: str) -> tuple[Turn, Session] | None:
+        """The turn and its session in one query (a follow-up's starting point)."""
+        async with self._sm() as db:
+            row = (await db.execute(select(Turn, Session).join(Session, Session.id == Turn.session_id)
+                                    .where(Turn.id == turn_id))).first()
+            return (row[0], row[1]) if row is not None else None
+
     async def by_idempotency_key(self, account: str, key: str) -> Turn | None:
         async with self._sm() as db:
             result = await db.execute(select(Turn).where(Turn.account == account, Turn.idempotency_key == key))
