@@ -1,5 +1,6 @@
 """SQL statements one `POST /v1/responses` runs before it answers (the turn's creation),
-counted with a SQLAlchemy `before_cursor_execute` listener. Only statements issued by the
+counted with a SQLAlchemy `before_cursor_execute` listener, plus its COMMITs (a transaction's
+BEGIN is not a statement the listener sees). Only statements issued by the
 request's own task are counted: the turn's worker task (which starts at once) is not.
 
 Run: `.venv/bin/python -m bench.turn_statements` (MLAGENT_TEST_DATABASE_URL adds PostgreSQL).
@@ -30,6 +31,7 @@ class Counter:
         self.task: asyncio.Task | None = None
         self.statements: list[str] = []
         event.listen(Engine, "before_cursor_execute", self._seen)
+        event.listen(Engine, "commit", lambda conn: self._seen(None, None, "COMMIT", None, None, False))
 
     def _seen(self, conn, cursor, statement, parameters, context, executemany) -> None:
         try:

@@ -144,10 +144,10 @@ class ResponsesService:
                       idempotency_key: str | None) -> ResponseObject:
         session: Session | NewSession
         if req.previous_response_id:
-            _, session = await self._owned_turn_and_session(identity, req.previous_response_id)
+            _, session, latest = await self._chain_point(identity, req.previous_response_id)
             if session.closed:
                 raise _session_closed()
-            check_input(req, await self.pending_client_calls(session.id), self.settings.max_input_chars)
+            check_input(req, pending_client_calls(latest), self.settings.max_input_chars)
         else:
             session = NewSession(identity.account, "ml-agent", req.model or self.settings.default_model_id,
                                  req.max_cost_usd or DEFAULT_MAX_COST_USD)
@@ -165,16 +165,6 @@ class ResponsesService:
         """Every tool the server's agents run themselves (a client tool may not reuse a name)."""
         return set(self.runner.toolset_for(None).names())
 
-    async def pending_client_calls(self, session_id: str) -> dict[str, str]:
-        """The client tool calls the session's last response ended on (call id -> name),
-        which the next request must answer with `function_call_output` items."""
-        latest = await self.turns.latest_for_session(session_id)
-        if latest is None or latest.status != "completed":
-            return {}
-        output = (latest.snapshot or {}).get("output") or []
-        done = {i.get("call_id") for i in output if i.get("type") == "function_call_output"}  # logs of old servers
-        return {i["call_id"]: i["name"] for i in output if i.get("type") == "function_call" and i["call_id"] not in done}
-
     # -- read ---------------------------------------------------------------------
     async def _owned_turn(self, identity: Identity, response_id: str, param: str | None = None) -> Turn:
         turn = await self.turns.get(response_id)
@@ -182,9 +172,9 @@ class ResponsesService:
             raise not_found("response", response_id, param)
         return turn
 
-    async def _owned_turn_and_session(self, identity: Identity, response_id: str) -> tuple[Turn, Session]:
-        """The chained-on turn with its session, in one read."""
-        found = await self.turns.with_session(response_id)
+    async def _chain_point(self, identity: Identity, response_id: str) -> tuple[Turn, Session, Turn]:
+        """The chained-on turn, its session and the session's latest turn, in one read."""
+        found = await self.turns.chain_point(response_id)
         if found is None or (found[0].account != identity.account and not identity.is_operator):
             raise not_found("response", response_id, "previous_response_id")
         return found
@@ -263,9 +253,9 @@ class ResponsesService:
         self.validate(req)
         history: list = []
         if req.previous_response_id:
-            _, session = await self._owned_turn_and_session(identity, req.previous_response_id)
+            _, session, latest = await self._chain_point(identity, req.previous_response_id)
             history = list(session.messages or [])
-            check_input(req, await self.pending_client_calls(session.id), self.settings.max_input_chars)
+            check_input(req, pending_client_calls(latest), self.settings.max_input_chars)
         messages = turn_messages(history, req.stored().get("input", ""), req.instructions)
         specs = self.runner.toolset_for(None).specs() + chat_tools(req)
         return estimate_tokens(messages) + estimate_tokens(specs)
@@ -336,6 +326,16 @@ class ResponsesService:
         if not await writer.commit("cancelled", lease_owner=None, lease_expires_at=None):
             return None
         return writer.state
+
+
+def pending_client_calls(latest: Turn) -> dict[str, str]:
+    """The client tool calls the session's latest response ended on (call id -> name),
+    which the next request must answer with `function_call_output` items."""
+    if latest.status != "completed":
+        return {}
+    output = (latest.snapshot or {}).get("output") or []
+    done = {i.get("call_id") for i in output if i.get("type") == "function_call_output"}  # logs of old servers
+    return {i["call_id"]: i["name"] for i in output if i.get("type") == "function_call" and i["call_id"] not in done}
 
 
 def _session_closed() -> ServiceError:
