@@ -66,6 +66,8 @@ class TurnRunner:
         toolset_for: Callable[[StoredRequest | None], ToolSet],
         usage: UsageStore | None = None,
         prices: PriceTable | None = None,
+        agents: AgentRegistry | None = None,
+        workspaces: WorkspaceSnapshots | None = None,
     ) -> None:
         self.settings = settings
         self.turns = turns
@@ -83,10 +85,10 @@ class TurnRunner:
         # in progress with nobody to end it.
         self._claiming: set[str] = set()
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
-        # The organism's AgentRegistry (set by server.py): pause/stop gate, per-agent prompt and tools.
-        self.agents: AgentRegistry | None = None
-        # Workspace snapshots in a shared blob store (set by server.py when one is configured).
-        self.workspaces: WorkspaceSnapshots | None = None
+        # The organism's agents: pause/stop gate, per-agent prompt and tools.
+        self.agents = agents
+        # Workspace snapshots in a shared blob store (when one is configured).
+        self.workspaces = workspaces
 
     # -- scheduling ---------------------------------------------------------------
     def start(self, turn_id: str, session_id: str) -> None:

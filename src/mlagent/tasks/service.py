@@ -39,7 +39,7 @@ def render_context(context: dict[str, Any]) -> str:
 
 class TasksService:
     def __init__(self, settings: Settings, responses: ResponsesService, accounts: AccountStore,
-                 catalogue: ToolCatalogue, approvals: ApprovalsService | None = None) -> None:
+                 catalogue: ToolCatalogue, approvals: ApprovalsService) -> None:
         self.settings = settings
         self.approvals = approvals
         self.responses = responses
@@ -88,7 +88,6 @@ class TasksService:
     async def approve(self, identity: Identity, task_id: str, req: ApprovalRequest) -> TaskStatus:
         """Answer the task's pending batch; the same task continues on the LLM credential it
         was created with (its stored request says whose)."""
-        assert self.approvals is not None
         self._check_llm_credential(identity)
         try:
             response = await self.approvals.submit(identity, task_id, req)
