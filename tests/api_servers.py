@@ -18,7 +18,7 @@ key-ops: {account: ops, operator: true}
 """
 
 
-def start_api_server(data_dir, fake_llm, fake_hub, start_timeout: float = 30, **env: str) -> ServerProcess:
+def start_api_server(data_dir, fake_llm, fake_hub, start_timeout: float = 90, **env: str) -> ServerProcess:
     keys = data_dir / "keys.yaml"
     keys.write_text(KEYS_YAML)
     values = {"HF_ENDPOINT": fake_hub.url, "MLAGENT_INFERENCE_BASE_URL": fake_llm.url,

@@ -14,8 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlagent import server
-from mlagent.agent.tools.base import Tool, ToolContext, ToolSet
+from mlagent.agent.tools.base import Tool, ToolContext
 from mlagent.config import Settings
 from mlagent.usage.estimates import job_cost, parse_timeout
 from mlagent.usage.prices import PriceTable, load_prices
@@ -67,15 +66,9 @@ def main() -> None:
     settings = Settings()
     prices = load_prices(settings.price_table)
     launches = settings.data_dir / "launches.jsonl"
-    base = server.default_toolset
-
-    def toolset(*args: Any, **kwargs: Any) -> ToolSet:
-        return ToolSet([*base(*args, **kwargs), LaunchJobTool(prices, launches), SubAgentTool()])
-
-    server.default_toolset = toolset
     from mlagent.cli import main as cli_main
 
-    cli_main(["serve"])
+    cli_main(["serve"], extra_tools=[LaunchJobTool(prices, launches), SubAgentTool()])
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import pytest
 
 from mlagent.agent.tools.base import Tool, ToolSet
 from mlagent.errors import ServiceError
+from mlagent.runtime.stored import StoredRequest
 from mlagent.tasks.tools import ToolCatalogue, restrict_tools
 
 NAMES = ["update_plan", "sandbox_run", "write_file", "hub_search", "paper_search", "inspect_dataset", "hf_jobs_run"]
@@ -41,5 +42,7 @@ def test_unknown_names_are_all_reported():
 
 def test_restrict_tools_applies_stored_allowed_tools():
     build = restrict_tools(lambda request: ToolSet(Named(n) for n in NAMES))
-    assert build({}).names() == sorted(NAMES)
-    assert build({"allowed_tools": ["update_plan", "hub_search"]}).names() == ["hub_search", "update_plan"]
+    assert build(None).names() == sorted(NAMES)
+    assert build(StoredRequest(input="x")).names() == sorted(NAMES)
+    only = StoredRequest.load({"input": "x", "allowed_tools": ["update_plan", "hub_search"]})  # as a row holds it
+    assert build(only).names() == ["hub_search", "update_plan"]

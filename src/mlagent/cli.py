@@ -10,10 +10,14 @@ import argparse
 import logging
 import socket
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import Settings
+
+if TYPE_CHECKING:
+    from .agent.tools.base import Tool
 
 # `mlagent serve --host … --port …`: flags that override the environment variable of the same name.
 SERVE_OPTIONS: dict[str, tuple[str, type, str]] = {
@@ -67,7 +71,7 @@ def bind_http(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, extra_tools: Sequence[Tool] = ()) -> None:
     import uvicorn
     from uvicorn._compat import asyncio_run
 
@@ -75,7 +79,7 @@ def _serve(settings: Settings) -> None:
 
     sock = bind_http(settings.host, settings.port)
     settings.port = sock.getsockname()[1]  # the real port (0 picks one): URLs the agent reports use it
-    app = create_app(settings)
+    app = create_app(settings, extra_tools=extra_tools)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -135,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, extra_tools: Sequence[Tool] = ()) -> None:
+    """`extra_tools` join the agent's tools when serving (a test seam: tests/job_tool_server.py)."""
     args = build_parser().parse_args(argv)
     if args.command not in ("serve", "migrate"):
         sys.exit(args.handler(args))  # a client command (mlagent.client)
@@ -145,7 +150,10 @@ def main(argv: list[str] | None = None) -> None:
 
     logs.setup(settings.log_level, settings.log_format)
     try:
-        {"serve": _serve, "migrate": _migrate}[args.command](settings)
+        if args.command == "serve":
+            _serve(settings, extra_tools)
+        else:
+            _migrate(settings)
     except StartupError as exc:
         log.error("cannot start: %s", exc, extra={"event": "server.startup_failed"})
         sys.exit(2)

@@ -8,14 +8,13 @@ import functools
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi.middleware.cors import CORSMiddleware
 
-from .agent.tools.base import ToolSet
+from .agent.tools.base import Tool, ToolSet
 from .agent.tools.catalog import ToolCatalog, build_catalog
 from .agent.tools.hubclient import HubClient
 from .agent.tools.delegate import DelegateTool
@@ -37,6 +36,8 @@ from .runtime.operator import OperatorService
 from .runtime.runner import TurnRunner
 from .runtime.service import ResponsesService
 from .runtime.snapshots import WorkspaceSnapshots
+from .runtime.stored import StoredRequest
+from .runtime.turnqueue import TurnQueue
 from .runtime.workspaces import WorkspaceSweeper
 from .services import Services
 from .blobs import open_blob_store
@@ -67,8 +68,9 @@ from .tasks.tools import ToolCatalogue, restrict_tools
 log = logging.getLogger("mlagent")
 
 
-def default_toolset(request: dict[str, Any], catalog: ToolCatalog | None = None) -> ToolSet:
-    tools = [PlanTool(), DelegateTool()]
+def default_toolset(request: StoredRequest | None, catalog: ToolCatalog | None = None,
+                    extra: Sequence[Tool] = ()) -> ToolSet:
+    tools = [PlanTool(), DelegateTool(), *extra]
     if catalog is None:
         return ToolSet(tools)
     return ToolSet([*tools, *catalog.tools], finishers=[catalog.finish])
@@ -101,7 +103,8 @@ def _request_shutdown(app: FastAPI) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] = ()) -> FastAPI:
+    """The app; `extra_tools` join every agent's tool set (a test seam: tests/job_tool_server.py)."""
     from .api import config as config_api
     from .api import approvals as approvals_api
     from .api import deployments as deployments_api
@@ -143,11 +146,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mlconnector = await build_mlconnector(settings, sm, blobs)  # before the tools: the agent is its client
         port = MLConnectorPort(mlconnector.registry, mlconnector.deployments, settings.resolved_public_url)
         catalog = await asyncio.to_thread(agent_catalog, settings, prices, port, hardware)
-        toolset_for = functools.partial(default_toolset, catalog=catalog)
+        toolset_for = functools.partial(default_toolset, catalog=catalog, extra=extra_tools)
+        all_tools = toolset_for(None)
+        try:
+            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids, PauseStore(sm))
+        except OrganismError as exc:
+            log.error("cannot start: the organism file is broken: %s", exc.reason)
+            await mlconnector.close()
+            raise RuntimeError(f"organism file: {exc.reason}") from None
+        await agents.restore()  # pauses from before the restart, before any turn is admitted
+        workspaces = (WorkspaceSnapshots(blobs, catalog.sandbox, settings.workspace_snapshot_max_mb << 20)
+                      if settings.blob_url and catalog.sandbox is not None else None)  # shared: they follow the session
         runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for), usage=usage,
-                            prices=prices)
-        if settings.blob_url and catalog.sandbox is not None:  # a shared store: workspaces follow the session
-            runner.workspaces = WorkspaceSnapshots(blobs, catalog.sandbox, settings.workspace_snapshot_max_mb << 20)
+                            prices=prices, agents=agents, workspaces=workspaces)
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
         sweeper = (WorkspaceSweeper(catalog.sandbox, sessions, live, settings.sandbox_retention_hours * 3600)
                    if catalog.sandbox is not None else None)
@@ -162,40 +173,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finetune_backend.start()
         finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds,
                                 hardware=hardware)
-        responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner, tail_poll)
-        all_tools = toolset_for({})
-        try:
-            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids, PauseStore(sm))
-        except OrganismError as exc:
-            log.error("cannot start: the organism file is broken: %s", exc.reason)
-            await mlconnector.close()
-            raise RuntimeError(f"organism file: {exc.reason}") from None
-        await agents.restore()  # pauses from before the restart, before any turn is admitted
+        queue = TurnQueue(settings, turns, accounts, bus, live, runner)
+        responses_service = ResponsesService(settings, turns, sessions, bus, live, runner, queue, tail_poll)
         metrics.know(models=[*settings.model_ids, settings.default_model_id], tools=all_tools.names())
         metrics.SNAPSHOT.live_sessions = live.count
-        runner.agents = agents
 
         def default_thread_budget() -> int:  # the default agent's token_budget, else the setting
             spec = agents.get("ml-agent")
             return spec.token_budget if spec is not None else settings.thread_token_budget
 
-        approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, bus, live, runner, settings.lease_seconds)
+        approvals = ApprovalsService(turns, sessions, ApprovalStore(sm), usage, queue)
         app.state.services = Services(
             settings=settings,
             hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
             api_keys=ApiKeyRegistry(settings.agent_api_key, settings.api_keys_file, settings.operator_key,
                                     settings.is_loopback),
             responses=responses_service,
-            tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for({}).names()),
+            approvals=approvals,
+            usage=UsageService(usage, default_thread_budget),
+            operator=OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions, bus, live, runner,
+                                     queue, responses_service, shutdown=lambda: _request_shutdown(app)),
+            tasks=TasksService(settings, responses_service, accounts, ToolCatalogue(lambda: toolset_for(None).names()),
                                approvals),
             models=ModelCatalogue(settings),
             finetune=FineTuningService(settings, finetune_store, finetune_backend, finetune_blobs, finetune_hf),
+            registry=mlconnector.registry,
+            deployments=mlconnector.deployments,
+            monitoring=mlconnector.monitoring,
+            trainings=mlconnector.trainings,
         )
-        app.state.services.approvals = approvals
-        app.state.services.usage = UsageService(usage, default_thread_budget)
-        app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
-                                                      accounts, bus, live, runner, responses_service,
-                                                      shutdown=lambda: _request_shutdown(app))
         grpc_server = getattr(app.state, "grpc_server", None)  # bound by `mlagent serve` before start-up
         if grpc_server is None and settings.grpc_port:
             from .grpc.server import GrpcServer
@@ -211,8 +217,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from .observability.probes import Probes
 
         app.state.probes = Probes(engine, sm, listener, grpc_server, settings.metrics_token)
-        app.state.services.registry, app.state.services.deployments = mlconnector.registry, mlconnector.deployments
-        app.state.services.monitoring, app.state.services.trainings = mlconnector.monitoring, mlconnector.trainings
         keeper_task = asyncio.create_task(keeper.run_forever(), name="keeper")
         listener_task = asyncio.create_task(listener.run_forever(), name="event-listener") if listener else None
         # `mlagent serve` logs "ready" once the HTTP port serves too (cli.py).

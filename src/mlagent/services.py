@@ -1,41 +1,40 @@
-"""The services container the surfaces receive (no storage types leak through it)."""
+"""The services container the surfaces receive (no storage types leak through it). Built
+once, complete, by the composition root (`server.py`); frozen, so a route never meets a
+service that is not there yet."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
-from .runtime.approvals import ApprovalsService
-from .runtime.service import ResponsesService
-from .usage.service import UsageService
-from .runtime.operator import OperatorService
 from .finetune.service import FineTuningService
+from .registry.service import RegistryService
+from .registry.training import TrainingService
+from .runtime.approvals import ApprovalsService
+from .runtime.operator import OperatorService
+from .runtime.service import ResponsesService
+from .serving.monitoring import MonitoringService
+from .serving.service import DeploymentService
 from .tasks.catalogue import ModelCatalogue
 from .tasks.service import TasksService
-
-if TYPE_CHECKING:
-    from .registry.service import RegistryService
-    from .registry.training import TrainingService
-    from .serving.monitoring import MonitoringService
-    from .serving.service import DeploymentService
+from .usage.service import UsageService
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     settings: Settings
     hf_tokens: HfTokenValidator
     api_keys: ApiKeyRegistry
     responses: ResponsesService
-    approvals: ApprovalsService | None = None
-    usage: UsageService | None = None
-    operator: OperatorService | None = None
-    tasks: TasksService | None = None
-    models: ModelCatalogue | None = None
-    finetune: FineTuningService | None = None
-    registry: RegistryService | Any = None
-    deployments: DeploymentService | Any = None
-    monitoring: MonitoringService | Any = None
-    trainings: TrainingService | Any = None
+    approvals: ApprovalsService
+    usage: UsageService
+    operator: OperatorService
+    tasks: TasksService
+    models: ModelCatalogue
+    finetune: FineTuningService
+    registry: RegistryService
+    deployments: DeploymentService
+    monitoring: MonitoringService
+    trainings: TrainingService

@@ -28,19 +28,6 @@ class TurnOptions:
     def client_names(self) -> set[str]:
         return {t["function"]["name"] for t in self.client_tools}
 
-    @classmethod
-    def load(cls, data: dict[str, Any] | None) -> TurnOptions:
-        """From what the runtime stored on the turn (see `CreateResponseRequest.stored`)."""
-        data = data or {}
-        return cls(
-            client_tools=list(data.get("client_tools") or []),
-            model=ModelOptions(**(data.get("model_options") or {})),
-            tool_choice=data.get("tool_choice"),
-            output_format=data.get("output_format"),
-            max_tool_calls=data.get("max_tool_calls"),
-            compact=data.get("truncation", "auto") != "disabled",
-        )
-
 
 def check_output(text: str, fmt: dict[str, Any] | None) -> None:
     """Raise `AgentError` when the final answer does not keep the requested format."""

@@ -40,7 +40,6 @@ STOPS_WORK = ("/cancel", "/kill")  # still allowed while stopping
 
 
 def _op(svc: Svc) -> OperatorService:
-    assert svc.operator is not None
     return svc.operator
 
 

@@ -23,7 +23,6 @@ from ..config import Settings
 from ..errors import ServiceError
 from ..events.bus import EventBus
 from ..events.response import ResponseObject
-from ..events.types import ResponseCreated, ResponseQueued
 from ..organism import capabilities as caps
 from ..organism import payload as payloads
 from ..organism.models import (
@@ -44,14 +43,15 @@ from ..organism.models import (
 from ..organism.registry import AgentRegistry, ReloadResult
 from ..organism.sanitise import sanitise, url_without_credentials
 from ..organism.spec import AgentSpec, OrganismError
-from ..store.sessions import AccountStore, SessionStore
-from ..store.tables import Session, Turn
+from ..store.sessions import SessionStore
+from ..store.tables import Session
 from ..store.threads import THREAD_STATUSES, MessageRow, ThreadRow, ThreadStore
 from ..store.turns import SessionBusy, SessionClosed, TurnStore
-from .ids import new_id
-from .live import LimitReached, LiveSessions
+from .live import LiveSessions
 from .runner import TurnRunner, mark_interrupted
 from .service import DEFAULT_MAX_COST_USD, ResponsesService
+from .stored import Credential, StoredRequest
+from .turnqueue import NewSession, TurnQueue
 
 log = logging.getLogger("mlagent.operator")
 SCHEMA_CONTENT_TYPE = "application/schema+json"
@@ -64,8 +64,8 @@ def _terminate_process() -> None:
 
 class OperatorService:
     def __init__(self, settings: Settings, registry: AgentRegistry, tools: ToolSet, threads: ThreadStore,
-                 turns: TurnStore, sessions: SessionStore, accounts: AccountStore, bus: EventBus,
-                 live: LiveSessions, runner: TurnRunner, responses: ResponsesService,
+                 turns: TurnStore, sessions: SessionStore, bus: EventBus, live: LiveSessions,
+                 runner: TurnRunner, queue: TurnQueue, responses: ResponsesService,
                  shutdown: Callable[[], None] = _terminate_process) -> None:
         self.settings = settings
         self.registry = registry
@@ -73,10 +73,10 @@ class OperatorService:
         self.threads = threads
         self.turns = turns
         self.sessions = sessions
-        self.accounts = accounts
         self.bus = bus
         self.live = live
         self.runner = runner
+        self.queue = queue
         self.responses = responses
         self._shutdown = shutdown
         self._drain_task: asyncio.Task | None = None
@@ -283,72 +283,59 @@ class OperatorService:
             field, reason = bad[0]
             raise ServiceError(400, "invalid_payload", f"'{field}' {reason} (see GET /api/v1/agents/{agent.name}/schema).",
                                field, retryable=False)
-        now = time.time()
-        new_session: Session | None = None
+        session: Session | NewSession
         if req.thread_id:
             row = await self._thread(identity, req.thread_id)
             if row.status == "killed":
-                raise ServiceError(409, "thread_closed", f"Thread {row.id} was killed; start a new one.", "thread_id",
-                                   retryable=False)
+                raise _thread_closed(row.id)
             if row.status == "active":
-                raise ServiceError(409, "thread_busy", f"Thread {row.id} is still running a turn; wait for it.",
-                                   "thread_id", retryable=False)
+                raise _thread_busy(row.id)
             session = await self.sessions.get(row.id)
         else:
-            session = new_session = Session(
-                id=new_id("sess"), account=identity.account, agent=agent.name,
-                model=agent.model or self.settings.default_model_id, max_cost_usd=DEFAULT_MAX_COST_USD,
-                spent_usd=0.0, messages=[], pending=None, closed=False, created_at=now, updated_at=now)
+            session = NewSession(identity.account, agent.name, agent.model or self.settings.default_model_id,
+                                 DEFAULT_MAX_COST_USD)
         mine = session.account == identity.account and identity.can_use_inference
         own_token = identity.token if mine else None
-        held = self.live.get(session.id)
-        request: dict[str, Any] = {"input": payloads.as_input(payload), "agent": agent.name,
-                                   "sender": identity.account, "payload": payload}
+        held = self.live.get(session.id) if isinstance(session, Session) else None
+        credential: Credential = "caller"
         if own_token is None and (held is None or held.token is None):
             if not self.settings.inference_api_key:
                 raise ServiceError(409, "no_inference_credential",
                                    "No LLM credential for this turn: the thread holds no live Hugging Face token and "
                                    "the server has no MLAGENT_INFERENCE_API_KEY. Continue the thread through "
                                    "/v1/responses with a token, or configure the server key.", retryable=False)
-            request["credential"] = "server"
-        turn_id = new_id("resp")
-        previous = await self.turns.latest_for_session(session.id) if new_session is None else None
-        snapshot = ResponseObject(id=turn_id, created_at=int(now), status="queued", background=True, model=session.model,
-                                  previous_response_id=previous.id if previous else None,
-                                  metadata={"agent": agent.name, "injected_by": identity.account},
-                                  session_id=session.id, max_cost_usd=session.max_cost_usd)
-        first = [ResponseCreated(sequence_number=0, response=snapshot), ResponseQueued(sequence_number=1, response=snapshot)]
-        turn = Turn(id=turn_id, session_id=session.id, account=session.account, status="queued", request=request,
-                    snapshot=snapshot.model_dump(mode="json"), last_seq=1, cancel_requested=False,
-                    lease_owner=self.runner.owner, lease_expires_at=now + self.settings.lease_seconds,
-                    idempotency_key=None, created_at=now, updated_at=now, agent=agent.name)
-        rows = [(e.sequence_number, e.type, e.model_dump_json()) for e in first]
+            credential = "server"
+        request = StoredRequest(input=payloads.as_input(payload), agent=agent.name, sender=identity.account,
+                                payload=payload, credential=credential)
+        previous = await self.turns.latest_for_session(session.id) if isinstance(session, Session) else None
+        shown = dict(background=True, previous_response_id=previous.id if previous else None,
+                     metadata={"agent": agent.name, "injected_by": identity.account})
         try:
-            with self.live.hold(session.id, session.account, own_token):  # given back if this raises
-                if new_session is not None:
-                    await self.turns.create(new_session, turn, rows)
-                else:  # the idle check and the insert are one transaction (store/turns.py)
-                    await self.turns.create_followup(session.id, turn, rows)
-                self.runner.start(turn_id, session.id)
-        except LimitReached as exc:
-            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False,
-                               retry_after=exc.retry_after) from None
+            created = await self.queue.enqueue(identity, session, request, token=own_token, shown=shown)
         except SessionBusy:
-            raise ServiceError(409, "thread_busy", f"Thread {session.id} is still running a turn; wait for it.",
-                               "thread_id", retryable=False) from None
+            raise _thread_busy(req.thread_id or "") from None
         except SessionClosed:
-            raise ServiceError(409, "thread_closed", f"Thread {session.id} was killed; start a new one.", "thread_id",
-                               retryable=False) from None
-        await self.accounts.seen(identity.account, identity.kind)
-        return InjectResponse(thread_id=session.id, message_id=f"{turn_id}:in", response_id=turn_id, status="queued")
+            raise _thread_closed(req.thread_id or "") from None
+        return InjectResponse(thread_id=created.session_id, message_id=f"{created.id}:in", response_id=created.id,
+                              status="queued")
+
+
+def _thread_busy(thread_id: str) -> ServiceError:
+    return ServiceError(409, "thread_busy", f"Thread {thread_id} is still running a turn; wait for it.", "thread_id",
+                        retryable=False)
+
+
+def _thread_closed(thread_id: str) -> ServiceError:
+    return ServiceError(409, "thread_closed", f"Thread {thread_id} was killed; start a new one.", "thread_id",
+                        retryable=False)
 
 
 def _message(m: MessageRow) -> Message:
-    sender = m.request.get("sender") or m.account
+    request = StoredRequest.load(m.request)
+    sender = request.sender or m.account
     if not m.outbound:
-        body = m.request.get("payload") or {"input": m.request.get("input"),
-                                            **({"instructions": m.request["instructions"]}
-                                               if m.request.get("instructions") else {})}
+        body = request.payload or {"input": request.input,
+                                   **({"instructions": request.instructions} if request.instructions else {})}
         return Message(id=f"{m.turn_id}:in", thread_id=m.thread_id, response_id=m.turn_id, direction="inbound",
                        from_id=sender, to_id=m.agent, agent=m.agent, status=m.status, payload=body, created_at=m.at)
     response = ResponseObject.model_validate(m.snapshot)

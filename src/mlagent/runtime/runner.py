@@ -10,13 +10,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ..agent.budget import Paused
 from ..agent.history import turn_messages
 from ..agent.llm import ChatLLM
 from ..agent.loop import AgentLoop
-from ..agent.options import TurnOptions
 from ..agent.steps import AgentError, Checkpoint, LlmCalled, Notice, ToolReturned
 from ..agent.tools.base import ToolContext, ToolSet
 from ..agent.tools.delegate import DELEGATE_KEY
@@ -42,12 +40,14 @@ from ..store.turns import TurnStore
 from ..store.usage import UsageStore
 from ..usage.meter import SessionMeter, cost_usage
 from ..usage.prices import PriceTable
-from .approvals import PendingBatch, pause_turn
 from .delegation import make_delegate, reported_usd, tool_llm_call
 from .emitter import TurnEmitter, closing_events
 from .ids import new_id
-from .live import LiveSessions
+from .live import LiveSession, LiveSessions
+from .pauses import PendingBatch, pause_turn
 from .snapshots import WorkspaceSnapshots
+from .stored import StoredRequest
+from .turnqueue import reopen
 from .writer import EventWriter, GuardedWriter
 
 log = logging.getLogger("mlagent.runtime")
@@ -63,9 +63,11 @@ class TurnRunner:
         sessions: SessionStore,
         bus: EventBus,
         live: LiveSessions,
-        toolset_for: Callable[[dict[str, Any]], ToolSet],
+        toolset_for: Callable[[StoredRequest | None], ToolSet],
         usage: UsageStore | None = None,
         prices: PriceTable | None = None,
+        agents: AgentRegistry | None = None,
+        workspaces: WorkspaceSnapshots | None = None,
     ) -> None:
         self.settings = settings
         self.turns = turns
@@ -83,10 +85,10 @@ class TurnRunner:
         # in progress with nobody to end it.
         self._claiming: set[str] = set()
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
-        # The organism's AgentRegistry (set by server.py): pause/stop gate, per-agent prompt and tools.
-        self.agents: AgentRegistry | None = None
-        # Workspace snapshots in a shared blob store (set by server.py when one is configured).
-        self.workspaces: WorkspaceSnapshots | None = None
+        # The organism's agents: pause/stop gate, per-agent prompt and tools.
+        self.agents = agents
+        # Workspace snapshots in a shared blob store (when one is configured).
+        self.workspaces = workspaces
 
     # -- scheduling ---------------------------------------------------------------
     def start(self, turn_id: str, session_id: str) -> None:
@@ -149,7 +151,7 @@ class TurnRunner:
             await self._run(turn_id)
 
     async def _agent_of(self, turn) -> str:
-        return (turn.request or {}).get("agent") or (await self.sessions.get(turn.session_id)).agent
+        return StoredRequest.load(turn.request).agent or (await self.sessions.get(turn.session_id)).agent
 
     async def _run(self, turn_id: str) -> None:
         async with self._slots:
@@ -163,8 +165,7 @@ class TurnRunner:
                 session = await self.sessions.get(turn.session_id)
             finally:
                 self._claiming.discard(turn_id)
-            state = ResponseObject.model_validate(turn.snapshot)
-            writer = EventWriter(self.turns, self.bus, turn_id, state, turn.last_seq)
+            writer = reopen(self.turns, self.bus, turn)
             emitter = TurnEmitter(writer)
             try:
                 if turn_id in self._cancelled:  # cancelled between its claim and here
@@ -173,7 +174,7 @@ class TurnRunner:
                 if self.workspaces is not None:
                     await self.workspaces.restore(session.id)
                 try:
-                    outcome = await self._drive(turn.request, session, writer, emitter)
+                    outcome = await self._drive(StoredRequest.load(turn.request), session, writer, emitter)
                 finally:  # before the turn ends: a chained turn may start on another replica at once
                     if self.workspaces is not None:
                         await asyncio.shield(self.workspaces.snapshot(session.id))
@@ -201,23 +202,20 @@ class TurnRunner:
                 await self.turns.release(turn_id)
 
     async def _drive(
-        self, request: dict[str, Any], session, writer: EventWriter, emitter: TurnEmitter
+        self, request: StoredRequest, session, writer: EventWriter, emitter: TurnEmitter
     ) -> Paused | str | None:
         """Run the loop to its end; a `Paused` (or `DENIED`) says how the turn stops."""
         live = self.live.get(session.id)
-        llm_key = live.token.get_secret_value() if live is not None and live.token is not None else None
-        if llm_key is None and request.get("credential") == "server":  # operator inject: the server's own key
-            llm_key = self.settings.inference_api_key
-        if llm_key is None:
-            raise AgentError("session_unavailable", "The session's credentials are no longer held; submit again.")
-        profile = self.agents.profile(request.get("agent") or session.agent) if self.agents is not None else None
+        llm_key = self._llm_key(request, live)
+        agent = request.agent or session.agent
+        profile = self.agents.profile(agent) if self.agents is not None else None
         pending = PendingBatch.load(session.pending)
         resume = None
         if pending is not None and pending.response_id == writer.turn_id and pending.decision is not None:
             resume = pending.to_resume()  # a continuation of this response after an approval
             messages = list(session.messages)
         else:
-            messages = turn_messages(session.messages, request["input"], request.get("instructions"),
+            messages = turn_messages(session.messages, request.input, request.instructions,
                                      profile.system_prompt if profile else None)
             await self.sessions.save_messages(session.id, messages, writer.turn_id)
         if session.pending is not None:
@@ -231,9 +229,9 @@ class TurnRunner:
             return DENIED
         meter = None
         if self.usage is not None and self.prices is not None:
-            spec = self.agents.get(request.get("agent") or session.agent) if self.agents is not None else None
+            spec = self.agents.get(agent) if self.agents is not None else None
             meter = SessionMeter(self.usage, self.prices, account=session.account, session_id=session.id,
-                                 response_id=writer.turn_id, agent=request.get("agent") or session.agent,
+                                 response_id=writer.turn_id, agent=agent,
                                  default_max_tokens=spec.token_budget if spec else self.settings.thread_token_budget)
             await writer.emit(CostUpdated(cost=cost_usage(await meter.spend())))
         llm = ChatLLM(
@@ -242,8 +240,8 @@ class TurnRunner:
             timeout=self.settings.llm_timeout_seconds,
             max_retries=self.settings.llm_max_retries,
         )
-        # A task of an API-key account runs on the server's LLM key: tools must not act with it.
-        tool_token = None if request.get("server_llm_key") or live is None else live.token
+        # On the server's LLM key there is no caller's token for the tools to act with.
+        tool_token = None if request.credential == "server" or live is None else live.token
         ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=tool_token)
         toolset = self.toolset_for(request)
         loop = AgentLoop(llm, toolset.only(profile.tools) if profile else toolset, self.settings.max_agent_steps,
@@ -255,7 +253,7 @@ class TurnRunner:
                                                      _MeteredEmitter(emitter, meter, writer), session.model,
                                                      self.settings.max_agent_steps, gate=meter)
         reported_cost: float | None = None
-        steps = loop.run(session.model, messages, ctx, resume, TurnOptions.load(request))
+        steps = loop.run(session.model, messages, ctx, resume, request.options())
         try:
             async for step in steps:
                 await _emit_spend(meter, writer)  # e.g. charges admitted before this step
@@ -288,6 +286,17 @@ class TurnRunner:
             await steps.aclose()
             await llm.close()
         return None
+
+
+    def _llm_key(self, request: StoredRequest, live: LiveSession | None) -> str:
+        """The key that pays for the turn's model calls (`StoredRequest.credential`)."""
+        if request.credential == "server":
+            key = self.settings.inference_api_key
+        else:
+            key = live.token.get_secret_value() if live is not None and live.token is not None else None
+        if not key:
+            raise AgentError("session_unavailable", "The session's credentials are no longer held; submit again.")
+        return key
 
 
 async def _emit_spend(meter: SessionMeter | None, writer: EventWriter) -> None:

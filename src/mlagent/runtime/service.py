@@ -6,8 +6,6 @@ turns with their first events, and reads responses and event streams from the lo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -23,20 +21,19 @@ from ..events.response import TERMINAL_STATUSES, ResponseObject
 from ..events.types import (
     PAUSE_EVENT_TYPES,
     TERMINAL_EVENT_TYPES,
-    ResponseCreated,
-    ResponseQueued,
     StoredEvent,
     cancelled_event,
 )
-from ..store.sessions import AccountStore, SessionStore
+from ..store.sessions import SessionStore
 from ..store.tables import Session, Turn
-from ..store.turns import DuplicateIdempotencyKey, SessionBusy, SessionClosed, TurnStore, paused_on_approval
-from .ids import new_id
+from ..store.turns import SessionBusy, SessionClosed, TurnStore, paused_on_approval
 from .items import input_items, page
-from .live import LimitReached, LiveSessions
+from .live import LiveSessions
 from .requests import CreateResponseRequest, InputMessage
 from .runner import TurnRunner
-from .surface import chat_tools, check_input, check_request, echo, turn_settings
+from .stored import Credential, StoredRequest
+from .surface import chat_tools, check_input, check_request, echo, stored_request
+from .turnqueue import NewSession, TurnQueue, response_of
 from .writer import GuardedWriter
 
 DEFAULT_MAX_COST_USD = 5.0
@@ -53,10 +50,10 @@ class ResponsesService:
         settings: Settings,
         turns: TurnStore,
         sessions: SessionStore,
-        accounts: AccountStore,
         bus: EventBus,
         live: LiveSessions,
         runner: TurnRunner,
+        queue: TurnQueue,
         tail_poll_seconds: float = 1.0,
     ) -> None:
         self.settings = settings
@@ -65,12 +62,10 @@ class ResponsesService:
         self.tail_poll_seconds = tail_poll_seconds
         self.turns = turns
         self.sessions = sessions
-        self.accounts = accounts
         self.bus = bus
         self.live = live
         self.runner = runner
-        self._accounts_seen: set[str] = set()
-        self._key_locks = _KeyedLocks()
+        self.queue = queue
 
     # -- create -------------------------------------------------------------------
     def validate(self, req: CreateResponseRequest) -> None:
@@ -128,9 +123,10 @@ class ResponsesService:
             raise ServiceError(400, "input_too_large", f"The input's messages together are longer than "
                                f"{s.max_input_total_chars:,} characters.", "input", retryable=False)
 
-    async def create(
-        self, identity: Identity, req: CreateResponseRequest, idempotency_key: str | None = None
-    ) -> ResponseObject:
+    async def create(self, identity: Identity, req: CreateResponseRequest, idempotency_key: str | None = None, *,
+                     allowed_tools: list[str] | None = None, credential: Credential = "caller") -> ResponseObject:
+        """Queue a turn. `allowed_tools` restricts the agent's tools (a task's `tools`);
+        `credential="server"` runs it on the server's LLM key (an API-key caller's task)."""
         self.validate(req)
         if not identity.can_use_inference:
             raise ServiceError(
@@ -140,86 +136,34 @@ class ResponsesService:
                 "in your Hugging Face token settings.",
                 retryable=False,
             )
-        if not idempotency_key:
-            return await self._create(identity, req, None)
-        # Same-key retries in this process queue here rather than each taking a session
-        # slot; across processes the database's unique key decides (`TurnStore.create`).
-        async with self._key_locks.hold((identity.account, idempotency_key)):
-            existing = await self.turns.by_idempotency_key(identity.account, idempotency_key)
-            if existing is not None:
-                return ResponseObject.model_validate(existing.snapshot)
-            return await self._create(identity, req, idempotency_key)
+        stored = stored_request(req, allowed_tools=allowed_tools, credential=credential)
+        return await self.queue.once(identity.account, idempotency_key,
+                                     lambda: self._create(identity, req, stored, idempotency_key))
 
-    async def _create(self, identity: Identity, req: CreateResponseRequest,
+    async def _create(self, identity: Identity, req: CreateResponseRequest, stored: StoredRequest,
                       idempotency_key: str | None) -> ResponseObject:
-        now = time.time()
-        new_session: Session | None = None
+        session: Session | NewSession
         if req.previous_response_id:
-            prev = await self._owned_turn(identity, req.previous_response_id, "previous_response_id")
-            session = await self.sessions.get(prev.session_id)
+            _, session, latest = await self._chain_point(identity, req.previous_response_id)
             if session.closed:
                 raise _session_closed()
-            check_input(req, await self.pending_client_calls(session.id), self.settings.max_input_chars)
-            if req.max_cost_usd is not None:
-                session.max_cost_usd = req.max_cost_usd
+            check_input(req, pending_client_calls(latest), self.settings.max_input_chars)
         else:
-            session = new_session = Session(
-                id=new_id("sess"), account=identity.account, agent="ml-agent",
-                model=req.model or self.settings.default_model_id,
-                max_cost_usd=req.max_cost_usd or DEFAULT_MAX_COST_USD, spent_usd=0.0, messages=[], pending=None,
-                closed=False, created_at=now, updated_at=now,
-            )
-        turn_id = new_id("resp")
-        snapshot = ResponseObject(
-            id=turn_id, created_at=int(now), status="queued", background=req.background,
-            instructions=req.instructions, model=session.model, previous_response_id=req.previous_response_id,
-            metadata=req.metadata or {}, session_id=session.id, max_cost_usd=session.max_cost_usd, **echo(req),
-        )
-        first = [ResponseCreated(sequence_number=0, response=snapshot), ResponseQueued(sequence_number=1, response=snapshot)]
-        rows = [(e.sequence_number, e.type, e.model_dump_json()) for e in first]
-        turn = Turn(
-            id=turn_id, session_id=session.id, account=identity.account, status="queued",
-            request={**req.stored(), **turn_settings(req)},
-            snapshot=snapshot.model_dump(mode="json"), last_seq=1, cancel_requested=False,
-            lease_owner=self.runner.owner, lease_expires_at=now + self.settings.lease_seconds,
-            idempotency_key=idempotency_key, created_at=now, updated_at=now,
-        )
+            session = NewSession(identity.account, "ml-agent", req.model or self.settings.default_model_id,
+                                 req.max_cost_usd or DEFAULT_MAX_COST_USD)
+        shown = dict(background=req.background, instructions=req.instructions,
+                     previous_response_id=req.previous_response_id, metadata=req.metadata or {}, **echo(req))
         try:
-            # The slot is given back if anything below raises (`LiveSessions.hold`).
-            with self.live.hold(session.id, identity.account, identity.token):
-                if new_session is not None:
-                    await self.turns.create(new_session, turn, rows)
-                else:
-                    extra = {"max_cost_usd": req.max_cost_usd} if req.max_cost_usd is not None else {}
-                    await self.turns.create_followup(session.id, turn, rows, **extra)
-                self.runner.start(turn_id, session.id)
-        except LimitReached as exc:
-            raise ServiceError(429, "session_limit_reached", exc.message, retryable=False,
-                               retry_after=exc.retry_after) from None
-        except DuplicateIdempotencyKey as dup:  # a concurrent create with this key won
-            return ResponseObject.model_validate(dup.existing.snapshot)
+            return await self.queue.enqueue(identity, session, stored, token=identity.token, shown=shown,
+                                            max_cost_usd=req.max_cost_usd, idempotency_key=idempotency_key)
         except SessionClosed:
             raise _session_closed() from None
         except SessionBusy as busy:
             raise _session_busy(busy) from None
-        if identity.account not in self._accounts_seen:  # one write per account per process
-            await self.accounts.seen(identity.account, identity.kind)
-            self._accounts_seen.add(identity.account)
-        return snapshot
 
     def server_tool_names(self) -> set[str]:
         """Every tool the server's agents run themselves (a client tool may not reuse a name)."""
-        return set(self.runner.toolset_for({}).names())
-
-    async def pending_client_calls(self, session_id: str) -> dict[str, str]:
-        """The client tool calls the session's last response ended on (call id -> name),
-        which the next request must answer with `function_call_output` items."""
-        latest = await self.turns.latest_for_session(session_id)
-        if latest is None or latest.status != "completed":
-            return {}
-        output = (latest.snapshot or {}).get("output") or []
-        done = {i.get("call_id") for i in output if i.get("type") == "function_call_output"}  # logs of old servers
-        return {i["call_id"]: i["name"] for i in output if i.get("type") == "function_call" and i["call_id"] not in done}
+        return set(self.runner.toolset_for(None).names())
 
     # -- read ---------------------------------------------------------------------
     async def _owned_turn(self, identity: Identity, response_id: str, param: str | None = None) -> Turn:
@@ -228,9 +172,15 @@ class ResponsesService:
             raise not_found("response", response_id, param)
         return turn
 
+    async def _chain_point(self, identity: Identity, response_id: str) -> tuple[Turn, Session, Turn]:
+        """The chained-on turn, its session and the session's latest turn, in one read."""
+        found = await self.turns.chain_point(response_id)
+        if found is None or (found[0].account != identity.account and not identity.is_operator):
+            raise not_found("response", response_id, "previous_response_id")
+        return found
+
     async def get(self, identity: Identity, response_id: str) -> ResponseObject:
-        turn = await self._owned_turn(identity, response_id)
-        return ResponseObject.model_validate(turn.snapshot)
+        return response_of(await self._owned_turn(identity, response_id))
 
     async def check_owner(self, identity: Identity, response_id: str) -> None:
         await self._owned_turn(identity, response_id)
@@ -242,10 +192,10 @@ class ResponsesService:
             while True:
                 turn = await self.turns.get(response_id)
                 if turn.status in TERMINAL_STATUSES or turn.status == PAUSED:
-                    return ResponseObject.model_validate(turn.snapshot)
+                    return response_of(turn)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return ResponseObject.model_validate(turn.snapshot)
+                    return response_of(turn)
                 await sub.wait(min(remaining, self.tail_poll_seconds))
 
     async def events(self, response_id: str, after: int = -1) -> AsyncIterator[StoredEvent | None]:
@@ -295,7 +245,7 @@ class ResponsesService:
     async def input_items(self, identity: Identity, response_id: str, after: str | None, limit: int,
                           order: str) -> dict:
         turn = await self._owned_turn(identity, response_id)
-        return page(input_items(turn.id, (turn.request or {}).get("input", "")), after, limit, order)
+        return page(input_items(turn.id, StoredRequest.load(turn.request).input), after, limit, order)
 
     async def count_input_tokens(self, identity: Identity, req: CreateResponseRequest) -> int:
         """An estimate (~4 characters a token, as the context guard counts) of what the
@@ -303,13 +253,11 @@ class ResponsesService:
         self.validate(req)
         history: list = []
         if req.previous_response_id:
-            prev = await self._owned_turn(identity, req.previous_response_id, "previous_response_id")
-            session = await self.sessions.get(prev.session_id)
-            history = list(session.messages or []) if session is not None else []
-            check_input(req, await self.pending_client_calls(prev.session_id), self.settings.max_input_chars)
-        stored = req.stored()
-        messages = turn_messages(history, stored.get("input", ""), req.instructions)
-        specs = self.runner.toolset_for({}).specs() + chat_tools(req)
+            _, session, latest = await self._chain_point(identity, req.previous_response_id)
+            history = list(session.messages or [])
+            check_input(req, pending_client_calls(latest), self.settings.max_input_chars)
+        messages = turn_messages(history, req.stored().get("input", ""), req.instructions)
+        specs = self.runner.toolset_for(None).specs() + chat_tools(req)
         return estimate_tokens(messages) + estimate_tokens(specs)
 
     async def delete(self, identity: Identity, response_id: str) -> dict:
@@ -372,7 +320,7 @@ class ResponsesService:
             else:
                 break
             turn = await self.turns.get(response_id)
-        return ResponseObject.model_validate(turn.snapshot)
+        return response_of(turn)
 
     async def _end_cancelled(self, turn: Turn) -> ResponseObject | None:
         """Append `response.cancelled` only if the turn is still where it was read."""
@@ -381,6 +329,16 @@ class ResponsesService:
         if not await writer.commit("cancelled", lease_owner=None, lease_expires_at=None):
             return None
         return writer.state
+
+
+def pending_client_calls(latest: Turn) -> dict[str, str]:
+    """The client tool calls the session's latest response ended on (call id -> name),
+    which the next request must answer with `function_call_output` items."""
+    if latest.status != "completed":
+        return {}
+    output = (latest.snapshot or {}).get("output") or []
+    done = {i.get("call_id") for i in output if i.get("type") == "function_call_output"}  # logs of old servers
+    return {i["call_id"]: i["name"] for i in output if i.get("type") == "function_call" and i["call_id"] not in done}
 
 
 def _session_closed() -> ServiceError:
@@ -395,28 +353,6 @@ def _session_busy(busy: SessionBusy) -> ServiceError:
                             retryable=False)
     return ServiceError(409, "session_busy", f"Session is still processing {busy.turn_id}; wait for it to finish.",
                         "previous_response_id", retryable=False)
-
-
-class _KeyedLocks:
-    """One asyncio lock per key while anyone holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[object, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: object) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (None, 0))
-        lock = lock or asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 def _too_many(param: str, limit: int, what: str) -> ServiceError:

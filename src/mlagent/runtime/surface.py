@@ -18,6 +18,7 @@ from .requests import (
     FunctionCallInput,
     FunctionCallOutputInput,
 )
+from .stored import StoredRequest
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # `include` values that name items this server never produces: accepted, nothing to add.
@@ -183,8 +184,13 @@ def chat_response_format(fmt: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"type": "json_schema", "json_schema": spec}
 
 
+def stored_request(req: CreateResponseRequest, **extra: Any) -> StoredRequest:
+    """The turn's stored request: input, instructions, metadata and the loop's settings."""
+    return StoredRequest(**req.stored(), **turn_settings(req), **extra)
+
+
 def turn_settings(req: CreateResponseRequest) -> dict[str, Any]:
-    """What the worker's `TurnOptions.load` reads back from the stored request."""
+    """The loop's settings (`StoredRequest.options` reads them back)."""
     choice = req.tool_choice
     if isinstance(choice, dict):
         choice = {"type": "function", "function": {"name": choice["name"]}}

@@ -13,9 +13,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from ..events.types import StoredEvent
 from .notify import EventNotifier
@@ -118,10 +119,10 @@ class TurnStore:
         now = time.time()
         db.add(turn)
         await db.flush()  # the turn (and a new session) before its events: they refer to it
-        db.add_all(
-            EventRow(response_id=turn.id, seq=seq, type=type_, data=data, created_at=now)
-            for seq, type_, data in first_events
-        )
+        if first_events:  # one statement (executemany), not one INSERT … RETURNING per event
+            await db.execute(insert(EventRow.__table__), [
+                dict(response_id=turn.id, seq=seq, type=type_, data=data, created_at=now)
+                for seq, type_, data in first_events])
 
     async def _by_key(self, account: str, key: str | None, db=None) -> Turn | None:
         if not key:
@@ -134,6 +135,17 @@ class TurnStore:
     async def get(self, turn_id: str) -> Turn | None:
         async with self._sm() as db:
             return await db.get(Turn, turn_id)
+
+    async def chain_point(self, turn_id: str) -> tuple[Turn, Session, Turn] | None:
+        """A follow-up's starting point in one query: the turn, its session and the
+        session's latest turn (whose client tool calls the follow-up must answer)."""
+        latest, newer = aliased(Turn), aliased(Turn)
+        latest_id = (select(newer.id).where(newer.session_id == Session.id).order_by(newer.created_at.desc())
+                     .limit(1).correlate(Session).scalar_subquery())
+        async with self._sm() as db:
+            row = (await db.execute(select(Turn, Session, latest).join(Session, Session.id == Turn.session_id)
+                                    .join(latest, latest.id == latest_id).where(Turn.id == turn_id))).first()
+            return (row[0], row[1], row[2]) if row is not None else None
 
     async def by_idempotency_key(self, account: str, key: str) -> Turn | None:
         async with self._sm() as db:

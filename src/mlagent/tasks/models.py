@@ -7,7 +7,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..events.response import PendingApproval
-from ..runtime.requests import CreateResponseRequest
 
 MAX_CONTEXT_ENTRIES = 64
 
@@ -53,25 +52,6 @@ class TaskStatus(BaseModel):
     # A task paused on `approval_required`: the pending actions with their estimates and the
     # budget (the response's `pending_approval`); null otherwise.
     pending_approval: PendingApproval | None = None
-
-
-class TaskTurnRequest(CreateResponseRequest):
-    """The turn request a task becomes: the /v1 request plus the tool names it may use.
-
-    `allowed_tools` travels in the turn's stored request so that `toolset_for(request)`
-    in the composition root can restrict the agent's tool set."""
-
-    allowed_tools: list[str] | None = None
-    # True when the turn runs on the server's LLM key (an API-key caller): tools get no token.
-    server_llm_key: bool = False
-
-    def stored(self) -> dict[str, Any]:
-        data = super().stored()
-        if self.allowed_tools is not None:
-            data["allowed_tools"] = list(self.allowed_tools)
-        if self.server_llm_key:
-            data["server_llm_key"] = True
-        return data
 
 
 class User(BaseModel):

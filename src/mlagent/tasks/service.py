@@ -3,10 +3,10 @@
 A task is a turn of the same agent on the same event log as `/v1/responses`; its id is
 the response id, so a task can be read as a response too. A caller with a Hugging Face
 token (`Authorization: Bearer hf_…`) runs the task as that user, on their token and
-budget. X-API-Key accounts carry no Hugging Face token: their turns use the server's own LLM credential
-(`MLAGENT_INFERENCE_API_KEY`), held in memory only, like a caller's token. For the same
-reason a task paused on `approval_required` is answered here (`approve`), not through
-`/v1/responses/{id}/approvals`, which re-attaches the caller's Hugging Face token.
+budget. X-API-Key accounts carry no Hugging Face token: their turns run on the server's own LLM
+credential (`MLAGENT_INFERENCE_API_KEY`; the stored request's `credential="server"`), so they
+continue on it after an approval or a restart. A task paused on `approval_required` is
+answered here (`approve`).
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import SecretStr
-
 from ..auth.identity import Identity
 from ..config import Settings
 from ..errors import ServiceError, not_found
 from ..events.response import ResponseObject
 from ..runtime.approvals import ApprovalRequest, ApprovalsService
+from ..runtime.requests import CreateResponseRequest
 from ..runtime.service import ResponsesService
 from ..store.sessions import AccountStore
-from .models import TaskAccepted, TaskRequest, TaskStatus, TaskTurnRequest, User
+from .models import TaskAccepted, TaskRequest, TaskStatus, User
 from .tools import ToolCatalogue
 
 TASK_METADATA = {"surface": "task"}
@@ -40,35 +39,31 @@ def render_context(context: dict[str, Any]) -> str:
 
 class TasksService:
     def __init__(self, settings: Settings, responses: ResponsesService, accounts: AccountStore,
-                 catalogue: ToolCatalogue, approvals: ApprovalsService | None = None) -> None:
+                 catalogue: ToolCatalogue, approvals: ApprovalsService) -> None:
         self.settings = settings
         self.approvals = approvals
         self.responses = responses
         self.accounts = accounts
         self.catalogue = catalogue
 
-    def _llm_identity(self, identity: Identity) -> Identity:
-        if identity.token is not None:
-            return identity
-        key = self.settings.inference_api_key
-        if not key:
+    def _check_llm_credential(self, identity: Identity) -> None:
+        if identity.token is None and not self.settings.inference_api_key:
             raise ServiceError(
                 503, "inference_unavailable",
                 "This server has no LLM credential for API-key callers: the operator must set "
                 "MLAGENT_INFERENCE_API_KEY.", retryable=False,
             )
-        return identity.model_copy(update={"token": SecretStr(key)})
 
     async def submit(self, identity: Identity, task: TaskRequest) -> TaskAccepted:
         allowed = self.catalogue.resolve(task.tools)
-        caller = self._llm_identity(identity)
+        self._check_llm_credential(identity)
         input_: Any = task.prompt
         if task.context:
             input_ = [{"role": "user", "content": render_context(task.context)},
                       {"role": "user", "content": task.prompt}]
-        turn = TaskTurnRequest(input=input_, background=True, metadata=TASK_METADATA, allowed_tools=allowed,
-                               server_llm_key=identity.token is None)
-        created = await self.responses.create(caller, turn)
+        turn = CreateResponseRequest(input=input_, background=True, metadata=TASK_METADATA)
+        created = await self.responses.create(identity, turn, allowed_tools=allowed,
+                                              credential="server" if identity.token is None else "caller")
         return TaskAccepted(task_id=created.id)
 
     async def status(self, identity: Identity, task_id: str) -> TaskStatus:
@@ -92,11 +87,10 @@ class TasksService:
 
     async def approve(self, identity: Identity, task_id: str, req: ApprovalRequest) -> TaskStatus:
         """Answer the task's pending batch; the same task continues on the LLM credential it
-        was created with (the server key for an API-key account, re-attached here as a
-        caller's token is on /v1, so the approval also works after a restart)."""
-        assert self.approvals is not None
+        was created with (its stored request says whose)."""
+        self._check_llm_credential(identity)
         try:
-            response = await self.approvals.submit(self._llm_identity(identity), task_id, req)
+            response = await self.approvals.submit(identity, task_id, req)
         except ServiceError as exc:
             if exc.status == 404:
                 raise not_found("task", task_id, "task_id") from None

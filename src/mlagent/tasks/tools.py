@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 from ..agent.tools.base import ToolSet
 from ..errors import ServiceError
+from ..runtime.stored import StoredRequest
 
 # Always available: the agent's own bookkeeping, not a capability.
 ALWAYS = ("update_plan",)
@@ -55,17 +56,18 @@ class ToolCatalogue:
         return sorted(allowed)
 
 
-def restrict_tools(toolset_for: Callable[[dict], ToolSet]) -> Callable[[dict], ToolSet]:
+def restrict_tools(toolset_for: Callable[[StoredRequest | None], ToolSet]) -> Callable[[StoredRequest | None], ToolSet]:
     """Wrap the composition root's `toolset_for(request)` so a turn whose stored request
     names `allowed_tools` (a task's `tools`) gets only those tools, and a turn on the
     server's LLM key (no caller token) gets none of the tools that act as the caller on the
-    Hub (jobs, repo writes): offered, they could only fail."""
+    Hub (jobs, repo writes): offered, they could only fail. `None` asks for every tool."""
 
-    def build(request: dict) -> ToolSet:
+    def build(request: StoredRequest | None) -> ToolSet:
         tools = toolset_for(request)
-        if request.get("server_llm_key"):  # no caller token: Hub tools acting as the caller cannot work
+        if request is None:
+            return tools
+        if request.credential == "server":  # no caller token: Hub tools acting as the caller cannot work
             tools = tools.without_hf_token()
-        allowed = request.get("allowed_tools")
-        return tools if allowed is None else tools.only(allowed)
+        return tools if request.allowed_tools is None else tools.only(request.allowed_tools)
 
     return build
