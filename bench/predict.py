@@ -1,41 +1,48 @@
-"""Predict latency and throughput: mlagent deployments vs `mlflow models serve`, side by side.
+"""Predict throughput, latency and CPU: mlagent deployments vs `mlflow models serve`, side by side.
 
-    .venv-bench/bin/python -m bench.predict        # with mlflow (pip install -e '.[bench]')
-    make bench                                      # without mlflow: sklearn's predict as baseline
+    python -m bench.predict --runs 5 --seconds 4      # needs wrk and mlflow (pip install -e '.[bench]')
 
-Two models: Ridge on diabetes and a 100-tree random forest on iris. For each, both servers
-get the same one-row requests, sequentially on one keep-alive connection (latency p50/p99
-and one-row throughput) and over 8 connections (throughput); mlagent also with
-`explain=true`. Every figure is the median of `--runs` runs. Before timing, each server's
-answers for all rows are compared with scikit-learn's `predict` for exact equality. If
-mlflow cannot be imported or started, the baseline is scikit-learn's own one-row `predict`
-on a DataFrame, in-process, and the output says so."""
+Both servers run as their own processes and are driven by the same load generator (wrk, a
+Lua script cycling through pre-built POST bodies; bench/wrkrun.py). Shapes: Ridge on
+diabetes and a 100-tree random forest on iris, 1 and 100 rows per request, 1 and 8
+connections. MLflow serves each model twice: saved with a signature (it enforces the schema
+on every call) and without one; they are reported separately. mlagent's `explain=true` is
+measured too (MLflow has no equivalent). The servers are interleaved within every run (the
+order rotates), each figure is the median of `--runs` runs with the min-max, and each
+ratio the median of the per-run ratios (a run's servers share the machine's load). CPU time
+per request is the server's whole process tree (from /proc), the steadier figure on a
+shared machine. Before timing, every server's answers are compared with scikit-learn's
+`predict` for exact equality; after, mlagent is stopped cleanly and its operations log is
+counted against the requests it answered (none may be missing)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import inspect
 import json
 import os
+import pickle
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
 
-from .loadgen import Result, build_request, run
+from .wrkrun import Run, Wrk
 
 HOST = "127.0.0.1"
 KEY = "bench-key"
+BODIES = 64  # distinct request bodies per shape, cycled
 
 
 def free_port() -> int:
@@ -53,8 +60,8 @@ def models() -> list[tuple[str, Any, pd.DataFrame, pd.Series]]:
     i = load_iris(as_frame=True)
     ix = i.data.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
     # Fitted on DataFrames (feature names known), which is what mlflow's DataFrame input expects.
-    return [("ridge-diabetes", Ridge(alpha=1.0, random_state=0).fit(d.data, d.target), d.data, d.target),
-            ("rf100-iris", RandomForestClassifier(n_estimators=100, random_state=0).fit(ix, i.target), ix, i.target)]
+    return [("ridge", Ridge(alpha=1.0, random_state=0).fit(d.data, d.target), d.data, d.target),
+            ("rf100", RandomForestClassifier(n_estimators=100, random_state=0).fit(ix, i.target), ix, i.target)]
 
 
 class Proc:
@@ -63,7 +70,11 @@ class Proc:
         self._f = open(log, "wb")
         self.proc = subprocess.Popen(argv, env=env, stdout=self._f, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def wait_http(self, url: str, timeout: float = 120) -> None:
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_http(self, url: str, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -73,16 +84,17 @@ class Proc:
                     return
             except httpx.HTTPError:
                 pass
-            time.sleep(0.2)
+            time.sleep(0.3)
         raise RuntimeError(f"did not start: {self.log.read_text()[-2000:]}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(15)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
         self._f.close()
 
 
@@ -97,137 +109,203 @@ def start_mlagent(tmp: Path) -> tuple[Proc, int]:
 
 
 def deploy_mlagent(port: int, name: str, model: Any, X: pd.DataFrame, y: pd.Series) -> str:
-    import pickle
-
-    with httpx.Client(base_url=f"http://{HOST}:{port}", headers={"X-API-Key": KEY}, timeout=120) as c:
+    with httpx.Client(base_url=f"http://{HOST}:{port}", headers={"X-API-Key": KEY}, timeout=180) as c:
         mid = c.post("/model/add", json={"modelname": name, "modelkind": "bench"}).raise_for_status().json()["id"]
         csv = pd.concat([X, y.rename("target")], axis=1).to_csv(index=False).encode()
         for fname, content, kind in ((f"{name}.pkl", pickle.dumps(model), "model"), ("train.csv", csv, "data")):
             c.post(f"/model/{mid}/upload", files={"file": (fname, content), "file_kind": (None, kind)}
                    ).raise_for_status()
         c.post("/deployment/add", json={"modelid": mid, "deployment_id": name}).raise_for_status()
-        for _ in range(600):
+        for _ in range(900):
             status = c.get(f"/deployment/get/status/{name}").json()
             if status["status"] != "pending":
                 break
             time.sleep(0.2)
         if status["status"] != "running":
             raise RuntimeError(status)
+        # The first explain waits for the worker's explainer (shap imports in the background).
         c.post(f"/deployment/{name}/predict", json={"data": X.iloc[0].tolist(), "explain": True}).raise_for_status()
     return f"/deployment/{name}/predict"
 
 
-def start_mlflow(tmp: Path, name: str, model: Any, X: pd.DataFrame) -> tuple[Proc, int]:
+def start_mlflow(tmp: Path, name: str, model: Any, X: pd.DataFrame, signature: bool) -> tuple[Proc, int]:
+    """Save the model the MLflow way and start its server (not waiting for it: see Proc.wait_http)."""
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
-    path = tmp / f"mlflow-{name}"
-    kw: dict[str, Any] = {}
+    path = tmp / f"mlflow-{name}-{'sig' if signature else 'nosig'}"
+    # Requirements given: inferring them runs the model in a subprocess that imports everything.
+    kw: dict[str, Any] = {"pip_requirements": ["scikit-learn", "pandas"]}
     if "skops_trusted_types" in inspect.signature(mlflow.sklearn.save_model).parameters:
         kw["skops_trusted_types"] = ["sklearn.tree._tree.Tree"]  # our own freshly trained model
-    mlflow.sklearn.save_model(model, str(path), signature=infer_signature(X, model.predict(X)), **kw)
+    if signature:
+        kw["signature"] = infer_signature(X, model.predict(X))
+    mlflow.sklearn.save_model(model, str(path), **kw)
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # its uvicorn
     mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
     proc = Proc([mlflow_bin, "models", "serve", "-m", str(path), "-h", HOST, "-p", str(port), "--env-manager",
-                 "local"], env, tmp / f"mlflow-{name}.log")
-    proc.wait_http(f"http://{HOST}:{port}/ping")
+                 "local"], env, tmp / f"{path.name}.log")
     return proc, port
 
 
-def sklearn_baseline(model: Any, X: pd.DataFrame, n: int) -> Result:
-    """In-process scikit-learn: one-row `predict` on a DataFrame (no HTTP at all)."""
-    lat = []
-    t0 = time.perf_counter()
-    for i in range(n):
-        s = time.perf_counter()
-        model.predict(X.iloc[[i % len(X)]])
-        lat.append(time.perf_counter() - s)
-    elapsed = time.perf_counter() - t0
-    lat.sort()
-    return Result(n, elapsed, statistics.median(lat) * 1e3, lat[int(n * 0.99)] * 1e3)
+@dataclass
+class Server:
+    name: str
+    proc: Proc
+    port: int
+    header: str | None = None
 
 
-def median_result(results: list[Result]) -> Result:
-    return Result(results[0].requests, statistics.median(r.seconds for r in results),
-                  statistics.median(r.p50_ms for r in results), statistics.median(r.p99_ms for r in results))
+@dataclass
+class Cell:
+    """One shape against one server: its runs."""
+    model: str
+    rows: int
+    connections: int
+    server: str
+    explain: bool = False
+    runs: list[Run] = field(default_factory=list)
 
 
-def line(label: str, r: Result) -> str:
-    return f"  {label:<34} {r.rps:9.0f} req/s   p50 {r.p50_ms:7.2f} ms   p99 {r.p99_ms:7.2f} ms"
+def spread(values: list[float], fmt: str = "{:.0f}") -> str:
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
-async def measure(port: int, reqs: list[bytes], runs: int, connections: int) -> Result:
-    return median_result([await run(HOST, port, reqs, connections) for _ in range(runs)])
+def batches(X: pd.DataFrame, rows: int) -> list[list[list[float]]]:
+    n = len(X)
+    return [[X.iloc[(k * 7 + j) % n].tolist() for j in range(rows)] for k in range(BODIES)]
 
 
-async def check_equal(port: int, reqs: list[bytes], expected: list, key: str) -> None:
-    bodies: list[bytes] = []
-    await run(HOST, port, reqs, 1, bodies)
-    got = [json.loads(b)[key][0] for b in bodies]
-    if got != expected:
-        bad = sum(g != e for g, e in zip(got, expected))
-        raise SystemExit(f"predictions differ from scikit-learn's on {bad} of {len(expected)} rows")
+def check(url: str, bodies: list[bytes], expected: list[list[Any]], key: str, headers: dict[str, str]) -> None:
+    with httpx.Client(timeout=60, headers=headers) as c:
+        for body, want in zip(bodies, expected):
+            got = c.post(url, content=body, headers={"Content-Type": "application/json"}).raise_for_status().json()[key]
+            if got != want:
+                raise SystemExit(f"{url}: predictions differ from scikit-learn's: {got[:5]} vs {want[:5]}")
+
+
+def operations(data_dir: Path) -> tuple[int, int]:
+    """(records, bytes of data+result) in mlagent's operations log."""
+    with sqlite3.connect(data_dir / "mlagent.db") as db:
+        cols = {r[1] for r in db.execute("PRAGMA table_info(ml_operations)")}
+        size = " + ".join(f"coalesce(length({c}), 0)" for c in ("data", "result", "rows") if c in cols)
+        count, total = db.execute(f"SELECT count(*), coalesce(sum({size}), 0) FROM ml_operations").fetchone()
+    return int(count), int(total)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--json", type=Path, help="also write every run's figures here")
     args = parser.parse_args()
-    try:
-        import mlflow  # noqa: F401
-        have_mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) is not None
-    except ImportError:
-        have_mlflow = False
+    have_mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) is not None
     tmp = Path(tempfile.mkdtemp(prefix="mlagent-bench-"))
+    wrk = Wrk()
     procs: list[Proc] = []
-    print(f"predict benchmark: {os.cpu_count()} CPUs, {args.requests} one-row requests per run, median of "
-          f"{args.runs} runs; baseline: {'mlflow models serve' if have_mlflow else 'scikit-learn in-process (mlflow not installed)'}")
+    print(f"predict benchmark: {os.cpu_count()} CPUs, wrk -t1 -d{args.seconds:g}s, median (min–max) of "
+          f"{args.runs} interleaved runs; load average {os.getloadavg()[0]:.1f}")
+    if not have_mlflow:
+        print("mlflow is not installed: mlagent alone (pip install -e '.[bench]' for the side-by-side run)")
     try:
+        t0 = time.monotonic()
+        started: dict[tuple[str, bool], tuple[Proc, int]] = {}
+        fitted = models()
+        for name, model, X, _ in fitted if have_mlflow else []:
+            for sig in (True, False):  # they start while mlagent starts and deploys
+                started[name, sig] = start_mlflow(tmp, name, model, X, sig)
+                procs.append(started[name, sig][0])
         ours, port = start_mlagent(tmp)
         procs.append(ours)
-        for name, model, X, y in models():
+        servers: dict[str, dict[str, Server]] = {}
+        work: list[tuple[Cell, Server, Path]] = []
+        answered = 0
+        for name, model, X, y in fitted:
             path = deploy_mlagent(port, name, model, X, y)
-            rows = [X.iloc[i % len(X)].tolist() for i in range(args.requests)]
-            expected = [model.predict(X.iloc[[i]])[0].item() for i in range(len(X))]
-            hdr = {"X-API-Key": KEY}
-            plain = [build_request(HOST, port, path, {"data": r}, hdr) for r in rows]
-            explained = [build_request(HOST, port, path, {"data": r, "explain": True}, hdr) for r in rows]
-            asyncio.run(check_equal(port, plain[:len(X)], expected, "prediction"))
-            print(f"\n{name}: mlagent predictions equal scikit-learn's on all {len(X)} rows")
-            seq = asyncio.run(measure(port, plain, args.runs, 1))
-            conc = asyncio.run(measure(port, plain, args.runs, args.connections))
-            exp = asyncio.run(measure(port, explained[: max(200, args.requests // 4)], args.runs, 1))
-            print(line("mlagent, 1 connection", seq))
-            print(line(f"mlagent, {args.connections} connections", conc))
-            print(line("mlagent explain=true, 1 connection", exp))
+            mine = Server("mlagent", ours, port, f"X-API-Key: {KEY}")
+            servers[name] = {"mlagent": mine}
             if have_mlflow:
-                mf, mport = start_mlflow(tmp, name, model, X)
-                procs.append(mf)
-                cols = list(X.columns)
-                mreqs = [build_request(HOST, mport, "/invocations",
-                                       {"dataframe_split": {"columns": cols, "data": [r]}}, {}) for r in rows]
-                asyncio.run(check_equal(mport, mreqs[:len(X)], expected, "predictions"))
-                mseq = asyncio.run(measure(mport, mreqs, args.runs, 1))
-                mconc = asyncio.run(measure(mport, mreqs, args.runs, args.connections))
-                mf.stop()
-                procs.remove(mf)
-                print(line("mlflow, 1 connection", mseq))
-                print(line(f"mlflow, {args.connections} connections", mconc))
-                print(f"  ratio one-row throughput, 1 connection: {seq.rps / mseq.rps:.1f}x;  "
-                      f"{args.connections} connections: {conc.rps / mconc.rps:.1f}x;  "
-                      f"p50 latency {mseq.p50_ms / seq.p50_ms:.1f}x lower")
-            else:
-                base = median_result([sklearn_baseline(model, X, min(args.requests, 1000)) for _ in range(args.runs)])
-                print(line("sklearn predict(DataFrame), in-process", base))
-                print(f"  ratio one-row throughput vs in-process sklearn: {seq.rps / base.rps:.1f}x")
+                for sig in (True, False):
+                    proc, mport = started[name, sig]
+                    proc.wait_http(f"http://{HOST}:{mport}/ping")
+                    label = "mlflow (signature)" if sig else "mlflow (no signature)"
+                    servers[name][label] = Server(label, proc, mport)
+            for rows in (1, 100):
+                data = batches(X, rows)
+                expected = [model.predict(pd.DataFrame(b, columns=X.columns)).tolist() for b in data]
+                ours_bodies = [json.dumps({"data": b[0] if rows == 1 else b}).encode() for b in data]
+                theirs = [json.dumps({"dataframe_split": {"columns": list(X.columns), "data": b}}).encode()
+                          for b in data]
+                check(f"http://{HOST}:{port}{path}", ours_bodies, expected, "prediction", {"X-API-Key": KEY})
+                answered += len(ours_bodies)
+                files = {"mlagent": (path, wrk.bodies(ours_bodies))}
+                for label, s in servers[name].items():
+                    if label != "mlagent":
+                        check(f"http://{HOST}:{s.port}/invocations", theirs, expected, "predictions", {})
+                        files[label] = ("/invocations", wrk.bodies(theirs))
+                for conns in (1, 8):
+                    for label, s in servers[name].items():
+                        work.append((Cell(name, rows, conns, label), s, files[label][1]))
+                explained = wrk.bodies([json.dumps({"data": b[0] if rows == 1 else b, "explain": True}).encode()
+                                        for b in data])
+                work.append((Cell(name, rows, 1, "mlagent", explain=True), mine, explained))
+            print(f"{name}: every server's predictions equal scikit-learn's on {BODIES} bodies of 1 and 100 rows "
+                  f"({time.monotonic() - t0:.0f} s)", flush=True)
+        paths = {(c.model, c.server): (p if c.server == "mlagent" else "/invocations")
+                 for c, _, _ in work for p in [f"/deployment/{c.model}/predict"]}
+        for c, s, bodies in work:  # warm-up: one short pass of every cell
+            r = wrk.run(f"http://{HOST}:{s.port}", paths[(c.model, c.server)], bodies, c.connections, 1, s.proc.pid,
+                        s.header)
+            answered += r.requests if c.server == "mlagent" else 0
+        for i in range(args.runs):
+            # Rotate the servers' order in each shape from run to run.
+            groups: dict[tuple, list] = {}
+            for item in work:
+                groups.setdefault((item[0].model, item[0].rows, item[0].connections, item[0].explain), []).append(item)
+            for group in groups.values():
+                k = i % len(group)
+                for c, s, bodies in group[k:] + group[:k]:
+                    r = wrk.run(f"http://{HOST}:{s.port}", paths[(c.model, c.server)], bodies, c.connections,
+                                args.seconds, s.proc.pid, s.header)
+                    c.runs.append(r)
+                    answered += r.requests if c.server == "mlagent" else 0
+            print(f"run {i + 1}/{args.runs} done (load average {os.getloadavg()[0]:.1f})", flush=True)
+        ours.stop()  # a clean shutdown: the operations log must hold every answered request
+        procs.remove(ours)
+        records, size = operations(tmp / "mlagent")
+        report(work, args.runs)
+        print(f"\noperations log: {records} records for {answered} requests wrk saw answered (in-flight ones at "
+              f"the end of a run are answered but not counted by wrk); {size / max(records, 1):.0f} bytes of "
+              f"data+result per record")
+        if records < answered:
+            raise SystemExit(f"the operations log lost {answered - records} records")
+        if args.json:
+            args.json.write_text(json.dumps([{**{k: v for k, v in vars(c).items() if k != "runs"},
+                                              "runs": [vars(r) for r in c.runs]} for c, _, _ in work], indent=1))
     finally:
         for p in procs:
             p.stop()
+        wrk.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(work: list[tuple[Cell, Server, Path]], runs: int) -> None:
+    cells = {(c.model, c.rows, c.connections, c.server, c.explain): c for c, _, _ in work}
+    print("\n| model | rows | conns | server | req/s | p50 ms | p99 ms | CPU ms/req | mlagent ratio (req/s) | "
+          "mlagent ratio (CPU) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (model, rows, conns, server, explain), c in cells.items():
+        label = server + (" explain=true" if explain else "")
+        ratio = cpu = ""
+        mine = cells.get((model, rows, conns, "mlagent", False))
+        if server != "mlagent" and mine:
+            ratio = spread([m.rps / t.rps for m, t in zip(mine.runs, c.runs)], "{:.1f}×")
+            cpu = spread([t.cpu_ms / m.cpu_ms for m, t in zip(mine.runs, c.runs)], "{:.1f}×")
+        print(f"| {model} | {rows} | {conns} | {label} | {spread([r.rps for r in c.runs])} | "
+              f"{spread([r.p50_ms for r in c.runs], '{:.2f}')} | {spread([r.p99_ms for r in c.runs], '{:.2f}')} | "
+              f"{spread([r.cpu_ms for r in c.runs], '{:.2f}')} | {ratio} | {cpu} |")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pytest
@@ -44,3 +45,48 @@ def test_operations_are_read_after_write_and_survive_a_clean_shutdown(make_serve
                         database_url=server.env.get("MLAGENT_DATABASE_URL")).start()
     with api_client(again) as c:
         assert len(c.get("/deployment/get/opos/owner-ops").json()) == 60
+
+
+def test_operations_under_concurrent_load_with_backpressure_lose_none(make_server):
+    """Eight clients predict at once (single rows and 50-row batches) against a queue of only 3
+    records, so predicts must wait for the writer: every call is logged once, with its own
+    inputs and answer; a clean shutdown right after a second burst writes the rest."""
+    data = load_diabetes(as_frame=True)
+    reg = Ridge(alpha=1.0).fit(data.data, data.target)
+    X = data.data.to_numpy()
+    server = make_server(MLAGENT_OPERATIONS_MAX_PENDING="3").start(timeout=300)
+    with api_client(server) as c:
+        mid = c.post("/model/add", json={"modelname": "r", "modelkind": "regression"}).json()["id"]
+        upload(c, mid, "r.pkl", pickle.dumps(reg), "model")
+        c.post("/deployment/add", json={"modelid": mid, "deployment_id": "dep-load", "ownerid": "owner-load"})
+        assert wait_deployment(c, "dep-load")["status"] == "running"
+
+    def burst(offset: int) -> dict[str, str]:
+        def client(k: int) -> dict[str, str]:
+            sent = {}
+            with api_client(server) as c:
+                for j in range(12):
+                    i = offset + k * 12 + j
+                    rows = X[i % len(X)].tolist() if j % 2 else [X[(i + m) % len(X)].tolist() for m in range(50)]
+                    r = c.post("/deployment/dep-load/predict", json={"data": rows})
+                    assert r.status_code == 200, r.text
+                    key = json.dumps(rows if j % 2 == 0 else [rows], separators=(",", ":"))
+                    assert key not in sent
+                    sent[key] = r.text
+            return sent
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(client, range(8)))
+        return {k: v for part in results for k, v in part.items()}
+
+    first = burst(0)
+    with api_client(server) as c:
+        ops = c.get("/deployment/get/opos/owner-load", params={"limit": 10_000}).json()
+    assert len(ops) == len(first) == 96
+    assert {o["data"]: o["result"] for o in ops} == first  # each call once, its own inputs and answer
+    second = burst(96)
+    server.stop()  # SIGTERM right after the burst: what is queued must be written
+    again = make_server(data_dir=server.data_dir).start(timeout=300)
+    with api_client(again) as c:
+        ops = c.get("/deployment/get/opos/owner-load", params={"limit": 10_000}).json()
+    assert {o["data"]: o["result"] for o in ops} == {**first, **second} and len(ops) == 192

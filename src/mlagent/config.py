@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     serving_start_timeout_seconds: float = 120.0
     predict_timeout_seconds: float = 60.0
     max_predict_rows: int = 10_000
+    # Predict calls queued for the operations log before a predict waits for the writer
+    # (serving/operations.py: backpressure, never loss).
+    operations_max_pending: int = Field(20_000, ge=1)
     job_cpu_seconds: int = 600
     job_memory_mb: int = 2048
     job_wall_seconds: float = 900.0

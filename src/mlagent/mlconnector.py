@@ -35,7 +35,7 @@ class MLConnector:
 async def build_mlconnector(settings: Settings, sessions: async_sessionmaker, blobs: BlobStore) -> MLConnector:
     store = RegistryStore(sessions)
     registry = RegistryService(store, ArtifactStore(blobs, settings.data_dir / "artifacts"), settings.max_upload_bytes)
-    recorder = OperationRecorder(store)
+    recorder = OperationRecorder(store, max_pending=settings.operations_max_pending)
     recorder.start()
     deployments = DeploymentService(settings, store, registry, recorder)
     trainings = TrainingService(settings, store, registry, make_backend(settings, settings.data_dir / "jobs" / "logs",

@@ -7,7 +7,8 @@ serving worker, the only process that loads the uploaded file) to a *spec*: numb
 * linear regressors: `coef_`, `intercept_`, evaluated as `X @ coef_.T + intercept_`, the
   very expression sklearn evaluates;
 * trees and forests: every tree's nodes concatenated into flat arrays, walked for all trees
-  at once, one vectorised step per depth level. Inputs are rounded to float32 before the
+  at once, one vectorised step per depth level (with each node's training cover, which
+  Tree SHAP needs: specshap.py). Inputs are rounded to float32 before the
   comparisons, as sklearn's tree code does, and the per-tree outputs are accumulated in
   estimator order (a cumulative sum), as sklearn's forests do.
 
@@ -101,7 +102,7 @@ def _tree_specs(model) -> list[Spec]:
         return []
     classifier = hasattr(model, "classes_")
     k = len(model.classes_) if classifier else 1
-    roots, feats, thrs, lefts, rights, values = [], [], [], [], [], []
+    roots, feats, thrs, lefts, rights, values, covers = [], [], [], [], [], [], []
     off, depth = 0, 0
     for tree in trees:
         t = tree.tree_
@@ -113,13 +114,15 @@ def _tree_specs(model) -> list[Spec]:
         lefts.append(np.where(leaf, -1, t.children_left + off))
         rights.append(np.where(leaf, -1, t.children_right + off))
         values.append(t.value.reshape(n, -1)[:, :k])
+        covers.append(t.weighted_n_node_samples)
         off += n
         depth = max(depth, int(t.max_depth))
     classes = [c.item() if hasattr(c, "item") else c for c in model.classes_] if classifier else None
     return [{"kind": "forest", "n_features": int(model.n_features_in_), "classes": classes, "scale": scale,
              "depth": depth, "roots": pack(roots, "<i8"), "feature": pack(np.concatenate(feats), "<i8"),
              "threshold": pack(np.concatenate(thrs), "<f8"), "left": pack(np.concatenate(lefts), "<i8"),
-             "right": pack(np.concatenate(rights), "<i8"), "value": pack(np.concatenate(values), "<f8")}]
+             "right": pack(np.concatenate(rights), "<i8"), "value": pack(np.concatenate(values), "<f8"),
+             "cover": pack(np.concatenate(covers), "<f8")}]  # training weight per node: for Tree SHAP
 
 
 # -- build (either side) ----------------------------------------------------------------------------

@@ -1,11 +1,15 @@
 """SHAP explanations, built once per deployment inside the serving worker.
 
-Tree models get `TreeExplainer` (exact, no background needed); linear models get
-`LinearExplainer` with the uploaded training data as background; anything else gets
+Tree models get `TreeExplainer` (exact, path-dependent, no background needed; a compiled
+forest is explained in the API process instead, specshap.py); linear models get
+`LinearExplainer` with the uploaded training data as background (a compiled one is
+explained in the API process, specshap.py); anything else gets
 `KernelExplainer` over a k-means summary of the training data. For a classifier the row's
 predicted class is explained: values are contributions to that class's output
 (probability for trees and the kernel explainer, log-odds / decision value for linear
-models), so `base_value + sum(feature_importance) == output`."""
+models), so `base_value + sum(feature_importance) == output`. A tree model's output is the
+ensemble's own, as SHAP evaluates it (a forest's class probability): scikit-learn's
+`predict_proba` would cost a forest ~10 ms of thread-pool overhead per call."""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ class Explainer:
         if module.startswith(TREE_MODULES):
             self.kind = "tree"
             self._explainer = shap.TreeExplainer(model)
-            self._output = (lambda x: model.predict_proba(x)) if self.classes else (lambda x: model.predict(x))
+            self._output = self._explainer.model.predict
         elif isinstance(model, LinearModel) or hasattr(model, "coef_") and hasattr(model, "intercept_"):
             if background is None:
                 raise ValueError("a linear model's explanation needs its training data: upload a 'data' file")
@@ -49,34 +53,43 @@ class Explainer:
     def explain(self, x: np.ndarray, predicted: np.ndarray) -> list[dict[str, Any]]:
         if self.kind == "kernel":
             raw = self._explainer.shap_values(x, nsamples=min(2048, 2 * x.shape[1] + 512), silent=True)
+        elif self.kind == "tree":
+            raw = self._explainer.shap_values(x, check_additivity=False)  # the check re-predicts every row
         else:
             raw = self._explainer.shap_values(x)
-        values = np.asarray(raw, dtype=np.float64)
         if isinstance(raw, list):  # older shap: one array per class
-            values = np.stack([np.asarray(r) for r in raw], axis=-1)
-        base = np.atleast_1d(np.asarray(self._explainer.expected_value, dtype=np.float64))
-        outputs = np.asarray(self._output(x), dtype=np.float64)
-        if values.ndim == 2:
-            values = values[:, :, None]
-        if outputs.ndim == 1:
-            outputs = outputs[:, None]
-        out = []
-        for i in range(x.shape[0]):
-            sign, k = 1.0, 0
-            if self.classes is not None:
-                c = self.classes.index(predicted[i])
-                if values.shape[2] > 1:
-                    k = c
-                elif len(self.classes) == 2 and c == 0:  # one binary output, explained for class 1
-                    sign = -1.0
-            item = {"feature_importance": (sign * values[i, :, k]).tolist(),
-                    "base_value": float(sign * base[min(k, len(base) - 1)]),
-                    "output": float(sign * outputs[i, min(k, outputs.shape[1] - 1)]),
-                    "method": "shap", "explainer": self.kind}
-            if self.classes is not None:
-                item["explained_class"] = _plain(predicted[i])
-            out.append(item)
-        return out
+            raw = np.stack([np.asarray(r) for r in raw], axis=-1)
+        return describe(self.kind, self.classes, raw, self._explainer.expected_value,
+                        self._output(np.asarray(x) if self.kind == "tree" else x), predicted)
+
+
+def describe(kind: str, classes: list[Any] | None, values: Any, base: Any, outputs: Any,
+             predicted: np.ndarray) -> list[dict[str, Any]]:
+    """Per row: the SHAP values, base value and output of the predicted class's output."""
+    values = np.asarray(values, dtype=np.float64)
+    base = np.atleast_1d(np.asarray(base, dtype=np.float64))
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if values.ndim == 2:
+        values = values[:, :, None]
+    if outputs.ndim == 1:
+        outputs = outputs[:, None]
+    out = []
+    for i in range(values.shape[0]):
+        sign, k = 1.0, 0
+        if classes is not None:
+            c = classes.index(predicted[i])
+            if values.shape[2] > 1:
+                k = c
+            elif len(classes) == 2 and c == 0:  # one binary output, explained for class 1
+                sign = -1.0
+        item = {"feature_importance": (sign * values[i, :, k]).tolist(),
+                "base_value": float(sign * base[min(k, len(base) - 1)]),
+                "output": float(sign * outputs[i, min(k, outputs.shape[1] - 1)]),
+                "method": "shap", "explainer": kind}
+        if classes is not None:
+            item["explained_class"] = _plain(predicted[i])
+        out.append(item)
+    return out
 
 
 def _plain(value: Any) -> Any:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import ServiceError, not_found
 from ..store.registry_tables import OperationRow
+from . import rowcodec
 from .drift import METHODS, drift_report
 from .inputs import parse_rows
 from .schemas import DriftReport, MLDeploymentOposCreate, MLDeploymentOposReturn
@@ -18,7 +19,7 @@ from .service import DeploymentService
 
 def _view(row: OperationRow) -> MLDeploymentOposReturn:
     return MLDeploymentOposReturn(operationid=row.id, ownerid=row.ownerid, deploymentid=row.deployment_id,
-                                  modelid=row.model_id, data=row.data, result=row.result, created_at=row.created_at)
+                                  modelid=row.model_id, data=rowcodec.as_json(row.data), result=row.result, created_at=row.created_at)
 
 
 class MonitoringService:
@@ -57,16 +58,24 @@ class MonitoringService:
         ops = await self.store.list_operations(account, deployment_id=deployment_id, limit=100_000)
         current, skipped = [], 0
         for op in ops:
+            x = rowcodec.matrix(op.data)
+            if x is not None:
+                if (info.n_features is None or x.shape[1] == info.n_features) and np.isfinite(x).all():
+                    current.append(x)
+                else:
+                    skipped += 1
+                continue
             try:
                 rows, _ = parse_rows(json.loads(op.data), info.feature_names, info.n_features, 1_000_000)
-                current.extend(rows)
+                current.append(np.asarray(rows, dtype=np.float64))
             except (ValueError, ServiceError):
                 skipped += 1
         if not current:
             raise ServiceError(409, "no_inference_data", "No recorded inference inputs for this deployment yet "
                                "(predict with inference_data=1 first).", "deployment_id", retryable=False)
         names, reference = await asyncio.to_thread(_reference, data[1], info, *model.feature_names())
-        features = await asyncio.to_thread(drift_report, names, reference, np.asarray(current), method)
+        current = np.concatenate(current)
+        features = await asyncio.to_thread(drift_report, names, reference, current, method)
         return DriftReport(deployment_id=deployment_id, modelid=row.model_id, method=method,
                            method_name=METHODS[method][0], threshold=METHODS[method][1], n_reference=len(reference),
                            n_current=len(current), skipped_operations=skipped,

@@ -4,7 +4,8 @@ A worker is started with the serving limits (memory, processes, file size, open 
 scrubbed environment, in its own directory, inside bwrap where it works (launch.py). Calls to
 one worker are serialised over its pipe. If a worker dies, the call fails with the tail of
 its log and the next call restarts it. Compiled models also answer plain predictions here
-(`Worker.fast`, from the spec the worker exported)."""
+(`Worker.fast`, from the spec the worker exported), and compiled forests their explanations
+(`Worker.spec_shap`, specshap.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from ..jobs.limits import Limits, budget, preexec
 from ..sandbox.cgroups import spawn
 from ..sandbox.confine import drop_uid
 from ..sandbox.disk import DiskGuard
-from .compiled import Predict, SpecError, checked, unpack, work
+from .compiled import Predict, Spec, SpecError, checked, unpack, work
 from .frames import HEADER, MAX_FRAME, encode
 from .launch import IsolationError, worker_command
 
@@ -76,6 +77,9 @@ class Worker:
         # process with NumPy (no pipe round trip); explanations still go to the worker.
         self.fast: Predict | None = None
         self.fast_work = 0  # its vectorised steps per row (compiled.work)
+        self._shap_spec: Spec | None = None  # a checked spec to explain, until its explainer is built
+        self._shap: Any = None
+        self._shap_lock = asyncio.Lock()
         self._lock = asyncio.Lock()
         self._seq = 0
 
@@ -115,6 +119,22 @@ class Worker:
                 await self.stop()
                 raise WorkerError("the serving worker answered out of turn; it was restarted")
             return reply
+
+    async def spec_shap(self) -> Any:
+        """SHAP on the checked spec, in this process (specshap.py), built on the first explanation
+        (shap imports slowly); None when explanations stay in the worker."""
+        if self._shap is None and self._shap_spec is not None:
+            async with self._shap_lock:
+                if self._shap is None and self._shap_spec is not None:
+                    from . import specshap
+
+                    spec, self._shap_spec = self._shap_spec, None
+                    try:
+                        self._shap = await asyncio.to_thread(specshap.build, spec)
+                    except (SpecError, KeyError, TypeError, ValueError) as exc:
+                        log.warning("explanations stay in the serving worker (%s): %s", self.log_path.parent.name,
+                                    exc)
+        return self._shap
 
     def _kill(self) -> None:
         if self.alive:
@@ -186,6 +206,8 @@ async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout:
         worker.fast = await asyncio.to_thread(_in_process, spec, worker.log_path)
         worker.fast_work = work(spec["spec"]) if worker.fast is not None else 0
         worker.info.in_process = worker.fast is not None
+        if worker.fast is not None and init.explain and (spec["spec"].get("kind") == "forest" or "mean" in spec["spec"]):
+            worker._shap_spec = spec["spec"]
     return worker
 
 

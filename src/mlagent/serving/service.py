@@ -8,6 +8,7 @@ replica) starts one on the first call."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -27,13 +28,15 @@ from .compiled import Predict
 from .generation import parse_prompts
 from .inputs import parse_rows
 from .operations import OperationRecorder
-from .pool import Worker, WorkerError, WorkerInit, start_worker
+from .pool import Worker, WorkerError, WorkerInfo, WorkerInit, start_worker
 from .schemas import MLDeploymentCreate, MLDeploymentReturn, ModelInfo, Placement, PredictRequest, PredictResponse
+from .specshap import LinearShap, TreeShap
 
 ROW_TTL = 2.0
 # A compiled prediction costing more vectorised steps (rows x compiled.work) runs in a
 # thread, off the event loop: 64 rows of a 100-tree depth-30 forest still run inline.
 INLINE_WORK = 200_000
+EXPLAIN_COST = 16  # Tree SHAP's cost per (row, tree, level) against a prediction's, roughly
 
 
 class DeploymentService:
@@ -49,6 +52,7 @@ class DeploymentService:
         # Predict's hot path: (account, deployment id) -> (row, when read). Re-read after ROW_TTL
         # so a stop by another replica is seen within that time; this process's stops evict at once.
         self._rows: dict[tuple[str, str], tuple[DeploymentRow, float]] = {}
+        self._refreshing: dict[tuple[str, str], asyncio.Task] = {}
         self.limits = Limits(cpu_seconds=None, memory_mb=settings.serving_memory_mb, procs=64, file_size_mb=64,
                              open_files=256, wall_seconds=None, disk_mb=settings.sandbox_disk_mb)
         registry.in_use = self.active_for_model
@@ -160,9 +164,12 @@ class DeploymentService:
 
     async def delete(self, account: str, deployment_id: str, base_url: str) -> MLDeploymentReturn:
         row = await self._row(account, deployment_id)
-        self._rows.pop((account, deployment_id), None)
         if row.status in ("pending", "running"):
             await self.store.set_deployment_status(row.pk, "stopped", "deleted by its owner")
+        refresh = self._refreshing.get((account, deployment_id))
+        if refresh is not None:
+            await asyncio.wait([refresh])  # one that read the row before the stop would cache it
+        self._rows.pop((account, deployment_id), None)
         task = self._starting.pop(row.pk, None)
         if task is not None and not task.done():
             await asyncio.wait([task], timeout=self.settings.serving_start_timeout_seconds)
@@ -186,15 +193,35 @@ class DeploymentService:
 
     # -- predict --------------------------------------------------------------------------------
     async def _cached_row(self, account: str, deployment_id: str) -> DeploymentRow:
-        hit = self._rows.get((account, deployment_id))
+        """A running deployment's row, re-read in the background once it is ROW_TTL old: predicts
+        never wait on the database for it (on SQLite they would queue behind the operations
+        log's inserts on its one connection), so a stop elsewhere is seen within ROW_TTL plus
+        one read."""
+        key = (account, deployment_id)
+        hit = self._rows.get(key)
+        if hit is None:
+            return await self._refresh_row(key)
+        if time.monotonic() - hit[1] >= ROW_TTL and key not in self._refreshing:
+            self._refreshing[key] = asyncio.create_task(self._refresh_quietly(key))
+        return hit[0]
+
+    async def _refresh_quietly(self, key: tuple[str, str]) -> None:
+        with contextlib.suppress(Exception):  # gone: the next predict reads it and says so
+            await self._refresh_row(key)
+
+    async def _refresh_row(self, key: tuple[str, str]) -> DeploymentRow:
         now = time.monotonic()
-        if hit is not None and now - hit[1] < ROW_TTL:
-            return hit[0]
-        row = await self._row(account, deployment_id)
+        try:
+            row = await self._row(*key)
+        except ServiceError:
+            self._rows.pop(key, None)
+            raise
+        finally:
+            self._refreshing.pop(key, None)
         if row.status == "running":
-            self._rows[(account, deployment_id)] = (row, now)
+            self._rows[key] = (row, now)
         else:
-            self._rows.pop((account, deployment_id), None)
+            self._rows.pop(key, None)
         return row
 
     async def predict(self, account: str, deployment_id: str, body: PredictRequest) -> PredictResponse:
@@ -209,10 +236,12 @@ class DeploymentService:
         if info.task == "text-generation":
             return await self._generate(account, row, worker, data, explain)
         rows, batch = parse_rows(data, info.feature_names, info.n_features, self.settings.max_predict_rows)
-        if worker.fast is not None and not explain:
-            payload = await self._predict_here(worker.fast, rows, worker.fast_work)
-            self._record(account, row, rows, payload)
-            return payload
+        if worker.fast is not None:
+            shap = await worker.spec_shap() if explain else None
+            if shap is not None or not explain:
+                payload = await self._predict_here(worker.fast, rows, worker.fast_work, shap, batch, info)
+                await self._record(account, row, rows, payload)
+                return payload
         try:
             reply = await worker.call({"op": "predict", "rows": rows, "explain": explain},
                                       self.settings.predict_timeout_seconds)
@@ -224,14 +253,9 @@ class DeploymentService:
                                "data", retryable=False)
         result: dict[str, Any] = {"prediction": reply["prediction"]}
         if explain:
-            items = reply["explanation"]
-            explanation = {"method": "shap", "explainer": items[0]["explainer"], "feature_names": info.feature_names}
-            for key in ("feature_importance", "base_value", "output", "explained_class"):
-                if key in items[0]:
-                    explanation[key] = [it[key] for it in items] if batch else items[0][key]
-            result["explanation"] = explanation
+            result["explanation"] = _explanation(reply["explanation"], batch, info.feature_names)
         payload = json.dumps(result, separators=(",", ":"))
-        self._record(account, row, rows, payload)
+        await self._record(account, row, rows, payload)
         return payload
 
     async def _generate(self, account: str, row: DeploymentRow, worker: Worker, data: Any, explain: bool) -> str:
@@ -250,28 +274,48 @@ class DeploymentService:
             raise ServiceError(int(reply.get("status", 422)), "prediction_failed", str(reply.get("error")),
                                "data", retryable=False)
         payload = json.dumps({"prediction": reply["prediction"]}, separators=(",", ":"))
-        self.recorder.add({"account": account, "ownerid": row.ownerid, "deployment_id": row.deployment_id,
-                           "model_id": row.model_id, "data": json.dumps(prompts) if row.inference_data else "",
-                           "result": payload, "created_at": time.time()})
+        await self._record(account, row, prompts, payload)
         return payload
 
-    async def _predict_here(self, fast: Predict, rows: list[list[float]], work: int) -> str:
-        """A compiled model's prediction in this process (NumPy on the worker's checked spec)."""
+    async def _predict_here(self, fast: Predict, rows: list[list[float]], work: int, shap: TreeShap | LinearShap | None,
+                            batch: bool, info: WorkerInfo) -> str:
+        """A compiled model's prediction in this process (NumPy on the worker's checked spec), and
+        with `shap` its SHAP explanation (specshap.py)."""
         x = np.asarray(rows, dtype=np.float64)
+        inline = len(rows) * work * (EXPLAIN_COST if shap else 1) <= INLINE_WORK
         try:
-            pred = fast(x) if len(rows) * work <= INLINE_WORK else await asyncio.to_thread(fast, x)
-            return json.dumps({"prediction": pred.tolist()}, separators=(",", ":"))
+            result = _answer(fast, shap, x) if inline else await asyncio.to_thread(_answer, fast, shap, x)
         except (ValueError, IndexError, TypeError) as exc:
             raise ServiceError(422, "prediction_failed", f"{type(exc).__name__}: {exc}", "data",
                                retryable=False) from None
+        if shap is not None:
+            result["explanation"] = _explanation(result["explanation"], batch, info.feature_names)
+        return json.dumps(result, separators=(",", ":"))
 
-    def _record(self, account: str, row: DeploymentRow, rows: list[list[float]], payload: str) -> None:
-        self.recorder.add({"account": account, "ownerid": row.ownerid, "deployment_id": row.deployment_id,
-                           "model_id": row.model_id, "data": json.dumps(rows) if row.inference_data else "",
-                           "result": payload, "created_at": time.time()})
+    async def _record(self, account: str, row: DeploymentRow, inputs: list, payload: str) -> None:
+        """Queue the call for the operations log (encoded and written off the request path)."""
+        await self.recorder.add(account, row.ownerid, row.deployment_id, row.model_id,
+                                inputs if row.inference_data else None, payload)
 
     async def features_for_drift(self, account: str, deployment_id: str) -> tuple[DeploymentRow, ModelInfo]:
         row = await self._row(account, deployment_id)
         worker = await self._worker(row)
         return row, ModelInfo(**worker.info.model_dump())
 
+
+
+def _answer(fast: Predict, shap: TreeShap | LinearShap | None, x: np.ndarray) -> dict[str, Any]:
+    pred = fast(x)
+    out: dict[str, Any] = {"prediction": pred.tolist()}
+    if shap is not None:
+        out["explanation"] = shap.explain(x, pred)
+    return out
+
+
+def _explanation(items: list[dict[str, Any]], batch: bool, feature_names: list[str] | None) -> dict[str, Any]:
+    """The response's explanation: per-row SHAP items as one object (lists of rows for a batch)."""
+    explanation = {"method": "shap", "explainer": items[0]["explainer"], "feature_names": feature_names}
+    for key in ("feature_importance", "base_value", "output", "explained_class"):
+        if key in items[0]:
+            explanation[key] = [it[key] for it in items] if batch else items[0][key]
+    return explanation

@@ -138,7 +138,10 @@ class Served:
         size = sum(len(v["b64"]) for v in self.spec.values() if isinstance(v, dict))
         if size > SPEC_BYTES:
             return None  # too big to be worth copying: predictions stay in this worker
-        return {"spec": self.spec, "probes": [{"rows": pack(p, "<f8"), "expected": json.dumps(
+        spec = self.spec
+        if spec["kind"] == "linear" and self.background is not None and self.background.shape[1] == n:
+            spec = {**spec, "mean": pack(self.background.mean(0), "<f8")}  # for SHAP in the API process
+        return {"spec": spec, "probes": [{"rows": pack(p, "<f8"), "expected": json.dumps(
             np.asarray(self._sk_predict(p)).tolist())} for p in probes]}
 
     def predict(self, request: dict[str, Any]) -> dict[str, Any]:
