@@ -90,3 +90,20 @@ def test_operations_under_concurrent_load_with_backpressure_lose_none(make_serve
     with api_client(again) as c:
         ops = c.get("/deployment/get/opos/owner-load", params={"limit": 10_000}).json()
     assert {o["data"]: o["result"] for o in ops} == {**first, **second} and len(ops) == 192
+
+
+def test_a_posted_operation_reads_back_as_posted_even_when_it_looks_like_a_compact_record(make_server):
+    """The log stores predicts' rows as `f8:…`; a client's own text in that form (or in the
+    escape's) must not come back decoded."""
+    server = make_server().start()
+    with api_client(server) as c:
+        mid = c.post("/model/add", json={"modelname": "r", "modelkind": "regression"}).json()["id"]
+        reg = Ridge().fit([[0.0], [1.0]], [0.0, 1.0])
+        upload(c, mid, "r.pkl", pickle.dumps(reg), "model")
+        c.post("/deployment/add", json={"modelid": mid, "deployment_id": "dep-text", "ownerid": "owner-text"})
+        texts = ["f8:1:AAAAAAAA8D8=", "t:f8:1:AAAAAAAA8D8=", "t:plain", "[[1.0]]"]
+        for text in texts:
+            r = c.post("/deployment/add/operation", json={"ownerid": "owner-text", "deploymentid": "dep-text",
+                                                          "modelid": mid, "data": text, "result": "{}"})
+            assert r.status_code == 201 and r.json()["data"] == text, r.text
+        assert sorted(o["data"] for o in c.get("/deployment/get/opos/owner-text").json()) == sorted(texts)

@@ -33,7 +33,8 @@ class MonitoringService:
             raise not_found("deployment", body.deploymentid, "deploymentid")
         await self.recorder.flush()
         row = OperationRow(account=account, ownerid=body.ownerid, deployment_id=body.deploymentid,
-                           model_id=body.modelid, data=body.data, result=body.result, created_at=time.time())
+                           model_id=body.modelid, data=rowcodec.text(body.data), result=body.result,
+                           created_at=time.time())
         await self.store.add_operation(row)
         return _view(row)
 

@@ -6,8 +6,9 @@ float-to-decimal conversion per value, on every predict. Rows are stored instead
 conversion), written by the log's writer thread; reading turns them back into the very JSON the log used to hold (float64
 round-trips exactly), and drift reads the matrix without parsing text. Anything else (a
 text-generation call's prompts, records written before this format, operations a client
-posted) is JSON text and read as it is: JSON never starts with `f8:` (a client that posts an
-operation whose `data` is in this very form reads back its rows as JSON)."""
+posted) is read as it is stored. JSON never starts with `f8:`; a client's own text that does
+(or that starts with the escape `t:`) is stored behind `t:` (`text`), so it reads back exactly
+as posted."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 PREFIX = "f8:"
+ESCAPE = "t:"  # a client's text that would read as a compact record (or as escaped)
 
 
 def encode(data: Any) -> str:
@@ -28,6 +30,11 @@ def encode(data: Any) -> str:
         if x.ndim == 2:
             return f"{PREFIX}{x.shape[1]}:{base64.b64encode(x.tobytes()).decode()}"
     return json.dumps(data, separators=(",", ":"))
+
+
+def text(data: str) -> str:
+    """A client's `data` text as stored: as it is, unless it would read as something else."""
+    return ESCAPE + data if data.startswith((PREFIX, ESCAPE)) else data
 
 
 def matrix(text: str) -> np.ndarray | None:
@@ -47,5 +54,7 @@ def matrix(text: str) -> np.ndarray | None:
 
 def as_json(text: str) -> str:
     """The record's `data` as the log's clients read it: JSON text."""
+    if text.startswith(ESCAPE):
+        return text[len(ESCAPE):]
     x = matrix(text)
     return text if x is None else json.dumps(x.tolist(), separators=(",", ":"))
