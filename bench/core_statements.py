@@ -5,7 +5,8 @@ SQLAlchemy `before_cursor_execute` listener sees every statement. One warm-up ru
 one synchronous `POST /v1/responses` whose LLM answers at once; statements, commits and
 connection checkouts are counted from the request until the turn's worker let go.
 
-Run: `.venv/bin/python -m bench.core_statements` (MLAGENT_TEST_DATABASE_URL: PostgreSQL too).
+Run: `.venv/bin/python -m bench.core_statements [-v] [--where=SQL-substring]` (-v: per statement shape;
+--where: who issues the matching statements; MLAGENT_TEST_DATABASE_URL: PostgreSQL too).
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ class Counter:
         self.statements: collections.Counter[str] = collections.Counter()
         self.commits = 0
         self.checkouts = 0
+        self.where = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--where=")), None)
 
     def install(self) -> None:
         @event.listens_for(Engine, "before_cursor_execute")
         def _stmt(_conn, _cursor, statement, *_a) -> None:
             if self.on:
                 self.statements[_shape(statement)] += 1
+                if self.where and self.where in statement:
+                    print("  --", _shape(statement), "from", _callers())
 
         @event.listens_for(Engine, "commit")
         def _commit(_conn) -> None:
@@ -53,6 +57,14 @@ class Counter:
         def _checkout(*_a) -> None:
             if self.on:
                 self.checkouts += 1
+
+
+def _callers() -> str:
+    """The mlagent frames of the current (greenlet-bridged) stack, innermost last."""
+    import traceback
+
+    frames = [f for f in traceback.extract_stack() if "/mlagent/" in f.filename]
+    return " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames[-4:]))
 
 
 def _shape(sql: str) -> str:

@@ -128,9 +128,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         origin = new_id("proc")  # this process, in NOTIFY payloads: its own need no wake-up
         turns = TurnStore(sm, EventNotifier(origin) if notify else None)
         sessions, accounts = SessionStore(sm), AccountStore(sm)
-        bus = EventBus()
+        # A tail's safety re-read of the log (one timer per response): only where another
+        # process may write it; on SQLite every write passes this process's bus.
+        tail_poll = None if url.startswith("sqlite") else settings.tail_poll_seconds or (5.0 if notify else 1.0)
+        bus = EventBus(turns.last_seq, tail_poll)
         listener = PgListener(url, origin, bus.wake, bus.wake_all) if notify else None
-        tail_poll = settings.tail_poll_seconds or (5.0 if notify else 1.0)
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global,
                             settings.session_reclaim_seconds)
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
@@ -157,7 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await finetune_backend.recover()
         finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds,
                                 hardware=hardware)
-        responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner, tail_poll)
+        responses_service = ResponsesService(settings, turns, sessions, accounts, bus, live, runner)
         all_tools = toolset_for({})
         try:
             agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids, PauseStore(sm))
@@ -226,6 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await finetune_hf.shutdown()
             await mlconnector.close()
             await runner.shutdown()
+            await bus.close()
             await engine.dispose()
             tracing.shutdown()
 

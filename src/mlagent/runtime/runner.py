@@ -14,7 +14,7 @@ from typing import Any
 
 from ..agent.budget import Paused
 from ..agent.history import turn_messages
-from ..agent.llm import ChatLLM
+from ..agent.llm import LLMClients
 from ..agent.loop import AgentLoop
 from ..agent.options import TurnOptions
 from ..agent.steps import AgentError, Checkpoint, LlmCalled, Notice, ToolReturned
@@ -83,6 +83,8 @@ class TurnRunner:
         # in progress with nobody to end it.
         self._claiming: set[str] = set()
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        # Shared HTTP clients to the LLM server (each run gets a copy with its caller's key).
+        self.llm_clients = LLMClients(settings.llm_timeout_seconds, settings.llm_max_retries)
         # The organism's AgentRegistry (set by server.py): pause/stop gate, per-agent prompt and tools.
         self.agents: AgentRegistry | None = None
         # Workspace snapshots in a shared blob store (set by server.py when one is configured).
@@ -136,6 +138,7 @@ class TurnRunner:
             t.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
+        await self.llm_clients.close()
 
     # -- one turn -----------------------------------------------------------------
     async def _admitted(self, turn_id: str) -> None:
@@ -236,12 +239,7 @@ class TurnRunner:
                                  response_id=writer.turn_id, agent=request.get("agent") or session.agent,
                                  default_max_tokens=spec.token_budget if spec else self.settings.thread_token_budget)
             await writer.emit(CostUpdated(cost=cost_usage(await meter.spend())))
-        llm = ChatLLM(
-            self.settings.inference_base_url,
-            llm_key,
-            timeout=self.settings.llm_timeout_seconds,
-            max_retries=self.settings.llm_max_retries,
-        )
+        llm = self.llm_clients.for_caller(self.settings.inference_base_url, llm_key)
         # A task of an API-key account runs on the server's LLM key: tools must not act with it.
         tool_token = None if request.get("server_llm_key") or live is None else live.token
         ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=tool_token)
@@ -281,7 +279,6 @@ class TurnRunner:
             # A cancel that lands between steps still closes the loop at once, which cancels
             # a tool call in flight (and kills its sandbox processes).
             await steps.aclose()
-            await llm.close()
         return None
 
 
