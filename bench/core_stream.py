@@ -52,7 +52,7 @@ def pct(values: list[float], q: float) -> float:
 def wrk(url: str, connections: int, seconds: int, headers: dict[str, str], body: dict | None = None) -> float:
     """Requests per second (wrk, 1 thread); non-2xx answers abort the bench."""
     script = None
-    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s"]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
     if body is not None:
@@ -95,7 +95,7 @@ class Bench:
         return out, cpu_seconds(self.pid) - c0
 
     # -- sections ------------------------------------------------------------------
-    def run(self) -> str:
+    def sec_run(self) -> str:
         self.llm.default = Reply(text="Done.", chunks=1)
         with self.client() as c:  # warm-up
             for _ in range(5):
@@ -110,7 +110,7 @@ class Bench:
         return f"sync run -c 8: {statistics.median(rates):7.1f} req/s, {statistics.median(cpu):6.1f} CPU-ms per run " \
                f"(runs: {', '.join(f'{r:.0f}' for r in rates)} req/s)"
 
-    def get(self) -> str:
+    def sec_get(self) -> str:
         self.llm.default = Reply(text="Done.", chunks=1)
         with self.client() as c:
             rid = c.post("/v1/responses", json={"input": "hi"}).json()["id"]
@@ -154,7 +154,7 @@ class Bench:
         lat = [(t - sent[i]) * 1000 for a in arrivals for i, t in a if i in sent]
         return lat, sum(1 for a in arrivals if len(a) == chunks)
 
-    def token(self) -> str:
+    def sec_token(self) -> str:
         p50, p99 = [], []
         for _ in range(RUNS):
             lat, _ = asyncio.run(self._latencies(100, 1, 0.02))
@@ -162,12 +162,12 @@ class Bench:
             p99.append(pct(lat, .99))
         return f"token → client, 1 stream: p50 {statistics.median(p50):.1f} ms, p99 {statistics.median(p99):.1f} ms"
 
-    def fanout(self) -> str:
+    def sec_fanout(self) -> str:
         lat, delivered = asyncio.run(self._latencies(50, 1000, 0.02))
         return f"fan-out to 1,000 streams: {delivered}/1000 got every token; p50 {pct(lat, .5):.0f} ms, " \
                f"p99 {pct(lat, .99):.0f} ms"
 
-    def replay(self) -> str:
+    def sec_replay(self) -> str:
         self.llm.push(Reply(text="x" * 9990, chunks=9990))
         with self.client() as c:
             r = c.post("/v1/responses", json={"input": "long"}).json()
@@ -181,7 +181,7 @@ class Bench:
                 times.append((time.perf_counter() - t) * 1000)
         return f"replay of {n:,} events over SSE: {statistics.median(times[1:]):.0f} ms (median of {RUNS})"
 
-    def idle(self) -> str:
+    def sec_idle(self) -> str:
         gate = threading.Event()
         self.llm.push(Reply(text="held", gate=gate))
 
@@ -224,7 +224,7 @@ def main() -> None:
 
         print(f"# core_stream — {os.cpu_count()} cores, mlagent from {Path(mlagent.__file__).parent}")
         for name in sections:
-            print(getattr(bench, name)(), flush=True)
+            print(getattr(bench, f"sec_{name}")(), flush=True)
     finally:
         bench.stop()
 

@@ -130,7 +130,7 @@ class EventBus:
             await asyncio.sleep(self._poll)
             try:
                 end = await self._log_end(response_id)
-            except Exception as exc:  # the database is away: try again next round
+            except Exception as exc:  # noqa: BLE001 - the database is away: try again next round
                 log.warning("tail re-read of %s failed: %s", response_id, type(exc).__name__)
                 continue
             if end is None or end > self._seen.get(response_id, -1):

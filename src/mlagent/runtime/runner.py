@@ -160,9 +160,9 @@ class TurnRunner:
                 return  # ended by a cancel while it waited for a slot
             self._claiming.add(turn_id)
             try:
-                if not await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds):
+                turn = await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds)
+                if turn is None:
                     return  # cancelled while queued, or claimed elsewhere
-                turn = await self.turns.get(turn_id)
                 session = await self.sessions.get(turn.session_id)
             finally:
                 self._claiming.discard(turn_id)

@@ -227,31 +227,37 @@ class ResponsesService:
         return turn
 
     async def get(self, identity: Identity, response_id: str) -> ResponseObject:
-        turn = await self._owned_turn(identity, response_id)
-        return ResponseObject.model_validate(turn.snapshot)
+        found = await self.turns.snapshot(response_id)  # two columns: the hot read of a response
+        if found is None or (found[0] != identity.account and not identity.is_operator):
+            raise not_found("response", response_id)
+        return ResponseObject.model_validate(found[1])
 
     async def check_owner(self, identity: Identity, response_id: str) -> None:
         await self._owned_turn(identity, response_id)
 
     async def wait(self, response_id: str, timeout: float) -> ResponseObject:
-        """Wait until the response is terminal or paused, or `timeout` passes. The turn is
-        read once before and once after: in between the bus's events say when it ended."""
+        """Wait until the response is terminal or paused, or `timeout` passes. Reads where
+        the log stands once, then follows the bus's events (this process's writes) until
+        one ends or pauses the turn, and reads the response once at the end; only a wake-up
+        from another process (NOTIFY, the shared re-read) sends it back to the database."""
         deadline = time.monotonic() + timeout
         with self.bus.subscribe(response_id) as sub:
-            turn = await self.turns.get(response_id)
-            after = turn.last_seq
-            while turn.status not in TERMINAL_STATUSES and turn.status != PAUSED:
+            status, after = await self.turns.log_end(response_id) or ("", -1)
+            while status not in TERMINAL_STATUSES and status != PAUSED:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not await sub.wait(remaining):
-                    return ResponseObject.model_validate((await self.turns.get(response_id)).snapshot)
+                    break
                 news = self.bus.recent(response_id, after)
-                if news is not None:  # this process's events: read the turn only at the end
-                    after = news[-1].seq if news else after
-                    if not any(e.type in TERMINAL_EVENT_TYPES or e.type in PAUSE_EVENT_TYPES for e in news):
-                        continue
-                turn = await self.turns.get(response_id)
-                after = turn.last_seq
-            return ResponseObject.model_validate(turn.snapshot)
+                if news is None:  # written elsewhere: ask the log
+                    status, after = await self.turns.log_end(response_id) or ("", -1)
+                elif news:
+                    after = news[-1].seq
+                    if any(e.type in TERMINAL_EVENT_TYPES or e.type in PAUSE_EVENT_TYPES for e in news):
+                        break
+            found = await self.turns.snapshot(response_id)
+            if found is None:
+                raise not_found("response", response_id)
+            return ResponseObject.model_validate(found[1])
 
     async def events(self, response_id: str, after: int = -1) -> AsyncIterator[list[StoredEvent] | None]:
         """Replay from `after` in pages, then tail live, in batches; `None` is a keep-alive

@@ -29,13 +29,15 @@ ACTIVE = ("queued", "in_progress")
 _TURNS = Turn.__table__
 _INSERT_EVENTS = insert(EventRow.__table__)
 _GET_TURN = select(*_TURNS.c).where(_TURNS.c.id == bindparam("turn_id"))
+_SNAPSHOT = select(_TURNS.c.account, _TURNS.c.snapshot).where(_TURNS.c.id == bindparam("turn_id"))
 _LOG_END = select(_TURNS.c.status, _TURNS.c.last_seq).where(_TURNS.c.id == bindparam("turn_id"))
 _READ_EVENTS = (select(EventRow.seq, EventRow.type, EventRow.data)
                 .where(EventRow.response_id == bindparam("turn_id"), EventRow.seq > bindparam("after"))
                 .order_by(EventRow.seq).limit(bindparam("limit")))
 _CLAIM = (update(_TURNS).where(_TURNS.c.id == bindparam("turn_id"), _TURNS.c.status == "queued")
           .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("expires"), status="in_progress",
-                  updated_at=bindparam("now")))
+                  updated_at=bindparam("now"))
+          .returning(*_TURNS.c))
 _RELEASE = update(_TURNS).where(_TURNS.c.id == bindparam("turn_id")).values(lease_owner=None, lease_expires_at=None)
 
 
@@ -154,6 +156,12 @@ class TurnStore:
             row = (await conn.execute(_GET_TURN, {"turn_id": turn_id})).first()
         return Turn(**row._mapping) if row is not None else None
 
+    async def snapshot(self, turn_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(account, snapshot) of the turn: what reading a response needs, and only that."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_SNAPSHOT, {"turn_id": turn_id})).first()
+        return (row[0], row[1]) if row is not None else None
+
     async def by_idempotency_key(self, account: str, key: str) -> Turn | None:
         async with self._sm() as db:
             result = await db.execute(select(Turn).where(Turn.account == account, Turn.idempotency_key == key))
@@ -218,14 +226,15 @@ class TurnStore:
             result = await conn.execute(_READ_EVENTS, {"turn_id": turn_id, "after": after_seq, "limit": limit})
             return [StoredEvent(*row) for row in result.all()]
 
-    async def claim(self, turn_id: str, owner: str, lease_seconds: float) -> bool:
-        """Take a queued turn for `owner` and mark it in progress; True when taken. A
-        compare-and-set on the status: a cancel that ended the queued turn first wins."""
+    async def claim(self, turn_id: str, owner: str, lease_seconds: float) -> Turn | None:
+        """Take a queued turn for `owner`, mark it in progress and return it (None: not
+        taken). A compare-and-set on the status: a cancel that ended the queued turn first
+        wins. The claimed row comes back with the update (`RETURNING`): no second read."""
         now = time.time()
         async with self._engine.begin() as conn:
-            result = await conn.execute(_CLAIM, {"turn_id": turn_id, "owner": owner, "expires": now + lease_seconds,
-                                                 "now": now})
-            return result.rowcount == 1
+            row = (await conn.execute(_CLAIM, {"turn_id": turn_id, "owner": owner, "expires": now + lease_seconds,
+                                               "now": now})).first()
+        return Turn(**row._mapping) if row is not None else None
 
     async def release(self, turn_id: str) -> None:
         async with self._engine.begin() as conn:
