@@ -267,17 +267,19 @@ class ResponsesService:
         when memory does not reach back (another process wrote, or this tail fell behind)."""
         keepalive = self.settings.keepalive_seconds
         with self.bus.subscribe(response_id) as sub:
-            from_log = True
+            source = "log"  # where the next batch comes from: "log", "memory", or nothing new
             while True:
-                if from_log:
+                if source == "log":
                     batch = await self.turns.read(response_id, after, limit=REPLAY_PAGE)
                     if not batch and await self._log_finished(response_id, after):
                         return  # resumed at (or past) the end of a finished log
-                else:
+                elif source == "memory":
                     batch = self.bus.recent(response_id, after)
-                    if batch is None:
-                        from_log = True
+                    if batch is None:  # memory does not reach back: the log has them
+                        source = "log"
                         continue
+                else:
+                    batch = []
                 for i, event in enumerate(batch):
                     if event.type in TERMINAL_EVENT_TYPES:
                         yield batch[:i + 1]
@@ -285,14 +287,15 @@ class ResponsesService:
                 if batch:
                     yield batch
                     after = batch[-1].seq
-                    last = batch[-1]
-                    if last.type in PAUSE_EVENT_TYPES and not await self.turns.read(response_id, after, limit=1):
+                    if batch[-1].type in PAUSE_EVENT_TYPES and not await self.turns.read(response_id, after, limit=1):
                         return
-                    if from_log and len(batch) == REPLAY_PAGE:
+                    if source == "log" and len(batch) == REPLAY_PAGE:
                         continue  # the next page
-                if not await sub.wait(keepalive):
+                if await sub.wait(keepalive):
+                    source = "memory"
+                else:  # a keep-alive tick reads nothing
                     yield None
-                from_log = False
+                    source = ""
 
     # -- input items, token count, delete ---------------------------------------------
     async def input_items(self, identity: Identity, response_id: str, after: str | None, limit: int,
