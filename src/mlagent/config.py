@@ -110,8 +110,9 @@ class Settings(BaseSettings):
     # Who owns this replica's local jobs (jobs/replica.py); unset: host name + an id kept in the data dir.
     replica_id: str | None = Field(None, min_length=1, max_length=100)
     keepalive_seconds: float = 15.0
-    # How often a live tail re-reads the event log by itself (docs/architecture.md, "Live
-    # tails"). Unset: 5 s on PostgreSQL with LISTEN/NOTIFY (which wakes tails), else 1 s.
+    # PostgreSQL: how often the end of a tailed response's log is re-read, one timer per
+    # response (docs/architecture.md, "Live tails"). Unset: 5 s with LISTEN/NOTIFY (which
+    # wakes tails), else 1 s. SQLite has one writer, this process: no re-read at all.
     tail_poll_seconds: float | None = Field(None, gt=0)
     # PostgreSQL LISTEN/NOTIFY for tails on other replicas; off behind a pooler that cannot
     # LISTEN (PgBouncer in transaction mode).

@@ -133,9 +133,11 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
         origin = new_id("proc")  # this process, in NOTIFY payloads: its own need no wake-up
         turns = TurnStore(sm, EventNotifier(origin) if notify else None)
         sessions, accounts = SessionStore(sm), AccountStore(sm)
-        bus = EventBus()
+        # A tail's safety re-read of the log (one timer per response): only where another
+        # process may write it; on SQLite every write passes this process's bus.
+        tail_poll = None if url.startswith("sqlite") else settings.tail_poll_seconds or (5.0 if notify else 1.0)
+        bus = EventBus(turns.last_seq, tail_poll)
         listener = PgListener(url, origin, bus.wake, bus.wake_all) if notify else None
-        tail_poll = settings.tail_poll_seconds or (5.0 if notify else 1.0)
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global,
                             settings.session_reclaim_seconds)
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
@@ -174,7 +176,7 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
         finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds,
                                 hardware=hardware)
         queue = TurnQueue(settings, turns, accounts, bus, live, runner)
-        responses_service = ResponsesService(settings, turns, sessions, bus, live, runner, queue, tail_poll)
+        responses_service = ResponsesService(settings, turns, sessions, bus, live, runner, queue)
         metrics.know(models=[*settings.model_ids, settings.default_model_id], tools=all_tools.names())
         metrics.SNAPSHOT.live_sessions = live.count
 
@@ -235,6 +237,7 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
             await finetune_hf.shutdown()
             await mlconnector.close()
             await runner.shutdown()
+            await bus.close()
             await engine.dispose()
             tracing.shutdown()
 

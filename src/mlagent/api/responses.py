@@ -14,7 +14,7 @@ from ..runtime import listing
 from ..runtime.listing import ResponseList
 from ..runtime.requests import CreateResponseRequest, InputTokensRequest
 from . import sse
-from .deps import AnyCaller, HfCaller, Svc
+from .deps import AnyCaller, FastSvc, HfCaller
 from .limits import MAX_INT32
 from .openapi import V1_ERRORS
 
@@ -32,7 +32,7 @@ def _json(obj) -> Response:
 @router.post("/responses", responses=sse.MAYBE_STREAM)
 async def create_response(
     caller: HfCaller,
-    svc: Svc,
+    svc: FastSvc,
     body: Annotated[CreateResponseRequest, Body()],
     idempotency_key: Annotated[str | None, Header(max_length=300)] = None,
 ) -> Response:
@@ -48,7 +48,7 @@ async def create_response(
 @router.get("/responses", response_model=ResponseList)
 async def list_responses(
     caller: HfCaller,
-    svc: Svc,
+    svc: FastSvc,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")] = 20,
     after: Annotated[str | None, Query(max_length=64, description="A response id from the previous page's "
                                                                   "`last_id`: list what is older than it.")] = None,
@@ -58,7 +58,7 @@ async def list_responses(
 
 
 @router.post("/responses/input_tokens")
-async def count_input_tokens(caller: HfCaller, svc: Svc, body: Annotated[InputTokensRequest, Body()]) -> JSONResponse:
+async def count_input_tokens(caller: HfCaller, svc: FastSvc, body: Annotated[InputTokensRequest, Body()]) -> JSONResponse:
     """OpenAI's input-token count: an estimate, since the upstream models' tokenizers vary."""
     tokens = await svc.responses.count_input_tokens(caller, body)
     return JSONResponse({"object": "response.input_tokens", "input_tokens": tokens})
@@ -68,7 +68,7 @@ async def count_input_tokens(caller: HfCaller, svc: Svc, body: Annotated[InputTo
 async def retrieve_response(
     response_id: str,
     caller: ReaderCaller,
-    svc: Svc,
+    svc: FastSvc,
     stream: bool = False,
     starting_after: Annotated[int | None, Query(ge=-1, le=MAX_INT32)] = None,
 ) -> Response:
@@ -83,7 +83,7 @@ async def retrieve_response(
 async def response_events(
     response_id: str,
     caller: ReaderCaller,
-    svc: Svc,
+    svc: FastSvc,
     starting_after: Annotated[int | None, Query(ge=-1, le=MAX_INT32)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -103,12 +103,12 @@ async def response_events(
 
 
 @router.post("/responses/{response_id}/cancel")
-async def cancel_response(response_id: str, caller: HfCaller, svc: Svc) -> Response:
+async def cancel_response(response_id: str, caller: HfCaller, svc: FastSvc) -> Response:
     return _json(await svc.responses.cancel(caller, response_id))
 
 
 @router.delete("/responses/{response_id}")
-async def delete_response(response_id: str, caller: HfCaller, svc: Svc) -> JSONResponse:
+async def delete_response(response_id: str, caller: HfCaller, svc: FastSvc) -> JSONResponse:
     return JSONResponse(await svc.responses.delete(caller, response_id))
 
 
@@ -116,7 +116,7 @@ async def delete_response(response_id: str, caller: HfCaller, svc: Svc) -> JSONR
 async def list_input_items(
     response_id: str,
     caller: HfCaller,
-    svc: Svc,
+    svc: FastSvc,
     after: Annotated[str | None, Query(max_length=300)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     order: Literal["asc", "desc"] = "desc",
@@ -133,13 +133,13 @@ def _model(model_id: str) -> dict:
 
 
 @router.get("/models")
-async def list_models(caller: HfCaller, svc: Svc) -> JSONResponse:
+async def list_models(caller: HfCaller, svc: FastSvc) -> JSONResponse:
     """The models `model` accepts: the same list as GET /api/config/model."""
     return JSONResponse({"object": "list", "data": [_model(m) for m in svc.settings.model_ids]})
 
 
 @router.get("/models/{model_id:path}")
-async def retrieve_model(model_id: str, caller: HfCaller, svc: Svc) -> JSONResponse:
+async def retrieve_model(model_id: str, caller: HfCaller, svc: FastSvc) -> JSONResponse:
     if model_id not in svc.settings.model_ids:
         raise ServiceError(404, "model_not_found", f"No model {model_id!r}; see GET /v1/models.", "model",
                            retryable=False)

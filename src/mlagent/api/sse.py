@@ -26,17 +26,22 @@ HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection":
 
 
 def frame(event: StoredEvent, with_id: bool) -> bytes:
-    head = f"id: {event.seq}\n" if with_id else ""
-    return f"{head}event: {event.type}\ndata: {event.data}\n\n".encode()
+    return event.sse_with_id if with_id else event.sse
 
 
-def stream(events: AsyncIterator[StoredEvent | None], with_id: bool) -> StreamingResponse:
+def stream(batches: AsyncIterator[list[StoredEvent] | None], with_id: bool) -> StreamingResponse:
     """`with_id` adds SSE `id:` lines (EventSource clients); the OpenAI-form streams omit
-    them because the SDK's parser breaks on an `id:` followed by a comment."""
+    them because the SDK's parser breaks on an `id:` followed by a comment. Each batch of
+    events goes out as one write of frames encoded once per event (`StoredEvent.sse`)."""
 
     async def body() -> AsyncIterator[bytes]:
         with metrics.sse_client():
-            async for event in events:
-                yield KEEPALIVE if event is None else frame(event, with_id)
+            async for batch in batches:
+                if batch is None:
+                    yield KEEPALIVE
+                elif len(batch) == 1:
+                    yield frame(batch[0], with_id)
+                else:
+                    yield b"".join([e.sse_with_id for e in batch] if with_id else [e.sse for e in batch])
 
     return EventStreamResponse(body(), media_type="text/event-stream", headers=HEADERS)

@@ -1,25 +1,33 @@
 """In-process pub/sub for live tails: subscribers learn "something new on response X".
 
-Subscribers always re-read the log after a wake-up, so a missed or repeated wake-up can
-never lose or duplicate an event. Subscribe *before* the first read: a publish that
-lands between the read and the wait is then kept in the subscription's flag. Events
-written by another process arrive as a `wake` (PostgreSQL NOTIFY, store/notify.py), which
-sends the subscribers to the database, and otherwise through their periodic re-read
-(the `timeout` of `Subscription.wait`).
+Every event this process commits is published here (after its commit), with the events,
+and kept in a small buffer while the response has subscribers, so a thousand streams on
+one turn cost one database write and no reads per batch. Subscribe *before* the first
+read: a publish that lands between the read and the wait is then kept in the
+subscription's flag. A subscriber that the buffer cannot serve (it fell behind, or
+another process wrote) reads the log, so a missed or repeated wake-up can never lose or
+duplicate an event.
 
-While a response has subscribers the bus also keeps its most recent events, so a
-thousand streams on one turn cost one database write and no reads per batch.
+Events written by another process arrive as a `wake` (PostgreSQL NOTIFY,
+store/notify.py). Where another writer may exist (PostgreSQL) the bus also re-checks the
+end of each subscribed log on one slow timer per response (`poll_seconds`), not one per
+subscriber, and wakes that response's subscribers only when the log has moved past what
+it has seen. On SQLite (one process) there is no other writer: no timer at all, so idle
+tails cost nothing but their keep-alive ticks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from .types import StoredEvent
 
 RECENT_EVENTS = 4096
+log = logging.getLogger(__name__)
 
 
 class Subscription:
@@ -33,13 +41,13 @@ class Subscription:
 
     async def wait(self, timeout: float) -> bool:
         """Wait for news or `timeout`; True when woken by a publish."""
-        try:
-            await asyncio.wait_for(self._flag.wait(), timeout)
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            self._flag.clear()
+        if not self._flag.is_set():
+            try:
+                await asyncio.wait_for(self._flag.wait(), timeout)
+            except TimeoutError:
+                return False
+        self._flag.clear()
+        return True
 
     def close(self) -> None:
         self._bus._remove(self)
@@ -52,13 +60,22 @@ class Subscription:
 
 
 class EventBus:
-    def __init__(self) -> None:
+    def __init__(self, log_end: Callable[[str], Awaitable[int | None]] | None = None,
+                 poll_seconds: float | None = None) -> None:
+        """`log_end(response_id)` (the log's last seq) and `poll_seconds` turn on the shared
+        safety re-read: only where another process may write the log."""
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
         self._recent: dict[str, deque[StoredEvent]] = {}
+        self._seen: dict[str, int] = {}  # the last seq known here, per subscribed response
+        self._log_end = log_end
+        self._poll = poll_seconds if log_end is not None else None
+        self._timers: dict[str, asyncio.Task] = {}
 
     def subscribe(self, response_id: str) -> Subscription:
         sub = Subscription(self, response_id)
         self._subs[response_id].add(sub)
+        if self._poll and response_id not in self._timers:
+            self._timers[response_id] = asyncio.create_task(self._recheck(response_id), name=f"tail-poll:{response_id}")
         return sub
 
     def publish(self, response_id: str, events: Sequence[StoredEvent] = ()) -> None:
@@ -71,6 +88,7 @@ class EventBus:
             if buf and buf[-1].seq + 1 != events[0].seq:
                 buf.clear()
             buf.extend(events)
+            self._seen[response_id] = max(self._seen.get(response_id, -1), events[-1].seq)
         for sub in subs:
             sub._notify()
 
@@ -86,6 +104,8 @@ class EventBus:
         buf = self._recent.get(response_id)
         if buf and (seq is None or buf[-1].seq < seq):
             buf.clear()
+        if seq is not None:
+            self._seen[response_id] = max(self._seen.get(response_id, -1), seq)
         for sub in subs:
             sub._notify()
 
@@ -99,7 +119,22 @@ class EventBus:
         buf = self._recent.get(response_id)
         if not buf or buf[0].seq > after + 1:
             return None
-        return [e for e in buf if e.seq > after]
+        size = len(buf)
+        newer = min(buf[-1].seq - after, size)  # contiguous seqs: the newest `newer` items
+        return [buf[i] for i in range(size - newer, size)] if newer > 0 else []
+
+    async def _recheck(self, response_id: str) -> None:
+        """The shared safety re-read of one response's log end while it has subscribers."""
+        assert self._log_end is not None and self._poll
+        while response_id in self._subs:
+            await asyncio.sleep(self._poll)
+            try:
+                end = await self._log_end(response_id)
+            except Exception as exc:  # noqa: BLE001 - the database is away: try again next round
+                log.warning("tail re-read of %s failed: %s", response_id, type(exc).__name__)
+                continue
+            if end is None or end > self._seen.get(response_id, -1):
+                self.wake(response_id, end)
 
     def _remove(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.response_id)
@@ -108,6 +143,18 @@ class EventBus:
             if not subs:
                 del self._subs[sub.response_id]
                 self._recent.pop(sub.response_id, None)
+                self._seen.pop(sub.response_id, None)
+                timer = self._timers.pop(sub.response_id, None)
+                if timer is not None:
+                    timer.cancel()
+
+    async def close(self) -> None:
+        """Stop the re-read timers (at shutdown)."""
+        timers, self._timers = list(self._timers.values()), {}
+        for timer in timers:
+            timer.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*timers, return_exceptions=True)
 
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._subs.values())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -281,8 +282,21 @@ def ends_stream(event_type: str) -> bool:
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """An event as the log holds it: its number, type, and JSON exactly as appended."""
+    """An event as the log holds it: its number, type, and JSON exactly as appended.
+
+    Its server-sent-event frames are encoded once, on first use, and shared by every
+    stream that sends this object (the bus hands the same objects to all subscribers)."""
 
     seq: int
     type: str
     data: str
+
+    @cached_property
+    def sse(self) -> bytes:
+        """The frame without an `id:` line (the OpenAI-form streams)."""
+        return f"event: {self.type}\ndata: {self.data}\n\n".encode()
+
+    @cached_property
+    def sse_with_id(self) -> bytes:
+        """The frame with `id: <seq>` (EventSource clients resume from it)."""
+        return f"id: {self.seq}\nevent: {self.type}\ndata: {self.data}\n\n".encode()

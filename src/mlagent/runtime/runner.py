@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ..agent.budget import Paused
 from ..agent.history import turn_messages
-from ..agent.llm import ChatLLM
+from ..agent.llm import LLMClients
 from ..agent.loop import AgentLoop
 from ..agent.steps import AgentError, Checkpoint, LlmCalled, Notice, ToolReturned
 from ..agent.tools.base import ToolContext, ToolSet
@@ -89,6 +89,8 @@ class TurnRunner:
         self.agents = agents
         # Workspace snapshots in a shared blob store (when one is configured).
         self.workspaces = workspaces
+        # Shared HTTP clients to the LLM server (each run gets a copy with its caller's key).
+        self.llm_clients = LLMClients(settings.llm_timeout_seconds, settings.llm_max_retries)
 
     # -- scheduling ---------------------------------------------------------------
     def start(self, turn_id: str, session_id: str) -> None:
@@ -138,6 +140,7 @@ class TurnRunner:
             t.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
+        await self.llm_clients.close()
 
     # -- one turn -----------------------------------------------------------------
     async def _admitted(self, turn_id: str) -> None:
@@ -159,9 +162,9 @@ class TurnRunner:
                 return  # ended by a cancel while it waited for a slot
             self._claiming.add(turn_id)
             try:
-                if not await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds):
+                turn = await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds)
+                if turn is None:
                     return  # cancelled while queued, or claimed elsewhere
-                turn = await self.turns.get(turn_id)
                 session = await self.sessions.get(turn.session_id)
             finally:
                 self._claiming.discard(turn_id)
@@ -234,12 +237,7 @@ class TurnRunner:
                                  response_id=writer.turn_id, agent=agent,
                                  default_max_tokens=spec.token_budget if spec else self.settings.thread_token_budget)
             await writer.emit(CostUpdated(cost=cost_usage(await meter.spend())))
-        llm = ChatLLM(
-            self.settings.inference_base_url,
-            llm_key,
-            timeout=self.settings.llm_timeout_seconds,
-            max_retries=self.settings.llm_max_retries,
-        )
+        llm = self.llm_clients.for_caller(self.settings.inference_base_url, llm_key)
         # On the server's LLM key there is no caller's token for the tools to act with.
         tool_token = None if request.credential == "server" or live is None else live.token
         ctx = ToolContext(account=session.account, session_id=session.id, response_id=writer.turn_id, token=tool_token)
@@ -284,7 +282,6 @@ class TurnRunner:
             # A cancel that lands between steps still closes the loop at once, which cancels
             # a tool call in flight (and kills its sandbox processes).
             await steps.aclose()
-            await llm.close()
         return None
 
 

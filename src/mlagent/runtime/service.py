@@ -42,6 +42,8 @@ PAUSED = "incomplete"
 CANCEL_ATTEMPTS = 4
 # How long a cancel of a running turn waits for its worker to end it before answering.
 CANCEL_WAIT_SECONDS = 5.0
+# Events per read of the log when a stream replays it.
+REPLAY_PAGE = 2000
 
 
 class ResponsesService:
@@ -54,12 +56,8 @@ class ResponsesService:
         live: LiveSessions,
         runner: TurnRunner,
         queue: TurnQueue,
-        tail_poll_seconds: float = 1.0,
     ) -> None:
         self.settings = settings
-        # How often a waiting tail re-reads the log by itself: the only way to see another
-        # process's writes on SQLite, a fallback behind LISTEN/NOTIFY on PostgreSQL.
-        self.tail_poll_seconds = tail_poll_seconds
         self.turns = turns
         self.sessions = sessions
         self.bus = bus
@@ -180,66 +178,75 @@ class ResponsesService:
         return found
 
     async def get(self, identity: Identity, response_id: str) -> ResponseObject:
-        return response_of(await self._owned_turn(identity, response_id))
+        found = await self.turns.snapshot(response_id)  # two columns: the hot read of a response
+        if found is None or (found[0] != identity.account and not identity.is_operator):
+            raise not_found("response", response_id)
+        return ResponseObject.model_validate(found[1])
 
     async def check_owner(self, identity: Identity, response_id: str) -> None:
         await self._owned_turn(identity, response_id)
 
     async def wait(self, response_id: str, timeout: float) -> ResponseObject:
-        """Wait until the response is terminal or paused, or `timeout` passes."""
+        """Wait until the response is terminal or paused, or `timeout` passes. Reads where
+        the log stands once, then follows the bus's events (this process's writes) until
+        one ends or pauses the turn, and reads the response once at the end; only a wake-up
+        from another process (NOTIFY, the shared re-read) sends it back to the database."""
         deadline = time.monotonic() + timeout
         with self.bus.subscribe(response_id) as sub:
-            while True:
-                turn = await self.turns.get(response_id)
-                if turn.status in TERMINAL_STATUSES or turn.status == PAUSED:
-                    return response_of(turn)
+            status, after = await self.turns.log_end(response_id) or ("", -1)
+            while status not in TERMINAL_STATUSES and status != PAUSED:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return response_of(turn)
-                await sub.wait(min(remaining, self.tail_poll_seconds))
+                if remaining <= 0 or not await sub.wait(remaining):
+                    break
+                news = self.bus.recent(response_id, after)
+                if news is None:  # written elsewhere: ask the log
+                    status, after = await self.turns.log_end(response_id) or ("", -1)
+                elif news:
+                    after = news[-1].seq
+                    if any(e.type in TERMINAL_EVENT_TYPES or e.type in PAUSE_EVENT_TYPES for e in news):
+                        break
+            found = await self.turns.snapshot(response_id)
+            if found is None:
+                raise not_found("response", response_id)
+            return ResponseObject.model_validate(found[1])
 
-    async def events(self, response_id: str, after: int = -1) -> AsyncIterator[StoredEvent | None]:
-        """Replay from `after`, then tail live; `None` is a keep-alive tick. Ends after a
-        terminal event, or after a pause that is still the last event of the log."""
+    async def events(self, response_id: str, after: int = -1) -> AsyncIterator[list[StoredEvent] | None]:
+        """Replay from `after` in pages, then tail live, in batches; `None` is a keep-alive
+        tick. Ends after a terminal event, or after a pause that is still the last event of
+        the log. Live events come from the bus's memory (the same objects every subscriber
+        gets, frames encoded once); the log is read at the start, for each replay page and
+        when memory does not reach back (another process wrote, or this tail fell behind)."""
         keepalive = self.settings.keepalive_seconds
-        poll = self.tail_poll_seconds
-        idle_since = time.monotonic()
-        last_read = -poll
         with self.bus.subscribe(response_id) as sub:
-            woken = False
+            source = "log"  # where the next batch comes from: "log", "memory", or nothing new
             while True:
-                # After a local publish the news is in memory; after a remote wake-up, on
-                # the first read and on the periodic re-read, ask the database. A
-                # keep-alive timeout alone reads nothing.
-                if woken:
-                    batch = self.bus.recent(response_id, after)
-                elif time.monotonic() - last_read >= poll:
-                    batch = None
-                else:
-                    batch = []
-                if batch is None:
-                    batch = await self.turns.read(response_id, after)
-                    last_read = time.monotonic()
+                if source == "log":
+                    batch = await self.turns.read(response_id, after, limit=REPLAY_PAGE)
                     if not batch and await self._log_finished(response_id, after):
                         return  # resumed at (or past) the end of a finished log
+                elif source == "memory":
+                    batch = self.bus.recent(response_id, after)
+                    if batch is None:  # memory does not reach back: the log has them
+                        source = "log"
+                        continue
+                else:
+                    batch = []
                 for i, event in enumerate(batch):
-                    yield event
-                    after = event.seq
-                    idle_since = time.monotonic()
                     if event.type in TERMINAL_EVENT_TYPES:
+                        yield batch[:i + 1]
                         return
-                    if event.type in PAUSE_EVENT_TYPES and i == len(batch) - 1:
-                        if not await self.turns.read(response_id, after, limit=1):
-                            return
                 if batch:
-                    woken = True
-                    continue
-                now = time.monotonic()
-                if now - idle_since >= keepalive:
+                    yield batch
+                    after = batch[-1].seq
+                    if batch[-1].type in PAUSE_EVENT_TYPES and not await self.turns.read(response_id, after, limit=1):
+                        return
+                    if source == "log" and len(batch) == REPLAY_PAGE:
+                        continue  # the next page
+                if await sub.wait(keepalive):
+                    source = "memory"
+                else:  # a keep-alive tick reads nothing
                     yield None
-                    idle_since = now = time.monotonic()
-                timeout = min(keepalive - (now - idle_since), poll - (now - last_read))
-                woken = await sub.wait(max(timeout, 0.01))
+                    source = ""
 
     # -- input items, token count, delete ---------------------------------------------
     async def input_items(self, identity: Identity, response_id: str, after: str | None, limit: int,

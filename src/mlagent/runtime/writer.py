@@ -1,23 +1,28 @@
-"""Appends a turn's events: numbers them, reduces them, persists in short batches, and
-wakes live subscribers only after the batch is committed (a streamed event is durable).
+"""Appends a turn's events: numbers them, reduces them, persists them by group commit,
+and wakes live subscribers only after the transaction holding them committed (a streamed
+event is durable).
+
+Group commit: when no commit is in flight an event is written at once (latency: one
+commit); events emitted while a commit is in flight queue up and go together in the next
+transaction (throughput grows with load, and a fast token stream costs a transaction per
+commit time, not per token). `emit` does not wait for the commit, so the agent keeps
+reading the model meanwhile; `flush`/`close` wait for everything emitted so far.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 from ..events.bus import EventBus
 from ..events.reducer import apply
 from ..events.response import ResponseObject
-from ..events.types import Event, ForwardedEvent, OutputTextDelta, StoredEvent
+from ..events.types import Event, ForwardedEvent, StoredEvent
 from ..observability.turns import observe
 from ..store.tables import Turn
 from ..store.turns import TurnStore
 
-# Text deltas may wait this long to share a transaction; everything else is written at once.
-DELTA_BATCH_SECONDS = 0.02
-MAX_BATCH = 256
+# Past this many queued events `emit` waits for the commit in flight (back-pressure).
+MAX_BATCH = 512
 
 
 class EventWriter:
@@ -28,48 +33,48 @@ class EventWriter:
         self.state = state
         self.last_seq = last_seq
         self._pending: list[tuple[int, str, str]] = []
-        self._lock = asyncio.Lock()
-        self._timer: asyncio.Task | None = None
-        self._first_pending_at = 0.0
+        self._committer: asyncio.Task | None = None
+        self._error: BaseException | None = None
 
     async def emit(self, event: Event | ForwardedEvent) -> Event | ForwardedEvent:
-        """Number, reduce and queue `event`; deltas are batched briefly, others flushed now."""
+        """Number, reduce and queue `event` for the next commit (started now when idle)."""
+        if self._error is not None:
+            raise self._error  # a commit failed: nothing more is written, so the log has no gap
         self.last_seq += 1
         event.sequence_number = self.last_seq
         self.state = apply(self.state, event)
         observe(self.turn_id, self.state, event)  # logs, metrics, spans (observability/turns.py)
-        if not self._pending:
-            self._first_pending_at = time.monotonic()
         self._pending.append((event.sequence_number, event.type, event.model_dump_json()))
-        if (
-            not isinstance(event, OutputTextDelta)
-            or len(self._pending) >= MAX_BATCH
-            or time.monotonic() - self._first_pending_at >= DELTA_BATCH_SECONDS
-        ):
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending(), name=f"events:{self.turn_id}")
+        elif len(self._pending) >= MAX_BATCH:
             await self.flush()
-        elif self._timer is None or self._timer.done():
-            self._timer = asyncio.create_task(self._flush_later())
         return event
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(DELTA_BATCH_SECONDS)
-        await self.flush()
+    async def _commit_pending(self) -> None:
+        """Commit what is queued, batch after batch, until nothing is. Its own task: a
+        cancelled turn never leaves a half-written log behind."""
+        while self._pending and self._error is None:
+            # The batch and the state it leads to are taken together (no await between).
+            batch, self._pending = self._pending, []
+            snapshot, status = self.state.model_dump(mode="json"), self.state.status
+            try:
+                await self._store.append(self.turn_id, batch, snapshot, status)
+            except BaseException as exc:  # noqa: BLE001 - kept for `emit`/`flush` to raise
+                self._error = exc
+                return
+            self._bus.publish(self.turn_id, [StoredEvent(*row) for row in batch])
 
     async def flush(self) -> None:
-        """Write what is queued. Shielded: a cancelled turn must not leave a gap in its log."""
-        await asyncio.shield(self._flush())
-
-    async def _flush(self) -> None:
-        async with self._lock:
-            if not self._pending:
-                return
-            batch, self._pending = self._pending, []
-            await self._store.append(self.turn_id, batch, self.state.model_dump(mode="json"), self.state.status)
-        self._bus.publish(self.turn_id, [StoredEvent(*row) for row in batch])
+        """Wait until every event emitted so far is committed (or raise why not)."""
+        while self._error is None and (self._pending or (self._committer is not None and not self._committer.done())):
+            if self._committer is None or self._committer.done():
+                self._committer = asyncio.create_task(self._commit_pending(), name=f"events:{self.turn_id}")
+            await asyncio.wait([self._committer])  # waiting is cancellable; the commit is not
+        if self._error is not None:
+            raise self._error
 
     async def close(self) -> None:
-        if self._timer is not None and not self._timer.done():
-            self._timer.cancel()
         await self.flush()
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -24,6 +24,22 @@ from .tables import EventRow, Session, Turn
 
 PAUSED = "incomplete"
 ACTIVE = ("queued", "in_progress")
+
+# The hot statements, built once: Core on a connection, no ORM unit of work (each ORM
+# round trip cost ~5x the driver's own time).
+_TURNS = Turn.__table__
+_INSERT_EVENTS = insert(EventRow.__table__)
+_GET_TURN = select(*_TURNS.c).where(_TURNS.c.id == bindparam("turn_id"))
+_SNAPSHOT = select(_TURNS.c.account, _TURNS.c.snapshot).where(_TURNS.c.id == bindparam("turn_id"))
+_LOG_END = select(_TURNS.c.status, _TURNS.c.last_seq).where(_TURNS.c.id == bindparam("turn_id"))
+_READ_EVENTS = (select(EventRow.seq, EventRow.type, EventRow.data)
+                .where(EventRow.response_id == bindparam("turn_id"), EventRow.seq > bindparam("after"))
+                .order_by(EventRow.seq).limit(bindparam("limit")))
+_CLAIM = (update(_TURNS).where(_TURNS.c.id == bindparam("turn_id"), _TURNS.c.status == "queued")
+          .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("expires"), status="in_progress",
+                  updated_at=bindparam("now"))
+          .returning(*_TURNS.c))
+_RELEASE = update(_TURNS).where(_TURNS.c.id == bindparam("turn_id")).values(lease_owner=None, lease_expires_at=None)
 
 
 class DuplicateIdempotencyKey(Exception):
@@ -51,6 +67,12 @@ class _KeyTaken(Exception):
     pass
 
 
+def _event_rows(turn_id: str, events: Sequence[tuple[int, str, str]], now: float | None = None) -> list[dict]:
+    now = time.time() if now is None else now
+    return [{"response_id": turn_id, "seq": seq, "type": type_, "data": data, "created_at": now}
+            for seq, type_, data in events]
+
+
 def paused_on_approval(turn: Turn) -> bool:
     details = (turn.snapshot or {}).get("incomplete_details") or {}
     return turn.status == PAUSED and details.get("reason") == "approval_required"
@@ -61,6 +83,7 @@ class TurnStore:
 
     def __init__(self, sessions: async_sessionmaker, notifier: EventNotifier | None = None) -> None:
         self._sm = sessions
+        self._engine = sessions.kw["bind"]
         self._notifier = notifier  # PostgreSQL: wake other replicas' tails in the same transaction
 
     async def create(self, session: Session | None, turn: Turn, first_events: Sequence[tuple[int, str, str]]) -> None:
@@ -116,13 +139,10 @@ class TurnStore:
 
     @staticmethod
     async def _add_turn(db, turn: Turn, first_events: Sequence[tuple[int, str, str]]) -> None:
-        now = time.time()
         db.add(turn)
         await db.flush()  # the turn (and a new session) before its events: they refer to it
-        if first_events:  # one statement (executemany), not one INSERT … RETURNING per event
-            await db.execute(insert(EventRow.__table__), [
-                dict(response_id=turn.id, seq=seq, type=type_, data=data, created_at=now)
-                for seq, type_, data in first_events])
+        if first_events:
+            await db.execute(_INSERT_EVENTS, _event_rows(turn.id, first_events))
 
     async def _by_key(self, account: str, key: str | None, db=None) -> Turn | None:
         if not key:
@@ -133,8 +153,15 @@ class TurnStore:
         return result.scalar_one_or_none()
 
     async def get(self, turn_id: str) -> Turn | None:
-        async with self._sm() as db:
-            return await db.get(Turn, turn_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_GET_TURN, {"turn_id": turn_id})).first()
+        return Turn(**row._mapping) if row is not None else None
+
+    async def snapshot(self, turn_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(account, snapshot) of the turn: what reading a response needs, and only that."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_SNAPSHOT, {"turn_id": turn_id})).first()
+        return (row[0], row[1]) if row is not None else None
 
     async def chain_point(self, turn_id: str) -> tuple[Turn, Session, Turn] | None:
         """A follow-up's starting point in one query: the turn, its session and the
@@ -182,54 +209,48 @@ class TurnStore:
         if not events:
             return True
         now = time.time()
-        async with self._sm() as db, db.begin():
-            stmt = update(Turn).where(Turn.id == turn_id)
-            if only_if is not None:
-                stmt = stmt.where(Turn.status == only_if[0], Turn.last_seq == only_if[1])
-            result = await db.execute(
+        stmt = update(_TURNS).where(_TURNS.c.id == turn_id)
+        if only_if is not None:
+            stmt = stmt.where(_TURNS.c.status == only_if[0], _TURNS.c.last_seq == only_if[1])
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
                 stmt.values(snapshot=snapshot, status=status, last_seq=events[-1][0], updated_at=now, **values))
             if result.rowcount != 1:
-                return False
-            db.add_all(
-                EventRow(response_id=turn_id, seq=seq, type=type_, data=data, created_at=now)
-                for seq, type_, data in events
-            )
-            await db.flush()
+                return False  # the turn moved: nothing was changed
+            await conn.execute(_INSERT_EVENTS, _event_rows(turn_id, events, now))
             if self._notifier is not None:
-                await self._notifier.notify(db, turn_id, events[-1][0])
+                await self._notifier.notify(conn, turn_id, events[-1][0])
         return True
 
     async def log_end(self, turn_id: str) -> tuple[str, int] | None:
         """(status, last seq) of the turn: where its log stands."""
-        async with self._sm() as db:
-            row = (await db.execute(select(Turn.status, Turn.last_seq).where(Turn.id == turn_id))).first()
-            return (row[0], row[1]) if row is not None else None
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_LOG_END, {"turn_id": turn_id})).first()
+        return (row[0], row[1]) if row is not None else None
+
+    async def last_seq(self, turn_id: str) -> int | None:
+        """The last sequence number of the turn's log (None: no such turn)."""
+        end = await self.log_end(turn_id)
+        return end[1] if end is not None else None
 
     async def read(self, turn_id: str, after_seq: int = -1, limit: int = 1000) -> list[StoredEvent]:
-        async with self._sm() as db:
-            result = await db.execute(
-                select(EventRow.seq, EventRow.type, EventRow.data)
-                .where(EventRow.response_id == turn_id, EventRow.seq > after_seq)
-                .order_by(EventRow.seq)
-                .limit(limit)
-            )
+        async with self._engine.connect() as conn:
+            result = await conn.execute(_READ_EVENTS, {"turn_id": turn_id, "after": after_seq, "limit": limit})
             return [StoredEvent(*row) for row in result.all()]
 
-    async def claim(self, turn_id: str, owner: str, lease_seconds: float) -> bool:
-        """Take a queued turn for `owner` and mark it in progress; True when taken. A
-        compare-and-set on the status: a cancel that ended the queued turn first wins."""
+    async def claim(self, turn_id: str, owner: str, lease_seconds: float) -> Turn | None:
+        """Take a queued turn for `owner`, mark it in progress and return it (None: not
+        taken). A compare-and-set on the status: a cancel that ended the queued turn first
+        wins. The claimed row comes back with the update (`RETURNING`): no second read."""
         now = time.time()
-        async with self._sm() as db, db.begin():
-            result = await db.execute(
-                update(Turn)
-                .where(Turn.id == turn_id, Turn.status == "queued")
-                .values(lease_owner=owner, lease_expires_at=now + lease_seconds, status="in_progress", updated_at=now)
-            )
-            return result.rowcount == 1
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(_CLAIM, {"turn_id": turn_id, "owner": owner, "expires": now + lease_seconds,
+                                               "now": now})).first()
+        return Turn(**row._mapping) if row is not None else None
 
     async def release(self, turn_id: str) -> None:
-        async with self._sm() as db, db.begin():
-            await db.execute(update(Turn).where(Turn.id == turn_id).values(lease_owner=None, lease_expires_at=None))
+        async with self._engine.begin() as conn:
+            await conn.execute(_RELEASE, {"turn_id": turn_id})
 
     async def request_cancel(self, turn_id: str) -> bool:
         """Flag a running turn for its worker (in whichever process holds it); False when

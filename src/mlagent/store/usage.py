@@ -174,10 +174,11 @@ class UsageStore:
             return await self._spend(db, session_id)
 
     async def _spend(self, db: AsyncSession, session_id: str) -> SessionSpend:
+        cap = select(Session.max_cost_usd).where(Session.id == session_id).scalar_subquery()
         calls = (await db.execute(
             select(func.coalesce(func.sum(LlmCallRow.cost_usd), 0.0), func.coalesce(func.sum(LlmCallRow.input_tokens), 0),
                    func.coalesce(func.sum(LlmCallRow.output_tokens), 0), func.count(LlmCallRow.id),
-                   func.coalesce(func.sum(case((LlmCallRow.priced.is_(False), 1), else_=0)), 0))
+                   func.coalesce(func.sum(case((LlmCallRow.priced.is_(False), 1), else_=0)), 0), cap)
             .where(LlmCallRow.thread_id == session_id)
         )).one()
         spend = SessionSpend(inference_usd=float(calls[0]), input_tokens=int(calls[1]), output_tokens=int(calls[2]),
@@ -192,8 +193,7 @@ class UsageStore:
             field = {"job": "jobs_usd", "sandbox": "sandboxes_usd"}.get(kind, "other_usd")
             setattr(spend, field, getattr(spend, field) + float(usd))
             spend.unpriced += int(unpriced)
-        session = await db.get(Session, session_id)
-        spend.max_cost_usd = session.max_cost_usd if session is not None else 0.0
+        spend.max_cost_usd = float(calls[5]) if calls[5] is not None else 0.0  # the session's cap, same statement
         return spend
 
     async def _watermark(self, db: AsyncSession, scope: str) -> int:
