@@ -92,7 +92,7 @@ class PgListener:
             try:
                 conn = await asyncpg.connect(**self._connect_args)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())  # this connection's flag
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self.connected.set()
                 log.info("listening for events on %s", CHANNEL)
