@@ -5,10 +5,10 @@ turn never cancels a launched job; only `hf_job_cancel` does."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import asyncio
 import base64
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from huggingface_hub import HfApi
