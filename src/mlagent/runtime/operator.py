@@ -24,8 +24,7 @@ from ..errors import ServiceError
 from ..events.bus import EventBus
 from ..events.response import ResponseObject
 from ..events.types import ResponseCreated, ResponseQueued
-from ..organism import capabilities as caps
-from ..organism import payload as payloads
+from ..organism import capabilities as caps, payload as payloads
 from ..organism.models import (
     AgentInfo,
     AgentStateChange,

@@ -278,9 +278,9 @@ class ResponsesService:
                     idle_since = time.monotonic()
                     if event.type in TERMINAL_EVENT_TYPES:
                         return
-                    if event.type in PAUSE_EVENT_TYPES and i == len(batch) - 1:
-                        if not await self.turns.read(response_id, after, limit=1):
-                            return
+                    if (event.type in PAUSE_EVENT_TYPES and i == len(batch) - 1
+                            and not await self.turns.read(response_id, after, limit=1)):
+                        return
                 if batch:
                     woken = True
                     continue
