@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
-from .runtime.approvals import ApprovalsService
-from .runtime.service import ResponsesService
-from .usage.service import UsageService
-from .runtime.operator import OperatorService
 from .finetune.service import FineTuningService
+from .runtime.approvals import ApprovalsService
+from .runtime.operator import OperatorService
+from .runtime.service import ResponsesService
 from .tasks.catalogue import ModelCatalogue
 from .tasks.service import TasksService
+from .usage.service import UsageService
 
 if TYPE_CHECKING:
     from .registry.service import RegistryService

@@ -36,7 +36,6 @@ from ..sandbox.confine import (
     wrap,
 )
 from ..store.finetune import FineTuneStore
-
 from .outputs import add_event
 
 log = logging.getLogger("mlagent.finetune")

@@ -24,7 +24,16 @@ from ..tasks.catalogue import iso
 from .base_models import BASE_CONFIGS
 from .hf import HfBackend
 from .local import LocalBackend
-from .models import TERMINAL, BaseModelOut, FineTuningEvent, CancelResult, CreateFineTuningJob, FileOut, FineTuningJobOut, HubJobOut
+from .models import (
+    TERMINAL,
+    BaseModelOut,
+    CancelResult,
+    CreateFineTuningJob,
+    FileOut,
+    FineTuningEvent,
+    FineTuningJobOut,
+    HubJobOut,
+)
 from .outputs import log_tail, model_archive, read_events
 from .trl_job import HF_DEFAULTS, dataset_repo, model_repo
 

@@ -18,15 +18,14 @@ from typing import Any
 import grpc
 from pydantic import BaseModel, ValidationError
 
-from ..observability.context import bind_caller, bind_request_id
 from ..auth.identity import AuthError, Identity
 from ..errors import ServiceError
 from ..finetune.models import ComputeConfig, CreateFineTuningJob, FineTuningJobOut
+from ..observability.context import bind_caller, bind_request_id
 from ..services import Services
 from ..tasks.catalogue import ModelDetail
 from ..tasks.models import TaskRequest
-from . import agent_runtime_pb2 as pb
-from . import agent_runtime_pb2_grpc as pb_grpc
+from . import agent_runtime_pb2 as pb, agent_runtime_pb2_grpc as pb_grpc
 
 log = logging.getLogger("mlagent.grpc")
 

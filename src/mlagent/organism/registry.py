@@ -20,7 +20,6 @@ from ..agent.tools.delegate import DelegateTool
 from . import spec as organism_spec
 from .spec import AgentSpec, OrganismSpec
 
-
 DELEGATE = DelegateTool.name
 
 

@@ -92,7 +92,7 @@ class Worker:
     async def call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         async with self._lock:
             if not self.alive:
-                raise WorkerError(f"the serving worker exited: {self.log_tail(500)}")
+                raise WorkerError(f"the serving worker exited: {self.log_tail(500)}") from None
             self._seq += 1
             message = {**message, "id": self._seq}
             guard = DiskGuard([self.home] if self.home else [], self.disk_mb, self._kill)
@@ -103,13 +103,13 @@ class Worker:
                     reply = await asyncio.wait_for(_read(self.proc.stdout), timeout)
             except TimeoutError:
                 await self.stop()
-                raise WorkerError(f"the model did not answer within {timeout:g}s; the worker was restarted", 504)
+                raise WorkerError(f"the model did not answer within {timeout:g}s; the worker was restarted", 504) from None
             except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError):
                 await asyncio.sleep(0.05)
                 if guard.tripped:
                     raise WorkerError(f"the serving worker was stopped: it wrote more than its disk limit of "
                                       f"{self.disk_mb} MB") from None
-                raise WorkerError(f"the serving worker exited: {self.log_tail(500)}")
+                raise WorkerError(f"the serving worker exited: {self.log_tail(500)}") from None
             if reply.get("id") != self._seq:
                 await self.stop()
                 raise WorkerError("the serving worker answered out of turn; it was restarted")
