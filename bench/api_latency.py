@@ -21,8 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import grpc  # noqa: E402
 import httpx  # noqa: E402
 
-from mlagent.grpc import agent_runtime_pb2 as pb  # noqa: E402
-from mlagent.grpc import agent_runtime_pb2_grpc as pb_grpc  # noqa: E402
+from mlagent.grpc import (
+    agent_runtime_pb2 as pb,  # noqa: E402
+    agent_runtime_pb2_grpc as pb_grpc,  # noqa: E402
+)
 from tests.api_servers import start_api_server, wait_task  # noqa: E402
 from tests.fakes.hub import FakeHub  # noqa: E402
 from tests.fakes.llm import FakeLLM  # noqa: E402

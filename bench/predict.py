@@ -167,7 +167,7 @@ async def check_equal(port: int, reqs: list[bytes], expected: list, key: str) ->
     await run(HOST, port, reqs, 1, bodies)
     got = [json.loads(b)[key][0] for b in bodies]
     if got != expected:
-        bad = sum(g != e for g, e in zip(got, expected))
+        bad = sum(g != e for g, e in zip(got, expected, strict=True))
         raise SystemExit(f"predictions differ from scikit-learn's on {bad} of {len(expected)} rows")
 
 

@@ -29,7 +29,7 @@ import httpx
 from tests.fakes.hub import FakeHub
 from tests.fakes.llm import FakeLLM, Reply
 from tests.fakes.serve import BackgroundServer
-from tests.harness import ServerProcess, create_pg_database, drop_pg_database, iter_sse
+from tests.harness import ServerProcess, create_pg_database, drop_pg_database
 
 RUNS = 5
 
@@ -73,7 +73,7 @@ async def _append_rate(url: str, batch: int, n: int) -> float:
 
 
 def bench_append(databases: dict[str, str]) -> None:
-    print("\n## 1. events appended per second (median of %d runs)" % RUNS)
+    print(f"\n## 1. events appended per second (median of {RUNS} runs)")
     for name, make_url in databases.items():
         for batch in (1, 32):
             rates = []
