@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .response import (
     Artifact,
@@ -129,7 +129,8 @@ def _merge_artifacts(current: list[Artifact], new: list[Artifact]) -> list[Artif
     return merged
 
 
-def _edit_message(state: ResponseObject, output_index: int, content_index: int, edit) -> ResponseObject:
+def _edit_message(state: ResponseObject, output_index: int, content_index: int,
+                  edit: Callable[[OutputText], OutputText]) -> ResponseObject:
     output = list(state.output)
     item = output[output_index]
     if not isinstance(item, MessageItem):
