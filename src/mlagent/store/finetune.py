@@ -6,9 +6,10 @@ import time
 from typing import Any
 
 from sqlalchemy import JSON, Float, Integer, String, Text, select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from .db import rowcount
 from .tables import Base
 
 
@@ -50,7 +51,7 @@ class FineTuningJob(Base):
 
 
 class FineTuneStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
 
     async def add_file(self, row: UploadedFile) -> None:
@@ -95,7 +96,7 @@ class FineTuneStore:
                 .where(FineTuningJob.id == job_id, FineTuningJob.status.in_(from_statuses))
                 .values(status=to, updated_at=time.time(), **values)
             )
-            return result.rowcount == 1
+            return rowcount(result) == 1
 
     async def set_metrics(self, job_id: str, metrics: dict[str, Any]) -> None:
         async with self._sm() as db, db.begin():

@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .db import rowcount
 from .registry_tables import DeploymentRow, MLModelRow, ModelFileRow, OperationRow, TrainingRow
 
 ACTIVE_DEPLOYMENT = ("pending", "running")
@@ -20,7 +21,7 @@ class DuplicateError(Exception):
 
 
 class RegistryStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
 
     # -- models ---------------------------------------------------------------------------------
@@ -161,7 +162,7 @@ class RegistryStore:
             q = q.where(DeploymentRow.status.in_(tuple(only_from)))
         async with self._sm() as db, db.begin():
             result = await db.execute(q.values(status=status, reason=reason, updated_at=time.time()))
-            return result.rowcount > 0
+            return rowcount(result) > 0
 
     # -- operations -----------------------------------------------------------------------------
     async def add_operations(self, rows: Sequence[dict[str, Any]]) -> None:

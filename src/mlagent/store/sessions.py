@@ -8,13 +8,14 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .db import rowcount
 from .tables import Account, Session, Turn
 
 
 class SessionStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
 
     async def get(self, session_id: str) -> Session | None:
@@ -32,7 +33,7 @@ class SessionStore:
             stmt = stmt.where(running.exists())
         async with self._sm() as db, db.begin():
             result = await db.execute(stmt.values(messages=messages, updated_at=time.time()))
-            return result.rowcount == 1
+            return rowcount(result) == 1
 
     async def update(self, session_id: str, **values: Any) -> None:
         async with self._sm() as db, db.begin():
@@ -54,7 +55,7 @@ class SessionStore:
 
 
 class AccountStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
 
     async def seen(self, name: str, kind: str) -> None:

@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..events.types import StoredEvent
+from .db import rowcount
 from .notify import EventNotifier
 from .tables import EventRow, Session, Turn
 
@@ -58,7 +59,7 @@ def paused_on_approval(turn: Turn) -> bool:
 class TurnStore:
     """The narrow protocol the runtime needs from the database for turns and events."""
 
-    def __init__(self, sessions: async_sessionmaker, notifier: EventNotifier | None = None) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], notifier: EventNotifier | None = None) -> None:
         self._sm = sessions
         self._notifier = notifier  # PostgreSQL: wake other replicas' tails in the same transaction
 
@@ -114,7 +115,7 @@ class TurnStore:
             raise DuplicateIdempotencyKey(existing) from None
 
     @staticmethod
-    async def _add_turn(db, turn: Turn, first_events: Sequence[tuple[int, str, str]]) -> None:
+    async def _add_turn(db: AsyncSession, turn: Turn, first_events: Sequence[tuple[int, str, str]]) -> None:
         now = time.time()
         db.add(turn)
         await db.flush()  # the turn (and a new session) before its events: they refer to it
@@ -123,7 +124,7 @@ class TurnStore:
             for seq, type_, data in first_events
         )
 
-    async def _by_key(self, account: str, key: str | None, db=None) -> Turn | None:
+    async def _by_key(self, account: str, key: str | None, db: AsyncSession | None = None) -> Turn | None:
         if not key:
             return None
         if db is None:
@@ -176,7 +177,7 @@ class TurnStore:
                 stmt = stmt.where(Turn.status == only_if[0], Turn.last_seq == only_if[1])
             result = await db.execute(
                 stmt.values(snapshot=snapshot, status=status, last_seq=events[-1][0], updated_at=now, **values))
-            if result.rowcount != 1:
+            if rowcount(result) != 1:
                 return False
             db.add_all(
                 EventRow(response_id=turn_id, seq=seq, type=type_, data=data, created_at=now)
@@ -213,7 +214,7 @@ class TurnStore:
                 .where(Turn.id == turn_id, Turn.status == "queued")
                 .values(lease_owner=owner, lease_expires_at=now + lease_seconds, status="in_progress", updated_at=now)
             )
-            return result.rowcount == 1
+            return rowcount(result) == 1
 
     async def release(self, turn_id: str) -> None:
         async with self._sm() as db, db.begin():
@@ -225,7 +226,7 @@ class TurnStore:
         async with self._sm() as db, db.begin():
             result = await db.execute(update(Turn).where(Turn.id == turn_id, Turn.status == "in_progress")
                                       .values(cancel_requested=True))
-            return result.rowcount == 1
+            return rowcount(result) == 1
 
     async def transition(self, turn_id: str, from_statuses: Sequence[str], to_status: str, **values: Any) -> bool:
         """Move the turn to `to_status` only if it is in one of `from_statuses`: the
@@ -236,7 +237,7 @@ class TurnStore:
                 .where(Turn.id == turn_id, Turn.status.in_(tuple(from_statuses)))
                 .values(status=to_status, updated_at=time.time(), **values)
             )
-            return result.rowcount == 1
+            return rowcount(result) == 1
 
     async def renew_many(self, turn_ids: Sequence[str], owner: str, lease_seconds: float) -> set[str]:
         """Extend this process's leases; returns the ids whose cancellation was requested."""
