@@ -22,6 +22,13 @@ class SessionStore:
         async with self._sm() as db:
             return await db.get(Session, session_id)
 
+    async def require(self, session_id: str) -> Session:
+        """A session that must exist (a turn's: the foreign key keeps it); LookupError if not."""
+        session = await self.get(session_id)
+        if session is None:
+            raise LookupError(f"session {session_id} does not exist")
+        return session
+
     async def save_messages(self, session_id: str, messages: list[dict[str, Any]], turn_id: str | None = None) -> bool:
         """Replace the history. With `turn_id` (the worker's writes) only while that turn is
         the session's running turn: a worker that lost its turn (its lease expired, it was

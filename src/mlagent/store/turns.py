@@ -136,6 +136,13 @@ class TurnStore:
         async with self._sm() as db:
             return await db.get(Turn, turn_id)
 
+    async def require(self, turn_id: str) -> Turn:
+        """A turn that must exist (one this process has seen); LookupError if not."""
+        turn = await self.get(turn_id)
+        if turn is None:
+            raise LookupError(f"turn {turn_id} does not exist")
+        return turn
+
     async def by_idempotency_key(self, account: str, key: str) -> Turn | None:
         async with self._sm() as db:
             result = await db.execute(select(Turn).where(Turn.account == account, Turn.idempotency_key == key))
