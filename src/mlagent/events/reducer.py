@@ -21,6 +21,7 @@ from .types import (
     ContentPartAdded,
     CostUpdated,
     Event,
+    ForwardedEvent,
     LlmCall,
     OutputItemAdded,
     OutputItemDone,
@@ -31,7 +32,7 @@ from .types import (
 )
 
 
-def apply(state: ResponseObject | None, event: Event) -> ResponseObject:
+def apply(state: ResponseObject | None, event: Event | ForwardedEvent) -> ResponseObject:
     """Return the response after `event`. Never mutates `state`.
 
     Lifecycle events carry a snapshot; the snapshot's status, error, details, usage and
