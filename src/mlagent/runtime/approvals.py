@@ -71,7 +71,7 @@ class PendingBatch(BaseModel):
                       calls=self.actions if self.batch == "tools" else [])
 
 
-def approval_event(batch: str, actions: list[BillableAction], budget: BudgetState) -> ApprovalRequired:
+def approval_event(batch: Literal["inference", "tools"], actions: list[BillableAction], budget: BudgetState) -> ApprovalRequired:
     return ApprovalRequired(
         batch=batch,
         actions=[PendingAction(**a.model_dump()) for a in actions],
@@ -79,8 +79,8 @@ def approval_event(batch: str, actions: list[BillableAction], budget: BudgetStat
     )
 
 
-async def emit_pause(writer: EventWriter, batch: str, actions: list[BillableAction], budget: BudgetState,
-                     **snapshot: object) -> None:
+async def emit_pause(writer: EventWriter, batch: Literal["inference", "tools"], actions: list[BillableAction],
+                     budget: BudgetState, **snapshot: object) -> None:
     """`response.approval_required`, then `response.incomplete` (the stream ends there)."""
     await writer.emit(approval_event(batch, actions, budget))
     details = IncompleteDetails(reason="approval_required")
@@ -113,8 +113,8 @@ class ApprovalsService:
         turn = await self.turns.get(response_id)
         if turn is None or turn.account != identity.account:
             raise not_found("response", response_id)
-        session = await self.sessions.get(turn.session_id)
-        pending = PendingBatch.load(session.pending if session is not None else None)
+        session = await self.sessions.require(turn.session_id)
+        pending = PendingBatch.load(session.pending)
         reason = ((turn.snapshot or {}).get("incomplete_details") or {}).get("reason")
         if (turn.status != "incomplete" or reason != "approval_required" or pending is None
                 or pending.response_id != response_id or pending.decision is not None):
@@ -136,7 +136,7 @@ class ApprovalsService:
         if not await self.approvals.resume(response_id, session.id, pending.model_dump(mode="json"),
                                            req.new_max_cost_usd, self.runner.owner, self.lease_seconds):
             raise _nothing_pending(response_id, "answered")
-        fresh = await self.turns.get(response_id)
+        fresh = await self.turns.require(response_id)
         writer = GuardedWriter(self.turns, self.bus, fresh)  # a cancel may have ended it meanwhile
         writer.add(ResponseQueued(response=writer.state.model_copy(update={
             "status": "queued", "incomplete_details": None, "pending_approval": None, "max_cost_usd": cap})))

@@ -23,7 +23,7 @@ from ..config import Settings
 from ..errors import ServiceError
 from ..events.bus import EventBus
 from ..events.response import ResponseObject
-from ..events.types import ResponseCreated, ResponseQueued
+from ..events.types import Event, ResponseCreated, ResponseQueued
 from ..organism import capabilities as caps, payload as payloads
 from ..organism.models import (
     AgentInfo,
@@ -292,7 +292,7 @@ class OperatorService:
             if row.status == "active":
                 raise ServiceError(409, "thread_busy", f"Thread {row.id} is still running a turn; wait for it.",
                                    "thread_id", retryable=False)
-            session = await self.sessions.get(row.id)
+            session = await self.sessions.require(row.id)
         else:
             session = new_session = Session(
                 id=new_id("sess"), account=identity.account, agent=agent.name,
@@ -316,7 +316,7 @@ class OperatorService:
                                   previous_response_id=previous.id if previous else None,
                                   metadata={"agent": agent.name, "injected_by": identity.account},
                                   session_id=session.id, max_cost_usd=session.max_cost_usd)
-        first = [ResponseCreated(sequence_number=0, response=snapshot), ResponseQueued(sequence_number=1, response=snapshot)]
+        first: list[Event] = [ResponseCreated(sequence_number=0, response=snapshot), ResponseQueued(sequence_number=1, response=snapshot)]
         turn = Turn(id=turn_id, session_id=session.id, account=session.account, status="queued", request=request,
                     snapshot=snapshot.model_dump(mode="json"), last_seq=1, cancel_requested=False,
                     lease_owner=self.runner.owner, lease_expires_at=now + self.settings.lease_seconds,
@@ -345,13 +345,13 @@ class OperatorService:
 def _message(m: MessageRow) -> Message:
     sender = m.request.get("sender") or m.account
     if not m.outbound:
-        body = m.request.get("payload") or {"input": m.request.get("input"),
+        body: dict[str, Any] = m.request.get("payload") or {"input": m.request.get("input"),
                                             **({"instructions": m.request["instructions"]}
                                                if m.request.get("instructions") else {})}
         return Message(id=f"{m.turn_id}:in", thread_id=m.thread_id, response_id=m.turn_id, direction="inbound",
                        from_id=sender, to_id=m.agent, agent=m.agent, status=m.status, payload=body, created_at=m.at)
     response = ResponseObject.model_validate(m.snapshot)
-    body: dict[str, Any] = {"text": response.output_text}
+    body = {"text": response.output_text}
     if response.error is not None:
         body["error"] = response.error.model_dump()
     if response.incomplete_details is not None:

@@ -149,7 +149,7 @@ class TurnRunner:
             await self._run(turn_id)
 
     async def _agent_of(self, turn) -> str:
-        return (turn.request or {}).get("agent") or (await self.sessions.get(turn.session_id)).agent
+        return (turn.request or {}).get("agent") or (await self.sessions.require(turn.session_id)).agent
 
     async def _run(self, turn_id: str) -> None:
         async with self._slots:
@@ -159,8 +159,8 @@ class TurnRunner:
             try:
                 if not await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds):
                     return  # cancelled while queued, or claimed elsewhere
-                turn = await self.turns.get(turn_id)
-                session = await self.sessions.get(turn.session_id)
+                turn = await self.turns.require(turn_id)
+                session = await self.sessions.require(turn.session_id)
             finally:
                 self._claiming.discard(turn_id)
             state = ResponseObject.model_validate(turn.snapshot)
@@ -248,7 +248,7 @@ class TurnRunner:
         toolset = self.toolset_for(request)
         loop = AgentLoop(llm, toolset.only(profile.tools) if profile else toolset, self.settings.max_agent_steps,
                          gate=meter, context_tokens=self.settings.context_window_tokens)
-        if profile is not None and profile.peers:
+        if profile is not None and profile.peers and self.agents is not None:
             # A peer's model calls are recorded (and charged) like the turn's own, and pass
             # the same budget gate (it stops, rather than pauses, when the gate says no).
             ctx.extras[DELEGATE_KEY] = make_delegate(self.agents, profile, llm, toolset, ctx,
@@ -265,9 +265,10 @@ class TurnRunner:
                     reported_cost = reported_usd(step.payload.get("usd"))  # settled with the tool's result
                     continue
                 if isinstance(step, Notice) and step.name == "llm_call":
-                    step = tool_llm_call(step.payload)  # a model call a tool made itself (a sub-agent)
-                    if step is None:
+                    called = tool_llm_call(step.payload)  # a model call a tool made itself (a sub-agent)
+                    if called is None:
                         continue
+                    step = called
                 if isinstance(step, Checkpoint):
                     await asyncio.shield(self.sessions.save_messages(session.id, step.messages, writer.turn_id))
                 elif meter is not None and isinstance(step, LlmCalled):

@@ -11,7 +11,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from ..agent.history import content_text, turn_messages
 from ..agent.loop import estimate_tokens
@@ -23,6 +23,7 @@ from ..events.response import TERMINAL_STATUSES, ResponseObject
 from ..events.types import (
     PAUSE_EVENT_TYPES,
     TERMINAL_EVENT_TYPES,
+    Event,
     ResponseCreated,
     ResponseQueued,
     StoredEvent,
@@ -156,7 +157,7 @@ class ResponsesService:
         new_session: Session | None = None
         if req.previous_response_id:
             prev = await self._owned_turn(identity, req.previous_response_id, "previous_response_id")
-            session = await self.sessions.get(prev.session_id)
+            session = await self.sessions.require(prev.session_id)
             if session.closed:
                 raise _session_closed()
             check_input(req, await self.pending_client_calls(session.id), self.settings.max_input_chars)
@@ -175,7 +176,7 @@ class ResponsesService:
             instructions=req.instructions, model=session.model, previous_response_id=req.previous_response_id,
             metadata=req.metadata or {}, session_id=session.id, max_cost_usd=session.max_cost_usd, **echo(req),
         )
-        first = [ResponseCreated(sequence_number=0, response=snapshot), ResponseQueued(sequence_number=1, response=snapshot)]
+        first: list[Event] = [ResponseCreated(sequence_number=0, response=snapshot), ResponseQueued(sequence_number=1, response=snapshot)]
         rows = [(e.sequence_number, e.type, e.model_dump_json()) for e in first]
         turn = Turn(
             id=turn_id, session_id=session.id, account=identity.account, status="queued",
@@ -240,7 +241,7 @@ class ResponsesService:
         deadline = time.monotonic() + timeout
         with self.bus.subscribe(response_id) as sub:
             while True:
-                turn = await self.turns.get(response_id)
+                turn = await self.turns.require(response_id)
                 if turn.status in TERMINAL_STATUSES or turn.status == PAUSED:
                     return ResponseObject.model_validate(turn.snapshot)
                 remaining = deadline - time.monotonic()
@@ -293,7 +294,7 @@ class ResponsesService:
 
     # -- input items, token count, delete ---------------------------------------------
     async def input_items(self, identity: Identity, response_id: str, after: str | None, limit: int,
-                          order: str) -> dict:
+                          order: Literal["asc", "desc"]) -> dict:
         turn = await self._owned_turn(identity, response_id)
         return page(input_items(turn.id, (turn.request or {}).get("input", "")), after, limit, order)
 
@@ -368,7 +369,7 @@ class ResponsesService:
                         return after
             else:
                 break
-            turn = await self.turns.get(response_id)
+            turn = await self.turns.require(response_id)
         return ResponseObject.model_validate(turn.snapshot)
 
     async def _end_cancelled(self, turn: Turn) -> ResponseObject | None:
