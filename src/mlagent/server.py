@@ -190,12 +190,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                approvals),
             models=ModelCatalogue(settings),
             finetune=FineTuningService(settings, finetune_store, finetune_backend, finetune_hf),
+            approvals=approvals,
+            usage=UsageService(usage, default_thread_budget),
+            operator=OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions, accounts, bus,
+                                     live, runner, responses_service, shutdown=lambda: _request_shutdown(app)),
         )
-        app.state.services.approvals = approvals
-        app.state.services.usage = UsageService(usage, default_thread_budget)
-        app.state.services.operator = OperatorService(settings, agents, all_tools, ThreadStore(sm), turns, sessions,
-                                                      accounts, bus, live, runner, responses_service,
-                                                      shutdown=lambda: _request_shutdown(app))
         grpc_server = getattr(app.state, "grpc_server", None)  # bound by `mlagent serve` before start-up
         if grpc_server is None and settings.grpc_port:
             from .grpc.server import GrpcServer

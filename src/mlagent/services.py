@@ -29,12 +29,12 @@ class Services:
     hf_tokens: HfTokenValidator
     api_keys: ApiKeyRegistry
     responses: ResponsesService
-    approvals: ApprovalsService | None = None
-    usage: UsageService | None = None
-    operator: OperatorService | None = None
-    tasks: TasksService | None = None
-    models: ModelCatalogue | None = None
-    finetune: FineTuningService | None = None
+    approvals: ApprovalsService
+    usage: UsageService
+    operator: OperatorService
+    tasks: TasksService
+    models: ModelCatalogue
+    finetune: FineTuningService
     registry: RegistryService | Any = None
     deployments: DeploymentService | Any = None
     monitoring: MonitoringService | Any = None
