@@ -182,6 +182,7 @@ class LocalBackend:
             preexec_fn=lambda: _limits(cpu_seconds + 5),
         )
         orphans.record(out / "trainer.pid", proc.pid)
+        assert proc.stdout is not None  # started with stdout=PIPE
         self._procs[job_id] = proc
         last_error = None
         try:

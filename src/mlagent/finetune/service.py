@@ -8,6 +8,7 @@ Another account's file or job answers 404 (or, as a body field, 400 naming the f
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import json
 import logging
@@ -162,8 +163,9 @@ class FineTuningService:
     async def _create_hf(self, identity: Identity, req: CreateFineTuningJob) -> FineTuningJobOut:
         """An HF Jobs flavor: a TRL SFT job in the caller's namespace, with the caller's token."""
         flavor = req.compute_config.instance_type
-        flavors = await self.hf.refresh_flavors(identity.token) if self.hf is not None else []
-        if flavor not in flavors:
+        hf = self.hf
+        flavors = await hf.refresh_flavors(identity.token) if hf is not None else []
+        if hf is None or flavor not in flavors:
             raise _bad(f"Instance type {flavor!r} is not available: use {' or '.join(LOCAL_INSTANCE_TYPES)} (this "
                        f"server's CPU) or an HF Jobs flavor: {', '.join(flavors)}.", "compute_config.instance_type")
         if identity.token is None:
@@ -184,17 +186,17 @@ class FineTuningService:
         for row, param in ((train, "training_file"), (valid, "validation_file")):
             if row is not None:
                 await asyncio.to_thread(_jsonl_rows, row.path, param)
-        await self.hf.check_model(identity.token, req.model_id)
+        await hf.check_model(identity.token, req.model_id)
         cfg = req.compute_config.model_dump()
         cfg.update({k: v for k, v in HF_DEFAULTS.items() if k not in req.compute_config.model_fields_set})
         job = self._record(identity, req, train, valid, "hf", cfg)
         ns = identity.account  # an hf identity's account is its Hub user name
         job.hub = {"namespace": ns, "flavor": flavor, "dataset_repo": dataset_repo(ns, job.id),
                    "model_repo": model_repo(ns, req.model_id, req.suffix, job.id)}
-        job.estimated_cost_usd = self.hf.estimate(flavor, float(cfg["timeout_seconds"]))
+        job.estimated_cost_usd = hf.estimate(flavor, float(cfg["timeout_seconds"]))
         await self.store.add_job(job)
         created = job_out(job)
-        self.hf.submit(job, identity.token, train.path, valid.path if valid else None)
+        hf.submit(job, identity.token, train.path, valid.path if valid else None)
         return created
 
     @staticmethod
@@ -247,7 +249,7 @@ class FineTuningService:
     async def logs(self, identity: Identity, job_id: str, tail: int) -> str:
         job = await self._owned_job(identity, job_id)
         if job.backend == "hf":
-            if not (job.hub or {}).get("job_id"):
+            if self.hf is None or not job.hub or not job.hub.get("job_id"):
                 return ""
             if identity.token is None:
                 raise ServiceError(403, "permission_error", "This job's logs are on Hugging Face Jobs: read them "
@@ -258,7 +260,7 @@ class FineTuningService:
             return ""
         return await asyncio.to_thread(log_tail, Path(job.output_dir) / "trainer.log", tail)
 
-    async def events(self, identity: Identity, job_id: str) -> list[FineTuningEvent]:
+    async def events(self, identity: Identity, job_id: str) -> builtins.list[FineTuningEvent]:
         """The job's events, oldest first: its creation, what the backend recorded as it ran
         (start, metrics, end), and a cancellation or an hf job's current state."""
         job = await self._owned_job(identity, job_id)

@@ -8,6 +8,7 @@ replica) starts one on the first call."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import time
 import uuid
@@ -255,7 +256,7 @@ class DeploymentService:
                            "result": payload, "created_at": time.time()})
         return payload
 
-    async def _predict_here(self, fast: Predict, rows: list[list[float]], work: int) -> str:
+    async def _predict_here(self, fast: Predict, rows: builtins.list[builtins.list[float]], work: int) -> str:
         """A compiled model's prediction in this process (NumPy on the worker's checked spec)."""
         x = np.asarray(rows, dtype=np.float64)
         try:
@@ -265,7 +266,7 @@ class DeploymentService:
             raise ServiceError(422, "prediction_failed", f"{type(exc).__name__}: {exc}", "data",
                                retryable=False) from None
 
-    def _record(self, account: str, row: DeploymentRow, rows: list[list[float]], payload: str) -> None:
+    def _record(self, account: str, row: DeploymentRow, rows: builtins.list[builtins.list[float]], payload: str) -> None:
         self.recorder.add({"account": account, "ownerid": row.ownerid, "deployment_id": row.deployment_id,
                            "model_id": row.model_id, "data": json.dumps(rows) if row.inference_data else "",
                            "result": payload, "created_at": time.time()})
