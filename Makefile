@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: serve test install dev migrate bench proto clean
+.PHONY: serve test lint install dev migrate bench proto clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,13 @@ serve: install
 # One process: sandboxes of parallel workers share the `nobody` user's process limit and the two
 # cores, which made some tests flaky. `pytest -n 2 --dist loadfile` (pytest-xdist) is there for a
 # quicker local run.
-test: dev
+test: lint
 	$(PY) -m pytest -q
+
+# Lint and type check, both at zero findings (config in pyproject.toml); `make test` runs it first.
+lint: dev
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
 
 bench: dev
 	$(PY) -m bench
