@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: serve test install dev migrate bench bench-peer proto clean
+.PHONY: serve test lint install dev migrate bench bench-peer proto clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,16 @@ migrate: install
 serve: install
 	$(VENV)/bin/mlagent serve
 
-# Two workers, a whole test file each (module-scoped servers stay in one worker): most tests wait
-# on real server processes, so two cores run two files at once. Each sandbox has its own process
-# limit (a pids cgroup, docs/security.md), so the workers' sandboxes do not starve each other.
-test: dev
+# Lint and type check first (both at zero findings; config in pyproject.toml), then two workers,
+# a whole test file each (module-scoped servers stay in one worker): most tests wait on real server
+# processes, so two cores run two files at once. Each sandbox has its own process limit (a pids
+# cgroup, docs/security.md), so the workers' sandboxes do not starve each other.
+test: lint
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+lint: dev
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
 
 bench: dev bench-peer
 	$(PY) -m bench

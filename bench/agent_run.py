@@ -108,9 +108,11 @@ def main(argv: list[str] | None = None) -> None:
             getattr(cpu, side).append(r.cpu_ms_per_request)
             getattr(p50, side).append(r.p50_ms)
 
-        ours_run = lambda: load(ours, "/v1/responses", {"input": "bench"}, BEARER, "ours")
-        peer_run = lambda: load(peer, "/runs/wait", {"assistant_id": "agent", "input": {"input": "bench"}},
-                                {}, "base")
+        def ours_run():
+            return load(ours, "/v1/responses", {"input": "bench"}, BEARER, "ours")
+        def peer_run():
+            return load(peer, "/runs/wait", {"assistant_id": "agent", "input": {"input": "bench"}},
+                                        {}, "base")
         ours_run(), peer_run()  # warm-up, not counted
         for f in (rps, cpu, p50):
             f.ours.clear(), f.base.clear()

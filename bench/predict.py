@@ -180,7 +180,7 @@ def batches(X: pd.DataFrame, rows: int) -> list[list[list[float]]]:
 
 def check(url: str, bodies: list[bytes], expected: list[list[Any]], key: str, headers: dict[str, str]) -> None:
     with httpx.Client(timeout=60, headers=headers) as c:
-        for body, want in zip(bodies, expected):
+        for body, want in zip(bodies, expected, strict=False):
             got = c.post(url, content=body, headers={"Content-Type": "application/json"}).raise_for_status().json()[key]
             if got != want:
                 raise SystemExit(f"{url}: predictions differ from scikit-learn's: {got[:5]} vs {want[:5]}")
@@ -301,8 +301,8 @@ def report(work: list[tuple[Cell, Server, Path]], runs: int) -> None:
         ratio = cpu = ""
         mine = cells.get((model, rows, conns, "mlagent", False))
         if server != "mlagent" and mine:
-            ratio = spread([m.rps / t.rps for m, t in zip(mine.runs, c.runs)], "{:.1f}×")
-            cpu = spread([t.cpu_ms / m.cpu_ms for m, t in zip(mine.runs, c.runs)], "{:.1f}×")
+            ratio = spread([m.rps / t.rps for m, t in zip(mine.runs, c.runs, strict=False)], "{:.1f}×")
+            cpu = spread([t.cpu_ms / m.cpu_ms for m, t in zip(mine.runs, c.runs, strict=False)], "{:.1f}×")
         print(f"| {model} | {rows} | {conns} | {label} | {spread([r.rps for r in c.runs])} | "
               f"{spread([r.p50_ms for r in c.runs], '{:.2f}')} | {spread([r.p99_ms for r in c.runs], '{:.2f}')} | "
               f"{spread([r.cpu_ms for r in c.runs], '{:.2f}')} | {ratio} | {cpu} |")

@@ -285,7 +285,7 @@ def _report(results: dict[str, list[dict]]) -> None:
         errors = sum(r["errors"] for r in rs)
         print(f"{name} replica{'s' if name == 'two' else ' '}: {statistics.median(rates):6.1f} turns/s "
               f"[{min(rates):.1f}–{max(rates):.1f}]   turn p50 {p50:.0f} ms p99 {p99:.0f} ms   errors {errors}")
-    ratios = [t["rate"] / o["rate"] for o, t in zip(results["one"], results["two"])]
+    ratios = [t["rate"] / o["rate"] for o, t in zip(results["one"], results["two"], strict=False)]
     print(f"two / one: {statistics.median(ratios):.2f} [{min(ratios):.2f}–{max(ratios):.2f}]")
 
     print("\n## 2. CPU seconds per turn by process (median over rounds), DB transactions per turn")
@@ -321,4 +321,4 @@ if __name__ == "__main__":
     elif args[:1] == ["load"]:
         print(json.dumps(asyncio.run(_load(args[1], args[2], int(args[3]), float(args[4])))))
     else:
-        main(*(f(v) for f, v in zip((int, int, float), args)))
+        main(*(f(v) for f, v in zip((int, int, float), args, strict=False)))

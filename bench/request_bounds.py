@@ -10,6 +10,7 @@ of several runs of each and the ratio check/parse measured in the same run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import sys
@@ -42,10 +43,8 @@ def check(raw: bytes) -> None:
 
 
 def parse(raw: bytes) -> None:
-    try:
+    with contextlib.suppress(RecursionError):
         json.loads(raw)
-    except RecursionError:
-        pass
 
 
 def median_seconds(fn: Callable[[bytes], None], raw: bytes, runs: int) -> float:

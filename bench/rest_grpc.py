@@ -63,8 +63,7 @@ def grpc_body(message) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from mlagent.grpc import agent_runtime_pb2 as pb
-    from mlagent.grpc import agent_runtime_pb2_grpc as pb_grpc
+    from mlagent.grpc import agent_runtime_pb2 as pb, agent_runtime_pb2_grpc as pb_grpc
 
     argv = sys.argv[1:] if argv is None else argv
     if shutil.which("h2load") is None:

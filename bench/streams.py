@@ -225,8 +225,10 @@ def main(argv: list[str] | None = None) -> None:
                 frames = result["streams"][0]["frames"]
                 assert frames >= tokens, f"{server.name}: {frames} frames"
 
-            ours_replay = lambda: replay_run(ours, f"/v1/responses/{rid}/events", BEARER, "ours")
-            bare_replay = lambda: replay_run(bare, "/replay", {}, "base")
+            def ours_replay():
+                return replay_run(ours, f"/v1/responses/{rid}/events", BEARER, "ours")
+            def bare_replay():
+                return replay_run(bare, "/replay", {}, "base")
             def replays() -> None:
                 ours_replay(), bare_replay()  # warm-up
                 for f in (replay, replay_cpu):

@@ -103,7 +103,7 @@ def main() -> None:
                     for n, (rid, seq) in runs.items():
                         results[n].append(open_run(browser, server.url, token, rid, seq))
                 print(f"run page, cold open, median of {args.runs} (events = the run's whole log):")
-                for n, (rid, seq) in runs.items():
+                for n, (_rid, seq) in runs.items():
                     med = {k: statistics.median(r[k] for r in results[n]) for k in results[n][0]}
                     print(f"  {seq + 1:>6} events: first contentful paint {med['fcp_ms']:.0f} ms, "
                           f"header shown {med['header_ms']:.0f} ms, whole log replayed and drawn {med['replayed_ms']:.0f} ms")

@@ -3,6 +3,7 @@ and through a TCP proxy whose connections a test can cut."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -96,19 +97,15 @@ class CuttableProxy:
         except OSError:
             pass
         for s in (src, dst):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def cut(self) -> int:
         with self._lock:
             sockets, self._open = self._open, []
         for s in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
         return len(sockets) // 2
 

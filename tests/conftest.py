@@ -101,5 +101,6 @@ def shared_server(request, tmp_path_factory, fake_llm, fake_hub, database) -> It
 
 # The agent-tool tests' server (fake hub dataset viewer, fast job polling, small sandbox limits).
 from .agent_support import agent_server  # noqa: E402,F401
+
 # The /ui browser tests' Chromium (skipped when absent) and screenshot folder.
 from .ui_support import browser, screenshots  # noqa: E402,F401

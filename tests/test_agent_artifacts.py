@@ -1,8 +1,7 @@
 """Artifacts on the response: aggregated from `response.artifact.created` events and
 deduplicated by identity, the same on replay through the log's JSON; context compaction."""
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from mlagent.agent.loop import compact, estimate_tokens
 from mlagent.events.reducer import replay

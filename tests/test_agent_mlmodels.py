@@ -56,7 +56,7 @@ def test_train_register_upload_deploy_predict_in_one_turn(agent_server, fake_hub
                [("model_deploy", {"model_id": model_id, "deployment_id": "dep-agent-iris"})],
                [("model_predict", {"deployment_id": "dep-agent-iris", "data": ROWS}),
                 ("model_predict", {"deployment_id": "dep-agent-iris", "explain": True,
-                                   "data": dict(zip(FEATURES, ROWS[1]))})],
+                                   "data": dict(zip(FEATURES, ROWS[1], strict=True))})],
                "Deployed dep-agent-iris.")
         release(held, [("model_upload", {"model_id": model_id, "path": "model.skops", "kind": "model"})])
         done = wait_status(c, created.json()["id"], {"completed", "failed", "cancelled"}, timeout=60)

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from .agent_support import agent_env, release, deferred, run_turn, script, wait_for  # noqa: F401
+from .agent_support import agent_env, deferred, release, run_turn, script, wait_for  # noqa: F401
 from .harness import ServerProcess, needs_bwrap, wait_status
 
 CANARY = f"canary-{uuid.uuid4().hex}"

@@ -134,7 +134,6 @@ def test_cost_estimates_for_the_budget(tmp_path):
     from mlagent.agent.tools.jobs import JobRunTool
     from mlagent.agent.tools.workspace import RunPythonTool
     from mlagent.sandbox import Limits, Sandbox
-
     from mlagent.usage.estimates import job_cost, sandbox_cost
     from mlagent.usage.prices import load_prices
 

@@ -80,8 +80,10 @@ async def _chunks(data: bytes):
 
 def test_artifacts_on_s3_are_fetched_once_into_the_cache_and_verified(s3_env, s3_server, tmp_path):
     bucket = s3_server.new_bucket()
-    store = lambda name: ArtifactStore(open_blob_store(f"s3://{bucket}/p", tmp_path, s3_endpoint_url=s3_server.url),
-                                       tmp_path / name / "artifacts")
+    def store(name: str) -> ArtifactStore:
+        return ArtifactStore(open_blob_store(f"s3://{bucket}/p", tmp_path, s3_endpoint_url=s3_server.url),
+                             tmp_path / name / "artifacts")
+
     a, b = store("replica-a"), store("replica-b")
     data = b"model bytes " * 1000
     sha = hashlib.sha256(data).hexdigest()

@@ -13,8 +13,7 @@ import grpc
 import httpx
 import pytest
 
-from mlagent.grpc import agent_runtime_pb2 as pb
-from mlagent.grpc import agent_runtime_pb2_grpc as pb_grpc
+from mlagent.grpc import agent_runtime_pb2 as pb, agent_runtime_pb2_grpc as pb_grpc
 
 from .api_servers import client, start_api_server, wait_job
 from .conftest import PG_URL

@@ -10,8 +10,7 @@ import tarfile
 import pytest
 
 from .api_servers import client, start_api_server, wait_job
-from .mlconnector.client import upload as upload_model_file
-from .mlconnector.client import wait_deployment
+from .mlconnector.client import upload as upload_model_file, wait_deployment
 
 TRAIN = "".join(f'{{"prompt": "Q: what is {i} plus {i}? A:", "completion": " {2 * i}"}}\n' for i in range(30))
 PROMPT = "Q: what is 3 plus 3? A:"

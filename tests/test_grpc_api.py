@@ -10,8 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from mlagent.grpc import agent_runtime_pb2 as pb
-from mlagent.grpc import agent_runtime_pb2_grpc as pb_grpc
+from mlagent.grpc import agent_runtime_pb2 as pb, agent_runtime_pb2_grpc as pb_grpc
 
 from .api_servers import SERVER_LLM_KEY, client, start_api_server, wait_job, wait_task
 from .fakes.llm import Reply
@@ -189,5 +188,5 @@ def test_fine_tuning_invalid_arguments(server, ml):
                                        compute_config={"epochs": "1e400"}), "epochs"),
     ]
     for request, field in bad:
-        code, details = code_of(lambda: ml.CreateFineTuningJob(request, metadata=ALICE))
+        code, details = code_of(lambda request=request: ml.CreateFineTuningJob(request, metadata=ALICE))
         assert code == grpc.StatusCode.INVALID_ARGUMENT and field in details, details

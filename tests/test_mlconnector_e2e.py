@@ -15,7 +15,6 @@ from sklearn.linear_model import Ridge
 from .mlconnector.client import SEED_METADATA, TRAIN_SCRIPT, api_client, upload, wait_deployment
 
 
-
 @pytest.fixture(scope="module")
 def diabetes():
     data = load_diabetes(as_frame=True)
@@ -85,7 +84,7 @@ def test_seed_end_to_end_ridge(shared_server, diabetes):
         assert many["prediction"] == reg.predict(np.array(batch)).tolist()
         sums = np.array(many["explanation"]["base_value"]) + np.array(many["explanation"]["feature_importance"]).sum(1)
         assert np.allclose(sums, many["prediction"], rtol=1e-9, atol=1e-6)
-        by_name = c.post(f"/deployment/{dep_id}/predict", json={"data": dict(zip(X.columns, row))}).json()
+        by_name = c.post(f"/deployment/{dep_id}/predict", json={"data": dict(zip(X.columns, row, strict=True))}).json()
         assert by_name["prediction"] == plain.json()["prediction"]
 
         ops = c.get("/deployment/get/opos/agent-1").json()

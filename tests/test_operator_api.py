@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
-from .fakes.llm import Reply
 from .conftest import PG_URL
+from .fakes.llm import Reply
 from .harness import ServerProcess, create_pg_database, drop_pg_database, wait_status
 
 OP_KEY = "op-secret-key-123"

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from mlagent.organism import payload as payloads
 from mlagent.organism.capabilities import example_value

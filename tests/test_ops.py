@@ -168,7 +168,7 @@ def test_metrics_and_json_log_lines_of_a_turn_with_tool_calls(json_server, fake_
 
     lines = wait_lines(json_server, rid, 2)
     start, end = lines[0], lines[-1]
-    assert [l["event"] for l in lines] == ["turn.start", "turn.end"], lines
+    assert [line["event"] for line in lines] == ["turn.start", "turn.end"], lines
     assert start["request_id"] == end["request_id"] == "req-turn-1"
     assert start["account"] == end["account"] == "mia"
     assert start["session_id"] == end["session_id"] and start["session_id"].startswith("sess_")
@@ -177,7 +177,7 @@ def test_metrics_and_json_log_lines_of_a_turn_with_tool_calls(json_server, fake_
     assert end["llm_cost_usd"] == pytest.approx(0.05) and end["session_cost_usd"] == pytest.approx(0.05)
     assert end["input_tokens"] == 22 and end["output_tokens"] == 14
     # The create request's own access line carries the same id.
-    assert any(l.get("request_id") == "req-turn-1" and l["logger"] == "uvicorn.access" for l in json_lines(json_server))
+    assert any(line.get("request_id") == "req-turn-1" and line["logger"] == "uvicorn.access" for line in json_lines(json_server))
     assert token not in json_server.log()
 
 
@@ -211,11 +211,11 @@ def test_json_log_lines_for_pause_resume_and_cancel_and_no_token(json_server, fa
         time.sleep(2.1)
         after = scrape(c)
 
-    events = [l["event"] for l in wait_lines(json_server, rid, 4)]
+    events = [line["event"] for line in wait_lines(json_server, rid, 4)]
     assert events == ["turn.start", "turn.pause", "turn.resume", "turn.end"], events
     pause = turn_lines(json_server, rid)[1]
     assert pause["reason"] == "approval_required" and pause["account"] == "noa" and pause["duration_s"] >= 0
-    assert [l["event"] for l in wait_lines(json_server, other, 2)] == ["turn.start", "turn.cancel"]
+    assert [line["event"] for line in wait_lines(json_server, other, 2)] == ["turn.start", "turn.cancel"]
     assert delta(before, after, "mlagent_turns_total", status="paused", surface="v1") == 1
     assert delta(before, after, "mlagent_turns_started_total", surface="v1", kind="resume") == 1
     assert delta(before, after, "mlagent_turns_total", status="cancelled", surface="v1") == 1
@@ -296,7 +296,7 @@ def test_ready_line_has_the_real_ports_and_taken_ports_fail_fast(make_server, tm
         proc = subprocess.Popen(first.argv, env=first.env, stdout=out, stderr=subprocess.STDOUT)
     try:
         text = _wait_exit_or_line(proc, log, "mlagent ready")
-        (ready,) = [l for l in text.splitlines() if "mlagent ready" in l]
+        (ready,) = [line for line in text.splitlines() if "mlagent ready" in line]
         http_port = int(ready.split("http://127.0.0.1:")[1].split(",")[0])
         assert http_port > 0 and ready.endswith(f"gRPC on 127.0.0.1:{grpc_port}"), ready
         with httpx.Client(base_url=f"http://127.0.0.1:{http_port}") as c:
@@ -370,8 +370,7 @@ def test_task_turns_over_rest_and_grpc_carry_their_surface_account_and_request_i
     """(This module's prices pause a task's first model call: it is approved over REST.)"""
     import grpc
 
-    from mlagent.grpc import agent_runtime_pb2 as pb
-    from mlagent.grpc import agent_runtime_pb2_grpc as pb_grpc
+    from mlagent.grpc import agent_runtime_pb2 as pb, agent_runtime_pb2_grpc as pb_grpc
 
     from .api_servers import wait_task
 

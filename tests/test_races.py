@@ -168,7 +168,7 @@ def test_cancel_against_claim_always_ends_cancelled(make_server, fake_hub, fake_
                     return await _together(CLIENTS, lambda i: pair(ac, i))
 
             results = asyncio.run(burst())
-            for rid, cancel in results:
+            for _rid, cancel in results:
                 assert cancel.status_code == 200, cancel.text
                 # The model is held, so nothing finishes first: the answer is the ended turn.
                 assert cancel.json()["status"] == "cancelled", cancel.json()

@@ -1,7 +1,6 @@
 """The reducer: pure, deterministic, and a replay equals the live projection."""
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from mlagent.events.reducer import apply, replay
 from mlagent.events.response import MessageItem, OutputText, ResponseObject

@@ -375,8 +375,7 @@ def _depth(value) -> int:
 
 
 def test_the_depth_scan_agrees_with_the_parsed_depth():
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
+    from hypothesis import given, settings, strategies as st
 
     from mlagent.api.limits import json_too_deep
 

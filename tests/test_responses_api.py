@@ -74,7 +74,7 @@ def test_stream_mode_sends_openai_events_without_id_lines(alice, fake_llm):
     assert all(e.id is None for e in events)
     data = [e.json() for e in events]
     assert [d["sequence_number"] for d in data] == list(range(len(data)))
-    assert all(d["type"] == e.event for d, e in zip(data, events))
+    assert all(d["type"] == e.event for d, e in zip(data, events, strict=True))
     assert "error" not in data[-1]
     assert data[-1]["response"]["output"][0]["content"][0]["text"] == "streamed text"
 

@@ -115,9 +115,8 @@ def test_malicious_pickle_cannot_write_outside_or_connect(make_server, tmp_path)
 
 @needs_bwrap
 def test_isolated_worker_still_serves_and_explains(make_server):
-    from sklearn.datasets import load_diabetes
-
     import pandas as pd
+    from sklearn.datasets import load_diabetes
 
     data = load_diabetes(as_frame=True)
     reg = Ridge(alpha=1.0).fit(data.data.to_numpy(), data.target.to_numpy())

@@ -93,7 +93,7 @@ def _tamper_cycle(spec):  # a child pointing back at its tree's root
 
 
 def _tamper_shared_child(spec):  # two parents for one node
-    left, right = unpack(spec["left"], "<i8", 1), unpack(spec["right"], "<i8", 1)
+    left, _right = unpack(spec["left"], "<i8", 1), unpack(spec["right"], "<i8", 1)
     _set(spec, "right", 0, int(left[0]))
 
 

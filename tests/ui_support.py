@@ -3,6 +3,7 @@ proxy whose connections a test can cut (a dropped network, as the browser sees i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -91,10 +92,8 @@ class CuttableProxy:
     def _close(self, s: socket.socket) -> None:
         with self._lock:
             self._open.discard(s)
-        try:
+        with contextlib.suppress(OSError):
             s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         s.close()
 
     def cut(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .blobs import BlobStore
 from .config import Settings
@@ -32,7 +32,7 @@ class MLConnector:
         await self.recorder.close()
 
 
-async def build_mlconnector(settings: Settings, sessions: async_sessionmaker, blobs: BlobStore) -> MLConnector:
+async def build_mlconnector(settings: Settings, sessions: async_sessionmaker[AsyncSession], blobs: BlobStore) -> MLConnector:
     store = RegistryStore(sessions)
     registry = RegistryService(store, ArtifactStore(blobs, settings.data_dir / "artifacts"), settings.max_upload_bytes)
     recorder = OperationRecorder(store, max_pending=settings.operations_max_pending)

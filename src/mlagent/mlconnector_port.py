@@ -13,8 +13,16 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from .agent.tools.base import ToolError
-from .agent.tools.registry import (DeploymentInfo, DeployRequest, FileKind, ModelRegistration, Prediction,
-                                   RegisteredFile, RegisteredModel, invalid)
+from .agent.tools.registry import (
+    DeploymentInfo,
+    DeployRequest,
+    FileKind,
+    ModelRegistration,
+    Prediction,
+    RegisteredFile,
+    RegisteredModel,
+    invalid,
+)
 from .errors import ServiceError
 from .registry.schemas import FileSchema, MLModelCreate
 from .registry.service import RegistryService

@@ -10,27 +10,35 @@ import os
 import signal
 from collections.abc import AsyncIterator, Sequence
 
-from fastapi import FastAPI
 from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from .agent.tools.base import Tool, ToolSet
 from .agent.tools.catalog import ToolCatalog, build_catalog
-from .agent.tools.hubclient import HubClient
 from .agent.tools.delegate import DelegateTool
+from .agent.tools.hubclient import HubClient
 from .agent.tools.plan import PlanTool
 from .agent.tools.registry import ModelRegistryPort
 from .auth.api_keys import ApiKeyRegistry
 from .auth.hf_tokens import HfTokenValidator
+from .blobs import open_blob_store
 from .config import Settings
 from .events.bus import EventBus
+from .finetune.hf import HfBackend
+from .finetune.local import LocalBackend
+from .finetune.service import FineTuningService
+from .finetune.stored import FineTuneBlobs
+from .jobs.replica import replica_id
+from .mlconnector import build_mlconnector
+from .mlconnector_port import MLConnectorPort
 from .observability import metrics, tracing
 from .observability.context import valid_request_id
 from .organism.registry import AgentRegistry
 from .organism.spec import OrganismError
+from .runtime.approvals import ApprovalsService
 from .runtime.ids import new_id
 from .runtime.keeper import Keeper, recover_on_start
-from .runtime.approvals import ApprovalsService
 from .runtime.live import LiveSessions
 from .runtime.operator import OperatorService
 from .runtime.runner import TurnRunner
@@ -40,30 +48,22 @@ from .runtime.stored import StoredRequest
 from .runtime.turnqueue import TurnQueue
 from .runtime.workspaces import WorkspaceSweeper
 from .services import Services
-from .blobs import open_blob_store
-from .mlconnector import build_mlconnector
-from .mlconnector_port import MLConnectorPort
+from .store.approvals import ApprovalStore
 from .store.db import make_engine, migrate, sessionmaker
+from .store.finetune import FineTuneStore
+from .store.notify import EventNotifier, PgListener
 from .store.pauses import PauseStore
 from .store.sessions import AccountStore, SessionStore
 from .store.threads import ThreadStore
-from .store.notify import EventNotifier, PgListener
 from .store.turns import TurnStore
-from .store.approvals import ApprovalStore
 from .store.usage import UsageStore
+from .tasks.catalogue import ModelCatalogue
+from .tasks.service import TasksService
+from .tasks.tools import ToolCatalogue, restrict_tools
 from .usage.estimates import job_cost, sandbox_cost
 from .usage.hardware import JobHardware
 from .usage.prices import PriceTable, load_prices
 from .usage.service import UsageService
-from .finetune.hf import HfBackend
-from .finetune.local import LocalBackend
-from .jobs.replica import replica_id
-from .finetune.service import FineTuningService
-from .finetune.stored import FineTuneBlobs
-from .store.finetune import FineTuneStore
-from .tasks.catalogue import ModelCatalogue
-from .tasks.service import TasksService
-from .tasks.tools import ToolCatalogue, restrict_tools
 
 log = logging.getLogger("mlagent")
 
@@ -105,19 +105,24 @@ def _request_shutdown(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] = ()) -> FastAPI:
     """The app; `extra_tools` join every agent's tool set (a test seam: tests/job_tool_server.py)."""
-    from .api import config as config_api
-    from .api import approvals as approvals_api
-    from .api import deployments as deployments_api
-    from .api import errors, openapi, responses
-    from .api.limits import BodyLimits, RequestLimits
-    from .api import usage as usage_api
-    from .api import operator as operator_api
-    from .api import ml_api, tasks as tasks_api
-    from .api import ops as ops_api
-    from .api import registry as registry_api
-    from .api import sessions as sessions_api
-    from .api import training as training_api
     from . import ui
+    from .api import (
+        approvals as approvals_api,
+        config as config_api,
+        deployments as deployments_api,
+        errors,
+        ml_api,
+        openapi,
+        operator as operator_api,
+        ops as ops_api,
+        registry as registry_api,
+        responses,
+        sessions as sessions_api,
+        tasks as tasks_api,
+        training as training_api,
+        usage as usage_api,
+    )
+    from .api.limits import BodyLimits, RequestLimits
 
     settings = settings or Settings()
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets as _secrets
-from datetime import UTC, datetime
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request

@@ -7,7 +7,7 @@ the loop yields a `Paused` step and returns; it never waits for a person.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -56,7 +56,7 @@ class Resume(BaseModel):
 
 
 class SpendGate(Protocol):
-    def estimate_llm(self, model: str, messages: list[dict], tools: list[dict]) -> BillableAction:
+    def estimate_llm(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> BillableAction:
         """What the next chat completion is expected to cost."""
 
     async def admit(self, actions: list[BillableAction], approved: bool = False) -> BudgetState | None:
@@ -71,7 +71,7 @@ class SpendGate(Protocol):
 class NoBudget:
     """A gate that admits everything (runs without cost control, e.g. sub-agents in tests)."""
 
-    def estimate_llm(self, model: str, messages: list[dict], tools: list[dict]) -> BillableAction:
+    def estimate_llm(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> BillableAction:
         return BillableAction(kind="inference", name=model)
 
     async def admit(self, actions: list[BillableAction], approved: bool = False) -> BudgetState | None:

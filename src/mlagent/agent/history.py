@@ -29,7 +29,7 @@ def turn_messages(
     """History + this turn: results of the client's tool calls the history waits on, the
     instructions, context messages, then the task. `system_prompt` (the agent's, from the
     organism) replaces the history's first one."""
-    messages = list(history) if history else [{"role": "system", "content": system_prompt or SYSTEM_PROMPT}]
+    messages: list[dict[str, Any]] = list(history) if history else [{"role": "system", "content": system_prompt or SYSTEM_PROMPT}]
     if system_prompt and messages[0].get("role") == "system":
         messages[0] = {"role": "system", "content": system_prompt}
     if isinstance(input_, str):

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from .budget import BillableAction, NoBudget, Paused, Resume, SpendGate, denial_text
@@ -75,7 +75,7 @@ class AgentLoop:
     async def run(
         self, model: str, messages: list[dict[str, Any]], ctx: ToolContext, resume: Resume | None = None,
         options: TurnOptions | None = None,
-    ) -> AsyncIterator[Step | Paused]:
+    ) -> AsyncGenerator[Step | Paused, None]:
         """Drive the conversation from `messages` (not mutated) to a final answer, or to
         calls of the client's own tools (then it yields `ClientToolCalls` and stops).
 
@@ -248,9 +248,8 @@ class AgentLoop:
 
     def _tool_action(self, call: ToolCallRequest) -> BillableAction:
         tool = self._tools.get(call.name)
-        estimate, kind = 0.0, "tool"
+        estimate, kind = 0.0, tool.cost_kind if tool is not None else "tool"
         if tool is not None:
-            kind = tool.cost_kind
             try:
                 args = json.loads(call.arguments or "{}")
                 estimate = float(tool.estimate_cost_usd(args)) if isinstance(args, dict) else 0.0
@@ -289,7 +288,12 @@ class AgentLoop:
         progress reaches the stream at once, not when a long call returns), then its output.
         If the turn is cancelled meanwhile, the call is cancelled too (sandbox processes die)."""
         wake = asyncio.Event()
-        ctx.notify = lambda n, p: (notices.append(Notice(name=n, payload=p)), wake.set())
+
+        def notify(name: str, payload: dict[str, Any]) -> None:
+            notices.append(Notice(name=name, payload=payload))
+            wake.set()
+
+        ctx.notify = notify
         task = asyncio.ensure_future(self._tools.call(name, arguments, ctx))
         try:
             while not task.done():

@@ -35,7 +35,7 @@ def check_output(text: str, fmt: dict[str, Any] | None) -> None:
         return
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise AgentError("invalid_structured_output",
                          f"The model's answer is not valid JSON ({exc.msg} at character {exc.pos}); "
                          "text.format asked for JSON.") from None

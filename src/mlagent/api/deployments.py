@@ -9,13 +9,18 @@ from fastapi import APIRouter, Query, Request, Response
 
 from ..errors import ServiceError
 from ..observability import metrics
-
-from ..serving.schemas import (DriftReport, MLDeploymentCreate, MLDeploymentOposCreate, MLDeploymentOposReturn,
-                               MLDeploymentReturn, PredictRequest, PredictResponse)
-from .deps import AnyCaller
+from ..serving.schemas import (
+    DriftReport,
+    MLDeploymentCreate,
+    MLDeploymentOposCreate,
+    MLDeploymentOposReturn,
+    MLDeploymentReturn,
+    PredictRequest,
+    PredictResponse,
+)
+from .deps import AnyCaller, FastSvc as Svc
 from .limits import MAX_INT32
 from .openapi import MLCONNECTOR_ERRORS
-from .deps import FastSvc as Svc
 
 router = APIRouter(tags=["deployments"], responses=MLCONNECTOR_ERRORS)
 Skip = Annotated[int, Query(ge=0, le=MAX_INT32)]

@@ -45,7 +45,7 @@ def error_response(
 ) -> JSONResponse:
     headers = {} if retryable else {"x-should-retry": "false"}
     if _is_openai(request):
-        body = {"error": {"message": message, "type": OPENAI_TYPES.get(status, "server_error" if status >= 500 else
+        body: dict[str, Any] = {"error": {"message": message, "type": OPENAI_TYPES.get(status, "server_error" if status >= 500 else
                                                                               "invalid_request_error"),
                           "param": param, "code": code}}
     else:

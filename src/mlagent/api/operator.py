@@ -26,7 +26,7 @@ from ..organism.models import (
     ThreadListResponse,
 )
 from ..organism.registry import ReloadResult
-from ..runtime.operator import SCHEMA_CONTENT_TYPE, OperatorService
+from ..runtime.operator import OperatorService
 from .deps import AnyCaller, Svc
 from .errors import error_response
 from .limits import MAX_INT32

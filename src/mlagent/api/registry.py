@@ -9,10 +9,9 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from ..errors import ServiceError
 from ..registry.schemas import FileKind, FileSchema, MLModel, MLModelCreate, MLModelUpdate
-from .deps import AnyCaller
+from .deps import AnyCaller, FastSvc as Svc
 from .limits import MAX_INT32
 from .openapi import MLCONNECTOR_ERRORS
-from .deps import FastSvc as Svc
 
 router = APIRouter(tags=["models"], responses=MLCONNECTOR_ERRORS)
 Skip = Annotated[int, Query(ge=0, le=MAX_INT32, description="Number of items to skip")]

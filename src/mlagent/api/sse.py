@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi.responses import StreamingResponse
 
@@ -15,7 +16,7 @@ STREAM_CONTENT = {"text/event-stream": {"schema": {
     "type": "object", "description": "One server-sent event: `data` is the event's JSON, `id` its sequence number",
     "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
     "required": ["data"]}}}
-MAYBE_STREAM = {200: {"content": STREAM_CONTENT}}
+MAYBE_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": STREAM_CONTENT}}
 
 
 class EventStreamResponse(StreamingResponse):

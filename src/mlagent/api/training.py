@@ -8,10 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from ..registry.schemas import MLTrain, MLTrainCreate
-from .deps import AnyCaller
+from .deps import AnyCaller, FastSvc as Svc
 from .limits import MAX_INT32
 from .openapi import MLCONNECTOR_ERRORS
-from .deps import FastSvc as Svc
 
 router = APIRouter(tags=["training"], responses=MLCONNECTOR_ERRORS)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .response import (
     Artifact,
@@ -21,6 +21,7 @@ from .types import (
     ContentPartAdded,
     CostUpdated,
     Event,
+    ForwardedEvent,
     LlmCall,
     OutputItemAdded,
     OutputItemDone,
@@ -31,7 +32,7 @@ from .types import (
 )
 
 
-def apply(state: ResponseObject | None, event: Event) -> ResponseObject:
+def apply(state: ResponseObject | None, event: Event | ForwardedEvent) -> ResponseObject:
     """Return the response after `event`. Never mutates `state`.
 
     Lifecycle events carry a snapshot; the snapshot's status, error, details, usage and
@@ -129,7 +130,8 @@ def _merge_artifacts(current: list[Artifact], new: list[Artifact]) -> list[Artif
     return merged
 
 
-def _edit_message(state: ResponseObject, output_index: int, content_index: int, edit) -> ResponseObject:
+def _edit_message(state: ResponseObject, output_index: int, content_index: int,
+                  edit: Callable[[OutputText], OutputText]) -> ResponseObject:
     output = list(state.output)
     item = output[output_index]
     if not isinstance(item, MessageItem):

@@ -121,15 +121,15 @@ class HfBackend:
         the token of an owner who just read it."""
         if job.backend != "hf" or job.status not in UNFINISHED or job.id in self._tasks:
             return
-        if (job.hub or {}).get("job_id"):
+        if job.hub and job.hub.get("job_id"):
             self._start(job.id, self._poll(job.id, token, dict(job.hub)))
         elif time.time() - job.updated_at > LAUNCH_GRACE_SECONDS:
             self._start(job.id, self.store.transition(
                 job.id, ("created",), "failed", error="The server restarted before the HF job was launched."))
 
     async def cancel(self, job: FineTuningJob, token: SecretStr | None) -> bool:
-        hub_job = (job.hub or {}).get("job_id")
-        if hub_job:
+        hub_job = job.hub.get("job_id") if job.hub else None
+        if job.hub and hub_job:
             if token is None:
                 raise ServiceError(403, "permission_error", "Cancelling an hf-backend job calls the Hub with your "
                                    "Hugging Face token: send 'Authorization: Bearer <HF token>' (without X-API-Key).",

@@ -38,7 +38,6 @@ from ..sandbox.confine import (
     wrap,
 )
 from ..store.finetune import FineTuneStore
-
 from .outputs import add_event
 from .stored import FineTuneBlobs, job_key
 
@@ -279,6 +278,7 @@ class LocalBackend:
             preexec_fn=lambda: _limits(cpu_seconds + 5),
         )
         orphans.record(out / "trainer.pid", proc.pid)
+        assert proc.stdout is not None  # started with stdout=PIPE
         self._procs[job_id] = proc
         last_error = None
         try:

@@ -8,6 +8,7 @@ Another account's file or job answers 404 (or, as a body field, 400 naming the f
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import hashlib
 import json
@@ -25,7 +26,16 @@ from ..tasks.catalogue import iso
 from .base_models import BASE_CONFIGS
 from .hf import HfBackend
 from .local import LocalBackend
-from .models import TERMINAL, BaseModelOut, FineTuningEvent, CancelResult, CreateFineTuningJob, FileOut, FineTuningJobOut, HubJobOut
+from .models import (
+    TERMINAL,
+    BaseModelOut,
+    CancelResult,
+    CreateFineTuningJob,
+    FileOut,
+    FineTuningEvent,
+    FineTuningJobOut,
+    HubJobOut,
+)
 from .outputs import EVENTS_FILE, MAX_LOG_BYTES, log_tail, model_archive, parse_events
 from .stored import FineTuneBlobs, file_key
 from .trl_job import HF_DEFAULTS, dataset_repo, model_repo
@@ -174,8 +184,9 @@ class FineTuningService:
     async def _create_hf(self, identity: Identity, req: CreateFineTuningJob) -> FineTuningJobOut:
         """An HF Jobs flavor: a TRL SFT job in the caller's namespace, with the caller's token."""
         flavor = req.compute_config.instance_type
-        flavors = await self.hf.refresh_flavors(identity.token) if self.hf is not None else []
-        if flavor not in flavors:
+        hf = self.hf
+        flavors = await hf.refresh_flavors(identity.token) if hf is not None else []
+        if hf is None or flavor not in flavors:
             raise _bad(f"Instance type {flavor!r} is not available: use {' or '.join(LOCAL_INSTANCE_TYPES)} (this "
                        f"server's CPU) or an HF Jobs flavor: {', '.join(flavors)}.", "compute_config.instance_type")
         if identity.token is None:
@@ -204,7 +215,7 @@ class FineTuningService:
         ns = identity.account  # an hf identity's account is its Hub user name
         job.hub = {"namespace": ns, "flavor": flavor, "dataset_repo": dataset_repo(ns, job.id),
                    "model_repo": model_repo(ns, req.model_id, req.suffix, job.id)}
-        job.estimated_cost_usd = self.hf.estimate(flavor, float(cfg["timeout_seconds"]))
+        job.estimated_cost_usd = hf.estimate(flavor, float(cfg["timeout_seconds"]))
         await self.store.add_job(job)
         created = job_out(job)
         self.hf.submit(job, identity.token, train_path, valid_path)
@@ -262,7 +273,7 @@ class FineTuningService:
     async def logs(self, identity: Identity, job_id: str, tail: int) -> str:
         job = await self._owned_job(identity, job_id)
         if job.backend == "hf":
-            if not (job.hub or {}).get("job_id"):
+            if self.hf is None or not job.hub or not job.hub.get("job_id"):
                 return ""
             if identity.token is None:
                 raise ServiceError(403, "permission_error", "This job's logs are on Hugging Face Jobs: read them "
@@ -273,7 +284,7 @@ class FineTuningService:
             return ""
         return log_tail(await asyncio.to_thread(self.stored.notes, job.output_dir, "trainer.log", MAX_LOG_BYTES), tail)
 
-    async def events(self, identity: Identity, job_id: str) -> list[FineTuningEvent]:
+    async def events(self, identity: Identity, job_id: str) -> builtins.list[FineTuningEvent]:
         """The job's events, oldest first: its creation, what the backend recorded as it ran
         (start, metrics, end), and a cancellation or an hf job's current state."""
         job = await self._owned_job(identity, job_id)

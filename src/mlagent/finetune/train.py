@@ -115,7 +115,7 @@ def train(spec: dict[str, Any], out: Output) -> int:
                 out.emit(event="metrics", **metrics)
 
     # TRL turns activation checkpointing on by default; a tiny model on a CPU only loses time with it.
-    no_checkpointing = {"activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__
+    no_checkpointing: dict[str, Any] = {"activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__
                         else "gradient_checkpointing": False}
     args = SFTConfig(
         output_dir=spec["output_dir"], save_strategy="no", report_to="none", **no_checkpointing,

@@ -13,8 +13,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from ..services import Services
-from . import agent_runtime_pb2 as pb
-from . import agent_runtime_pb2_grpc as pb_grpc
+from . import agent_runtime_pb2 as pb, agent_runtime_pb2_grpc as pb_grpc
 from .services import AgentService, MLService
 
 log = logging.getLogger("mlagent.grpc")

@@ -18,15 +18,14 @@ from typing import Any
 import grpc
 from pydantic import BaseModel, ValidationError
 
-from ..observability.context import bind_caller, bind_request_id
 from ..auth.identity import AuthError, Identity
 from ..errors import ServiceError
 from ..finetune.models import ComputeConfig, CreateFineTuningJob, FineTuningJobOut
+from ..observability.context import bind_caller, bind_request_id
 from ..services import Services
 from ..tasks.catalogue import ModelDetail
 from ..tasks.models import TaskRequest
-from . import agent_runtime_pb2 as pb
-from . import agent_runtime_pb2_grpc as pb_grpc
+from . import agent_runtime_pb2 as pb, agent_runtime_pb2_grpc as pb_grpc
 
 log = logging.getLogger("mlagent.grpc")
 
@@ -68,9 +67,14 @@ def _typed_strings(model: type[BaseModel], values: Mapping[str, str]) -> dict[st
     return typed
 
 
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    """The call's text metadata (binary `-bin` values are bytes, and none of ours)."""
+    return {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+
+
 async def _identity(svc: Services, context: grpc.aio.ServicerContext, bearer: bool) -> Identity:
     """`x-api-key`, else (where `bearer`) `authorization: Bearer <HF token>` — as REST's AnyCaller."""
-    metadata = dict(context.invocation_metadata() or ())
+    metadata = _metadata(context)
     key, auth = metadata.get("x-api-key"), metadata.get("authorization")
     if key or not bearer:
         return svc.api_keys.resolve(key)
@@ -90,7 +94,7 @@ def rpc(fn=None, *, bearer: bool = False):
     @functools.wraps(fn)
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
         try:
-            bind_request_id(dict(context.invocation_metadata() or ()).get("x-request-id"))
+            bind_request_id(_metadata(context).get("x-request-id"))
             identity = await _identity(self.svc, context, bearer)
             bind_caller(identity.account, "grpc")  # log lines and turns of this call: account, surface
             return await fn(self, request, context, identity)

@@ -27,8 +27,8 @@ from . import orphans
 from .base import JobSpec, JobState
 from .limits import budget, preexec
 
-_SIGNAL_REASONS = {signal.SIGXCPU: "CPU time limit exceeded", signal.SIGKILL: "killed (SIGKILL)",
-                   signal.SIGXFSZ: "file size limit exceeded", signal.SIGSEGV: "crashed (SIGSEGV)"}
+_SIGNAL_REASONS: dict[int, str] = {signal.SIGXCPU: "CPU time limit exceeded", signal.SIGKILL: "killed (SIGKILL)",
+                                   signal.SIGXFSZ: "file size limit exceeded", signal.SIGSEGV: "crashed (SIGSEGV)"}
 # bwrap reports a command killed by a signal as exit status 128 + signal.
 _BWRAP_SIGNALS = {128 + s: s for s in _SIGNAL_REASONS}
 

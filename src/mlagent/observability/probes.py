@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..store import health as db_health
 from . import metrics
@@ -24,7 +24,7 @@ class Probes:
     """What readiness looks at; built by the composition root."""
 
     engine: AsyncEngine
-    sessionmaker: async_sessionmaker
+    sessionmaker: async_sessionmaker[AsyncSession]
     listener: Any = None  # store.notify.PgListener when PostgreSQL LISTEN/NOTIFY is on
     grpc: Any = None  # grpc.server.GrpcServer when gRPC is enabled
     metrics_token: str | None = None

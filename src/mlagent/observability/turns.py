@@ -119,7 +119,7 @@ def _stop(turn_id: str, state: Any) -> None:
     duration = time.monotonic() - run.started if run is not None else None
     surface = run.surface if run else metrics.surface_label(context.surface.get())
     metrics.TURNS.labels(status, surface).inc()
-    if run is not None:
+    if run is not None and duration is not None:
         metrics.TURNS_RUNNING.dec()
         metrics.TURN_DURATION.labels(status).observe(duration)
     code = state.error.code if state.error is not None else None

@@ -9,7 +9,7 @@ from typing import Any
 from ..agent.tools.base import Tool
 from .models import CapabilityDetail, CapabilityInfo, ExampleCall
 
-_SAMPLES = {"string": "example", "integer": 1, "number": 1.0, "boolean": True, "null": None}
+_SAMPLES: dict[str, Any] = {"string": "example", "integer": 1, "number": 1.0, "boolean": True, "null": None}
 
 
 def example_value(schema: dict[str, Any], name: str = "") -> Any:

@@ -12,14 +12,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
 from ..agent.tools.delegate import DelegateTool
 from . import spec as organism_spec
 from .spec import AgentSpec, OrganismSpec
-
 
 DELEGATE = DelegateTool.name
 
@@ -90,7 +89,7 @@ class AgentRegistry:
         """The agent's tools; `delegate` only when it has peers to delegate to."""
         return [t for t in agent.select_tools(self.tool_names) if t != DELEGATE or agent.peers]
 
-    def state(self, name: str) -> str:
+    def state(self, name: str) -> Literal["idle", "running", "paused"]:
         if name in self.paused:
             return "paused"
         return "running" if self.running(name) else "idle"

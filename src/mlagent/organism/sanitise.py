@@ -25,7 +25,7 @@ def url_without_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def sanitise(value: Any, secrets: Iterable[str] = ()) -> Any:
+def sanitise(value: Any, secrets: Iterable[str | None] = ()) -> Any:
     known = [s for s in secrets if s]
     return _walk(value, known)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import re
 import time
 import uuid
@@ -57,7 +58,7 @@ class RegistryService:
     async def list(self, account: str, skip: int, limit: int, kind: str | None = None) -> list[MLModel]:
         return [await self._view(r) for r in await self.store.list_models(account, skip, limit, kind)]
 
-    async def search(self, account: str, tags: list[str], match: str = "all") -> list[MLModel]:
+    async def search(self, account: str, tags: builtins.list[str], match: str = "all") -> builtins.list[MLModel]:
         """Models carrying every tag in `tags` (match="all", the default) or any of them ("any")."""
         wanted = {t.lower() for t in tags}
         out = []

@@ -44,8 +44,8 @@ class ApprovalsService:
         turn = await self.turns.get(response_id)
         if turn is None or turn.account != identity.account:
             raise not_found("response", response_id)
-        session = await self.sessions.get(turn.session_id)
-        pending = PendingBatch.load(session.pending if session is not None else None)
+        session = await self.sessions.require(turn.session_id)
+        pending = PendingBatch.load(session.pending)
         reason = ((turn.snapshot or {}).get("incomplete_details") or {}).get("reason")
         if (turn.status != "incomplete" or reason != "approval_required" or pending is None
                 or pending.response_id != response_id or pending.decision is not None):

@@ -115,21 +115,21 @@ class TurnEmitter:
             await w.emit(McpCallInProgress(item_id=item.id, output_index=index))
         elif isinstance(step, ToolReturned):
             await w.emit(ToolLog(call_id=step.call_id, name=step.name, text=step.output))
-            index, item = _open_call(w.state, step.call_id)
-            if item is None:  # not announced (cannot happen in a well-formed run): announce it now
-                item = McpCallItem(id=new_id("mcp"), call_id=step.call_id, name=step.name, arguments="{}")
+            index, open_item = _open_call(w.state, step.call_id)
+            if open_item is None:  # not announced (cannot happen in a well-formed run): announce it now
+                open_item = McpCallItem(id=new_id("mcp"), call_id=step.call_id, name=step.name, arguments="{}")
                 index = self._next_index
-                await w.emit(OutputItemAdded(output_index=index, item=item))
-            done = item.model_copy(update={"output": truncate_output(step.output), "status": "completed",
-                                           "duration_ms": step.duration_ms})
-            await w.emit(McpCallCompleted(item_id=item.id, output_index=index))
+                await w.emit(OutputItemAdded(output_index=index, item=open_item))
+            done = open_item.model_copy(update={"output": truncate_output(step.output), "status": "completed",
+                                                "duration_ms": step.duration_ms})
+            await w.emit(McpCallCompleted(item_id=open_item.id, output_index=index))
             await w.emit(OutputItemDone(output_index=index, item=done))
         elif isinstance(step, ClientToolCalls):
             for call in step.calls:
-                item = FunctionCallItem(id=new_id("fc"), call_id=call.call_id, name=call.name, arguments=call.arguments)
+                fc = FunctionCallItem(id=new_id("fc"), call_id=call.call_id, name=call.name, arguments=call.arguments)
                 index = self._next_index
-                await w.emit(OutputItemAdded(output_index=index, item=item.model_copy(update={"status": "in_progress"})))
-                await w.emit(OutputItemDone(output_index=index, item=item))
+                await w.emit(OutputItemAdded(output_index=index, item=fc.model_copy(update={"status": "in_progress"})))
+                await w.emit(OutputItemDone(output_index=index, item=fc))
         elif isinstance(step, LlmCalled):
             await w.emit(LlmCall(**step.model_dump(exclude={"kind"})))
         elif isinstance(step, Notice):

@@ -29,7 +29,7 @@ def _render(kind: str, item_id: str, item: dict[str, Any]) -> dict[str, Any]:
         content = item.get("content")
         part_type = "output_text" if role == "assistant" else "input_text"
         if isinstance(content, str):
-            parts = [{"type": part_type, "text": content}]
+            parts: list[dict[str, Any]] = [{"type": part_type, "text": content}]
         else:
             parts = [dict(p) for p in content or ()]
         if role == "assistant":

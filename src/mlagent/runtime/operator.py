@@ -23,8 +23,7 @@ from ..config import Settings
 from ..errors import ServiceError
 from ..events.bus import EventBus
 from ..events.response import ResponseObject
-from ..organism import capabilities as caps
-from ..organism import payload as payloads
+from ..organism import capabilities as caps, payload as payloads
 from ..organism.models import (
     AgentInfo,
     AgentStateChange,
@@ -339,7 +338,7 @@ def _message(m: MessageRow) -> Message:
         return Message(id=f"{m.turn_id}:in", thread_id=m.thread_id, response_id=m.turn_id, direction="inbound",
                        from_id=sender, to_id=m.agent, agent=m.agent, status=m.status, payload=body, created_at=m.at)
     response = ResponseObject.model_validate(m.snapshot)
-    body: dict[str, Any] = {"text": response.output_text}
+    body = {"text": response.output_text}
     if response.error is not None:
         body["error"] = response.error.model_dump()
     if response.incomplete_details is not None:

@@ -244,7 +244,7 @@ class TurnRunner:
         toolset = self.toolset_for(request)
         loop = AgentLoop(llm, toolset.only(profile.tools) if profile else toolset, self.settings.max_agent_steps,
                          gate=meter, context_tokens=self.settings.context_window_tokens)
-        if profile is not None and profile.peers:
+        if profile is not None and profile.peers and self.agents is not None:
             # A peer's model calls are recorded (and charged) like the turn's own, and pass
             # the same budget gate (it stops, rather than pauses, when the gate says no).
             ctx.extras[DELEGATE_KEY] = make_delegate(self.agents, profile, llm, toolset, ctx,
@@ -266,9 +266,10 @@ class TurnRunner:
                         await _emit_spend(meter, writer)
                     continue
                 if isinstance(step, Notice) and step.name == "llm_call":
-                    step = tool_llm_call(step.payload)  # a model call a tool made itself (a sub-agent)
-                    if step is None:
+                    called = tool_llm_call(step.payload)  # a model call a tool made itself (a sub-agent)
+                    if called is None:
                         continue
+                    step = called
                 if isinstance(step, Checkpoint):
                     await asyncio.shield(self.sessions.save_messages(session.id, step.messages, writer.turn_id))
                 elif meter is not None and isinstance(step, LlmCalled):

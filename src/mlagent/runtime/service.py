@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from ..agent.history import content_text, turn_messages
 from ..agent.loop import estimate_tokens
@@ -250,7 +250,7 @@ class ResponsesService:
 
     # -- input items, token count, delete ---------------------------------------------
     async def input_items(self, identity: Identity, response_id: str, after: str | None, limit: int,
-                          order: str) -> dict:
+                          order: Literal["asc", "desc"]) -> dict:
         turn = await self._owned_turn(identity, response_id)
         return page(input_items(turn.id, StoredRequest.load(turn.request).input), after, limit, order)
 

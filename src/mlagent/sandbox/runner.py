@@ -30,6 +30,7 @@ from .cgroups import spawn, task_budget
 from .confine import (
     NOBODY,
     SANDBOX_MOUNT,
+    IsolationError,
     bwrap_argv,
     bwrap_works,
     die_with_parent,
@@ -202,6 +203,8 @@ class Sandbox:
                 "HF_HOME": f"{workdir}/.cache/huggingface", "TMPDIR": "/tmp"}
 
     def _bwrap_argv(self, session_dir: Path, network: bool) -> list[str]:
+        if self._bwrap is None:  # `_choose` picks bwrap only when it is installed
+            raise IsolationError("bwrap is not installed")
         return bwrap_argv(self._bwrap, session_dir, network=network, drop_uid=self.drop_uid, setpriv=self._setpriv)
 
     async def run(self, session_id: str, argv: list[str], *, env: dict[str, str] | None = None,

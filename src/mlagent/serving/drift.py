@@ -41,9 +41,9 @@ def feature_drift(name: str, reference: np.ndarray, current: np.ndarray, method:
         psi = float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p)))
         return FeatureDrift(feature=name, statistic=psi, p_value=None, drift=psi > 0.2, **shares)
     expected = ref_p / ref_p.sum() * cur.sum()
-    result = stats.chisquare(cur, expected)
-    p = float(result.pvalue)
-    return FeatureDrift(feature=name, statistic=float(result.statistic), p_value=p, drift=p < 0.05, **shares)
+    chi = stats.chisquare(cur, expected)
+    p = float(chi.pvalue)
+    return FeatureDrift(feature=name, statistic=float(chi.statistic), p_value=p, drift=p < 0.05, **shares)
 
 
 def drift_report(names: list[str], reference: np.ndarray, current: np.ndarray, method: int) -> list[FeatureDrift]:

@@ -97,24 +97,25 @@ class Worker:
     async def call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         async with self._lock:
             if not self.alive:
-                raise WorkerError(f"the serving worker exited: {self.log_tail(500)}")
+                raise WorkerError(f"the serving worker exited: {self.log_tail(500)}") from None
             self._seq += 1
             message = {**message, "id": self._seq}
             guard = DiskGuard([self.home] if self.home else [], self.disk_mb, self._kill)
             try:
                 async with guard:
-                    self.proc.stdin.write(encode(message))
-                    await self.proc.stdin.drain()
-                    reply = await asyncio.wait_for(_read(self.proc.stdout), timeout)
+                    stdin, stdout = _pipes(self.proc)
+                    stdin.write(encode(message))
+                    await stdin.drain()
+                    reply = await asyncio.wait_for(_read(stdout), timeout)
             except TimeoutError:
                 await self.stop()
-                raise WorkerError(f"the model did not answer within {timeout:g}s; the worker was restarted", 504)
+                raise WorkerError(f"the model did not answer within {timeout:g}s; the worker was restarted", 504) from None
             except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError):
                 await asyncio.sleep(0.05)
                 if guard.tripped:
                     raise WorkerError(f"the serving worker was stopped: it wrote more than its disk limit of "
                                       f"{self.disk_mb} MB") from None
-                raise WorkerError(f"the serving worker exited: {self.log_tail(500)}")
+                raise WorkerError(f"the serving worker exited: {self.log_tail(500)}") from None
             if reply.get("id") != self._seq:
                 await self.stop()
                 raise WorkerError("the serving worker answered out of turn; it was restarted")
@@ -145,6 +146,13 @@ class Worker:
         self._kill()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.proc.wait(), 5)
+
+
+def _pipes(proc: asyncio.subprocess.Process) -> tuple[asyncio.StreamWriter, asyncio.StreamReader]:
+    """The worker's stdin and stdout (it is always started with both as pipes)."""
+    if proc.stdin is None or proc.stdout is None:
+        raise WorkerError("the serving worker was started without its pipes")
+    return proc.stdin, proc.stdout
 
 
 async def _read(stream: asyncio.StreamReader) -> dict[str, Any]:
@@ -185,9 +193,10 @@ async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout:
     guard = DiskGuard([home], limits.disk_mb, worker._kill)
     try:
         async with guard:
-            proc.stdin.write(encode(init.model_dump()))
-            await proc.stdin.drain()
-            ready = await asyncio.wait_for(_read(proc.stdout), timeout)
+            stdin, stdout = _pipes(proc)
+            stdin.write(encode(init.model_dump()))
+            await stdin.drain()
+            ready = await asyncio.wait_for(_read(stdout), timeout)
     except TimeoutError:
         await worker.stop()
         raise WorkerError(f"the model did not load within {timeout:g}s") from None

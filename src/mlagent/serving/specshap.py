@@ -51,7 +51,7 @@ class TreeShap:
         if spec.get("scale"):
             value = value / len(roots)
         trees = []
-        for a, b in zip(roots, ends):
+        for a, b in zip(roots, ends, strict=False):
             inner = left[a:b] != -1
             lo = np.where(inner, left[a:b] - a, -1)
             trees.append({"children_left": lo, "children_right": np.where(inner, right[a:b] - a, -1),

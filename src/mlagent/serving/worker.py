@@ -16,11 +16,15 @@ import pickle
 import sys
 import threading
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .frames import encode, read_sync
+
+if TYPE_CHECKING:
+    from .compiled import Predict, Spec
+    from .explain import Explainer
 
 SPEC_BYTES = 64 * 1024 * 1024
 
@@ -90,8 +94,9 @@ class Served:
             len(self.feature_names) if self.feature_names else None)
         self.classes = [c.item() if hasattr(c, "item") else c for c in getattr(self.model, "classes_", [])] or None
         found = compile_spec(self.model, self.background, self._sk_predict)
-        self.spec, self.fast = found if found else (None, None)
-        self.explainer = None
+        self.spec: Spec | None = found[0] if found else None
+        self.fast: Predict | None = found[1] if found else None
+        self.explainer: Explainer | None = None
         self.explain_error: str | None = "explanations are turned off for this deployment"
         self._building = threading.Thread(target=self._build_explainer, daemon=True)
         if init.get("explain", True):

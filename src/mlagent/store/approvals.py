@@ -7,13 +7,14 @@ import time
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .db import rowcount
 from .tables import Session, Turn
 
 
 class ApprovalStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
 
     async def resume(self, turn_id: str, session_id: str, pending: dict[str, Any], max_cost_usd: float | None,
@@ -26,7 +27,7 @@ class ApprovalStore:
                 update(Turn).where(Turn.id == turn_id, Turn.status == "incomplete")
                 .values(status="queued", lease_owner=owner, lease_expires_at=now + lease_seconds, updated_at=now)
             )
-            if result.rowcount != 1:
+            if rowcount(result) != 1:
                 return False
             values: dict[str, Any] = {"pending": pending, "updated_at": now}
             if max_cost_usd is not None:

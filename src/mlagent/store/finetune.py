@@ -6,9 +6,10 @@ import time
 from typing import Any
 
 from sqlalchemy import JSON, Float, Integer, String, Text, select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from .db import rowcount
 from .leases import JobLeases
 from .tables import Base
 
@@ -54,7 +55,7 @@ class FineTuningJob(Base):
 
 
 class FineTuneStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
         # Only local jobs run on a replica; an hf job runs on at the Hub whoever started it.
         self.leases = JobLeases(sessions, FineTuningJob, ("created", "queued", "running"),
@@ -102,7 +103,7 @@ class FineTuneStore:
                 .where(FineTuningJob.id == job_id, FineTuningJob.status.in_(from_statuses))
                 .values(status=to, updated_at=time.time(), **values)
             )
-            return result.rowcount == 1
+            return rowcount(result) == 1
 
     async def set_metrics(self, job_id: str, metrics: dict[str, Any]) -> None:
         async with self._sm() as db, db.begin():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cache
 
 from sqlalchemy import String, cast, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .db import MIGRATIONS_DIR
 from .finetune import FineTuningJob
@@ -33,7 +33,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     return ",".join(sorted(rows)) or None
 
 
-async def approvals_pending(sm: async_sessionmaker) -> int:
+async def approvals_pending(sm: async_sessionmaker[AsyncSession]) -> int:
     """Sessions whose latest response waits for an approval (a paused turn with its batch stored)."""
     pending = Session.pending.is_not(None) & (cast(Session.pending, String) != "null")
     q = (select(func.count(func.distinct(Session.id))).select_from(Turn).join(Session, Session.id == Turn.session_id)
@@ -42,7 +42,7 @@ async def approvals_pending(sm: async_sessionmaker) -> int:
         return int((await db.execute(q)).scalar_one())
 
 
-async def jobs_by_state(sm: async_sessionmaker) -> dict[tuple[str, str, str], int]:
+async def jobs_by_state(sm: async_sessionmaker[AsyncSession]) -> dict[tuple[str, str, str], int]:
     """(kind, backend, state) -> count, for fine-tuning jobs and model trainings."""
     out: dict[tuple[str, str, str], int] = {}
     async with sm() as db:

@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ _DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func"
 def asyncpg_connect_args(url: str) -> dict[str, Any]:
     """asyncpg.connect() keyword arguments for the SQLAlchemy URL the server is configured
     with, translated by the dialect the engine's pool uses, so both connect alike."""
-    _args, kwargs = PGDialect_asyncpg().create_connect_args(make_url(url))
+    _args, kwargs = PGDialect_asyncpg().create_connect_args(make_url(url))  # type: ignore[no-untyped-call]  # the dialect is unannotated
     return {k: v for k, v in kwargs.items() if k not in _DIALECT_ONLY}
 
 
@@ -92,7 +95,7 @@ class PgListener:
             try:
                 conn = await asyncpg.connect(**self._connect_args)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())  # this connection's flag
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self.connected.set()
                 log.info("listening for events on %s", CHANNEL)
@@ -116,7 +119,7 @@ class PgListener:
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
 
-async def _close(conn) -> None:
+async def _close(conn: asyncpg.Connection) -> None:
     try:
         await asyncio.wait_for(conn.close(), 2)
     except BaseException:  # noqa: BLE001 - closing must not mask the reason we are here

@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .db import rowcount
 from .leases import JobLeases
 from .registry_tables import DeploymentRow, MLModelRow, ModelFileRow, OperationRow, TrainingRow
 
@@ -21,7 +22,7 @@ class DuplicateError(Exception):
 
 
 class RegistryStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
         self.training_leases = JobLeases(sessions, TrainingRow, ("queued", "running"))
 
@@ -158,7 +159,7 @@ class RegistryStore:
             q = q.where(DeploymentRow.status.in_(tuple(only_from)))
         async with self._sm() as db, db.begin():
             result = await db.execute(q.values(status=status, reason=reason, updated_at=time.time()))
-            return result.rowcount > 0
+            return rowcount(result) > 0
 
     # -- operations -----------------------------------------------------------------------------
     async def add_operations(self, rows: Sequence[dict[str, Any]]) -> None:

@@ -8,18 +8,26 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .db import rowcount
 from .tables import Account, Session, Turn
 
 
 class SessionStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
 
     async def get(self, session_id: str) -> Session | None:
         async with self._sm() as db:
             return await db.get(Session, session_id)
+
+    async def require(self, session_id: str) -> Session:
+        """A session that must exist (a turn's: the foreign key keeps it); LookupError if not."""
+        session = await self.get(session_id)
+        if session is None:
+            raise LookupError(f"session {session_id} does not exist")
+        return session
 
     async def save_messages(self, session_id: str, messages: list[dict[str, Any]], turn_id: str | None = None) -> bool:
         """Replace the history. With `turn_id` (the worker's writes) only while that turn is
@@ -32,7 +40,7 @@ class SessionStore:
             stmt = stmt.where(running.exists())
         async with self._sm() as db, db.begin():
             result = await db.execute(stmt.values(messages=messages, updated_at=time.time()))
-            return result.rowcount == 1
+            return rowcount(result) == 1
 
     async def update(self, session_id: str, **values: Any) -> None:
         async with self._sm() as db, db.begin():
@@ -54,7 +62,7 @@ class SessionStore:
 
 
 class AccountStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
 
     async def seen(self, name: str, kind: str) -> None:

@@ -8,12 +8,14 @@ and, once it finished, one outbound message (the agent's answer).
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, case, exists, func, literal, or_, select, union_all
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import ColumnElement, Integer, Select, case, exists, func, literal, or_, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from .tables import Session, Turn
 
@@ -48,7 +50,7 @@ class MessageRow:
     snapshot: dict[str, Any]
 
 
-def _status_expr():
+def _status_expr() -> ColumnElement[str]:
     latest = (
         select(Turn.status).where(Turn.session_id == Session.id)
         .order_by(Turn.created_at.desc(), Turn.id.desc()).limit(1).correlate(Session).scalar_subquery()
@@ -62,10 +64,10 @@ def _status_expr():
 
 
 class ThreadStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
 
-    def _threads(self, account: str | None, agent: str | None):
+    def _threads(self, account: str | None, agent: str | None) -> Select[Session, str, int]:
         status = _status_expr().label("status")
         turns = select(func.count()).where(Turn.session_id == Session.id).correlate(Session).scalar_subquery()
         stmt = select(Session, status, turns.label("turns"))
@@ -101,7 +103,7 @@ class ThreadStore:
             found = dict((await db.execute(stmt)).all())
         return {s: int(found.get(s, 0)) for s in THREAD_STATUSES}
 
-    async def participants(self, thread_id: str) -> list[str]:
+    async def participants(self, thread_id: str) -> builtins.list[str]:
         agent = func.coalesce(Turn.agent, Session.agent)
         async with self._sm() as db:
             first = (await db.execute(select(Session.agent).where(Session.id == thread_id))).scalar_one_or_none()
@@ -110,16 +112,16 @@ class ThreadStore:
             others = sorted(set(rows) - {first})
         return ([first] if first else []) + others
 
-    async def active_turns(self, thread_id: str) -> list[str]:
+    async def active_turns(self, thread_id: str) -> builtins.list[str]:
         async with self._sm() as db:
             rows = await db.execute(select(Turn.id).where(Turn.session_id == thread_id, Turn.status.in_(RUNNING)))
             return list(rows.scalars())
 
     async def messages(self, account: str | None, thread_id: str | None, agent: str | None, limit: int,
-                       offset: int) -> tuple[list[MessageRow], int]:
+                       offset: int) -> tuple[builtins.list[MessageRow], int]:
         agent_expr = func.coalesce(Turn.agent, Session.agent)
 
-        def side(outbound: int, at) -> Any:
+        def side(outbound: int, at: InstrumentedAttribute[float]) -> Select[str, int, float]:
             stmt = select(Turn.id.label("turn_id"), literal(outbound, Integer).label("outbound"), at.label("at"))
             stmt = stmt.join(Session, Session.id == Turn.session_id)
             if outbound:

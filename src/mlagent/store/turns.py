@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from ..events.types import StoredEvent
+from .db import rowcount
 from .notify import EventNotifier
 from .tables import EventRow, Session, Turn
 
@@ -81,7 +82,7 @@ def paused_on_approval(turn: Turn) -> bool:
 class TurnStore:
     """The narrow protocol the runtime needs from the database for turns and events."""
 
-    def __init__(self, sessions: async_sessionmaker, notifier: EventNotifier | None = None) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], notifier: EventNotifier | None = None) -> None:
         self._sm = sessions
         self._engine = sessions.kw["bind"]
         self._notifier = notifier  # PostgreSQL: wake other replicas' tails in the same transaction
@@ -144,7 +145,7 @@ class TurnStore:
         if first_events:
             await db.execute(_INSERT_EVENTS, _event_rows(turn.id, first_events))
 
-    async def _by_key(self, account: str, key: str | None, db=None) -> Turn | None:
+    async def _by_key(self, account: str, key: str | None, db: AsyncSession | None = None) -> Turn | None:
         if not key:
             return None
         if db is None:
@@ -173,6 +174,13 @@ class TurnStore:
             row = (await db.execute(select(Turn, Session, latest).join(Session, Session.id == Turn.session_id)
                                     .join(latest, latest.id == latest_id).where(Turn.id == turn_id))).first()
             return (row[0], row[1], row[2]) if row is not None else None
+
+    async def require(self, turn_id: str) -> Turn:
+        """A turn that must exist (one this process has seen); LookupError if not."""
+        turn = await self.get(turn_id)
+        if turn is None:
+            raise LookupError(f"turn {turn_id} does not exist")
+        return turn
 
     async def by_idempotency_key(self, account: str, key: str) -> Turn | None:
         async with self._sm() as db:
@@ -258,7 +266,7 @@ class TurnStore:
         async with self._sm() as db, db.begin():
             result = await db.execute(update(Turn).where(Turn.id == turn_id, Turn.status == "in_progress")
                                       .values(cancel_requested=True))
-            return result.rowcount == 1
+            return rowcount(result) == 1
 
     async def transition(self, turn_id: str, from_statuses: Sequence[str], to_status: str, **values: Any) -> bool:
         """Move the turn to `to_status` only if it is in one of `from_statuses`: the
@@ -269,7 +277,7 @@ class TurnStore:
                 .where(Turn.id == turn_id, Turn.status.in_(tuple(from_statuses)))
                 .values(status=to_status, updated_at=time.time(), **values)
             )
-            return result.rowcount == 1
+            return rowcount(result) == 1
 
     async def renew_many(self, turn_ids: Sequence[str], owner: str, lease_seconds: float) -> set[str]:
         """Extend this process's leases; returns the ids whose cancellation was requested."""

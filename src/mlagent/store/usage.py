@@ -132,7 +132,7 @@ class ThreadBudget:
 
 
 class UsageStore:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
 
     # -- writes (each also refreshes the session's spent_usd) ---------------------

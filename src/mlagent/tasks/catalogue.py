@@ -4,7 +4,7 @@ configuration as `/api/config/model` (`MLAGENT_MODELS`, `MLAGENT_DEFAULT_MODEL`)
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,7 +24,7 @@ class ModelDetail(BaseModel):
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ModelCatalogue:

@@ -14,11 +14,11 @@ from .base import Tool, ToolContext
 from .datasets import DatasetInspectTool
 from .hub import HubRepoDetailsTool, HubSearchTool
 from .hubclient import HubClient
-from .mlmodels import ModelDeployTool, ModelPredictTool, ModelRegisterTool, ModelUploadTool
 from .jobs import FlavorCatalogue, JobCancelTool, JobInspectTool, JobLogsTool, JobRunTool, JobWaitTool
+from .mlmodels import ModelDeployTool, ModelPredictTool, ModelRegisterTool, ModelUploadTool
 from .papers import PaperDetailsTool, PaperSearchTool
-from .repos import RepoCreateTool, RepoUploadTool
 from .registry import ModelRegistryPort
+from .repos import RepoCreateTool, RepoUploadTool
 from .research import ResearchTool
 from .workspace import EditFileTool, ReadFileTool, RunCommandTool, RunPythonTool, WriteFileTool
 

@@ -48,7 +48,8 @@ class DatasetInspectTool(Tool):
                     raise ToolError(f"The dataset viewer cannot read {dataset!r} (HTTP {r.status_code}): {message}. "
                                     "It may not exist, be gated or private, or have no viewer support.")
                 raise ToolError(f"The dataset viewer answered HTTP {r.status_code} for {path}: {message}")
-            return r.json()
+            answer: dict[str, Any] = r.json()
+            return answer
 
         async def call(path: str, **params: Any) -> dict[str, Any]:
             try:
@@ -98,11 +99,11 @@ class DatasetInspectTool(Tool):
 def _type(spec: Any) -> str:
     if isinstance(spec, dict):
         if spec.get("_type") == "Value":
-            return spec.get("dtype", "?")
+            return str(spec.get("dtype", "?"))
         if spec.get("_type") in ("Sequence", "List") or "feature" in spec:
             return f"list[{_type(spec.get('feature'))}]"
         if "_type" in spec:
-            return spec["_type"]
+            return str(spec["_type"])
         return "{" + ", ".join(f"{k}: {_type(v)}" for k, v in spec.items()) + "}"
     if isinstance(spec, list) and spec:
         return f"list[{_type(spec[0])}]"

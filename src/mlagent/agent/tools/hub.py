@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from huggingface_hub import hf_hub_url
@@ -43,7 +44,9 @@ class HubSearchTool(Tool):
             raise ToolError(f"sort must be one of {', '.join(SORTS)}")
         limit = clamp(arguments.get("limit"), 1, 50, 10)
         api = self.hub.api(ctx)
-        lister = {"model": api.list_models, "dataset": api.list_datasets, "space": api.list_spaces}[kind]
+        listers: dict[str, Callable[..., Iterable[Any]]] = {
+            "model": api.list_models, "dataset": api.list_datasets, "space": api.list_spaces}
+        lister = listers[kind]
         kw: dict[str, Any] = {"search": query or None, "author": author or None, "filter": tag or None,
                               "sort": sort, "limit": limit}
         found = await self.hub.call(f"search {kind}s", lambda: list(lister(**kw)))
@@ -85,7 +88,9 @@ class HubRepoDetailsTool(Tool):
         repo_id = need_str(arguments, "repo_id")
         kind = kind_of(arguments)
         api = self.hub.api(ctx)
-        reader = {"model": api.model_info, "dataset": api.dataset_info, "space": api.space_info}[kind]
+        readers: dict[str, Callable[[str], Any]] = {
+            "model": api.model_info, "dataset": api.dataset_info, "space": api.space_info}
+        reader = readers[kind]
         info = await self.hub.call(f"read the {kind} {repo_id}", reader, repo_id)
         lines = [f"{kind} {info.id} — {self.hub.repo_url(info.id, kind)}"]
         for label in ("pipeline_tag", "library_name", "sdk", "downloads", "likes", "last_modified", "gated", "private"):

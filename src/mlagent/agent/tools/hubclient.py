@@ -89,7 +89,7 @@ class HubClient:
         if cached is not None:
             return cached
         info = await self.call("look up the caller's namespace", self.api(ctx).whoami)
-        name = info["name"]
+        name: str = info["name"]
         self._remember(self._namespaces, ctx.session_id, name)
         return name
 

@@ -11,14 +11,15 @@ session and the launching call in its labels, so the charge can be found again."
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import asyncio
 import base64
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, JobInfo
 
+from ...sandbox import Sandbox
 from .base import Tool, ToolContext, ToolError
 from .hubclient import HubClient, clamp, need_str
 
@@ -99,7 +100,7 @@ class JobRunTool(Tool):
         },
     }
 
-    def __init__(self, hub: HubClient, sandbox=None, trackio: bool = True,
+    def __init__(self, hub: HubClient, sandbox: Sandbox | None = None, trackio: bool = True,
                  job_price: Callable[[str, float], float] | None = None,
                  hardware: FlavorCatalogue | None = None) -> None:
         self.hub = hub
@@ -121,6 +122,7 @@ class JobRunTool(Tool):
 
     def estimate_cost_usd(self, arguments: dict[str, Any]) -> float:
         flavor = arguments.get("flavor") or "cpu-basic"
+        seconds: float
         try:
             seconds = timeout_seconds(arguments.get("timeout"))
         except ToolError:
@@ -237,7 +239,7 @@ class _JobTool(Tool):
         self.poll_seconds = poll_seconds
         self.job_price = job_price  # (flavor, seconds) -> USD, as JobRunTool's
 
-    async def _inspect(self, api: HfApi, job_id: str, ns: str):
+    async def _inspect(self, api: HfApi, job_id: str, ns: str) -> JobInfo:
         return await self.hub.call(f"inspect job {job_id}", api.inspect_job, job_id=job_id, namespace=ns)
 
     def _settle(self, job, ctx: ToolContext) -> None:
@@ -253,7 +255,7 @@ class _JobTool(Tool):
                                    lambda: list(api.fetch_job_logs(job_id=job_id, namespace=ns, tail=tail)))
 
     @staticmethod
-    def _describe(job) -> str:
+    def _describe(job: JobInfo) -> str:
         lines = [f"job {job.id}: {job.status.stage}" + (f" ({job.status.message})" if job.status.message else ""),
                  f"url: {job.url}", f"flavor: {job.flavor}"]
         if job.durations is not None:
@@ -332,7 +334,7 @@ class JobWaitTool(_JobTool):
             parts += await self._outputs(job, ctx, api)
         return "\n".join(parts)
 
-    async def _outputs(self, job, ctx: ToolContext, api: HfApi) -> list[str]:
+    async def _outputs(self, job: JobInfo, ctx: ToolContext, api: HfApi) -> list[str]:
         """Record the repo the job pushed (declared through its environment) as an artifact."""
         found = []
         for key in OUTPUT_ENV_KEYS:

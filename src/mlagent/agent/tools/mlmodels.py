@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from ...sandbox import Sandbox
 from .base import Tool, ToolContext, ToolError
 from .hubclient import clamp, need_str
-from .workspace import open_for_reading, with_reset_notice
 from .registry import FILE_KINDS, DeploymentInfo, DeployRequest, ModelRegistration, ModelRegistryPort, invalid
+from .workspace import open_for_reading, with_reset_notice
 
 CHUNK = 1 << 20
 DEPLOY_WAIT_SECONDS = 60

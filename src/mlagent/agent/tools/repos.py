@@ -91,7 +91,7 @@ class RepoUploadTool(Tool):
         finally:
             os.close(fd)
         kept = list(filter_repo_objects(found, ignore_patterns=DEFAULT_IGNORE_PATTERNS, key=lambda f: f[0]))
-        for name, fh in found:
+        for _name, fh in found:
             if not any(fh is k for _, k in kept):
                 fh.close()
         return [(f"{prefix}/{name}" if prefix else name, fh) for name, fh in kept]

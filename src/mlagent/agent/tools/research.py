@@ -7,6 +7,7 @@ import contextlib
 from typing import Any
 
 from ..history import repair
+from ..llm import ChatLLM, Completion, ReasoningChunk, TextChunk
 from ..steps import AgentError, Checkpoint, LlmCalled, TextDone, ToolCalled
 from .base import Tool, ToolContext, ToolError, ToolSet
 
@@ -76,10 +77,12 @@ class ResearchTool(Tool):
         note = " (stopped early by its token/step guard)" if guarded else ""
         return f"Research summary after {lookups} lookup(s), {used} tokens{note}:\n{summary.strip()}"
 
-    async def _wrap_up(self, llm, model: str, history: list[dict[str, Any]], ctx: ToolContext) -> str:
-        final = None
+    async def _wrap_up(self, llm: ChatLLM, model: str, history: list[dict[str, Any]], ctx: ToolContext) -> str:
+        final: TextChunk | ReasoningChunk | Completion | None = None
         async for piece in llm.stream(model, repair(history) + [{"role": "user", "content": WRAP_UP}], []):
             final = piece
+        if not isinstance(final, Completion):  # the stream ends with its Completion
+            raise ToolError("the research sub-agent's summary call returned no completion")
         ctx.notify("llm_call", {"model": model, "latency_ms": round(final.latency_ms, 3), "input_tokens":
                                 final.input_tokens, "output_tokens": final.output_tokens,
                                 "finish_reason": final.finish_reason})

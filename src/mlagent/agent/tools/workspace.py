@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ...sandbox import RunResult, Sandbox, SandboxPathError
 from .base import Tool, ToolContext, ToolError
 from .hubclient import HubClient, clamp, need_str
 
 READ_LIMIT = 64 * 1024
+T = TypeVar("T")
 # What a command costs comes from the server's price table (usage/prices.yaml, `sandbox`),
 # injected as `sandbox_price` (seconds -> USD) so there is one source of prices.
 SandboxPrice = Callable[[float], float]
@@ -55,7 +56,7 @@ class _SandboxTool(Tool):
     async def _invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         raise NotImplementedError
 
-    def _path(self, fn, *args):
+    def _path(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return fn(*args)
         except SandboxPathError as exc:

@@ -1,12 +1,11 @@
 """runtime: accounts, sessions, turns, events
 
 Revision ID: 0001_runtime
-Revises: 
+Revises:
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001_runtime'
 down_revision = None

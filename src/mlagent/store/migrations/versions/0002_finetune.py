@@ -4,9 +4,8 @@ Revision ID: 0002_finetune
 Revises: 0001_runtime
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002_finetune'
 down_revision = '0001_runtime'

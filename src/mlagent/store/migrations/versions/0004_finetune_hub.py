@@ -4,9 +4,8 @@ Revision ID: 0004_finetune_hub
 Revises: 0002_finetune
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0004_finetune_hub'
 down_revision = '0002_finetune'
