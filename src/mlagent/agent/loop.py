@@ -264,17 +264,19 @@ class AgentLoop:
     ) -> AsyncIterator[Step]:
         """Run one tool call (or answer it with `denied`) and record its result."""
         started = time.perf_counter()
+        output: str
         if denied is not None:
             output = denied
+        elif (repeated := self._repeated(call, seen_calls)) is not None:
+            output = repeated
         else:
-            output = self._repeated(call, seen_calls)
-            if output is None:
-                ctx.call_id = call.call_id
-                async for item in self._call_live(call.name, call.arguments, ctx, notices):
-                    if isinstance(item, Notice):
-                        yield item
-                    else:
-                        output = item
+            output = ""  # replaced by the call's result (`_call_live` always yields one)
+            ctx.call_id = call.call_id
+            async for item in self._call_live(call.name, call.arguments, ctx, notices):
+                if isinstance(item, Notice):
+                    yield item
+                else:
+                    output = item
         for notice in notices:
             yield notice
         notices.clear()

@@ -69,7 +69,7 @@ class EventBus:
         self._seen: dict[str, int] = {}  # the last seq known here, per subscribed response
         self._log_end = log_end
         self._poll = poll_seconds if log_end is not None else None
-        self._timers: dict[str, asyncio.Task] = {}
+        self._timers: dict[str, asyncio.Task[None]] = {}
 
     def subscribe(self, response_id: str) -> Subscription:
         sub = Subscription(self, response_id)

@@ -208,7 +208,7 @@ class FineTuningService:
         for path, param in ((train_path, "training_file"), (valid_path, "validation_file")):
             if path is not None:
                 await asyncio.to_thread(_jsonl_rows, path, param)
-        await self.hf.check_model(identity.token, req.model_id)
+        await hf.check_model(identity.token, req.model_id)
         cfg = req.compute_config.model_dump()
         cfg.update({k: v for k, v in HF_DEFAULTS.items() if k not in req.compute_config.model_fields_set})
         job = self._record(identity, req, train, valid, "hf", cfg)
@@ -218,7 +218,7 @@ class FineTuningService:
         job.estimated_cost_usd = hf.estimate(flavor, float(cfg["timeout_seconds"]))
         await self.store.add_job(job)
         created = job_out(job)
-        self.hf.submit(job, identity.token, train_path, valid_path)
+        hf.submit(job, identity.token, train_path, valid_path)
         return created
 
     @staticmethod

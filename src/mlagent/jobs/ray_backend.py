@@ -23,6 +23,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from ..blobs import BlobStore
 from ..errors import ServiceError
@@ -101,10 +102,12 @@ class RayBackend:
         return sid
 
     def _push_inputs(self, prefix: str, spec: JobSpec) -> list[Copy]:
+        assert self.blobs is not None  # only called with a blob store (MLAGENT_RAY_TRANSFER=blobs)
+        blobs = self.blobs
         trees = [(-1, spec.workdir), *((i, Path(m.host)) for i, m in enumerate(spec.mounts))]
-        return [Copy(index=i, kind=transfer.push(self.blobs, f"{prefix}/m{i}", path)) for i, path in trees]
+        return [Copy(index=i, kind=transfer.push(blobs, f"{prefix}/m{i}", path)) for i, path in trees]
 
-    async def _job(self, job_id: str) -> tuple[object, RayJob | None]:
+    async def _job(self, job_id: str) -> tuple[Any, RayJob | None]:
         info = await self._call("get_job_info", job_id)
         raw = ((info.runtime_env or {}).get("env_vars") or {}).get(ENV)
         return info, (RayJob.model_validate_json(raw) if raw else None)
@@ -140,6 +143,7 @@ class RayBackend:
         return state
 
     def _pull_outputs(self, job: RayJob) -> None:
+        assert self.blobs is not None and job.blob_prefix is not None  # a job sent through the store
         for c in job.copies:
             if c.index >= 0 and job.spec.mounts[c.index].writable:
                 transfer.pull(self.blobs, f"{job.blob_prefix}/out{c.index}", Path(job.spec.mounts[c.index].host),

@@ -289,7 +289,7 @@ class OperatorService:
                 raise _thread_closed(row.id)
             if row.status == "active":
                 raise _thread_busy(row.id)
-            session = await self.sessions.get(row.id)
+            session = await self.sessions.require(row.id)
         else:
             session = NewSession(identity.account, agent.name, agent.model or self.settings.default_model_id,
                                  DEFAULT_MAX_COST_USD)

@@ -154,7 +154,7 @@ class TurnRunner:
             await self._run(turn_id)
 
     async def _agent_of(self, turn) -> str:
-        return StoredRequest.load(turn.request).agent or (await self.sessions.get(turn.session_id)).agent
+        return StoredRequest.load(turn.request).agent or (await self.sessions.require(turn.session_id)).agent
 
     async def _run(self, turn_id: str) -> None:
         async with self._slots:
@@ -165,7 +165,7 @@ class TurnRunner:
                 turn = await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds)
                 if turn is None:
                     return  # cancelled while queued, or claimed elsewhere
-                session = await self.sessions.get(turn.session_id)
+                session = await self.sessions.require(turn.session_id)
             finally:
                 self._claiming.discard(turn_id)
             writer = reopen(self.turns, self.bus, turn)

@@ -225,10 +225,11 @@ class ResponsesService:
                     if not batch and await self._log_finished(response_id, after):
                         return  # resumed at (or past) the end of a finished log
                 elif source == "memory":
-                    batch = self.bus.recent(response_id, after)
-                    if batch is None:  # memory does not reach back: the log has them
+                    news = self.bus.recent(response_id, after)
+                    if news is None:  # memory does not reach back: the log has them
                         source = "log"
                         continue
+                    batch = news
                 else:
                     batch = []
                 for i, event in enumerate(batch):
@@ -326,7 +327,7 @@ class ResponsesService:
                         return after
             else:
                 break
-            turn = await self.turns.get(response_id)
+            turn = await self.turns.require(response_id)
         return response_of(turn)
 
     async def _end_cancelled(self, turn: Turn) -> ResponseObject | None:

@@ -119,7 +119,7 @@ class TurnQueue:
         turn_id = new_id("resp")
         snapshot = ResponseObject(id=turn_id, created_at=int(now), status="queued", model=model, session_id=session_id,
                                   max_cost_usd=cap, **shown)
-        first = [ResponseCreated(sequence_number=0, response=snapshot), ResponseQueued(sequence_number=1, response=snapshot)]
+        first: list[ResponseCreated | ResponseQueued] = [ResponseCreated(sequence_number=0, response=snapshot), ResponseQueued(sequence_number=1, response=snapshot)]
         turn = Turn(id=turn_id, session_id=session_id, account=account, status="queued", request=request.dump(),
                     snapshot=snapshot.model_dump(mode="json"), last_seq=1, cancel_requested=False,
                     lease_owner=self.owner, lease_expires_at=now + self.settings.lease_seconds,

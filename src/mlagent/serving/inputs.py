@@ -39,7 +39,7 @@ def _row(item: Any, names: list[str] | None, n: int | None) -> list[float]:
     raise _bad("A row must be a list of numbers or an object of feature values.")
 
 
-def _plain_floats(data: list, n: int | None) -> bool:
+def _plain_floats(data: list[Any] | tuple[Any, ...], n: int | None) -> bool:
     """Whether `data` is already rows of n finite floats (the common case, checked in bulk)."""
     if not all(type(r) is list for r in data) or len({len(r) for r in data}) != 1 or n is not None and len(data[0]) != n:
         return False
@@ -56,6 +56,6 @@ def parse_rows(data: Any, names: list[str] | None, n: int | None, max_rows: int)
         return [_row(data, names, n)], False
     if len(data) > max_rows:
         raise _bad(f"At most {max_rows} rows per call.")
-    if _plain_floats(data, n):
+    if isinstance(data, list) and _plain_floats(data, n):
         return data, True
     return [_row(item, names, n) for item in data], True

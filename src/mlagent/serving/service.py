@@ -8,6 +8,7 @@ replica) starts one on the first call."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import json
 import time
@@ -277,7 +278,7 @@ class DeploymentService:
         await self._record(account, row, prompts, payload)
         return payload
 
-    async def _predict_here(self, fast: Predict, rows: list[list[float]], work: int, shap: TreeShap | LinearShap | None,
+    async def _predict_here(self, fast: Predict, rows: builtins.list[builtins.list[float]], work: int, shap: TreeShap | LinearShap | None,
                             batch: bool, info: WorkerInfo) -> str:
         """A compiled model's prediction in this process (NumPy on the worker's checked spec), and
         with `shap` its SHAP explanation (specshap.py)."""
@@ -292,7 +293,7 @@ class DeploymentService:
             result["explanation"] = _explanation(result["explanation"], batch, info.feature_names)
         return json.dumps(result, separators=(",", ":"))
 
-    async def _record(self, account: str, row: DeploymentRow, inputs: list, payload: str) -> None:
+    async def _record(self, account: str, row: DeploymentRow, inputs: builtins.list[Any], payload: str) -> None:
         """Queue the call for the operations log (encoded and written off the request path)."""
         await self.recorder.add(account, row.ownerid, row.deployment_id, row.model_id,
                                 inputs if row.inference_data else None, payload)

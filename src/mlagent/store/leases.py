@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .db import rowcount
 
 
 class JobLeases:
@@ -23,14 +25,14 @@ class JobLeases:
     lease_expires_at, updated_at); `unfinished` are its non-terminal statuses, `scope` an
     optional condition on the rows that take leases at all (e.g. only local jobs)."""
 
-    def __init__(self, sessions: async_sessionmaker, table: Any, unfinished: tuple[str, ...],
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], table: Any, unfinished: tuple[str, ...],
                  scope: Any = None) -> None:
         self._sm = sessions
         self.table = table
         self.unfinished = unfinished
         self.scope = scope
 
-    def _lost(self, owner: str, now: float, mine: bool):
+    def _lost(self, owner: str, now: float, mine: bool) -> tuple[Any, ...]:
         """Unfinished and nobody alive holds it: no lease (a row from before leases), an
         expired one, or (with `mine`, at start-up) one this replica's previous run held."""
         t = self.table
@@ -60,4 +62,4 @@ class JobLeases:
         async with self._sm() as db, db.begin():
             result = await db.execute(update(t).where(t.id == job_id, *self._lost(owner, now, mine))
                                       .values(status="failed", updated_at=now, lease_expires_at=None, **values))
-            return result.rowcount == 1
+            return rowcount(result) == 1

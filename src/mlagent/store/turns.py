@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -28,8 +28,8 @@ ACTIVE = ("queued", "in_progress")
 
 # The hot statements, built once: Core on a connection, no ORM unit of work (each ORM
 # round trip cost ~5x the driver's own time).
-_TURNS = Turn.__table__
-_INSERT_EVENTS = insert(EventRow.__table__)
+_TURNS = cast(Table, Turn.__table__)
+_INSERT_EVENTS = insert(cast(Table, EventRow.__table__))
 _GET_TURN = select(*_TURNS.c).where(_TURNS.c.id == bindparam("turn_id"))
 _SNAPSHOT = select(_TURNS.c.account, _TURNS.c.snapshot).where(_TURNS.c.id == bindparam("turn_id"))
 _LOG_END = select(_TURNS.c.status, _TURNS.c.last_seq).where(_TURNS.c.id == bindparam("turn_id"))
@@ -68,7 +68,7 @@ class _KeyTaken(Exception):
     pass
 
 
-def _event_rows(turn_id: str, events: Sequence[tuple[int, str, str]], now: float | None = None) -> list[dict]:
+def _event_rows(turn_id: str, events: Sequence[tuple[int, str, str]], now: float | None = None) -> list[dict[str, Any]]:
     now = time.time() if now is None else now
     return [{"response_id": turn_id, "seq": seq, "type": type_, "data": data, "created_at": now}
             for seq, type_, data in events]
@@ -139,7 +139,7 @@ class TurnStore:
             raise DuplicateIdempotencyKey(existing) from None
 
     @staticmethod
-    async def _add_turn(db, turn: Turn, first_events: Sequence[tuple[int, str, str]]) -> None:
+    async def _add_turn(db: AsyncSession, turn: Turn, first_events: Sequence[tuple[int, str, str]]) -> None:
         db.add(turn)
         await db.flush()  # the turn (and a new session) before its events: they refer to it
         if first_events:

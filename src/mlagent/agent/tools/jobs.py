@@ -146,7 +146,7 @@ class JobRunTool(Tool):
         lines.append("Use hf_job_wait to wait for it, hf_job_logs for its logs.")
         return "\n".join(lines)
 
-    async def _launch(self, arguments: dict[str, Any], ctx: ToolContext):
+    async def _launch(self, arguments: dict[str, Any], ctx: ToolContext) -> tuple[str, JobInfo, str, int, dict[str, str], str | None]:
         flavor = arguments.get("flavor") or "cpu-basic"
         if self.hardware is not None:
             await self.hardware.refresh(ctx.token.get_secret_value() if ctx.token is not None else None)
@@ -242,7 +242,7 @@ class _JobTool(Tool):
     async def _inspect(self, api: HfApi, job_id: str, ns: str) -> JobInfo:
         return await self.hub.call(f"inspect job {job_id}", api.inspect_job, job_id=job_id, namespace=ns)
 
-    def _settle(self, job, ctx: ToolContext) -> None:
+    def _settle(self, job: JobInfo, ctx: ToolContext) -> None:
         """A job of this session that has ended: its launch's charge becomes what it cost."""
         labels = job.labels or {}
         seconds = ran_seconds(job)
@@ -263,7 +263,7 @@ class _JobTool(Tool):
         return "\n".join(lines)
 
 
-def ran_seconds(job) -> float | None:
+def ran_seconds(job: JobInfo) -> float | None:
     """How long the job ran, as the Hub reports it (its running time, else its timestamps)."""
     if job.durations is not None and job.durations.running_secs is not None:
         return float(job.durations.running_secs)
