@@ -30,7 +30,7 @@ serve: install
 # processes, so two cores run two files at once. Each sandbox has its own process limit (a pids
 # cgroup, docs/security.md), so the workers' sandboxes do not starve each other.
 test: lint
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 lint: dev
 	$(VENV)/bin/ruff check src tests bench

@@ -75,10 +75,11 @@ class MonitoringService:
             raise ServiceError(409, "no_inference_data", "No recorded inference inputs for this deployment yet "
                                "(predict with inference_data=1 first).", "deployment_id", retryable=False)
         names, reference = await asyncio.to_thread(_reference, data[1], info, *model.feature_names())
-        features = await asyncio.to_thread(drift_report, names, reference, np.concatenate(current), method)
+        inputs = np.concatenate(current)
+        features = await asyncio.to_thread(drift_report, names, reference, inputs, method)
         return DriftReport(deployment_id=deployment_id, modelid=row.model_id, method=method,
                            method_name=METHODS[method][0], threshold=METHODS[method][1], n_reference=len(reference),
-                           n_current=len(current), skipped_operations=skipped,
+                           n_current=len(inputs), skipped_operations=skipped,
                            drift_detected=any(f.drift for f in features), features=features)
 
 
