@@ -208,6 +208,38 @@ def test_local_fine_tuning_runs_on_ray(ray_address, fake_llm, fake_hub, tmp_path
     assert [str(j.status.value) for j in ran] == ["SUCCEEDED"]  # the trainer ran as a Ray job
 
 
+
+@pytest.mark.slow  # tens of seconds: two server starts / a real fine-tune
+def test_a_fine_tuning_job_on_ray_survives_a_kill_of_its_server(ray_address, fake_llm, fake_hub, tmp_path):
+    """kill -9 while the trainer runs on Ray: the restarted server follows the Ray job on and
+    the job ends as it would have (its model stored, its record succeeded), not failed."""
+    from .api_servers import client, start_api_server, wait_job
+    from .test_api_finetune import TRAIN
+
+    server = start_api_server(tmp_path, fake_llm, fake_hub, start_timeout=90, **_ray_env(ray_address))
+    with client(server) as c:
+        train = c.post("/ml-api/files/", files={"file": ("train.jsonl", TRAIN.encode())}).json()["id"]
+        job = c.post("/ml-api/fine-tuning-jobs/", json={"model_id": "tiny-gpt2", "training_file": train,
+                                                        "compute_config": {"epochs": 6}}).json()
+        remote = server.data_dir / "finetune" / job["id"] / "remote-job"
+        deadline = time.monotonic() + 180
+        while not remote.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert remote.exists(), server.log()[-3000:]
+        assert c.get(f"/ml-api/fine-tuning-jobs/{job['id']}/").json()["status"] == "running"
+    server.kill()  # kill -9 while the trainer runs on Ray
+    again = start_api_server(tmp_path, fake_llm, fake_hub, start_timeout=90, **_ray_env(ray_address))
+    try:
+        with client(again) as c:
+            done = wait_job(c, job["id"], timeout=300)
+            assert done["status"] == "succeeded", (done, again.log()[-3000:])
+            assert done["metrics"]["epoch"] == 6
+            assert c.get(f"/ml-api/fine-tuning-jobs/{job['id']}/model/").status_code == 200
+    finally:
+        again.stop()
+    assert "following its job" in again.log()
+
+
 def test_an_unreachable_cluster_is_a_clear_error(make_server):
     server = make_server(**_ray_env(f"http://127.0.0.1:{free_port()}")).start()
     with api_client(server) as c:

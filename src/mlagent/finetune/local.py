@@ -37,7 +37,7 @@ from ..sandbox.confine import (
     isolation,
     wrap,
 )
-from ..store.finetune import FineTuneStore
+from ..store.finetune import FineTuneStore, FineTuningJob
 from .outputs import add_event
 from .stored import FineTuneBlobs, job_key
 
@@ -51,6 +51,7 @@ MEMORY_LIMIT_BYTES = 4 * 1024 ** 3
 # 24.5 s on one thread and 16.6 s on two on an idle 2-core box, but 33 s vs 126 s while
 # other work ran (docs/agent-runtime-api.md): a second thread is a small win that can go badly.
 TRAINER_THREADS = "1"
+REMOTE_FILE = "remote-job"  # the job backend's id of a trainer run there (Ray), in the job's directory
 
 
 def _limits(cpu_seconds: int) -> None:  # runs in the child before exec
@@ -113,6 +114,8 @@ class LocalBackend:
             if job.lease_owner not in (None, self.owner):  # it ran on another machine
                 error = f"The replica running the job stopped (no heartbeat for {self.lease_seconds:g} s)."
             else:
+                if await self._reattach(job):
+                    continue
                 left = orphans.reap(self.stored.local(job_key(job.id)) / "trainer.pid")
                 if left == "alive":  # another live server process on this data directory runs it
                     continue
@@ -129,6 +132,25 @@ class LocalBackend:
     async def _beat(self) -> None:
         await self.store.leases.renew(list(self._tasks), self.owner, self.lease_seconds)
         await self.recover(mine=False)
+
+    async def _reattach(self, job: FineTuningJob) -> bool:
+        """A job of this replica that ran on the job backend (Ray) and that the backend still
+        knows is followed on, not failed: its trainer outlives the server."""
+        out = self.stored.local(job_key(job.id))
+        remote_file = out / REMOTE_FILE
+        if self.jobs is None or job.status != "running" or not remote_file.is_file():
+            return False
+        reattach = getattr(self.jobs, "reattach", None)
+        remote = remote_file.read_text().strip()
+        if reattach is None or not remote or not await reattach(remote):
+            return False
+        await self.store.leases.renew([job.id], self.owner, self.lease_seconds)
+        log.info("fine-tuning job %s: following its job %s again after the restart", job.id, remote)
+        job_id = job.id
+        task = asyncio.create_task(self._resume(self.jobs, job, out, remote), name=f"finetune:{job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
+        return True
 
     async def shutdown(self) -> None:
         if self._heartbeat is not None:
@@ -164,22 +186,39 @@ class LocalBackend:
             except Exception as exc:  # could not even start the trainer
                 log.exception("fine-tuning job %s crashed", job_id)
                 error = f"The trainer could not run: {type(exc).__name__}."
-            if error is None:  # into the store before the job says succeeded: any replica then finds it
-                try:
-                    await asyncio.to_thread(self.stored.put_model, job_id, out)
-                except Exception as exc:
-                    log.exception("storing the model of fine-tuning job %s failed", job_id)
-                    error = f"The fine-tuned model could not be stored: {type(exc).__name__}."
-            if error is None:
-                name = model_name(job.model_id, job.suffix, job_id)
-                if await self.store.transition(job_id, ("running",), "succeeded", fine_tuned_model=name):
-                    add_event(out, "message", f"The job succeeded: fine-tuned model {name}.")
-            elif await self.store.transition(job_id, ("running",), "failed", error=error):
-                add_event(out, "message", f"The job failed: {error}", level="error")
+            await self._finish(job, out, error)
+
+    async def _resume(self, jobs: JobBackend, job: FineTuningJob, out: Path, remote: str) -> None:
+        """Follow a trainer that kept running on the job backend (Ray) across a restart."""
+        async with self._slots:
+            add_event(out, "message", "The server restarted; following the job on the cluster again.")
             try:
-                await asyncio.to_thread(self.stored.put_notes, job_id, out)
-            except Exception:
-                log.exception("storing the log and events of fine-tuning job %s failed", job_id)
+                error = await self._follow_on(jobs, job.id, out, remote,
+                                              float(job.compute_config["timeout_seconds"]))
+            except Exception as exc:
+                log.exception("fine-tuning job %s: following it after the restart failed", job.id)
+                error = f"The job could not be followed after the restart: {type(exc).__name__}."
+            await self._finish(job, out, error)
+
+    async def _finish(self, job: FineTuningJob, out: Path, error: str | None) -> None:
+        """The model into the store (if it succeeded), the record's end, the notes into the store."""
+        job_id = job.id
+        if error is None:  # into the store before the job says succeeded: any replica then finds it
+            try:
+                await asyncio.to_thread(self.stored.put_model, job_id, out)
+            except Exception as exc:
+                log.exception("storing the model of fine-tuning job %s failed", job_id)
+                error = f"The fine-tuned model could not be stored: {type(exc).__name__}."
+        if error is None:
+            name = model_name(job.model_id, job.suffix, job_id)
+            if await self.store.transition(job_id, ("running",), "succeeded", fine_tuned_model=name):
+                add_event(out, "message", f"The job succeeded: fine-tuned model {name}.")
+        elif await self.store.transition(job_id, ("running",), "failed", error=error):
+            add_event(out, "message", f"The job failed: {error}", level="error")
+        try:
+            await asyncio.to_thread(self.stored.put_notes, job_id, out)
+        except Exception:
+            log.exception("storing the log and events of fine-tuning job %s failed", job_id)
 
     def _prepare(self, out: Path, model_id: str, cfg: dict, training: str, validation: str | None,
                  base_dir: str | None) -> JobSpec:
@@ -228,6 +267,12 @@ class LocalBackend:
         """The trainer as a job of `jobs`: its output (JSON events on stdout, mixed with its
         stderr) is read as it grows; the log is kept in `out/trainer.log` at the end."""
         remote = await jobs.submit(spec)
+        (out / REMOTE_FILE).write_text(remote)  # a restarted server follows it on (`recover`)
+        return await self._follow_on(jobs, job_id, out, remote, spec.limits.wall_seconds)
+
+    async def _follow_on(self, jobs: JobBackend, job_id: str, out: Path, remote: str,
+                         wall_seconds: float | None) -> str | None:
+        """Read the remote trainer's output as it grows until it ends; its error, if any."""
         self._remote[job_id] = remote
         seen, last_error = 0, None
         try:
@@ -246,7 +291,7 @@ class LocalBackend:
         if state.status == "succeeded":
             return None
         if state.reason and "wall clock limit" in state.reason:
-            return f"The job exceeded its timeout of {spec.limits.wall_seconds:g} seconds."
+            return f"The job exceeded its timeout of {wall_seconds:g} seconds."
         if last_error:
             return last_error
         lines = [line for line in text.strip().splitlines() if not line.startswith("{")][-1:] or [""]
