@@ -17,7 +17,11 @@ The client is bench/sse_client.py in its own process (raw asyncio sockets, no HT
 its CPU time is printed too. The fake LLM stamps each chunk; every figure is the median over
 interleaved runs, with server CPU from /proc/<pid>/stat.
 
-    python -m bench.streams [--quick] [--pg]
+    python -m bench.streams [--quick] [--pg] [--streams=N] [--concurrent-only]
+
+`--streams=N` sets the stream count of figures 4–6 (default 100 live runs, 1,000 fan-out and
+idle streams); `--concurrent-only` runs only those three (issue 14's 2,000 streams per process:
+`--pg --streams=2000 --concurrent-only`).
 """
 
 from __future__ import annotations
@@ -170,6 +174,10 @@ def main(argv: list[str] | None = None) -> None:
     runs = 1 if quick else 3
     tokens = 300 if quick else 10_000
     n_live, n_fan, n_idle = (10, 50, 50) if quick else (100, 1000, 1000)
+    for arg in argv:
+        if arg.startswith("--streams="):
+            n_live = n_fan = n_idle = int(arg.split("=", 1)[1])
+    single = "--concurrent-only" not in argv
     latency_chunks = 20 if quick else 100
     idle_seconds = 2 if quick else 10
     extra = {}
@@ -182,61 +190,62 @@ def main(argv: list[str] | None = None) -> None:
             uvicorn_proc("bare-relay", "bench.bare_apps:relay_app", BENCH_LLM_URL=llm.url + "/v1") as relay:
         sides = {"ours": Side("mlagent", ours, llm), "base": Side("relay", relay, llm)}
 
-        # 1. token → client latency, one stream
-        p50 = Figure(f"token → SSE client p50, 1 stream, {latency_chunks} chunks 20 ms apart", "ms", higher_is_better=False)
-        p99 = Figure("token → SSE client p99, same", "ms", higher_is_better=False)
+        if single:  # figures 1–3: one stream at a time
+            # 1. token → client latency, one stream
+            p50 = Figure(f"token → SSE client p50, 1 stream, {latency_chunks} chunks 20 ms apart", "ms", higher_is_better=False)
+            p99 = Figure("token → SSE client p99, same", "ms", higher_is_better=False)
 
-        def token_latency(key: str) -> None:
-            lat, complete, _, _ = live(sides[key], 1, latency_chunks, 0.02)
-            assert complete == 1, f"{sides[key].name}: a token was lost"
-            getattr(p50, key).append(pct(lat, 0.5)), getattr(p99, key).append(pct(lat, 0.99))
+            def token_latency(key: str) -> None:
+                lat, complete, _, _ = live(sides[key], 1, latency_chunks, 0.02)
+                assert complete == 1, f"{sides[key].name}: a token was lost"
+                getattr(p50, key).append(pct(lat, 0.5)), getattr(p99, key).append(pct(lat, 0.99))
 
-        live(sides["ours"], 1, 3, 0), live(sides["base"], 1, 3, 0)  # warm-up
-        section("token → SSE client latency", [p50, p99],
-                lambda: interleave(runs, lambda: token_latency("ours"), lambda: token_latency("base")))
-        rows += [p50, p99]
+            live(sides["ours"], 1, 3, 0), live(sides["base"], 1, 3, 0)  # warm-up
+            section("token → SSE client latency", [p50, p99],
+                    lambda: interleave(runs, lambda: token_latency("ours"), lambda: token_latency("base")))
+            rows += [p50, p99]
 
-        # 2. a live answer of `tokens` tokens to one client
-        wall = Figure(f"a live {tokens:,}-token answer to one client", "s", higher_is_better=False)
-        per_token = Figure("server CPU per token, same", "CPU-ms", higher_is_better=False)
+            # 2. a live answer of `tokens` tokens to one client
+            wall = Figure(f"a live {tokens:,}-token answer to one client", "s", higher_is_better=False)
+            per_token = Figure("server CPU per token, same", "CPU-ms", higher_is_better=False)
 
-        def long_answer(key: str) -> None:
-            _, complete, seconds, cpu = live(sides[key], 1, tokens, 0)
-            assert complete == 1, f"{sides[key].name}: a token was lost"
-            getattr(wall, key).append(seconds), getattr(per_token, key).append(cpu * 1000 / tokens)
+            def long_answer(key: str) -> None:
+                _, complete, seconds, cpu = live(sides[key], 1, tokens, 0)
+                assert complete == 1, f"{sides[key].name}: a token was lost"
+                getattr(wall, key).append(seconds), getattr(per_token, key).append(cpu * 1000 / tokens)
 
-        section("a live answer to one client", [wall, per_token],
-                lambda: interleave(runs, lambda: long_answer("ours"), lambda: long_answer("base")))
-        rows += [wall, per_token]
+            section("a live answer to one client", [wall, per_token],
+                    lambda: interleave(runs, lambda: long_answer("ours"), lambda: long_answer("base")))
+            rows += [wall, per_token]
 
-        # 3. replay of that finished response vs bare Starlette serving the same frames
-        frames_file = Path(tempfile.mkdtemp(prefix="bench-replay-")) / "frames.sse"
-        rid = capture_last_response(ours, frames_file)
-        replay = Figure(f"replay of a finished {tokens:,}-token response over SSE", "ms", higher_is_better=False)
-        replay_cpu = Figure("server CPU per replay, same", "CPU-ms", higher_is_better=False)
-        with uvicorn_proc("bare-starlette", "bench.bare_apps:replay_app", BENCH_FRAMES_FILE=str(frames_file)) as bare:
-            def replay_run(server: Proc, path: str, headers: dict, key: str) -> None:
-                cpu0 = server.cpu()
-                client = Client(server.port, [{"method": "GET", "path": path, "headers": headers}])
-                client.ready()
-                result = client.result()
-                getattr(replay, key).append(result["seconds"] * 1000)
-                getattr(replay_cpu, key).append((server.cpu() - cpu0) * 1000)
-                frames = result["streams"][0]["frames"]
-                assert frames >= tokens, f"{server.name}: {frames} frames"
+            # 3. replay of that finished response vs bare Starlette serving the same frames
+            frames_file = Path(tempfile.mkdtemp(prefix="bench-replay-")) / "frames.sse"
+            rid = capture_last_response(ours, frames_file)
+            replay = Figure(f"replay of a finished {tokens:,}-token response over SSE", "ms", higher_is_better=False)
+            replay_cpu = Figure("server CPU per replay, same", "CPU-ms", higher_is_better=False)
+            with uvicorn_proc("bare-starlette", "bench.bare_apps:replay_app", BENCH_FRAMES_FILE=str(frames_file)) as bare:
+                def replay_run(server: Proc, path: str, headers: dict, key: str) -> None:
+                    cpu0 = server.cpu()
+                    client = Client(server.port, [{"method": "GET", "path": path, "headers": headers}])
+                    client.ready()
+                    result = client.result()
+                    getattr(replay, key).append(result["seconds"] * 1000)
+                    getattr(replay_cpu, key).append((server.cpu() - cpu0) * 1000)
+                    frames = result["streams"][0]["frames"]
+                    assert frames >= tokens, f"{server.name}: {frames} frames"
 
-            def ours_replay():
-                return replay_run(ours, f"/v1/responses/{rid}/events", BEARER, "ours")
-            def bare_replay():
-                return replay_run(bare, "/replay", {}, "base")
-            def replays() -> None:
-                ours_replay(), bare_replay()  # warm-up
-                for f in (replay, replay_cpu):
-                    f.ours.clear(), f.base.clear()
-                interleave(runs if quick else runs + 2, ours_replay, bare_replay)
+                def ours_replay():
+                    return replay_run(ours, f"/v1/responses/{rid}/events", BEARER, "ours")
+                def bare_replay():
+                    return replay_run(bare, "/replay", {}, "base")
+                def replays() -> None:
+                    ours_replay(), bare_replay()  # warm-up
+                    for f in (replay, replay_cpu):
+                        f.ours.clear(), f.base.clear()
+                    interleave(runs if quick else runs + 2, ours_replay, bare_replay)
 
-            section("replay", [replay, replay_cpu], replays)
-        rows += [replay, replay_cpu]
+                section("replay", [replay, replay_cpu], replays)
+            rows += [replay, replay_cpu]
 
         # 4. N live runs, one client each
         n_p50 = Figure(f"{n_live} live runs (one client each), 50 chunks 20 ms apart: token p50", "ms",
