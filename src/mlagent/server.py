@@ -30,8 +30,8 @@ from .finetune.local import LocalBackend
 from .finetune.service import FineTuningService
 from .finetune.stored import FineTuneBlobs
 from .jobs.replica import replica_id
-from .mlconnector import build_mlconnector
-from .mlconnector_port import MLConnectorPort
+from .mlconnector.agent_port import MLConnectorPort
+from .mlconnector.build import build_mlconnector
 from .observability import metrics, tracing
 from .observability.context import valid_request_id
 from .organism.registry import AgentRegistry
