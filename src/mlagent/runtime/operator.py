@@ -78,7 +78,7 @@ class OperatorService:
         self.queue = queue
         self.responses = responses
         self._shutdown = shutdown
-        self._drain_task: asyncio.Task | None = None
+        self._drain_task: asyncio.Task[None] | None = None
 
     @property
     def stopping(self) -> bool:

@@ -39,6 +39,7 @@ from ..events.types import (
 from ..observability import turns as observed
 from ..organism.registry import AgentRegistry
 from ..store.sessions import SessionStore
+from ..store.tables import Session, Turn
 from ..store.turns import TurnStore
 from ..store.usage import UsageStore
 from ..usage.meter import SessionMeter, cost_usage
@@ -82,7 +83,7 @@ class TurnRunner:
         self.usage = usage
         self.prices = prices
         self.owner = new_id("worker")
-        self._tasks: dict[str, asyncio.Task] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelled: set[str] = set()
         # Turns between their claim and the guarded part of `_run`: a cancel there only
         # marks them (the guarded part checks the mark first), so no claimed turn is left
@@ -106,7 +107,7 @@ class TurnRunner:
         task = asyncio.create_task(self._admitted(turn_id), name=f"turn:{turn_id}")
         self._tasks[turn_id] = task
 
-        def _done(t: asyncio.Task) -> None:
+        def _done(t: asyncio.Task[None]) -> None:
             if self._tasks.get(turn_id) is not t:
                 return  # a continuation of the same response (after an approval) took over
             self._tasks.pop(turn_id, None)
@@ -157,7 +158,7 @@ class TurnRunner:
         with self.agents.turn(agent, turn_id):
             await self._run(turn_id)
 
-    async def _agent_of(self, turn) -> str:
+    async def _agent_of(self, turn: Turn) -> str:
         return StoredRequest.load(turn.request).agent or (await self.sessions.require(turn.session_id)).agent
 
     async def _run(self, turn_id: str) -> None:
@@ -209,7 +210,7 @@ class TurnRunner:
                 await self.turns.release(turn_id)
 
     async def _drive(
-        self, request: StoredRequest, session, writer: EventWriter, emitter: TurnEmitter
+        self, request: StoredRequest, session: Session, writer: EventWriter, emitter: TurnEmitter
     ) -> Paused | str | None:
         """Run the loop to its end; a `Paused` (or `DENIED`) says how the turn stops."""
         live = self.live.get(session.id)
