@@ -34,7 +34,7 @@ from .mlconnector.agent_port import MLConnectorPort
 from .mlconnector.build import build_mlconnector
 from .observability import metrics, tracing
 from .observability.context import valid_request_id
-from .organism.registry import AgentRegistry
+from .organism.roster import AgentRoster
 from .organism.spec import OrganismError
 from .runtime.approvals import ApprovalsService
 from .runtime.ids import new_id
@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
         toolset_for = functools.partial(default_toolset, toolbox=toolbox, extra=extra_tools)
         all_tools = toolset_for(None)
         try:
-            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids, PauseStore(sm))
+            agents = AgentRoster(settings.organism_path, all_tools.names(), settings.model_ids, PauseStore(sm))
         except OrganismError as exc:
             log.error("cannot start: the organism file is broken: %s", exc.reason)
             await mlconnector.close()

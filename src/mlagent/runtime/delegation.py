@@ -20,13 +20,13 @@ from ..agent.notices import Notice
 from ..agent.steps import AgentError, LlmCalled, TextDone, ToolReturned
 from ..agent.tools.base import ToolContext, ToolSet
 from ..agent.tools.delegate import Delegate, DelegateTool
-from ..organism.registry import AgentProfile, AgentRegistry
+from ..organism.roster import AgentProfile, AgentRoster
 from .notices import NoticeRouter, NoticeSink
 
 TOKEN_BUDGET_EXCEEDED = "thread_token_budget_exceeded"
 
 
-def make_delegate(agents: AgentRegistry, caller: AgentProfile, llm: ChatLLM, toolset: ToolSet, ctx: ToolContext,
+def make_delegate(agents: AgentRoster, caller: AgentProfile, llm: ChatLLM, toolset: ToolSet, ctx: ToolContext,
                   recorder: NoticeSink, default_model: str, max_steps: int,
                   gate: SpendGate | None = None) -> Delegate:
     async def delegate(peer: str, task: str) -> str:

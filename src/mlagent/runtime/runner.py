@@ -37,7 +37,7 @@ from ..events.types import (
     cancelled_event,
 )
 from ..observability import turns as observed
-from ..organism.registry import AgentRegistry
+from ..organism.roster import AgentRoster
 from ..store.sessions import SessionStore
 from ..store.tables import Session, Turn
 from ..store.turns import TurnStore
@@ -71,7 +71,7 @@ class TurnRunner:
         toolset_for: Callable[[StoredRequest | None], ToolSet],
         usage: UsageStore | None = None,
         prices: PriceTable | None = None,
-        agents: AgentRegistry | None = None,
+        agents: AgentRoster | None = None,
         workspaces: WorkspaceSnapshots | None = None,
     ) -> None:
         self.settings = settings
