@@ -20,7 +20,7 @@ from .agent.tools.hubclient import HubClient
 from .agent.tools.plan import PlanTool
 from .agent.tools.registry import ModelRegistryPort
 from .agent.tools.toolbox import Toolbox, build_toolbox
-from .auth.api_keys import ApiKeyRegistry
+from .auth.api_keys import ApiKeys
 from .auth.hf_tokens import HfTokenValidator
 from .blobs import open_blob_store
 from .config import Settings
@@ -193,7 +193,7 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
         app.state.services = Services(
             settings=settings,
             hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
-            api_keys=ApiKeyRegistry(settings.agent_api_key, settings.api_keys_file, settings.operator_key,
+            api_keys=ApiKeys(settings.agent_api_key, settings.api_keys_file, settings.operator_key,
                                     settings.is_loopback),
             responses=responses_service,
             approvals=approvals,
