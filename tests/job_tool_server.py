@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mlagent.agent.notices import CostNotice, LlmCallNotice
 from mlagent.agent.tools.base import Tool, ToolContext
 from mlagent.config import Settings
 from mlagent.usage.estimates import job_cost, parse_timeout
@@ -43,7 +44,7 @@ class LaunchJobTool(Tool):
         with self._launches.open("a") as f:
             f.write(json.dumps({"response_id": ctx.response_id, **arguments}) + "\n")
         if "ran_seconds" in arguments:  # the job finished: its actual cost replaces the estimate
-            ctx.notify("cost", {"usd": job_cost(self._prices, arguments["flavor"], arguments["ran_seconds"]).usd})
+            ctx.notify(CostNotice(usd=job_cost(self._prices, arguments["flavor"], arguments["ran_seconds"]).usd))
         return f"Launched job_123 on {arguments['flavor']}."
 
 
@@ -57,8 +58,8 @@ class SubAgentTool(Tool):
                                                    "output_tokens": {"type": "integer"}}}
 
     async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
-        ctx.notify("llm_call", {"agent": "research", "model": "moonshotai/Kimi-K2.6:novita", "latency_ms": 5.0,
-                                "input_tokens": arguments["input_tokens"], "output_tokens": arguments["output_tokens"]})
+        ctx.notify(LlmCallNotice(agent="research", model="moonshotai/Kimi-K2.6:novita", latency_ms=5.0,
+                                 input_tokens=arguments["input_tokens"], output_tokens=arguments["output_tokens"]))
         return "Summary from the sub-agent."
 
 

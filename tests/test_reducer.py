@@ -79,12 +79,21 @@ def test_truncation_keeps_at_most_4kb_of_utf8_and_says_so(text):
         assert "response.tool_log" in out
 
 
-def test_unrecognised_internal_events_are_forwarded_and_ignored_by_the_reducer():
-    from mlagent.agent.steps import Notice
-    from mlagent.runtime.emitter import notice_event
+async def test_forwarded_internal_events_are_ignored_by_the_reducer():
+    from mlagent.agent.notices import JobStatusNotice
+    from mlagent.runtime.notices import NoticeRouter
 
-    event = notice_event(Notice(name="research.summary", payload={"tokens": 12}))
-    assert event.type == "response.research.summary"
+    class Sink:
+        def __init__(self) -> None:
+            self.events: list = []
+
+        async def emit(self, event) -> None:
+            self.events.append(event)
+
+    sink = Sink()  # a job's progress has no event class of its own: it is forwarded
+    await NoticeRouter(sink).route(JobStatusNotice(job_id="job_1", stage="RUNNING", message=None, url="u"))
+    [event] = sink.events
+    assert event.type == "response.job_status"
     state = apply(None, ResponseCreated(response=base()))
     parsed = parse_event(event.model_dump_json())
     assert parsed.model_dump() == event.model_dump()

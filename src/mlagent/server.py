@@ -15,12 +15,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from .agent.tools.base import Tool, ToolSet
-from .agent.tools.catalog import ToolCatalog, build_catalog
 from .agent.tools.delegate import DelegateTool
 from .agent.tools.hubclient import HubClient
 from .agent.tools.plan import PlanTool
 from .agent.tools.registry import ModelRegistryPort
-from .auth.api_keys import ApiKeyRegistry
+from .agent.tools.toolbox import Toolbox, build_toolbox
+from .auth.api_keys import ApiKeys
 from .auth.hf_tokens import HfTokenValidator
 from .blobs import open_blob_store
 from .config import Settings
@@ -30,11 +30,11 @@ from .finetune.local import LocalBackend
 from .finetune.service import FineTuningService
 from .finetune.stored import FineTuneBlobs
 from .jobs.replica import replica_id
-from .mlconnector import build_mlconnector
-from .mlconnector_port import MLConnectorPort
+from .mlconnector.agent_port import MLConnectorPort
+from .mlconnector.build import build_mlconnector
 from .observability import metrics, tracing
 from .observability.context import valid_request_id
-from .organism.registry import AgentRegistry
+from .organism.roster import AgentRoster
 from .organism.spec import OrganismError
 from .runtime.approvals import ApprovalsService
 from .runtime.ids import new_id
@@ -68,16 +68,16 @@ from .usage.service import UsageService
 log = logging.getLogger("mlagent")
 
 
-def default_toolset(request: StoredRequest | None, catalog: ToolCatalog | None = None,
+def default_toolset(request: StoredRequest | None, toolbox: Toolbox | None = None,
                     extra: Sequence[Tool] = ()) -> ToolSet:
     tools = [PlanTool(), DelegateTool(), *extra]
-    if catalog is None:
+    if toolbox is None:
         return ToolSet(tools)
-    return ToolSet([*tools, *catalog.tools], finishers=[catalog.finish])
+    return ToolSet([*tools, *toolbox.tools], finishers=[toolbox.finish])
 
 
-def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistryPort | None = None,
-                  hardware: JobHardware | None = None) -> ToolCatalog:
+def agent_toolbox(settings: Settings, prices: PriceTable, registry: ModelRegistryPort | None = None,
+                  hardware: JobHardware | None = None) -> Toolbox:
     """The Hub, sandbox, jobs, research and (given the MLConnector) model-registry tools."""
     from .sandbox import Limits, Sandbox
 
@@ -87,7 +87,7 @@ def agent_catalog(settings: Settings, prices: PriceTable, registry: ModelRegistr
     sandbox = Sandbox(settings.data_dir / "sandboxes", limits, settings.sandbox_isolation)
     log.info("sandbox isolation: %s", sandbox.isolation)
     hub = HubClient(settings.hf_endpoint, settings.dataset_viewer_url)
-    return build_catalog(hub, sandbox, job_poll_seconds=settings.job_poll_seconds,
+    return build_toolbox(hub, sandbox, job_poll_seconds=settings.job_poll_seconds,
                          trackio=settings.trackio_dashboards, research_max_tokens=settings.research_max_tokens,
                          job_price=lambda flavor, seconds: job_cost(prices, flavor, seconds).usd,
                          sandbox_price=lambda seconds: sandbox_cost(prices, seconds).usd,
@@ -152,23 +152,23 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
                                         s3_endpoint_url=settings.s3_endpoint_url)
         mlconnector = await build_mlconnector(settings, sm, blobs)  # before the tools: the agent is its client
         port = MLConnectorPort(mlconnector.registry, mlconnector.deployments, settings.resolved_public_url)
-        catalog = await asyncio.to_thread(agent_catalog, settings, prices, port, hardware)
-        toolset_for = functools.partial(default_toolset, catalog=catalog, extra=extra_tools)
+        toolbox = await asyncio.to_thread(agent_toolbox, settings, prices, port, hardware)
+        toolset_for = functools.partial(default_toolset, toolbox=toolbox, extra=extra_tools)
         all_tools = toolset_for(None)
         try:
-            agents = AgentRegistry(settings.organism_path, all_tools.names(), settings.model_ids, PauseStore(sm))
+            agents = AgentRoster(settings.organism_path, all_tools.names(), settings.model_ids, PauseStore(sm))
         except OrganismError as exc:
             log.error("cannot start: the organism file is broken: %s", exc.reason)
             await mlconnector.close()
             raise RuntimeError(f"organism file: {exc.reason}") from None
         await agents.restore()  # pauses from before the restart, before any turn is admitted
-        workspaces = (WorkspaceSnapshots(blobs, catalog.sandbox, settings.workspace_snapshot_max_mb << 20)
-                      if settings.blob_url and catalog.sandbox is not None else None)  # shared: they follow the session
+        workspaces = (WorkspaceSnapshots(blobs, toolbox.sandbox, settings.workspace_snapshot_max_mb << 20)
+                      if settings.blob_url and toolbox.sandbox is not None else None)  # shared: they follow the session
         runner = TurnRunner(settings, turns, sessions, bus, live, restrict_tools(toolset_for), usage=usage,
                             prices=prices, agents=agents, workspaces=workspaces)
         await recover_on_start(turns, bus, single_process=url.startswith("sqlite"))
-        sweeper = (WorkspaceSweeper(catalog.sandbox, sessions, live, settings.sandbox_retention_hours * 3600)
-                   if catalog.sandbox is not None else None)
+        sweeper = (WorkspaceSweeper(toolbox.sandbox, sessions, live, settings.sandbox_retention_hours * 3600)
+                   if toolbox.sandbox is not None else None)
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds, sweeper)
         finetune_store = FineTuneStore(sm)
         finetune_blobs = FineTuneBlobs(blobs, settings.data_dir)
@@ -193,7 +193,7 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
         app.state.services = Services(
             settings=settings,
             hf_tokens=HfTokenValidator(settings.hf_endpoint, settings.whoami_cache_seconds),
-            api_keys=ApiKeyRegistry(settings.agent_api_key, settings.api_keys_file, settings.operator_key,
+            api_keys=ApiKeys(settings.agent_api_key, settings.api_keys_file, settings.operator_key,
                                     settings.is_loopback),
             responses=responses_service,
             approvals=approvals,

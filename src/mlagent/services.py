@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .auth.api_keys import ApiKeyRegistry
+from .auth.api_keys import ApiKeys
 from .auth.hf_tokens import HfTokenValidator
 from .config import Settings
 from .finetune.service import FineTuningService
@@ -26,7 +26,7 @@ from .usage.service import UsageService
 class Services:
     settings: Settings
     hf_tokens: HfTokenValidator
-    api_keys: ApiKeyRegistry
+    api_keys: ApiKeys
     responses: ResponsesService
     approvals: ApprovalsService
     usage: UsageService

@@ -19,6 +19,7 @@ from typing import Any
 
 from .budget import BillableAction, NoBudget, Paused, Resume, SpendGate, denial_text
 from .llm import ChatLLM, Completion, ReasoningChunk, TextChunk, ToolCallRequest
+from .notices import Notice
 from .options import TurnOptions, check_output
 from .steps import (
     AgentError,
@@ -26,7 +27,6 @@ from .steps import (
     ClientCall,
     ClientToolCalls,
     LlmCalled,
-    Notice,
     ReasoningDelta,
     ReasoningDone,
     ReasoningStarted,
@@ -86,7 +86,7 @@ class AgentLoop:
         history = list(messages)
         seen_calls: dict[str, int] = {}
         notices: list[Notice] = []
-        ctx.notify = lambda name, payload: notices.append(Notice(name=name, payload=payload))
+        ctx.notify = notices.append
         # What tools such as the research sub-agent may use: the same model, as the same caller.
         ctx.extras.update(llm=self._llm, model=model, context_tokens=self._context_tokens)
         llm_approved = False
@@ -214,7 +214,7 @@ class AgentLoop:
         """One call of a parallel batch, on its own context: its notices are kept, in order,
         for when the batch is reported."""
         own: list[Notice] = []
-        mine = dataclasses.replace(ctx, call_id=call.call_id, notify=lambda n, p: own.append(Notice(name=n, payload=p)))
+        mine = dataclasses.replace(ctx, call_id=call.call_id, notify=own.append)
         started = time.perf_counter()
         output = self._repeated(call, seen_calls)
         if output is None:
@@ -291,8 +291,8 @@ class AgentLoop:
         If the turn is cancelled meanwhile, the call is cancelled too (sandbox processes die)."""
         wake = asyncio.Event()
 
-        def notify(name: str, payload: dict[str, Any]) -> None:
-            notices.append(Notice(name=name, payload=payload))
+        def notify(notice: Notice) -> None:
+            notices.append(notice)
             wake.set()
 
         ctx.notify = notify

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from .notices import Notice
+
 
 class TextStarted(BaseModel):
     kind: Literal["text_started"] = "text_started"
@@ -80,14 +82,6 @@ class Checkpoint(BaseModel):
 
     kind: Literal["checkpoint"] = "checkpoint"
     messages: list[dict[str, Any]]
-
-
-class Notice(BaseModel):
-    """A tool's own event (plan, artifact, …), forwarded as `response.<name>`."""
-
-    kind: Literal["notice"] = "notice"
-    name: str
-    payload: dict[str, Any]
 
 
 Step = (TextStarted | TextDelta | TextDone | ToolCalled | ToolReturned | LlmCalled | Checkpoint | Notice

@@ -25,7 +25,7 @@ from ..organism.models import (
     ThreadInfo,
     ThreadListResponse,
 )
-from ..organism.registry import ReloadResult
+from ..organism.roster import ReloadResult
 from ..runtime.operator import OperatorService
 from .deps import AnyCaller, Svc
 from .errors import error_response

@@ -14,7 +14,7 @@ DEV_API_KEY = "dev-api-key"
 log = logging.getLogger("mlagent.auth")
 
 
-class ApiKeyRegistry:
+class ApiKeys:
     """Maps API keys to accounts. The operator key sees and manages every account."""
 
     def __init__(

@@ -25,15 +25,19 @@ def url_without_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def sanitise(value: Any, secrets: Iterable[str | None] = ()) -> Any:
-    known = [s for s in secrets if s]
-    return _walk(value, known)
+def sanitise(config: dict[str, Any], secrets: Iterable[str | None] = ()) -> dict[str, Any]:
+    """`config` with its secrets masked, at any depth (a copy)."""
+    return _walk_dict(config, [s for s in secrets if s])
+
+
+def _walk_dict(value: dict[Any, Any], secrets: list[str]) -> dict[Any, Any]:
+    return {k: (MASK if SECRET_KEY.search(str(k)) and not _harmless(v) else _walk(v, secrets))
+            for k, v in value.items()}
 
 
 def _walk(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, dict):
-        return {k: (MASK if SECRET_KEY.search(str(k)) and not _harmless(v) else _walk(v, secrets))
-                for k, v in value.items()}
+        return _walk_dict(value, secrets)
     if isinstance(value, list):
         return [_walk(v, secrets) for v in value]
     if isinstance(value, str):

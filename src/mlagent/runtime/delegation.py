@@ -13,29 +13,21 @@ fails (token budget) as usual."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 from ..agent.budget import Paused, SpendGate
 from ..agent.llm import ChatLLM
 from ..agent.loop import AgentLoop
-from ..agent.steps import AgentError, LlmCalled, Notice, TextDone, ToolReturned
+from ..agent.notices import Notice
+from ..agent.steps import AgentError, LlmCalled, TextDone, ToolReturned
 from ..agent.tools.base import ToolContext, ToolSet
 from ..agent.tools.delegate import Delegate, DelegateTool
-from ..organism.registry import AgentProfile, AgentRegistry
+from ..organism.roster import AgentProfile, AgentRoster
+from .notices import NoticeRouter, NoticeSink
 
 TOKEN_BUDGET_EXCEEDED = "thread_token_budget_exceeded"
 
 
-class PeerRecorder(Protocol):
-    """Where a peer's spend goes: the turn's call log and charges, and its event stream."""
-
-    async def handle(self, step: LlmCalled | Notice) -> None: ...
-
-    async def settle(self, call_id: str, actual_usd: float) -> None: ...
-
-
-def make_delegate(agents: AgentRegistry, caller: AgentProfile, llm: ChatLLM, toolset: ToolSet, ctx: ToolContext,
-                  recorder: PeerRecorder, default_model: str, max_steps: int,
+def make_delegate(agents: AgentRoster, caller: AgentProfile, llm: ChatLLM, toolset: ToolSet, ctx: ToolContext,
+                  recorder: NoticeSink, default_model: str, max_steps: int,
                   gate: SpendGate | None = None) -> Delegate:
     async def delegate(peer: str, task: str) -> str:
         if peer not in caller.peers:
@@ -47,29 +39,18 @@ def make_delegate(agents: AgentRegistry, caller: AgentProfile, llm: ChatLLM, too
         sub_ctx = ToolContext(account=ctx.account, session_id=ctx.session_id, response_id=ctx.response_id,
                               token=ctx.token)
         messages = [{"role": "system", "content": profile.system_prompt}, {"role": "user", "content": task}]
-        answer, reported = "", None
+        answer, notices = "", NoticeRouter(recorder, peer=peer)
         try:
             async for step in AgentLoop(llm, tools, max_steps, gate=gate).run(profile.model or default_model,
                                                                               messages, sub_ctx):
                 if isinstance(step, Paused):
                     return budget_ran_out(peer, step, answer)
-                if isinstance(step, Notice) and step.name == "cost":
-                    usd, earlier = reported_usd(step.payload.get("usd")), step.payload.get("call_id")
-                    if not earlier:
-                        reported = usd
-                    elif usd is not None:  # an earlier call's (an HF Job that ended)
-                        await recorder.settle(str(earlier), usd)
-                elif isinstance(step, Notice) and step.name == "artifact":
-                    await recorder.handle(step)  # what the peer made is the turn's (a deployment, …)
-                elif isinstance(step, Notice) and step.name == "llm_call":
-                    call = tool_llm_call(step.payload)
-                    if call is not None:
-                        await recorder.handle(call.model_copy(update={"agent": call.agent or peer}))
+                if isinstance(step, Notice):  # its artifacts (a deployment, …) and tools' model calls are the turn's
+                    await notices.route(step)
                 elif isinstance(step, LlmCalled):
-                    await recorder.handle(step.model_copy(update={"agent": peer}))
-                elif isinstance(step, ToolReturned) and reported is not None:
-                    await recorder.settle(step.call_id, reported)
-                    reported = None
+                    await recorder.record_llm(step.model_copy(update={"agent": peer}))
+                elif isinstance(step, ToolReturned) and (usd := notices.take_reported()) is not None:
+                    await recorder.settle(step.call_id, usd)
                 elif isinstance(step, TextDone):
                     answer = step.text
         except AgentError as exc:
@@ -92,22 +73,3 @@ def budget_ran_out(peer: str, paused: Paused, answer: str) -> str:
 
 def _partial(answer: str) -> str:
     return f"\nWhat it had so far:\n{answer}" if answer else ""
-
-
-def tool_llm_call(payload: dict[str, Any]) -> LlmCalled | None:
-    """`ctx.notify("llm_call", {"agent", "model", "input_tokens", "output_tokens", "latency_ms"})`."""
-    try:
-        return LlmCalled(model=str(payload["model"]), agent=str(payload.get("agent") or "") or None,
-                         input_tokens=int(payload.get("input_tokens", 0)),
-                         output_tokens=int(payload.get("output_tokens", 0)),
-                         latency_ms=float(payload.get("latency_ms", 0.0)))
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def reported_usd(value: Any) -> float | None:
-    """A tool's reported actual cost (`ctx.notify("cost", {"usd": x})`)."""
-    try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        return None

@@ -6,7 +6,6 @@ from ..agent.steps import (
     Checkpoint,
     ClientToolCalls,
     LlmCalled,
-    Notice,
     ReasoningDelta,
     ReasoningDone,
     ReasoningStarted,
@@ -18,7 +17,6 @@ from ..agent.steps import (
     ToolReturned,
 )
 from ..events.response import (
-    Artifact,
     FunctionCallItem,
     McpCallItem,
     MessageItem,
@@ -28,11 +26,8 @@ from ..events.response import (
     ResponseObject,
 )
 from ..events.types import (
-    ArtifactCreated,
     ContentPartAdded,
     ContentPartDone,
-    Event,
-    ForwardedEvent,
     LlmCall,
     McpCallCompleted,
     McpCallInProgress,
@@ -40,7 +35,6 @@ from ..events.types import (
     OutputItemDone,
     OutputTextDelta,
     OutputTextDone,
-    PlanUpdated,
     ReasoningTextDelta,
     ReasoningTextDone,
     ToolLog,
@@ -60,17 +54,6 @@ def truncate_output(text: str, limit: int = OUTPUT_LIMIT_BYTES) -> str:
     return f"{head}\n…[truncated: {len(raw)} bytes in all; the full text is in the response.tool_log event]"
 
 
-def notice_event(step: Notice) -> Event | ForwardedEvent:
-    """Map a tool's notice to its event class; others are forwarded as `response.<name>`."""
-    if step.name == "plan":
-        return PlanUpdated(steps=step.payload.get("steps", []))
-    if step.name == "artifact":
-        return ArtifactCreated(artifact=Artifact.model_validate(step.payload))
-    if step.name == "llm_call":  # a sub-agent's model call, counted in the turn's usage
-        return LlmCall.model_validate(step.payload)
-    return ForwardedEvent(type=f"response.{step.name}", **step.payload)
-
-
 class TurnEmitter:
     def __init__(self, writer: EventWriter) -> None:
         self._writer = writer
@@ -84,6 +67,7 @@ class TurnEmitter:
         return len(self._writer.state.output)
 
     async def handle(self, step: Step) -> None:
+        """Write a step's events; a tool's notices are routed elsewhere (`runtime/notices.py`)."""
         w = self._writer
         if isinstance(step, TextStarted):
             self._message = MessageItem(id=new_id("msg"))
@@ -132,8 +116,6 @@ class TurnEmitter:
                 await w.emit(OutputItemDone(output_index=index, item=fc))
         elif isinstance(step, LlmCalled):
             await w.emit(LlmCall(**step.model_dump(exclude={"kind"})))
-        elif isinstance(step, Notice):
-            await w.emit(notice_event(step))
         elif isinstance(step, Checkpoint):
             pass  # persisted by the turn runner
 

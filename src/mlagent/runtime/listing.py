@@ -5,7 +5,7 @@ The OpenAI API has no such listing; its list endpoints' shape (`object: "list"`,
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,7 +35,7 @@ class ResponseList(BaseModel):
     has_more: bool = False
 
 
-def input_preview(request: dict) -> str:
+def input_preview(request: dict[str, Any]) -> str:
     """The last user message of the stored request, cut to PREVIEW_CHARS."""
     value = request.get("input", "")
     if isinstance(value, list):

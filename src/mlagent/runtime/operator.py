@@ -39,7 +39,7 @@ from ..organism.models import (
     ThreadInfo,
     ThreadSummary,
 )
-from ..organism.registry import AgentRegistry, ReloadResult
+from ..organism.roster import AgentRoster, ReloadResult
 from ..organism.sanitise import sanitise, url_without_credentials
 from ..organism.spec import AgentSpec, OrganismError
 from ..store.sessions import SessionStore
@@ -62,12 +62,12 @@ def _terminate_process() -> None:
 
 
 class OperatorService:
-    def __init__(self, settings: Settings, registry: AgentRegistry, tools: ToolSet, threads: ThreadStore,
+    def __init__(self, settings: Settings, roster: AgentRoster, tools: ToolSet, threads: ThreadStore,
                  turns: TurnStore, sessions: SessionStore, bus: EventBus, live: LiveSessions,
                  runner: TurnRunner, queue: TurnQueue, responses: ResponsesService,
                  shutdown: Callable[[], None] = _terminate_process) -> None:
         self.settings = settings
-        self.registry = registry
+        self.roster = roster
         self.tools = tools
         self.threads = threads
         self.turns = turns
@@ -78,11 +78,11 @@ class OperatorService:
         self.queue = queue
         self.responses = responses
         self._shutdown = shutdown
-        self._drain_task: asyncio.Task | None = None
+        self._drain_task: asyncio.Task[None] | None = None
 
     @property
     def stopping(self) -> bool:
-        return self.registry.stopping
+        return self.roster.stopping
 
     # -- who may do what --------------------------------------------------------------
     @staticmethod
@@ -101,7 +101,7 @@ class OperatorService:
         return row
 
     def _agent(self, name: str) -> AgentSpec:
-        agent = self.registry.get(name)
+        agent = self.roster.get(name)
         if agent is None:
             raise ServiceError(404, "not_found", f"Agent not found: {name}", "name", retryable=False)
         return agent
@@ -111,7 +111,7 @@ class OperatorService:
         scope = self._scope(identity)
         counts = await self.threads.count_by_status(scope)
         _, messages = await self.threads.messages(scope, None, None, 1, 0)
-        reg = self.registry
+        reg = self.roster
         return OrganismInfo(
             name=reg.spec.name, status="stopping" if reg.stopping else "running", config_path=self._source(identity),
             loaded_at=reg.loaded_at, reloads=reg.reloads, uptime_seconds=round(time.time() - reg.started_at, 3),
@@ -124,12 +124,12 @@ class OperatorService:
     def _source(self, identity: Identity) -> str:
         """The organism file: its full path for the operator, its name for everyone else (a
         server's directory layout is not a caller's business)."""
-        return self.registry.source if identity.is_operator else os.path.basename(self.registry.source)
+        return self.roster.source if identity.is_operator else os.path.basename(self.roster.source)
 
     def organism_config(self, identity: Identity) -> dict[str, Any]:
         s = self.settings
         config = {
-            "organism": self.registry.spec.model_dump(),
+            "organism": self.roster.spec.model_dump(),
             "source": self._source(identity),
             "server": {
                 "models": s.model_ids, "default_model": s.default_model_id,
@@ -146,7 +146,7 @@ class OperatorService:
     async def reload(self, identity: Identity) -> ReloadResult:
         self.require_operator(identity, "reload the organism")
         try:
-            result = await self.registry.reload()
+            result = await self.roster.reload()
         except OrganismError as exc:
             raise ServiceError(422, "invalid_organism", f"Reload refused; the previous configuration stays: "
                                f"{exc.reason}", retryable=False) from None
@@ -156,17 +156,17 @@ class OperatorService:
     async def stop(self, identity: Identity) -> StopResponse:
         self.require_operator(identity, "stop the server")
         if self._drain_task is None:
-            await self.registry.stop()
+            await self.roster.stop()
             self._drain_task = asyncio.create_task(self._drain(), name="operator-stop")
-        return StopResponse(running_turns=len(self.registry.running()), waiting_turns=len(self.registry.waiting()),
+        return StopResponse(running_turns=len(self.roster.running()), waiting_turns=len(self.roster.waiting()),
                             grace_seconds=self.settings.stop_grace_seconds)
 
     async def _drain(self) -> None:
         """Let running turns finish (up to the grace period), end the rest at a safe point
         (`incomplete` / `server_restart`, history checkpointed), then shut down."""
         deadline = time.monotonic() + self.settings.stop_grace_seconds
-        log.warning("stop requested: draining %d running turn(s)", len(self.registry.running()))
-        while self.registry.running() and time.monotonic() < deadline:
+        log.warning("stop requested: draining %d running turn(s)", len(self.roster.running()))
+        while self.roster.running() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         left = self.runner.held()
         await self.runner.shutdown()
@@ -177,7 +177,7 @@ class OperatorService:
 
     # -- capabilities -------------------------------------------------------------------
     def _users_of(self, tool: str) -> list[str]:
-        return [a.name for a in self.registry.agents() if tool in self.registry.tools_of(a)]
+        return [a.name for a in self.roster.agents() if tool in self.roster.tools_of(a)]
 
     def capabilities(self) -> list[CapabilityInfo]:
         return [caps.info(t, self._users_of(t.name)) for t in sorted(self.tools, key=lambda t: t.name)]
@@ -190,8 +190,8 @@ class OperatorService:
 
     # -- agents -------------------------------------------------------------------------
     async def agents(self, identity: Identity) -> list[AgentInfo]:
-        counts = await self.threads.thread_counts(self._scope(identity), self.registry.spec.names())
-        return [self._agent_info(a, counts[a.name]) for a in self.registry.agents()]
+        counts = await self.threads.thread_counts(self._scope(identity), self.roster.spec.names())
+        return [self._agent_info(a, counts[a.name]) for a in self.roster.agents()]
 
     async def agent(self, identity: Identity, name: str) -> AgentInfo:
         agent = self._agent(name)
@@ -199,7 +199,7 @@ class OperatorService:
         return self._agent_info(agent, counts[name])
 
     def _agent_info(self, agent: AgentSpec, threads: int) -> AgentInfo:
-        reg = self.registry
+        reg = self.roster
         return AgentInfo(name=agent.name, description=agent.description,
                          model=agent.model or self.settings.default_model_id, tools=reg.tools_of(agent),
                          peers=agent.peers, token_budget=agent.token_budget, state=reg.state(agent.name),
@@ -210,7 +210,7 @@ class OperatorService:
         agent = self._agent(name)
         section = agent.model_dump()
         section.update(is_agent=True, effective_model=agent.model or self.settings.default_model_id,
-                       resolved_tools=self.registry.tools_of(agent))
+                       resolved_tools=self.roster.tools_of(agent))
         s = self.settings
         return sanitise(section, [s.operator_key, s.agent_api_key, s.inference_api_key])
 
@@ -220,12 +220,12 @@ class OperatorService:
     async def set_paused(self, identity: Identity, name: str, paused: bool) -> AgentStateChange:
         self.require_operator(identity, "pause or resume agents")
         self._agent(name)
-        await (self.registry.pause(name, identity.account) if paused else self.registry.resume(name))
-        return AgentStateChange(agent=name, state=self.registry.state(name))
+        await (self.roster.pause(name, identity.account) if paused else self.roster.resume(name))
+        return AgentStateChange(agent=name, state=self.roster.state(name))
 
     # -- threads and messages --------------------------------------------------------------
     def _summary(self, row: ThreadRow, participants: list[str]) -> dict[str, Any]:
-        agent = self.registry.get(row.agent)
+        agent = self.roster.get(row.agent)
         return dict(id=row.id, account=row.account, agent=row.agent, participants=participants, model=row.model,
                     status=row.status, turn_count=row.turns, token_budget=agent.token_budget if agent else None,
                     max_cost_usd=row.max_cost_usd, spent_usd=row.spent_usd, created_at=row.created_at,
@@ -259,7 +259,7 @@ class OperatorService:
         cancelled = []
         for turn_id in await self.threads.active_turns(thread_id):
             await self.responses.cancel(owner, turn_id)
-            if turn_id in self.registry.waiting():  # held by a pause: end its waiting task too
+            if turn_id in self.roster.waiting():  # held by a pause: end its waiting task too
                 self.runner.cancel_local(turn_id)
             cancelled.append(turn_id)
         await self.sessions.update(thread_id, closed=True, pending=None)
@@ -267,10 +267,10 @@ class OperatorService:
 
     # -- inject -----------------------------------------------------------------------------
     async def inject(self, identity: Identity, req: InjectRequest) -> InjectResponse:
-        agent = self.registry.get(req.to)
+        agent = self.roster.get(req.to)
         if agent is None:
             raise ServiceError(400, "unknown_agent", f"Unknown target agent: {req.to}", "to", retryable=False)
-        if self.registry.stopping:
+        if self.roster.stopping:
             raise ServiceError(503, "server_stopping", "The server is stopping and takes no new turns.")
         size = len(req.payload) if isinstance(req.payload, str) else len(json.dumps(req.payload, ensure_ascii=False))
         if size > self.settings.max_input_chars:

@@ -9,7 +9,7 @@ survives a restart and is approved afterwards like any other.
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -37,7 +37,7 @@ class PendingBatch(BaseModel):
     created_at: float = Field(default_factory=time.time)
 
     @classmethod
-    def load(cls, data: dict | None) -> PendingBatch | None:
+    def load(cls, data: dict[str, Any] | None) -> PendingBatch | None:
         if not data:
             return None
         try:

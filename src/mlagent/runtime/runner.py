@@ -15,7 +15,8 @@ from ..agent.budget import Paused
 from ..agent.history import turn_messages
 from ..agent.llm import LLMClients
 from ..agent.loop import AgentLoop
-from ..agent.steps import AgentError, Checkpoint, LlmCalled, Notice, ToolReturned
+from ..agent.notices import Notice
+from ..agent.steps import AgentError, Checkpoint, LlmCalled, ToolReturned
 from ..agent.tools.base import ToolContext, ToolSet
 from ..agent.tools.delegate import DELEGATE_KEY
 from ..config import Settings
@@ -27,6 +28,8 @@ from ..events.response import (
 )
 from ..events.types import (
     CostUpdated,
+    Event,
+    ForwardedEvent,
     ResponseCompleted,
     ResponseFailed,
     ResponseIncomplete,
@@ -34,16 +37,18 @@ from ..events.types import (
     cancelled_event,
 )
 from ..observability import turns as observed
-from ..organism.registry import AgentRegistry
+from ..organism.roster import AgentRoster
 from ..store.sessions import SessionStore
+from ..store.tables import Session, Turn
 from ..store.turns import TurnStore
 from ..store.usage import UsageStore
 from ..usage.meter import SessionMeter, cost_usage
 from ..usage.prices import PriceTable
-from .delegation import make_delegate, reported_usd, tool_llm_call
+from .delegation import make_delegate
 from .emitter import TurnEmitter, closing_events
 from .ids import new_id
 from .live import LiveSession, LiveSessions
+from .notices import NoticeRouter
 from .pauses import PendingBatch, pause_turn
 from .snapshots import WorkspaceSnapshots
 from .stored import StoredRequest
@@ -66,7 +71,7 @@ class TurnRunner:
         toolset_for: Callable[[StoredRequest | None], ToolSet],
         usage: UsageStore | None = None,
         prices: PriceTable | None = None,
-        agents: AgentRegistry | None = None,
+        agents: AgentRoster | None = None,
         workspaces: WorkspaceSnapshots | None = None,
     ) -> None:
         self.settings = settings
@@ -78,7 +83,7 @@ class TurnRunner:
         self.usage = usage
         self.prices = prices
         self.owner = new_id("worker")
-        self._tasks: dict[str, asyncio.Task] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelled: set[str] = set()
         # Turns between their claim and the guarded part of `_run`: a cancel there only
         # marks them (the guarded part checks the mark first), so no claimed turn is left
@@ -102,7 +107,7 @@ class TurnRunner:
         task = asyncio.create_task(self._admitted(turn_id), name=f"turn:{turn_id}")
         self._tasks[turn_id] = task
 
-        def _done(t: asyncio.Task) -> None:
+        def _done(t: asyncio.Task[None]) -> None:
             if self._tasks.get(turn_id) is not t:
                 return  # a continuation of the same response (after an approval) took over
             self._tasks.pop(turn_id, None)
@@ -153,7 +158,7 @@ class TurnRunner:
         with self.agents.turn(agent, turn_id):
             await self._run(turn_id)
 
-    async def _agent_of(self, turn) -> str:
+    async def _agent_of(self, turn: Turn) -> str:
         return StoredRequest.load(turn.request).agent or (await self.sessions.require(turn.session_id)).agent
 
     async def _run(self, turn_id: str) -> None:
@@ -205,7 +210,7 @@ class TurnRunner:
                 await self.turns.release(turn_id)
 
     async def _drive(
-        self, request: StoredRequest, session, writer: EventWriter, emitter: TurnEmitter
+        self, request: StoredRequest, session: Session, writer: EventWriter, emitter: TurnEmitter
     ) -> Paused | str | None:
         """Run the loop to its end; a `Paused` (or `DENIED`) says how the turn stops."""
         live = self.live.get(session.id)
@@ -244,39 +249,30 @@ class TurnRunner:
         toolset = self.toolset_for(request)
         loop = AgentLoop(llm, toolset.only(profile.tools) if profile else toolset, self.settings.max_agent_steps,
                          gate=meter, context_tokens=self.settings.context_window_tokens)
+        sink = _TurnSink(emitter, meter, writer)
+        notices = NoticeRouter(sink)
         if profile is not None and profile.peers and self.agents is not None:
             # A peer's model calls are recorded (and charged) like the turn's own, and pass
             # the same budget gate (it stops, rather than pauses, when the gate says no).
-            ctx.extras[DELEGATE_KEY] = make_delegate(self.agents, profile, llm, toolset, ctx,
-                                                     _MeteredEmitter(emitter, meter, writer), session.model,
+            ctx.extras[DELEGATE_KEY] = make_delegate(self.agents, profile, llm, toolset, ctx, sink, session.model,
                                                      self.settings.max_agent_steps, gate=meter)
-        reported_cost: float | None = None
         steps = loop.run(session.model, messages, ctx, resume, request.options())
         try:
             async for step in steps:
                 await _emit_spend(meter, writer)  # e.g. charges admitted before this step
                 if isinstance(step, Paused):
                     return step
-                if isinstance(step, Notice) and step.name == "cost":
-                    usd, earlier = reported_usd(step.payload.get("usd")), step.payload.get("call_id")
-                    if not earlier:
-                        reported_cost = usd  # settled with the tool's result
-                    elif usd is not None and meter is not None:  # an earlier call's (an HF Job that ended)
-                        await asyncio.shield(meter.settle(str(earlier), usd))
-                        await _emit_spend(meter, writer)
+                if isinstance(step, Notice):
+                    await notices.route(step)
                     continue
-                if isinstance(step, Notice) and step.name == "llm_call":
-                    called = tool_llm_call(step.payload)  # a model call a tool made itself (a sub-agent)
-                    if called is None:
-                        continue
-                    step = called
                 if isinstance(step, Checkpoint):
                     await asyncio.shield(self.sessions.save_messages(session.id, step.messages, writer.turn_id))
                 elif meter is not None and isinstance(step, LlmCalled):
                     step.cost_usd = await asyncio.shield(meter.record_llm(step))
-                elif meter is not None and isinstance(step, ToolReturned) and reported_cost is not None:
-                    await asyncio.shield(meter.settle(step.call_id, reported_cost))
-                    reported_cost = None
+                elif (meter is not None and isinstance(step, ToolReturned)
+                      and (reported := notices.take_reported()) is not None):
+                    # The call's actual cost, settled before its result is reported.
+                    await asyncio.shield(meter.settle(step.call_id, reported))
                 await emitter.handle(step)
                 await _emit_spend(meter, writer)
         finally:
@@ -303,16 +299,21 @@ async def _emit_spend(meter: SessionMeter | None, writer: EventWriter) -> None:
         await writer.emit(CostUpdated(cost=cost_usage(change)))
 
 
-class _MeteredEmitter:
-    """The turn's emitter for a delegated peer: its model calls enter the call log first."""
+class _TurnSink:
+    """Where the turn's (and its peers') notices go (`NoticeSink`): a model call enters the
+    call log before its event; every write is followed by the spend it changed."""
 
     def __init__(self, emitter: TurnEmitter, meter: SessionMeter | None, writer: EventWriter) -> None:
         self._emitter = emitter
         self._meter = meter
         self._writer = writer
 
-    async def handle(self, step) -> None:
-        if self._meter is not None and isinstance(step, LlmCalled):
+    async def emit(self, event: Event | ForwardedEvent) -> None:
+        await self._writer.emit(event)
+        await _emit_spend(self._meter, self._writer)
+
+    async def record_llm(self, step: LlmCalled) -> None:
+        if self._meter is not None:
             step.cost_usd = await asyncio.shield(self._meter.record_llm(step))
         await self._emitter.handle(step)
         await _emit_spend(self._meter, self._writer)

@@ -251,7 +251,7 @@ class ResponsesService:
 
     # -- input items, token count, delete ---------------------------------------------
     async def input_items(self, identity: Identity, response_id: str, after: str | None, limit: int,
-                          order: Literal["asc", "desc"]) -> dict:
+                          order: Literal["asc", "desc"]) -> dict[str, Any]:
         turn = await self._owned_turn(identity, response_id)
         return page(input_items(turn.id, StoredRequest.load(turn.request).input), after, limit, order)
 
@@ -259,7 +259,7 @@ class ResponsesService:
         """An estimate (~4 characters a token, as the context guard counts) of what the
         turn's first model call would send: history, instructions, input and tool specs."""
         self.validate(req)
-        history: list = []
+        history: list[dict[str, Any]] = []
         if req.previous_response_id:
             _, session, latest = await self._chain_point(identity, req.previous_response_id)
             history = list(session.messages or [])
@@ -268,7 +268,7 @@ class ResponsesService:
         specs = self.runner.toolset_for(None).specs() + chat_tools(req)
         return estimate_tokens(messages) + estimate_tokens(specs)
 
-    async def delete(self, identity: Identity, response_id: str) -> dict:
+    async def delete(self, identity: Identity, response_id: str) -> dict[str, Any]:
         """Remove the response and its event log; a running one is cancelled first and
         its worker let go, so nothing writes to the log after it is gone."""
         turn = await self._owned_turn(identity, response_id)

@@ -34,7 +34,7 @@ from concurrent.futures import (
     wait,
 )
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 from ..blobs import BlobNotFound, BlobStore
 from ..sandbox.paths import SandboxPathError, files_beneath, parts_of
@@ -43,6 +43,29 @@ log = logging.getLogger("mlagent.runtime")
 
 MAX_FILES = 100_000
 TRANSFER_THREADS = 8  # concurrent blob uploads/downloads per snapshot or restore
+
+
+class FileState(TypedDict):
+    """A file as this replica last synced it (the manifest's entry, with its mtime)."""
+
+    sha256: str
+    size: int
+    mode: int
+    mtime_ns: int
+
+
+class SyncState(TypedDict):
+    """What this replica last synced of a session: the manifest's digest and its files."""
+
+    digest: str | None
+    files: dict[str, FileState]
+
+
+class ManifestEntry(TypedDict):
+    """A file the stored manifest names (`_parse_manifest` checks `sha256` and `mode`)."""
+
+    sha256: str
+    mode: int
 
 
 class SandboxDirs(Protocol):
@@ -97,17 +120,18 @@ class WorkspaceSnapshots:
     def _state_path(self, session_id: str) -> Path:
         return self.state_dir / f"{session_id}.json"
 
-    def _load_state(self, session_id: str) -> dict:
+    def _load_state(self, session_id: str) -> SyncState:
         """What this replica last synced: {"digest", "files": {path: {sha256, size, mode, mtime_ns}}};
         empty when the session's directory is gone (e.g. removed by the retention sweep)."""
         if not (Path(self.sandbox.root) / session_id).is_dir():
             return {"digest": None, "files": {}}
         try:
-            return json.loads(self._state_path(session_id).read_text())
+            state: SyncState = json.loads(self._state_path(session_id).read_text())  # written by _save_state
+            return state
         except (OSError, ValueError):
             return {"digest": None, "files": {}}
 
-    def _save_state(self, session_id: str, digest: str, files: dict) -> None:
+    def _save_state(self, session_id: str, digest: str, files: dict[str, FileState]) -> None:
         tmp = self._state_path(session_id).with_suffix(".tmp")
         tmp.write_text(json.dumps({"digest": digest, "files": files}))
         os.replace(tmp, self._state_path(session_id))
@@ -122,12 +146,12 @@ class WorkspaceSnapshots:
             return None
         state = self._load_state(session_id)
         old = state["files"]
-        files: dict[str, dict] = {}
+        files: dict[str, FileState] = {}
         total, left_out = 0, []
         # Changed files are copied aside here (one at a time, local) and sent by a few
         # threads (network); a failed send fails the snapshot before its manifest is written.
         with ThreadPoolExecutor(TRANSFER_THREADS, thread_name_prefix="snapshot") as pool:
-            sending: set[Future] = set()
+            sending: set[Future[None]] = set()
             try:
                 for rel, fd in files_beneath(dir_fd):
                     try:
@@ -135,18 +159,18 @@ class WorkspaceSnapshots:
                         if len(files) >= MAX_FILES or total + st.st_size > self.max_bytes:
                             left_out.append(rel)
                             continue
-                        entry: dict[str, Any] = {"size": st.st_size, "mode": stat.S_IMODE(st.st_mode) & 0o755,
-                                 "mtime_ns": st.st_mtime_ns}
                         prev = old.get(rel)
                         if prev and prev["size"] == st.st_size and prev["mtime_ns"] == st.st_mtime_ns:
-                            entry["sha256"] = prev["sha256"]
+                            sha256, size = prev["sha256"], st.st_size
                         else:
-                            entry["sha256"], entry["size"], tmp = self._copy_aside(fd)
+                            sha256, size, tmp = self._copy_aside(fd)
                             if len(sending) >= 2 * TRANSFER_THREADS:
                                 done, sending = wait(sending, return_when=FIRST_COMPLETED)
                                 for f in done:
                                     f.result()
-                            sending.add(pool.submit(self._send, session_id, entry["sha256"], tmp))
+                            sending.add(pool.submit(self._send, session_id, sha256, tmp))
+                        entry = FileState(sha256=sha256, size=size, mode=stat.S_IMODE(st.st_mode) & 0o755,
+                                          mtime_ns=st.st_mtime_ns)
                         files[rel] = entry
                         total += entry["size"]
                     finally:
@@ -209,9 +233,9 @@ class WorkspaceSnapshots:
             return 0
         wanted = _parse_manifest(raw)
         old = state["files"]
-        files: dict[str, dict] = {}
+        files: dict[str, FileState] = {}
         written = 0
-        needed = []
+        needed: list[tuple[str, ManifestEntry]] = []
         for rel, entry in wanted.items():
             prev = old.get(rel)
             current = self._stat(session_id, rel)
@@ -276,7 +300,7 @@ class WorkspaceSnapshots:
             raise
         return Path(tmp)
 
-    def _write(self, session_id: str, rel: str, entry: dict, tmp: Path) -> dict:
+    def _write(self, session_id: str, rel: str, entry: ManifestEntry, tmp: Path) -> FileState:
         """Write the fetched content at `rel` in the sandbox (never through a symlink)."""
         fd = self.sandbox.open(session_id, rel, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK, make_parents=True)
         try:
@@ -292,16 +316,16 @@ class WorkspaceSnapshots:
             st = os.fstat(fd)
         finally:
             os.close(fd)
-        return {"sha256": entry["sha256"], "size": st.st_size, "mode": entry["mode"], "mtime_ns": st.st_mtime_ns}
+        return FileState(sha256=entry["sha256"], size=st.st_size, mode=entry["mode"], mtime_ns=st.st_mtime_ns)
 
 
-def _parse_manifest(raw: bytes) -> dict[str, dict]:
+def _parse_manifest(raw: bytes) -> dict[str, ManifestEntry]:
     """The manifest's files, each path checked (relative, no '..', no empty part)."""
     data = json.loads(raw)
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, dict):
         raise ValueError("workspace manifest has no 'files' object")  # noqa: TRY004 - bad data, not a bad call
-    out = {}
+    out: dict[str, ManifestEntry] = {}
     for rel, entry in files.items():
         try:
             parts_of(rel)
@@ -310,6 +334,6 @@ def _parse_manifest(raw: bytes) -> dict[str, dict]:
             continue
         if isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and len(entry["sha256"]) == 64 \
                 and isinstance(entry.get("mode"), int):
-            out[rel] = entry
+            out[rel] = ManifestEntry(sha256=entry["sha256"], mode=entry["mode"])
     return out
 

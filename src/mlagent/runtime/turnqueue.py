@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -170,7 +170,7 @@ class TurnQueue:
         return reopen(self.turns, self.bus, turn)
 
     @contextlib.contextmanager
-    def _hold(self, session_id: str, account: str, token: SecretStr | None):
+    def _hold(self, session_id: str, account: str, token: SecretStr | None) -> Iterator[LiveSession]:
         try:
             with self.live.hold(session_id, account, token) as live:
                 yield live

@@ -46,7 +46,7 @@ class WorkspaceSweeper:
         self.retention = retention_seconds
         self.every = min(MAX_SWEEP_INTERVAL, retention_seconds / 4)
         self._last = 0.0
-        self._purging: asyncio.Task | None = None
+        self._purging: asyncio.Task[None] | None = None
 
     async def maybe_sweep(self) -> list[str]:
         if self.retention <= 0 or time.monotonic() - self._last < self.every:
@@ -77,6 +77,6 @@ class WorkspaceSweeper:
             self._purging.add_done_callback(_log_failure)
 
 
-def _log_failure(task: asyncio.Task) -> None:
+def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("deleting removed sandboxes failed", exc_info=task.exception())

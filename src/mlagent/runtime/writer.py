@@ -33,7 +33,7 @@ class EventWriter:
         self.state = state
         self.last_seq = last_seq
         self._pending: list[tuple[int, str, str]] = []
-        self._committer: asyncio.Task | None = None
+        self._committer: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
 
     async def emit(self, event: Event | ForwardedEvent) -> Event | ForwardedEvent:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
+from ..notices import Notice
+
 log = logging.getLogger("mlagent.tools")
 
 
@@ -24,7 +26,7 @@ class ToolContext:
     response_id: str
     token: SecretStr | None = None
     call_id: str = ""  # the tool call being run (an HF Job carries it, to settle its charge when it ends)
-    notify: Callable[[str, dict[str, Any]], None] = lambda name, payload: None
+    notify: Callable[[Notice], None] = lambda notice: None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

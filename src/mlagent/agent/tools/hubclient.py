@@ -15,6 +15,7 @@ import httpx
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
+from ..notices import ArtifactNotice
 from .base import ToolContext, ToolError
 
 log = logging.getLogger("mlagent.tools.hub")
@@ -114,7 +115,7 @@ class HubClient:
                                f"mlagent session {ctx.session_id}"[:60], namespace=ns, private=True, exists_ok=True,
                                description=f"Repos produced by mlagent session {ctx.session_id}"[:150])
         self._remember(self._collections, ctx.session_id, coll.slug)
-        ctx.notify("artifact", {"type": "collection", "slug": coll.slug, "url": f"{self.endpoint}/collections/{coll.slug}"})
+        ctx.notify(ArtifactNotice(type="collection", slug=coll.slug, url=f"{self.endpoint}/collections/{coll.slug}"))
         return coll.slug
 
     async def collect(self, ctx: ToolContext, repo_id: str, kind: str) -> str | None:
@@ -141,8 +142,8 @@ class HubClient:
             return
         for item in coll.items:
             if item.item_type in KINDS:
-                ctx.notify("artifact", {"type": item.item_type, "repo_id": item.item_id,
-                                        "url": self.repo_url(item.item_id, item.item_type)})
+                ctx.notify(ArtifactNotice(type=item.item_type, repo_id=item.item_id,
+                                          url=self.repo_url(item.item_id, item.item_type)))
 
     def _remember(self, cache: OrderedDict[str, str], key: str, value: str) -> None:
         cache[key] = value

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from huggingface_hub import HfApi, JobInfo
 
 from ...sandbox import Sandbox
+from ..notices import ArtifactNotice, CostNotice, JobStatusNotice
 from .base import Tool, ToolContext, ToolError
 from .hubclient import HubClient, clamp, need_str
 
@@ -133,9 +134,9 @@ class JobRunTool(Tool):
         try:
             flavor, job, ns, timeout, env, output_repo = await self._launch(arguments, ctx)
         except Exception:
-            ctx.notify("cost", {"usd": 0.0})  # no job ran: the admitted estimate is not spent
+            ctx.notify(CostNotice(usd=0.0))  # no job ran: the admitted estimate is not spent
             raise
-        ctx.notify("artifact", {"type": "hf_job", "id": job.id, "url": job.url})
+        ctx.notify(ArtifactNotice(type="hf_job", id=job.id, url=job.url))
         dashboard = await self._dashboard(ctx, env) if self.trackio else None
         lines = [f"Launched HF Job {job.id} ({flavor}, timeout {timeout}s) in namespace {ns}: {job.url}",
                  f"status: {job.status.stage}"]
@@ -224,7 +225,7 @@ class JobRunTool(Tool):
         except ToolError:
             return None
         url = self.hub.repo_url(space_id, "space")
-        ctx.notify("artifact", {"type": "trackio_dashboard", "space_id": space_id, "url": url, "project": project})
+        ctx.notify(ArtifactNotice(type="trackio_dashboard", space_id=space_id, url=url, project=project))
         await self.hub.collect(ctx, space_id, "space")
         return url
 
@@ -248,7 +249,7 @@ class _JobTool(Tool):
         seconds = ran_seconds(job)
         if (job.status.stage in TERMINAL_STAGES and self.job_price is not None and job.flavor and seconds is not None
                 and labels.get(CALL_LABEL) and labels.get(SESSION_LABEL) == ctx.session_id[:60]):
-            ctx.notify("cost", {"usd": round(self.job_price(job.flavor, seconds), 4), "call_id": labels[CALL_LABEL]})
+            ctx.notify(CostNotice(usd=round(self.job_price(job.flavor, seconds), 4), call_id=labels[CALL_LABEL]))
 
     async def _logs(self, api: HfApi, job_id: str, ns: str, tail: int) -> list[str]:
         return await self.hub.call(f"fetch the logs of job {job_id}",
@@ -317,8 +318,7 @@ class JobWaitTool(_JobTool):
         while True:
             if job.status.stage != stage:  # progress reaches the stream while the wait goes on
                 stage = job.status.stage
-                ctx.notify("job_status", {"job_id": job.id, "stage": stage, "message": job.status.message,
-                                          "url": job.url})
+                ctx.notify(JobStatusNotice(job_id=job.id, stage=stage, message=job.status.message, url=job.url))
             if stage in TERMINAL_STAGES or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(min(self.poll_seconds, max(0.0, deadline - time.monotonic())))
@@ -348,7 +348,7 @@ class JobWaitTool(_JobTool):
                 found.append(f"output repo {repo_id} was not found on the Hub: the job may not have pushed it")
                 continue
             url = self.hub.repo_url(repo_id, kind)
-            ctx.notify("artifact", {"type": kind, "repo_id": repo_id, "url": url})
+            ctx.notify(ArtifactNotice(type=kind, repo_id=repo_id, url=url))
             await self.hub.collect(ctx, repo_id, kind)
             found.append(f"output {kind}: {url}")
         return found

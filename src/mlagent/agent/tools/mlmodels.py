@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ...sandbox import Sandbox
+from ..notices import ArtifactNotice
 from .base import Tool, ToolContext, ToolError
 from .hubclient import clamp, need_str
 from .registry import FILE_KINDS, DeploymentInfo, DeployRequest, ModelRegistration, ModelRegistryPort, invalid
@@ -41,10 +42,10 @@ _REGISTER_PROPS: dict[str, Any] = {
 }
 
 
-def deployment_artifact(dep: DeploymentInfo) -> dict[str, Any]:
+def deployment_artifact(dep: DeploymentInfo) -> ArtifactNotice:
     """The `deployment` artifact: seed 000's artifact shape extended to the MLConnector."""
-    return {"type": "deployment", "id": dep.deployment_id, "url": dep.endpoint, "model_id": dep.model_id,
-            "status": dep.status, "status_url": dep.status_url}
+    return ArtifactNotice(type="deployment", id=dep.deployment_id, url=dep.endpoint, model_id=dep.model_id,
+                          status=dep.status, status_url=dep.status_url)
 
 
 class _RegistryTool(Tool):
@@ -66,8 +67,7 @@ class ModelRegisterTool(_RegistryTool):
         except ValidationError as exc:
             raise invalid(exc) from None
         model = await self.registry.register(ctx.account, spec)
-        ctx.notify("artifact", {"type": "registered_model", "id": model.model_id, "url": model.url,
-                                "name": model.modelname})
+        ctx.notify(ArtifactNotice(type="registered_model", id=model.model_id, url=model.url, name=model.modelname))
         return (f"Registered model {model.model_id} ({model.modelname}, {model.modelkind}): {model.url}\n"
                 f"Next: model_upload with model_id={model.model_id} and kind=model (a .skops "
                 "file), kind=data (the training CSV), optionally kind=code / env.")
@@ -152,13 +152,13 @@ class ModelDeployTool(_RegistryTool):
         except ValidationError as exc:
             raise invalid(exc) from None
         dep = await self.registry.deploy(ctx.account, request)
-        ctx.notify("artifact", deployment_artifact(dep))
+        ctx.notify(deployment_artifact(dep))
         deadline = time.monotonic() + clamp(arguments.get("wait_seconds"), 0, 300, DEPLOY_WAIT_SECONDS)
         while dep.status == "pending" and time.monotonic() < deadline:
             await asyncio.sleep(POLL_SECONDS)
             dep = await self.registry.deployment(ctx.account, dep.deployment_id)
         if dep.status != "pending":
-            ctx.notify("artifact", deployment_artifact(dep))  # same artifact, status updated in place
+            ctx.notify(deployment_artifact(dep))  # same artifact, status updated in place
         lines = [f"Deployment {dep.deployment_id} of model {dep.model_id}: {dep.status}"
                  + (f" ({dep.reason})" if dep.reason else ""),
                  f"endpoint: POST {dep.endpoint} with JSON {{\"data\": [row or rows], \"explain\": true|false}}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..notices import PlanNotice
 from .base import Tool, ToolContext, ToolError
 
 STATUSES = ("pending", "in_progress", "completed")
@@ -42,6 +43,6 @@ class PlanTool(Tool):
             if status not in STATUSES:
                 raise ToolError(f"steps[{i}].status must be one of {', '.join(STATUSES)}")
             clean.append({"step": entry["step"], "status": status})
-        ctx.notify("plan", {"steps": clean})
+        ctx.notify(PlanNotice(steps=clean))
         done = sum(1 for s in clean if s["status"] == "completed")
         return f"Plan recorded: {len(clean)} steps, {done} completed."

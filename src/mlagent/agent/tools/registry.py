@@ -1,7 +1,7 @@
 """What the model-registry tools need from the MLConnector, as a protocol with typed shapes.
 
 The agent never imports the registry or serving packages: the composition root
-(`server.py`, via `mlagent/mlconnector_port.py`) hands the tools an adapter that calls the
+(`server.py`, via `mlagent/mlconnector/agent_port.py`) hands the tools an adapter that calls the
 real services as the turn's account — the same account the `/model` and `/deployment`
 routes use for that caller, so what the agent registers and deploys is the user's own.
 Adapters raise `ToolError` with a message the model can read (field named, no traceback).

@@ -13,6 +13,7 @@ from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS
 from huggingface_hub.utils import filter_repo_objects
 
 from ...sandbox import Sandbox, files_beneath
+from ..notices import ArtifactNotice
 from .base import Tool, ToolContext, ToolError
 from .hubclient import KINDS, HubClient, kind_of, need_str
 from .workspace import open_for_reading, with_reset_notice
@@ -46,7 +47,7 @@ class RepoCreateTool(Tool):
                                   repo_type=kind, private=bool(arguments.get("private")), exist_ok=True,
                                   space_sdk=sdk, permission="repo.write")
         link = self.hub.repo_url(repo_id, kind)
-        ctx.notify("artifact", {"type": kind, "repo_id": repo_id, "url": link})
+        ctx.notify(ArtifactNotice(type=kind, repo_id=repo_id, url=link))
         slug = await self.hub.collect(ctx, repo_id, kind)
         note = f" (added to collection {slug})" if slug else ""
         return f"{kind} repo ready: {link}{note}" + ("" if str(url).rstrip("/") == link else f" [{url}]")
@@ -121,6 +122,6 @@ class RepoUploadTool(Tool):
             for _, fh in files:
                 fh.close()
         link = self.hub.repo_url(repo_id, kind)
-        ctx.notify("artifact", {"type": kind, "repo_id": repo_id, "url": link})
+        ctx.notify(ArtifactNotice(type=kind, repo_id=repo_id, url=link))
         await self.hub.collect(ctx, repo_id, kind)
         return f"Pushed {rel} to {link} (commit {getattr(info, 'oid', '?')}: {getattr(info, 'commit_url', '')})."

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..history import repair
 from ..llm import ChatLLM, Completion, ReasoningChunk, TextChunk
+from ..notices import LlmCallNotice
 from ..steps import AgentError, Checkpoint, LlmCalled, TextDone, ToolCalled
 from .base import Tool, ToolContext, ToolError, ToolSet
 
@@ -58,7 +59,9 @@ class ResearchTool(Tool):
                 async for step in steps:
                     if isinstance(step, LlmCalled):
                         used += step.input_tokens + step.output_tokens
-                        ctx.notify("llm_call", step.model_dump(exclude={"kind"}))
+                        ctx.notify(LlmCallNotice(model=step.model, input_tokens=step.input_tokens,
+                                                 output_tokens=step.output_tokens, latency_ms=step.latency_ms,
+                                                 agent=step.agent))
                         if used >= self.max_tokens:
                             guarded = True
                             break
@@ -83,7 +86,6 @@ class ResearchTool(Tool):
             final = piece
         if not isinstance(final, Completion):  # the stream ends with its Completion
             raise ToolError("the research sub-agent's summary call returned no completion")
-        ctx.notify("llm_call", {"model": model, "latency_ms": round(final.latency_ms, 3), "input_tokens":
-                                final.input_tokens, "output_tokens": final.output_tokens,
-                                "finish_reason": final.finish_reason})
+        ctx.notify(LlmCallNotice(model=model, latency_ms=round(final.latency_ms, 3), input_tokens=final.input_tokens,
+                                 output_tokens=final.output_tokens))
         return final.text or "(the sub-agent produced no summary)"

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ...sandbox import RunResult, Sandbox, SandboxPathError
+from ..notices import CostNotice
 from .base import Tool, ToolContext, ToolError
 from .hubclient import HubClient, clamp, need_str
 
@@ -140,7 +141,7 @@ class _RunTool(_SandboxTool):
     def _report(self, result: RunResult, ctx: ToolContext) -> str:
         """The run's output; its actual cost (measured runtime) replaces the estimate."""
         if self.sandbox_price is not None:
-            ctx.notify("cost", {"usd": self.sandbox_price(result.duration_s)})
+            ctx.notify(CostNotice(usd=self.sandbox_price(result.duration_s)))
         return result.summary()
 
     async def _env(self, arguments: dict[str, Any], ctx: ToolContext) -> tuple[dict[str, str], bool]:

@@ -6,16 +6,16 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .blobs import BlobStore
-from .config import Settings
-from .jobs import make_backend
-from .registry.artifacts import ArtifactStore
-from .registry.service import RegistryService
-from .registry.training import TrainingService
-from .serving.monitoring import MonitoringService
-from .serving.operations import OperationRecorder
-from .serving.service import DeploymentService
-from .store.registry import RegistryStore
+from ..blobs import BlobStore
+from ..config import Settings
+from ..jobs import make_backend
+from ..registry.artifacts import ArtifactStore
+from ..registry.service import RegistryService
+from ..registry.training import TrainingService
+from ..serving.monitoring import MonitoringService
+from ..serving.operations import OperationRecorder
+from ..serving.service import DeploymentService
+from ..store.registry import RegistryStore
 
 
 @dataclass

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from .agent.tools.base import ToolError
-from .agent.tools.registry import (
+from ..agent.tools.base import ToolError
+from ..agent.tools.registry import (
     DeploymentInfo,
     DeployRequest,
     FileKind,
@@ -23,11 +23,11 @@ from .agent.tools.registry import (
     RegisteredModel,
     invalid,
 )
-from .errors import ServiceError
-from .registry.schemas import FileSchema, MLModelCreate
-from .registry.service import RegistryService
-from .serving.schemas import MLDeploymentCreate, MLDeploymentReturn
-from .serving.service import DeploymentService
+from ..errors import ServiceError
+from ..registry.schemas import FileSchema, MLModelCreate
+from ..registry.service import RegistryService
+from ..serving.schemas import MLDeploymentCreate, MLDeploymentReturn
+from ..serving.service import DeploymentService
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""The agent's tool catalogue: which tools exist and what each is built with.
+"""The agent's toolbox: the tools it is built with and what they share (the Hub client, the sandbox).
 
 Built once per server (tools hold no per-call state; the Hub client caches the namespace
 and collection per session), then handed out per turn as a `ToolSet`.
@@ -26,7 +26,7 @@ READ_ONLY_RESEARCH = ("hub_search", "hub_repo_details", "paper_search", "paper_d
 
 
 @dataclass
-class ToolCatalog:
+class Toolbox:
     hub: HubClient
     tools: list[Tool]
     sandbox: Sandbox | None = None  # the runtime's retention sweep removes idle sessions' directories
@@ -36,11 +36,11 @@ class ToolCatalog:
         await self.hub.recover_artifacts(ctx)
 
 
-def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float = 10.0, trackio: bool = True,
+def build_toolbox(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float = 10.0, trackio: bool = True,
                   research_max_tokens: int = 60_000, research_max_steps: int = 12,
                   job_price: Callable[[str, float], float] | None = None,
                   sandbox_price: Callable[[float], float] | None = None,
-                  registry: ModelRegistryPort | None = None, hardware: FlavorCatalogue | None = None) -> ToolCatalog:
+                  registry: ModelRegistryPort | None = None, hardware: FlavorCatalogue | None = None) -> Toolbox:
     """`registry`: the user's MLConnector (model_* tools); None leaves those tools out.
     `job_price` (flavor, seconds) and `sandbox_price` (seconds) come from the price table, `hardware`
     (the flavors HF Jobs offers) from the Hub's catalogue."""
@@ -59,4 +59,4 @@ def build_catalog(hub: HubClient, sandbox: Sandbox, *, job_poll_seconds: float =
     if registry is not None:
         tools += [ModelRegisterTool(registry), ModelUploadTool(registry, sandbox), ModelDeployTool(registry),
                   ModelPredictTool(registry)]
-    return ToolCatalog(hub=hub, tools=tools, sandbox=sandbox)
+    return Toolbox(hub=hub, tools=tools, sandbox=sandbox)

@@ -1,4 +1,4 @@
-"""The live agent registry: the organism in force, which agents are paused, and which
+"""The live agent roster: the organism in force, which agents are paused, and which
 turns each agent is running. The turn runner asks it before claiming a turn (`admit`)
 and for the agent's prompt and tools when the turn starts (`profile`), so a reload or a
 pause changes what happens next and never what is already running. Pauses are written
@@ -58,7 +58,7 @@ class _Counters:
     waiting: set[str] = field(default_factory=set)
 
 
-class AgentRegistry:
+class AgentRoster:
     def __init__(self, path: Path | None, tool_names: list[str], models: list[str],
                  pauses: PauseLog | None = None) -> None:
         self.path = path
