@@ -35,8 +35,7 @@ from ..events.types import (
 )
 from ..observability import turns as observed
 from ..organism.registry import AgentRegistry
-from ..store.sessions import SessionStore
-from ..store.turns import TurnStore
+from ..store.protocols import Sessions, Turns
 from ..store.usage import UsageStore
 from ..usage.meter import SessionMeter, cost_usage
 from ..usage.prices import PriceTable
@@ -59,8 +58,8 @@ class TurnRunner:
     def __init__(
         self,
         settings: Settings,
-        turns: TurnStore,
-        sessions: SessionStore,
+        turns: Turns,
+        sessions: Sessions,
         bus: EventBus,
         live: LiveSessions,
         toolset_for: Callable[[StoredRequest | None], ToolSet],
@@ -329,7 +328,7 @@ def _failed(state: ResponseObject, code: str, message: str) -> ResponseFailed:
     )
 
 
-async def mark_interrupted(turns: TurnStore, bus: EventBus, turn_id: str) -> bool:
+async def mark_interrupted(turns: Turns, bus: EventBus, turn_id: str) -> bool:
     """End a turn whose process died: `incomplete` / `server_restart`, open items closed.
 
     One compare-and-set append (status and last seq as read): the record and its log change
