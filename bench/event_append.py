@@ -37,7 +37,7 @@ async def _new_turn(url: str) -> tuple[object, object, str, object]:
     from mlagent.runtime.ids import new_id
     from mlagent.store.db import make_engine, migrate, sessionmaker
     from mlagent.store.notify import EventNotifier
-    from mlagent.store.tables import Session, Turn
+    from mlagent.store.records import SessionRecord, TurnRecord
     from mlagent.store.turns import TurnStore
 
     await migrate(url)
@@ -46,11 +46,12 @@ async def _new_turn(url: str) -> tuple[object, object, str, object]:
     now = time.time()
     sid, rid = new_id("sess"), new_id("resp")
     snap = ResponseObject(id=rid, created_at=int(now), model="m", session_id=sid, max_cost_usd=1, status="in_progress")
-    await store.create(Session(id=sid, account="bench", agent="a", model="m", max_cost_usd=1, spent_usd=0, messages=[],
-                               pending=None, closed=False, created_at=now, updated_at=now),
-                       Turn(id=rid, session_id=sid, account="bench", status="in_progress", request={},
-                            snapshot=snap.model_dump(mode="json"), last_seq=-1, cancel_requested=False,
-                            created_at=now, updated_at=now), [])
+    await store.create(SessionRecord(id=sid, account="bench", agent="a", model="m", max_cost_usd=1, spent_usd=0,
+                                     messages=[], pending=None, closed=False, created_at=now, updated_at=now),
+                       TurnRecord(id=rid, session_id=sid, account="bench", status="in_progress", request={},
+                                  snapshot=snap.model_dump(mode="json"), last_seq=-1, cancel_requested=False,
+                                  lease_owner=None, lease_expires_at=None, idempotency_key=None,
+                                  created_at=now, updated_at=now), [])
     return engine, store, rid, snap
 
 

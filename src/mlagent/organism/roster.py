@@ -2,7 +2,7 @@
 turns each agent is running. The turn runner asks it before claiming a turn (`admit`)
 and for the agent's prompt and tools when the turn starts (`profile`), so a reload or a
 pause changes what happens next and never what is already running. Pauses are written
-through a `PauseLog` (the database, wired by server.py) so they outlive a restart."""
+through `store.protocols.Pauses` (the database, wired by server.py) so they outlive a restart."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 from pydantic import BaseModel
 
 from ..agent.tools.delegate import DelegateTool
+from ..store.protocols import Pauses
 from . import spec as organism_spec
 from .spec import AgentSpec, OrganismSpec
 
@@ -30,15 +31,6 @@ class ReloadResult(BaseModel):
     removed: list[str]
     updated: list[str]
     unchanged: list[str]
-
-
-class PauseLog(Protocol):
-    """Where pauses are kept across restarts (`store.pauses.PauseStore`)."""
-
-    async def names(self) -> list[str]: ...
-    async def add(self, agent: str, by: str) -> None: ...
-    async def remove(self, agent: str) -> None: ...
-    async def keep(self, agents: list[str]) -> None: ...
 
 
 @dataclass
@@ -60,7 +52,7 @@ class _Counters:
 
 class AgentRoster:
     def __init__(self, path: Path | None, tool_names: list[str], models: list[str],
-                 pauses: PauseLog | None = None) -> None:
+                 pauses: Pauses | None = None) -> None:
         self.path = path
         self.pauses = pauses
         self.tool_names = list(tool_names)

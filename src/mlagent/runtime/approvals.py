@@ -12,10 +12,8 @@ from ..agent.budget import BudgetState
 from ..auth.identity import Identity
 from ..errors import ServiceError, not_found
 from ..events.response import ResponseObject
-from ..store.approvals import ApprovalStore
-from ..store.sessions import SessionStore
-from ..store.tables import Turn
-from ..store.turns import TurnStore
+from ..store.protocols import Approvals, Sessions, Turns
+from ..store.records import TurnRecord
 from ..store.usage import UsageStore
 from ..usage.meter import budget_state, over_cap
 from .pauses import Decision, PendingBatch, emit_pause
@@ -32,7 +30,7 @@ class ApprovalRequest(BaseModel):
 
 
 class ApprovalsService:
-    def __init__(self, turns: TurnStore, sessions: SessionStore, approvals: ApprovalStore, usage: UsageStore,
+    def __init__(self, turns: Turns, sessions: Sessions, approvals: Approvals, usage: UsageStore,
                  queue: TurnQueue) -> None:
         self.turns = turns
         self.sessions = sessions
@@ -70,7 +68,7 @@ class ApprovalsService:
             raise _nothing_pending(response_id, "cancelled" if now is None or now.status == "queued" else now.status)
         return resumed
 
-    async def _pause_again(self, turn: Turn, session_id: str, pending: PendingBatch, budget: BudgetState,
+    async def _pause_again(self, turn: TurnRecord, session_id: str, pending: PendingBatch, budget: BudgetState,
                            cap: float) -> ResponseObject:
         """Approving without headroom: the cap is applied and the response re-pauses at once."""
         pending.budget = budget

@@ -9,7 +9,7 @@ import logging
 import time
 
 from ..events.bus import EventBus
-from ..store.turns import TurnStore
+from ..store.protocols import Turns
 from .live import LiveSessions
 from .runner import TurnRunner, mark_interrupted
 from .workspaces import WorkspaceSweeper
@@ -17,7 +17,7 @@ from .workspaces import WorkspaceSweeper
 log = logging.getLogger("mlagent.runtime")
 
 
-async def recover_on_start(turns: TurnStore, bus: EventBus, single_process: bool) -> int:
+async def recover_on_start(turns: Turns, bus: EventBus, single_process: bool) -> int:
     """End turns a dead process left behind. With SQLite this process is the only one,
     so every unfinished turn is an orphan; with PostgreSQL only expired leases are."""
     orphans = await turns.orphaned(time.time(), include_unleased=single_process)
@@ -30,7 +30,7 @@ async def recover_on_start(turns: TurnStore, bus: EventBus, single_process: bool
 
 
 class Keeper:
-    def __init__(self, turns: TurnStore, bus: EventBus, live: LiveSessions, runner: TurnRunner,
+    def __init__(self, turns: Turns, bus: EventBus, live: LiveSessions, runner: TurnRunner,
                  lease_seconds: float, idle_seconds: float, sweeper: WorkspaceSweeper | None = None) -> None:
         self.turns = turns
         self.bus = bus

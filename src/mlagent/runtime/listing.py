@@ -13,8 +13,8 @@ from ..agent.history import content_text
 from ..auth.identity import Identity
 from ..errors import ServiceError
 from ..events.response import ResponseObject
-from ..store.tables import Turn
-from ..store.turns import TurnStore
+from ..store.protocols import Turns
+from ..store.records import TurnRecord
 
 PREVIEW_CHARS = 200
 
@@ -45,12 +45,12 @@ def input_preview(request: dict[str, Any]) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
-def listed(turn: Turn) -> ListedResponse:
+def listed(turn: TurnRecord) -> ListedResponse:
     return ListedResponse.model_validate({**turn.snapshot, "updated_at": round(turn.updated_at, 3),
                                           "input_preview": input_preview(turn.request or {})})
 
 
-async def list_responses(turns: TurnStore, identity: Identity, limit: int, after: str | None) -> ResponseList:
+async def list_responses(turns: Turns, identity: Identity, limit: int, after: str | None) -> ResponseList:
     """One page of the caller's responses. `after` must be one of the caller's own response
     ids; anything else (unknown, another account's) is the same 400, so it reveals nothing."""
     cursor = None

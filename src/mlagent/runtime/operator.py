@@ -42,10 +42,9 @@ from ..organism.models import (
 from ..organism.roster import AgentRoster, ReloadResult
 from ..organism.sanitise import sanitise, url_without_credentials
 from ..organism.spec import AgentSpec, OrganismError
-from ..store.sessions import SessionStore
-from ..store.tables import Session
+from ..store.protocols import SessionBusy, SessionClosed, Sessions, Turns
+from ..store.records import SessionRecord
 from ..store.threads import THREAD_STATUSES, MessageRow, ThreadRow, ThreadStore
-from ..store.turns import SessionBusy, SessionClosed, TurnStore
 from .live import LiveSessions
 from .runner import TurnRunner, mark_interrupted
 from .service import DEFAULT_MAX_COST_USD, ResponsesService
@@ -63,7 +62,7 @@ def _terminate_process() -> None:
 
 class OperatorService:
     def __init__(self, settings: Settings, roster: AgentRoster, tools: ToolSet, threads: ThreadStore,
-                 turns: TurnStore, sessions: SessionStore, bus: EventBus, live: LiveSessions,
+                 turns: Turns, sessions: Sessions, bus: EventBus, live: LiveSessions,
                  runner: TurnRunner, queue: TurnQueue, responses: ResponsesService,
                  shutdown: Callable[[], None] = _terminate_process) -> None:
         self.settings = settings
@@ -282,7 +281,7 @@ class OperatorService:
             field, reason = bad[0]
             raise ServiceError(400, "invalid_payload", f"'{field}' {reason} (see GET /api/v1/agents/{agent.name}/schema).",
                                field, retryable=False)
-        session: Session | NewSession
+        session: SessionRecord | NewSession
         if req.thread_id:
             row = await self._thread(identity, req.thread_id)
             if row.status == "killed":
@@ -295,7 +294,7 @@ class OperatorService:
                                  DEFAULT_MAX_COST_USD)
         mine = session.account == identity.account and identity.can_use_inference
         own_token = identity.token if mine else None
-        held = self.live.get(session.id) if isinstance(session, Session) else None
+        held = self.live.get(session.id) if isinstance(session, SessionRecord) else None
         credential: Credential = "caller"
         if own_token is None and (held is None or held.token is None):
             if not self.settings.inference_api_key:
@@ -306,7 +305,7 @@ class OperatorService:
             credential = "server"
         request = StoredRequest(input=payloads.as_input(payload), agent=agent.name, sender=identity.account,
                                 payload=payload, credential=credential)
-        previous = await self.turns.latest_for_session(session.id) if isinstance(session, Session) else None
+        previous = await self.turns.latest_for_session(session.id) if isinstance(session, SessionRecord) else None
         shown = dict(background=True, previous_response_id=previous.id if previous else None,
                      metadata={"agent": agent.name, "injected_by": identity.account})
         try:

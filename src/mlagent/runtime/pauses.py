@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ..agent.budget import BillableAction, BudgetState, Paused, Resume
 from ..events.response import BudgetContext, IncompleteDetails, PendingAction
 from ..events.types import ApprovalRequired, ResponseIncomplete
-from ..store.sessions import SessionStore
+from ..store.protocols import Sessions
 from .writer import EventWriter
 
 
@@ -68,7 +68,7 @@ async def emit_pause(writer: EventWriter, batch: str, actions: list[BillableActi
         update={"status": "incomplete", "incomplete_details": details, **snapshot})))
 
 
-async def pause_turn(writer: EventWriter, sessions: SessionStore, session_id: str, paused: Paused) -> None:
+async def pause_turn(writer: EventWriter, sessions: Sessions, session_id: str, paused: Paused) -> None:
     """Persist the pending batch first (an approval may arrive the moment the pause is
     visible), then emit the pause."""
     pending = PendingBatch(response_id=writer.turn_id, batch=paused.batch, actions=paused.actions,

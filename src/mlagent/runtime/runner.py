@@ -38,9 +38,8 @@ from ..events.types import (
 )
 from ..observability import turns as observed
 from ..organism.roster import AgentRoster
-from ..store.sessions import SessionStore
-from ..store.tables import Session, Turn
-from ..store.turns import TurnStore
+from ..store.protocols import Sessions, Turns
+from ..store.records import SessionRecord, TurnRecord
 from ..store.usage import UsageStore
 from ..usage.meter import SessionMeter, cost_usage
 from ..usage.prices import PriceTable
@@ -64,8 +63,8 @@ class TurnRunner:
     def __init__(
         self,
         settings: Settings,
-        turns: TurnStore,
-        sessions: SessionStore,
+        turns: Turns,
+        sessions: Sessions,
         bus: EventBus,
         live: LiveSessions,
         toolset_for: Callable[[StoredRequest | None], ToolSet],
@@ -158,7 +157,7 @@ class TurnRunner:
         with self.agents.turn(agent, turn_id):
             await self._run(turn_id)
 
-    async def _agent_of(self, turn: Turn) -> str:
+    async def _agent_of(self, turn: TurnRecord) -> str:
         return StoredRequest.load(turn.request).agent or (await self.sessions.require(turn.session_id)).agent
 
     async def _run(self, turn_id: str) -> None:
@@ -210,7 +209,7 @@ class TurnRunner:
                 await self.turns.release(turn_id)
 
     async def _drive(
-        self, request: StoredRequest, session: Session, writer: EventWriter, emitter: TurnEmitter
+        self, request: StoredRequest, session: SessionRecord, writer: EventWriter, emitter: TurnEmitter
     ) -> Paused | str | None:
         """Run the loop to its end; a `Paused` (or `DENIED`) says how the turn stops."""
         live = self.live.get(session.id)
@@ -330,7 +329,7 @@ def _failed(state: ResponseObject, code: str, message: str) -> ResponseFailed:
     )
 
 
-async def mark_interrupted(turns: TurnStore, bus: EventBus, turn_id: str) -> bool:
+async def mark_interrupted(turns: Turns, bus: EventBus, turn_id: str) -> bool:
     """End a turn whose process died: `incomplete` / `server_restart`, open items closed.
 
     One compare-and-set append (status and last seq as read): the record and its log change

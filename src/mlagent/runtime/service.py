@@ -24,9 +24,8 @@ from ..events.types import (
     StoredEvent,
     cancelled_event,
 )
-from ..store.sessions import SessionStore
-from ..store.tables import Session, Turn
-from ..store.turns import SessionBusy, SessionClosed, TurnStore, paused_on_approval
+from ..store.protocols import SessionBusy, SessionClosed, Sessions, Turns
+from ..store.records import SessionRecord, TurnRecord, paused_on_approval
 from .items import input_items, page
 from .live import LiveSessions
 from .requests import CreateResponseRequest, InputMessage
@@ -50,8 +49,8 @@ class ResponsesService:
     def __init__(
         self,
         settings: Settings,
-        turns: TurnStore,
-        sessions: SessionStore,
+        turns: Turns,
+        sessions: Sessions,
         bus: EventBus,
         live: LiveSessions,
         runner: TurnRunner,
@@ -140,7 +139,7 @@ class ResponsesService:
 
     async def _create(self, identity: Identity, req: CreateResponseRequest, stored: StoredRequest,
                       idempotency_key: str | None) -> ResponseObject:
-        session: Session | NewSession
+        session: SessionRecord | NewSession
         if req.previous_response_id:
             _, session, latest = await self._chain_point(identity, req.previous_response_id)
             if session.closed:
@@ -164,13 +163,13 @@ class ResponsesService:
         return set(self.runner.toolset_for(None).names())
 
     # -- read ---------------------------------------------------------------------
-    async def _owned_turn(self, identity: Identity, response_id: str, param: str | None = None) -> Turn:
+    async def _owned_turn(self, identity: Identity, response_id: str, param: str | None = None) -> TurnRecord:
         turn = await self.turns.get(response_id)
         if turn is None or (turn.account != identity.account and not identity.is_operator):
             raise not_found("response", response_id, param)
         return turn
 
-    async def _chain_point(self, identity: Identity, response_id: str) -> tuple[Turn, Session, Turn]:
+    async def _chain_point(self, identity: Identity, response_id: str) -> tuple[TurnRecord, SessionRecord, TurnRecord]:
         """The chained-on turn, its session and the session's latest turn, in one read."""
         found = await self.turns.chain_point(response_id)
         if found is None or (found[0].account != identity.account and not identity.is_operator):
@@ -330,7 +329,7 @@ class ResponsesService:
             turn = await self.turns.require(response_id)
         return response_of(turn)
 
-    async def _end_cancelled(self, turn: Turn) -> ResponseObject | None:
+    async def _end_cancelled(self, turn: TurnRecord) -> ResponseObject | None:
         """Append `response.cancelled` only if the turn is still where it was read."""
         writer = GuardedWriter(self.turns, self.bus, turn)
         writer.add(cancelled_event(writer.state))
@@ -339,7 +338,7 @@ class ResponsesService:
         return writer.state
 
 
-def pending_client_calls(latest: Turn) -> dict[str, str]:
+def pending_client_calls(latest: TurnRecord) -> dict[str, str]:
     """The client tool calls the session's latest response ended on (call id -> name),
     which the next request must answer with `function_call_output` items."""
     if latest.status != "completed":

@@ -28,9 +28,8 @@ from ..errors import ServiceError
 from ..events.bus import EventBus
 from ..events.response import ResponseObject
 from ..events.types import ResponseCreated, ResponseQueued
-from ..store.sessions import AccountStore
-from ..store.tables import Session, Turn
-from ..store.turns import DuplicateIdempotencyKey, TurnStore
+from ..store.protocols import Accounts, DuplicateIdempotencyKey, TurnLog, Turns
+from ..store.records import SessionRecord, TurnRecord
 from .ids import new_id
 from .live import LimitReached, LiveSession, LiveSessions
 from .stored import StoredRequest
@@ -57,12 +56,12 @@ class Worker(Protocol):
     async def finished(self, turn_id: str) -> None: ...
 
 
-def response_of(turn: Turn) -> ResponseObject:
+def response_of(turn: TurnRecord) -> ResponseObject:
     """The response object a turn's row holds (its log's projection)."""
     return ResponseObject.model_validate(turn.snapshot)
 
 
-def reopen(turns: TurnStore, bus: EventBus, turn: Turn) -> EventWriter:
+def reopen(turns: TurnLog, bus: EventBus, turn: TurnRecord) -> EventWriter:
     """A writer that continues the turn's log where its row says it stands (its worker, or
     an approval that re-pauses it); `GuardedWriter(turns, bus, turn)` is the compare-and-set
     twin for steps that race the worker."""
@@ -70,7 +69,7 @@ def reopen(turns: TurnStore, bus: EventBus, turn: Turn) -> EventWriter:
 
 
 class TurnQueue:
-    def __init__(self, settings: Settings, turns: TurnStore, accounts: AccountStore, bus: EventBus,
+    def __init__(self, settings: Settings, turns: Turns, accounts: Accounts, bus: EventBus,
                  live: LiveSessions, worker: Worker) -> None:
         self.settings = settings
         self.turns = turns
@@ -97,7 +96,7 @@ class TurnQueue:
             existing = await self.turns.by_idempotency_key(account, key)
             return response_of(existing) if existing is not None else await create()
 
-    async def enqueue(self, caller: Identity, session: Session | NewSession, request: StoredRequest, *,
+    async def enqueue(self, caller: Identity, session: SessionRecord | NewSession, request: StoredRequest, *,
                       token: SecretStr | None, shown: dict[str, Any], max_cost_usd: float | None = None,
                       idempotency_key: str | None = None) -> ResponseObject:
         """Create a queued turn of `session` (an existing one: only if it is idle) and start it.
@@ -107,9 +106,9 @@ class TurnQueue:
         Raises `SessionBusy` / `SessionClosed` (the caller words them for its surface) and a
         429 when no live slot is free; a concurrent create with the same key answers the winner."""
         now = time.time()
-        row: Session | None = None
+        row: SessionRecord | None = None
         if isinstance(session, NewSession):
-            row = Session(id=new_id("sess"), account=session.account, agent=session.agent, model=session.model,
+            row = SessionRecord(id=new_id("sess"), account=session.account, agent=session.agent, model=session.model,
                           max_cost_usd=session.max_cost_usd, spent_usd=0.0, messages=[], pending=None, closed=False,
                           created_at=now, updated_at=now)
             session_id, account, model, cap = row.id, session.account, session.model, session.max_cost_usd
@@ -120,7 +119,7 @@ class TurnQueue:
         snapshot = ResponseObject(id=turn_id, created_at=int(now), status="queued", model=model, session_id=session_id,
                                   max_cost_usd=cap, **shown)
         first: list[ResponseCreated | ResponseQueued] = [ResponseCreated(sequence_number=0, response=snapshot), ResponseQueued(sequence_number=1, response=snapshot)]
-        turn = Turn(id=turn_id, session_id=session_id, account=account, status="queued", request=request.dump(),
+        turn = TurnRecord(id=turn_id, session_id=session_id, account=account, status="queued", request=request.dump(),
                     snapshot=snapshot.model_dump(mode="json"), last_seq=1, cancel_requested=False,
                     lease_owner=self.owner, lease_expires_at=now + self.settings.lease_seconds,
                     idempotency_key=idempotency_key, created_at=now, updated_at=now, agent=request.agent)
@@ -166,7 +165,7 @@ class TurnQueue:
         self.worker.start(turn_id, session_id)
         return writer.state
 
-    def reopen(self, turn: Turn) -> EventWriter:
+    def reopen(self, turn: TurnRecord) -> EventWriter:
         return reopen(self.turns, self.bus, turn)
 
     @contextlib.contextmanager

@@ -18,7 +18,7 @@ import logging
 import time
 from typing import Protocol
 
-from ..store.sessions import SessionStore
+from ..store.protocols import Sessions
 from .live import LiveSessions
 
 log = logging.getLogger("mlagent.runtime")
@@ -38,7 +38,7 @@ class Workspaces(Protocol):
 
 
 class WorkspaceSweeper:
-    def __init__(self, workspaces: Workspaces, sessions: SessionStore, live: LiveSessions,
+    def __init__(self, workspaces: Workspaces, sessions: Sessions, live: LiveSessions,
                  retention_seconds: float) -> None:
         self.workspaces = workspaces
         self.sessions = sessions

@@ -18,15 +18,15 @@ from ..events.reducer import apply
 from ..events.response import ResponseObject
 from ..events.types import Event, ForwardedEvent, StoredEvent
 from ..observability.turns import observe
-from ..store.tables import Turn
-from ..store.turns import TurnStore
+from ..store.protocols import TurnLog
+from ..store.records import TurnRecord
 
 # Past this many queued events `emit` waits for the commit in flight (back-pressure).
 MAX_BATCH = 512
 
 
 class EventWriter:
-    def __init__(self, store: TurnStore, bus: EventBus, turn_id: str, state: ResponseObject, last_seq: int) -> None:
+    def __init__(self, store: TurnLog, bus: EventBus, turn_id: str, state: ResponseObject, last_seq: int) -> None:
         self._store = store
         self._bus = bus
         self.turn_id = turn_id
@@ -84,7 +84,7 @@ class GuardedWriter:
     status and at the point of its log where it was read. So such a step either wins
     cleanly over a racing claim or worker write, or changes nothing."""
 
-    def __init__(self, store: TurnStore, bus: EventBus, turn: Turn) -> None:
+    def __init__(self, store: TurnLog, bus: EventBus, turn: TurnRecord) -> None:
         self._store = store
         self._bus = bus
         self.turn_id = turn.id

@@ -14,6 +14,8 @@ from .tables import Session, Turn
 
 
 class ApprovalStore:
+    """`protocols.Approvals` on SQLite or PostgreSQL."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
 

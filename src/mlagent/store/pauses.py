@@ -13,6 +13,8 @@ from .tables import PausedAgent
 
 
 class PauseStore:
+    """`protocols.Pauses` on SQLite or PostgreSQL."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
 

@@ -1,28 +1,36 @@
-"""Sessions (conversation state shared by chained responses) and accounts."""
+"""Sessions (conversation state shared by chained responses) and accounts.
+
+`SessionStore` implements `protocols.Sessions`, `AccountStore` `protocols.Accounts`; what
+they return are `records.SessionRecord` / `records.AccountRecord` values."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .db import rowcount
+from .records import AccountRecord, SessionRecord
 from .tables import Account, Session, Turn
+
+_SESSIONS = cast(Table, Session.__table__)
+_GET_SESSION = select(*_SESSIONS.c).where(_SESSIONS.c.id == bindparam("session_id"))
 
 
 class SessionStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
 
-    async def get(self, session_id: str) -> Session | None:
+    async def get(self, session_id: str) -> SessionRecord | None:
         async with self._sm() as db:
-            return await db.get(Session, session_id)
+            row = (await db.execute(_GET_SESSION, {"session_id": session_id})).first()
+        return SessionRecord(**row._mapping) if row is not None else None
 
-    async def require(self, session_id: str) -> Session:
+    async def require(self, session_id: str) -> SessionRecord:
         """A session that must exist (a turn's: the foreign key keeps it); LookupError if not."""
         session = await self.get(session_id)
         if session is None:
@@ -78,9 +86,11 @@ class AccountStore:
         except IntegrityError:  # a concurrent first call inserted it
             pass
 
-    async def list(self) -> list[Account]:
+    async def list(self) -> list[AccountRecord]:
         async with self._sm() as db:
-            return list((await db.execute(select(Account).order_by(Account.name))).scalars())
+            rows = await db.execute(select(Account.name, Account.kind, Account.created_at, Account.last_seen_at)
+                                    .order_by(Account.name))
+            return [AccountRecord(*row) for row in rows]
 
     async def count(self) -> int:
         async with self._sm() as db:

@@ -5,31 +5,44 @@ holds across replicas on PostgreSQL as well as on SQLite (docs/architecture.md, 
 a follow-up takes an idle session (`create_followup`), an idempotent create has one winner
 (`create`), the worker claims a queued turn (`claim`), a cancel ends a queued or paused turn
 (`append` with `only_if`) or flags a running one (`request_cancel`).
+
+It implements `protocols.Turns` and returns `records.TurnRecord` values; every statement is
+SQLAlchemy Core on a connection (no ORM unit of work), records built from the rows read.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Row, Select, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from ..events.types import StoredEvent
 from .db import rowcount
 from .notify import EventNotifier
+from .protocols import DuplicateIdempotencyKey, EventRows, SessionBusy, SessionClosed
+from .records import ACTIVE, PAUSED, SessionRecord, TurnRecord, paused_on_approval
 from .tables import EventRow, Session, Turn
 
-PAUSED = "incomplete"
-ACTIVE = ("queued", "in_progress")
+__all__ = ["DuplicateIdempotencyKey", "SessionBusy", "SessionClosed", "TurnStore", "paused_on_approval"]
 
 # The hot statements, built once: Core on a connection, no ORM unit of work (each ORM
 # round trip cost ~5x the driver's own time).
 _TURNS = cast(Table, Turn.__table__)
+_SESSIONS = cast(Table, Session.__table__)
+_TURN_KEYS = tuple(_TURNS.c.keys())
+_SESSION_KEYS = tuple(_SESSIONS.c.keys())
 _INSERT_EVENTS = insert(cast(Table, EventRow.__table__))
+_INSERT_TURN = insert(_TURNS)
+_INSERT_SESSION = insert(_SESSIONS)
+_BY_KEY = select(*_TURNS.c).where(_TURNS.c.account == bindparam("account"), _TURNS.c.idempotency_key == bindparam("key"))
+_LOCK_SESSION = select(_SESSIONS.c.closed).where(_SESSIONS.c.id == bindparam("session_id")).with_for_update()
+_UNFINISHED = select(*_TURNS.c).where(_TURNS.c.session_id == bindparam("session_id"),
+                                      _TURNS.c.status.in_((*ACTIVE, PAUSED)))
 _GET_TURN = select(*_TURNS.c).where(_TURNS.c.id == bindparam("turn_id"))
 _SNAPSHOT = select(_TURNS.c.account, _TURNS.c.snapshot).where(_TURNS.c.id == bindparam("turn_id"))
 _LOG_END = select(_TURNS.c.status, _TURNS.c.last_seq).where(_TURNS.c.id == bindparam("turn_id"))
@@ -43,25 +56,21 @@ _CLAIM = (update(_TURNS).where(_TURNS.c.id == bindparam("turn_id"), _TURNS.c.sta
 _RELEASE = update(_TURNS).where(_TURNS.c.id == bindparam("turn_id")).values(lease_owner=None, lease_expires_at=None)
 
 
-class DuplicateIdempotencyKey(Exception):
-    """The (account, idempotency key) pair already names a turn: `existing`, the winner."""
-
-    def __init__(self, existing: Turn) -> None:
-        super().__init__(existing.idempotency_key)
-        self.existing = existing
-
-
-class SessionBusy(Exception):
-    """The session already has a turn queued, running or paused on an approval."""
-
-    def __init__(self, turn_id: str, paused: bool) -> None:
-        super().__init__(turn_id)
-        self.turn_id = turn_id
-        self.paused = paused
+def _chain_point() -> Select[Any]:
+    """The turn, its session and the session's latest turn, as one row (in that column order)."""
+    turn, latest, newer = _TURNS.alias("turn"), _TURNS.alias("latest"), _TURNS.alias("newer")
+    latest_id = (select(newer.c.id).where(newer.c.session_id == _SESSIONS.c.id).order_by(newer.c.created_at.desc())
+                 .limit(1).correlate(_SESSIONS).scalar_subquery())
+    return (select(*turn.c, *_SESSIONS.c, *latest.c).join_from(turn, _SESSIONS, _SESSIONS.c.id == turn.c.session_id)
+            .join(latest, latest.c.id == latest_id).where(turn.c.id == bindparam("turn_id")))
 
 
-class SessionClosed(Exception):
-    pass
+_CHAIN_POINT = _chain_point()
+# Records are built positionally from rows in table column order: the field names must be
+# the column names, in that order (checked here, once, rather than per row).
+if (tuple(f.name for f in fields(TurnRecord)) != _TURN_KEYS
+        or tuple(f.name for f in fields(SessionRecord)) != _SESSION_KEYS):  # pragma: no cover - a schema edit
+    raise RuntimeError("store/records.py fields differ from the turns / sessions columns")
 
 
 class _KeyTaken(Exception):
@@ -74,20 +83,28 @@ def _event_rows(turn_id: str, events: Sequence[tuple[int, str, str]], now: float
             for seq, type_, data in events]
 
 
-def paused_on_approval(turn: Turn) -> bool:
-    details = (turn.snapshot or {}).get("incomplete_details") or {}
-    return turn.status == PAUSED and details.get("reason") == "approval_required"
+def _turn(row: Row[Any] | Sequence[Any]) -> TurnRecord:
+    """The record of a row holding the turn's columns in table order."""
+    return TurnRecord(*row)
+
+
+def _session(row: Row[Any] | Sequence[Any]) -> SessionRecord:
+    return SessionRecord(*row)
+
+
+def _columns(record: TurnRecord | SessionRecord, keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: getattr(record, key) for key in keys}
 
 
 class TurnStore:
-    """The narrow protocol the runtime needs from the database for turns and events."""
+    """Turns and their event logs on SQLite or PostgreSQL (`protocols.Turns`)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], notifier: EventNotifier | None = None) -> None:
         self._sm = sessions
         self._engine = sessions.kw["bind"]
         self._notifier = notifier  # PostgreSQL: wake other replicas' tails in the same transaction
 
-    async def create(self, session: Session | None, turn: Turn, first_events: Sequence[tuple[int, str, str]]) -> None:
+    async def create(self, session: SessionRecord | None, turn: TurnRecord, first_events: EventRows) -> None:
         """Insert a new session (when given), the turn and its first events atomically.
 
         Raises `DuplicateIdempotencyKey` with the winner when a concurrent create with the
@@ -95,18 +112,17 @@ class TurnStore:
         wait for the winner's commit, so the winner is readable here)."""
         account, key = turn.account, turn.idempotency_key
         try:
-            async with self._sm() as db, db.begin():
+            async with self._engine.begin() as conn:
                 if session is not None:
-                    db.add(session)
-                await self._add_turn(db, turn, first_events)
-                await db.flush()
+                    await conn.execute(_INSERT_SESSION, _columns(session, _SESSION_KEYS))
+                await self._add_turn(conn, turn, first_events)
         except IntegrityError:
             existing = await self._by_key(account, key)
             if existing is None:
                 raise
             raise DuplicateIdempotencyKey(existing) from None
 
-    async def create_followup(self, session_id: str, turn: Turn, first_events: Sequence[tuple[int, str, str]],
+    async def create_followup(self, session_id: str, turn: TurnRecord, first_events: EventRows,
                               **session_values: Any) -> None:
         """Add `turn` to an existing session only if the session is idle, in one
         transaction: the session row is locked (`FOR UPDATE` on PostgreSQL; SQLite runs one
@@ -115,23 +131,20 @@ class TurnStore:
         or `DuplicateIdempotencyKey` (a same-key create already took the session)."""
         account, key = turn.account, turn.idempotency_key
         try:
-            async with self._sm() as db, db.begin():
-                session = (await db.execute(
-                    select(Session).where(Session.id == session_id).with_for_update())).scalar_one()
-                if session.closed:
+            async with self._engine.begin() as conn:
+                closed = (await conn.execute(_LOCK_SESSION, {"session_id": session_id})).scalar_one()
+                if closed:
                     raise SessionClosed(session_id)
-                if await self._by_key(account, key, db) is not None:
+                if await self._by_key(account, key, conn) is not None:
                     raise _KeyTaken  # answered below, outside the rolled-back transaction
-                unfinished = (await db.execute(select(Turn).where(
-                    Turn.session_id == session_id, Turn.status.in_((*ACTIVE, PAUSED))))).scalars()
-                for other in unfinished:
+                for row in await conn.execute(_UNFINISHED, {"session_id": session_id}):
+                    other = _turn(row)
                     if other.status in ACTIVE or paused_on_approval(other):
                         raise SessionBusy(other.id, paused=other.status == PAUSED)
                 if session_values:
-                    await db.execute(update(Session).where(Session.id == session_id)
-                                     .values(updated_at=time.time(), **session_values))
-                await self._add_turn(db, turn, first_events)
-                await db.flush()
+                    await conn.execute(update(_SESSIONS).where(_SESSIONS.c.id == session_id)
+                                       .values(updated_at=time.time(), **session_values))
+                await self._add_turn(conn, turn, first_events)
         except (IntegrityError, _KeyTaken):
             existing = await self._by_key(account, key)
             if existing is None:
@@ -139,24 +152,23 @@ class TurnStore:
             raise DuplicateIdempotencyKey(existing) from None
 
     @staticmethod
-    async def _add_turn(db: AsyncSession, turn: Turn, first_events: Sequence[tuple[int, str, str]]) -> None:
-        db.add(turn)
-        await db.flush()  # the turn (and a new session) before its events: they refer to it
+    async def _add_turn(conn: AsyncConnection, turn: TurnRecord, first_events: EventRows) -> None:
+        await conn.execute(_INSERT_TURN, _columns(turn, _TURN_KEYS))  # before its events: they refer to it
         if first_events:
-            await db.execute(_INSERT_EVENTS, _event_rows(turn.id, first_events))
+            await conn.execute(_INSERT_EVENTS, _event_rows(turn.id, first_events))
 
-    async def _by_key(self, account: str, key: str | None, db: AsyncSession | None = None) -> Turn | None:
+    async def _by_key(self, account: str, key: str | None, conn: AsyncConnection | None = None) -> TurnRecord | None:
         if not key:
             return None
-        if db is None:
+        if conn is None:
             return await self.by_idempotency_key(account, key)
-        result = await db.execute(select(Turn).where(Turn.account == account, Turn.idempotency_key == key))
-        return result.scalar_one_or_none()
+        row = (await conn.execute(_BY_KEY, {"account": account, "key": key})).first()
+        return _turn(row) if row is not None else None
 
-    async def get(self, turn_id: str) -> Turn | None:
+    async def get(self, turn_id: str) -> TurnRecord | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(_GET_TURN, {"turn_id": turn_id})).first()
-        return Turn(**row._mapping) if row is not None else None
+        return _turn(row) if row is not None else None
 
     async def snapshot(self, turn_id: str) -> tuple[str, dict[str, Any]] | None:
         """(account, snapshot) of the turn: what reading a response needs, and only that."""
@@ -164,48 +176,48 @@ class TurnStore:
             row = (await conn.execute(_SNAPSHOT, {"turn_id": turn_id})).first()
         return (row[0], row[1]) if row is not None else None
 
-    async def chain_point(self, turn_id: str) -> tuple[Turn, Session, Turn] | None:
+    async def chain_point(self, turn_id: str) -> tuple[TurnRecord, SessionRecord, TurnRecord] | None:
         """A follow-up's starting point in one query: the turn, its session and the
         session's latest turn (whose client tool calls the follow-up must answer)."""
-        latest, newer = aliased(Turn), aliased(Turn)
-        latest_id = (select(newer.id).where(newer.session_id == Session.id).order_by(newer.created_at.desc())
-                     .limit(1).correlate(Session).scalar_subquery())
-        async with self._sm() as db:
-            row = (await db.execute(select(Turn, Session, latest).join(Session, Session.id == Turn.session_id)
-                                    .join(latest, latest.id == latest_id).where(Turn.id == turn_id))).first()
-            return (row[0], row[1], row[2]) if row is not None else None
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_CHAIN_POINT, {"turn_id": turn_id})).first()
+        if row is None:
+            return None
+        t, s = len(_TURN_KEYS), len(_SESSION_KEYS)
+        return _turn(row[:t]), _session(row[t:t + s]), _turn(row[t + s:])
 
-    async def require(self, turn_id: str) -> Turn:
+    async def require(self, turn_id: str) -> TurnRecord:
         """A turn that must exist (one this process has seen); LookupError if not."""
         turn = await self.get(turn_id)
         if turn is None:
             raise LookupError(f"turn {turn_id} does not exist")
         return turn
 
-    async def by_idempotency_key(self, account: str, key: str) -> Turn | None:
-        async with self._sm() as db:
-            result = await db.execute(select(Turn).where(Turn.account == account, Turn.idempotency_key == key))
-            return result.scalar_one_or_none()
+    async def by_idempotency_key(self, account: str, key: str) -> TurnRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_BY_KEY, {"account": account, "key": key})).first()
+        return _turn(row) if row is not None else None
 
-    async def latest_for_session(self, session_id: str) -> Turn | None:
-        async with self._sm() as db:
-            result = await db.execute(
-                select(Turn).where(Turn.session_id == session_id).order_by(Turn.created_at.desc()).limit(1)
-            )
-            return result.scalar_one_or_none()
+    async def latest_for_session(self, session_id: str) -> TurnRecord | None:
+        t = _TURNS.c
+        stmt = select(*_TURNS.c).where(t.session_id == session_id).order_by(t.created_at.desc()).limit(1)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return _turn(row) if row is not None else None
 
-    async def list_for_account(self, account: str, limit: int, before: Turn | None = None) -> list[Turn]:
+    async def list_for_account(self, account: str, limit: int, before: TurnRecord | None = None) -> list[TurnRecord]:
         """The account's turns, newest first (ties broken by id), strictly older than `before`."""
-        async with self._sm() as db:
-            stmt = select(Turn).where(Turn.account == account)
-            if before is not None:
-                stmt = stmt.where(or_(Turn.created_at < before.created_at,
-                                      and_(Turn.created_at == before.created_at, Turn.id < before.id)))
-            stmt = stmt.order_by(Turn.created_at.desc(), Turn.id.desc()).limit(limit)
-            return list((await db.execute(stmt)).scalars())
+        t = _TURNS.c
+        stmt = select(*_TURNS.c).where(t.account == account)
+        if before is not None:
+            stmt = stmt.where(or_(t.created_at < before.created_at,
+                                  and_(t.created_at == before.created_at, t.id < before.id)))
+        stmt = stmt.order_by(t.created_at.desc(), t.id.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            return [_turn(row) for row in await conn.execute(stmt)]
 
     async def append(
-        self, turn_id: str, events: Sequence[tuple[int, str, str]], snapshot: dict[str, Any], status: str,
+        self, turn_id: str, events: EventRows, snapshot: dict[str, Any], status: str,
         only_if: tuple[str, int] | None = None, **values: Any,
     ) -> bool:
         """Append events and store the projection they lead to, in one transaction.
@@ -246,7 +258,7 @@ class TurnStore:
             result = await conn.execute(_READ_EVENTS, {"turn_id": turn_id, "after": after_seq, "limit": limit})
             return [StoredEvent(*row) for row in result.all()]
 
-    async def claim(self, turn_id: str, owner: str, lease_seconds: float) -> Turn | None:
+    async def claim(self, turn_id: str, owner: str, lease_seconds: float) -> TurnRecord | None:
         """Take a queued turn for `owner`, mark it in progress and return it (None: not
         taken). A compare-and-set on the status: a cancel that ended the queued turn first
         wins. The claimed row comes back with the update (`RETURNING`): no second read."""
@@ -254,7 +266,7 @@ class TurnStore:
         async with self._engine.begin() as conn:
             row = (await conn.execute(_CLAIM, {"turn_id": turn_id, "owner": owner, "expires": now + lease_seconds,
                                                "now": now})).first()
-        return Turn(**row._mapping) if row is not None else None
+        return _turn(row) if row is not None else None
 
     async def release(self, turn_id: str) -> None:
         async with self._engine.begin() as conn:
@@ -292,36 +304,36 @@ class TurnStore:
             result = await db.execute(select(Turn.id).where(Turn.id.in_(tuple(turn_ids)), Turn.cancel_requested.is_(True)))
             return set(result.scalars())
 
-    async def orphaned(self, now: float, include_unleased: bool) -> list[Turn]:
+    async def orphaned(self, now: float, include_unleased: bool) -> list[TurnRecord]:
         """Turns left queued or in progress by a process that is gone.
 
         `include_unleased` is for start-up of the single-process (SQLite) deployment:
         every unfinished turn belongs to the previous process.
         """
-        async with self._sm() as db:
-            stmt = select(Turn).where(Turn.status.in_(("queued", "in_progress")))
-            if not include_unleased:
-                stmt = stmt.where(Turn.lease_expires_at.is_not(None), Turn.lease_expires_at < now)
-            return list((await db.execute(stmt)).scalars())
+        t = _TURNS.c
+        stmt = select(*_TURNS.c).where(t.status.in_(ACTIVE))
+        if not include_unleased:
+            stmt = stmt.where(t.lease_expires_at.is_not(None), t.lease_expires_at < now)
+        async with self._engine.connect() as conn:
+            return [_turn(row) for row in await conn.execute(stmt)]
 
     async def delete(self, turn_id: str) -> bool:
         """Remove a turn and its event log in one transaction; the session goes with its
         last turn. True when something was removed."""
         async with self._sm() as db, db.begin():
-            turn = await db.get(Turn, turn_id)
-            if turn is None:
+            session_id = (await db.execute(select(Turn.session_id).where(Turn.id == turn_id))).scalar_one_or_none()
+            if session_id is None:
                 return False
             await db.execute(delete(EventRow).where(EventRow.response_id == turn_id))
             await db.execute(delete(Turn).where(Turn.id == turn_id))
             left = (await db.execute(select(func.count()).select_from(Turn)
-                                     .where(Turn.session_id == turn.session_id))).scalar_one()
+                                     .where(Turn.session_id == session_id))).scalar_one()
             if not left:
-                await db.execute(delete(Session).where(Session.id == turn.session_id))
+                await db.execute(delete(Session).where(Session.id == session_id))
             return True
 
-    async def active_for_session(self, session_id: str) -> Turn | None:
-        async with self._sm() as db:
-            result = await db.execute(
-                select(Turn).where(Turn.session_id == session_id, Turn.status.in_(("queued", "in_progress")))
-            )
-            return result.scalars().first()
+    async def active_for_session(self, session_id: str) -> TurnRecord | None:
+        t = _TURNS.c
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(*_TURNS.c).where(t.session_id == session_id, t.status.in_(ACTIVE)))).first()
+        return _turn(row) if row is not None else None

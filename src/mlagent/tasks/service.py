@@ -21,7 +21,7 @@ from ..events.response import ResponseObject
 from ..runtime.approvals import ApprovalRequest, ApprovalsService
 from ..runtime.requests import CreateResponseRequest
 from ..runtime.service import ResponsesService
-from ..store.sessions import AccountStore
+from ..store.protocols import Accounts
 from .models import TaskAccepted, TaskRequest, TaskStatus, User
 from .tools import ToolCatalogue
 
@@ -38,7 +38,7 @@ def render_context(context: dict[str, Any]) -> str:
 
 
 class TasksService:
-    def __init__(self, settings: Settings, responses: ResponsesService, accounts: AccountStore,
+    def __init__(self, settings: Settings, responses: ResponsesService, accounts: Accounts,
                  catalogue: ToolCatalogue, approvals: ApprovalsService) -> None:
         self.settings = settings
         self.approvals = approvals

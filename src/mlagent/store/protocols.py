@@ -1,0 +1,181 @@
+"""What the runtime may ask of the database: narrow protocols over the stores.
+
+One module for all of them, rather than one next to each store, because it is the
+contract a reader (or a second backend) needs in one place: the operations, the value
+types they return (`records.py`) and the errors they raise (below). The SQLAlchemy
+classes (`TurnStore`, `SessionStore`, ...) implement them for SQLite and PostgreSQL alike;
+tests/test_store_conformance.py runs the same checks against both through these
+protocols. Runtime code types its dependencies with these names, so it sees records, not
+rows, and cannot reach past the protocol (an ORM session, a table).
+
+Only what the runtime uses is here; a store's extra methods (maintenance, benches) are not
+part of the contract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from ..events.types import StoredEvent
+from .records import AccountRecord, SessionRecord, TurnRecord
+
+EventRows = Sequence[tuple[int, str, str]]
+"""Events to append: (sequence number, type, JSON)."""
+
+
+class DuplicateIdempotencyKey(Exception):
+    """The (account, idempotency key) pair already names a turn: `existing`, the winner."""
+
+    def __init__(self, existing: TurnRecord) -> None:
+        super().__init__(existing.idempotency_key)
+        self.existing = existing
+
+
+class SessionBusy(Exception):
+    """The session already has a turn queued, running or paused on an approval."""
+
+    def __init__(self, turn_id: str, paused: bool) -> None:
+        super().__init__(turn_id)
+        self.turn_id = turn_id
+        self.paused = paused
+
+
+class SessionClosed(Exception):
+    """The session was ended (killed); it takes no more turns."""
+
+
+class TurnLog(Protocol):
+    """A turn's append-only event log and the projection stored with it."""
+
+    async def append(self, turn_id: str, events: EventRows, snapshot: dict[str, Any], status: str,
+                     only_if: tuple[str, int] | None = None, **values: Any) -> bool:
+        """Append and store the projection in one transaction; with `only_if=(status,
+        last_seq)` a compare-and-set that writes nothing (False) if the turn moved."""
+        ...
+
+    async def read(self, turn_id: str, after_seq: int = -1, limit: int = 1000) -> list[StoredEvent]: ...
+
+    async def log_end(self, turn_id: str) -> tuple[str, int] | None:
+        """(status, last sequence number); None: no such turn."""
+        ...
+
+    async def snapshot(self, turn_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(account, stored projection); None: no such turn."""
+        ...
+
+
+class Turns(TurnLog, Protocol):
+    """Turns: created with their first events, claimed under a lease, cancelled, listed."""
+
+    async def create(self, session: SessionRecord | None, turn: TurnRecord, first_events: EventRows) -> None:
+        """Insert the new session (when given), the turn and its first events atomically;
+        `DuplicateIdempotencyKey` when a same-key turn committed first."""
+        ...
+
+    async def create_followup(self, session_id: str, turn: TurnRecord, first_events: EventRows,
+                              **session_values: Any) -> None:
+        """Add the turn to an idle session (setting `session_values` on it), atomically;
+        `SessionClosed`, `SessionBusy` or `DuplicateIdempotencyKey` otherwise."""
+        ...
+
+    async def get(self, turn_id: str) -> TurnRecord | None: ...
+
+    async def require(self, turn_id: str) -> TurnRecord:
+        """A turn that must exist; LookupError if not."""
+        ...
+
+    async def chain_point(self, turn_id: str) -> tuple[TurnRecord, SessionRecord, TurnRecord] | None:
+        """(the turn, its session, the session's latest turn)."""
+        ...
+
+    async def by_idempotency_key(self, account: str, key: str) -> TurnRecord | None: ...
+
+    async def latest_for_session(self, session_id: str) -> TurnRecord | None: ...
+
+    async def list_for_account(self, account: str, limit: int, before: TurnRecord | None = None) -> list[TurnRecord]:
+        """Newest first (ties by id descending), strictly older than `before`."""
+        ...
+
+    async def claim(self, turn_id: str, owner: str, lease_seconds: float) -> TurnRecord | None:
+        """Queued → in progress for `owner`; None when it was not queued (one winner)."""
+        ...
+
+    async def release(self, turn_id: str) -> None:
+        """Drop the turn's lease."""
+        ...
+
+    async def request_cancel(self, turn_id: str) -> bool:
+        """Flag an in-progress turn for its worker; False when it is not in progress."""
+        ...
+
+    async def renew_many(self, turn_ids: Sequence[str], owner: str, lease_seconds: float) -> set[str]:
+        """Extend `owner`'s leases; the ids among them whose cancellation was requested."""
+        ...
+
+    async def orphaned(self, now: float, include_unleased: bool) -> list[TurnRecord]:
+        """Queued or running turns whose lease expired (or, with `include_unleased`, all)."""
+        ...
+
+    async def delete(self, turn_id: str) -> bool:
+        """Remove the turn and its log (and its session with its last turn)."""
+        ...
+
+
+class Sessions(Protocol):
+    """Conversations: history, pending approvals, budget, closed flag."""
+
+    async def get(self, session_id: str) -> SessionRecord | None: ...
+
+    async def require(self, session_id: str) -> SessionRecord:
+        """A session that must exist; LookupError if not."""
+        ...
+
+    async def save_messages(self, session_id: str, messages: list[dict[str, Any]], turn_id: str | None = None) -> bool:
+        """Replace the history; with `turn_id`, only while that turn is the session's running one."""
+        ...
+
+    async def update(self, session_id: str, **values: Any) -> None: ...
+
+    async def busy(self, session_ids: Sequence[str], since: float) -> set[str]:
+        """Those updated since `since` or with a queued / running turn."""
+        ...
+
+
+class Accounts(Protocol):
+    """Who has called the server."""
+
+    async def seen(self, name: str, kind: str) -> None:
+        """Insert or touch (idempotent, safe under concurrency)."""
+        ...
+
+    async def list(self) -> list[AccountRecord]:
+        """All accounts, by name."""
+        ...
+
+    async def count(self) -> int: ...
+
+
+class Approvals(Protocol):
+    """The one atomic write of an approval decision."""
+
+    async def resume(self, turn_id: str, session_id: str, pending: dict[str, Any], max_cost_usd: float | None,
+                     owner: str, lease_seconds: float) -> bool:
+        """Paused turn → queued under `owner`'s lease, with `pending` (and a new cap) on its
+        session, in one transaction; False when the turn was not paused any more."""
+        ...
+
+
+class Pauses(Protocol):
+    """Agents the operator paused, kept across restarts."""
+
+    async def names(self) -> list[str]: ...
+
+    async def add(self, agent: str, by: str) -> None:
+        """Idempotent: the first pause's record stays."""
+        ...
+
+    async def remove(self, agent: str) -> None: ...
+
+    async def keep(self, agents: Iterable[str]) -> None:
+        """Drop the pauses of agents not in `agents`."""
+        ...

@@ -1,0 +1,69 @@
+"""The values the stores return and take: frozen, slotted dataclasses, never ORM rows.
+
+A record is a copy of one row at the time it was read. Nothing outside `store/` holds an
+ORM object, so nothing can lazy-load or flush by accident, and a record can cross a task,
+a thread or a test without a database session behind it. The field names are the column
+names (`TurnRecord(**row._mapping)` builds one from a Core row at no extra round trip).
+`frozen` is shallow: the JSON fields (`request`, `snapshot`, `messages`, `pending`) are
+plain dicts and lists that callers must treat as read-only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PAUSED = "incomplete"
+ACTIVE = ("queued", "in_progress")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    """One response (a turn of a session); `snapshot` is its log's projection."""
+
+    id: str
+    session_id: str
+    account: str
+    status: str
+    request: dict[str, Any]
+    snapshot: dict[str, Any]
+    last_seq: int
+    cancel_requested: bool
+    lease_owner: str | None
+    lease_expires_at: float | None
+    idempotency_key: str | None
+    created_at: float
+    updated_at: float
+    agent: str | None = None  # the agent addressed when not the session's own (operator inject)
+
+
+def paused_on_approval(turn: TurnRecord) -> bool:
+    """Paused on an approval: its session stays busy until the approval is decided."""
+    details = (turn.snapshot or {}).get("incomplete_details") or {}
+    return turn.status == PAUSED and details.get("reason") == "approval_required"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A conversation: the LLM history and budget its chained responses share."""
+
+    id: str
+    account: str
+    agent: str
+    model: str
+    max_cost_usd: float
+    spent_usd: float
+    messages: list[Any]
+    pending: dict[str, Any] | None
+    closed: bool
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """Someone who has called the server: a Hugging Face user or an API-key account."""
+
+    name: str
+    kind: str
+    created_at: float
+    last_seen_at: float
