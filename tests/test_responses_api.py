@@ -212,6 +212,7 @@ def test_server_tool_runs_are_mcp_call_items(alice, fake_llm):
 
 def test_another_accounts_response_is_404(alice, bob, fake_llm):
     rid = alice.post("/v1/responses", json={"input": "q"}).json()["id"]
+    assert alice.get(f"/v1/responses/{rid}").json()["status"] == "completed"  # now kept in memory: still hers only
     for method, url in (("GET", f"/v1/responses/{rid}"), ("GET", f"/v1/responses/{rid}/events"),
                         ("POST", f"/v1/responses/{rid}/cancel")):
         r = bob.request(method, url)
