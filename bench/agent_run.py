@@ -16,7 +16,10 @@ start to the first 200 on a health route (`/healthz`, LangGraph's `/ok`), on a f
 LangGraph's dev server pins protobuf<7, so it lives in its own venv: `make bench-peer`, or
 point BENCH_LANGGRAPH at a `langgraph` executable.
 
-    python -m bench.agent_run [--quick] [--pg]
+    python -m bench.agent_run [--quick] [--pg] [--spawn-only [N]]
+
+`--spawn-only N` measures only spawn → first 200 (and the CPU spent until then), N interleaved
+spawns of each (default 5), and no load.
 """
 
 from __future__ import annotations
@@ -72,6 +75,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     quick = quick_flag(argv)
     runs, seconds, spawns = (2, 5, 1) if quick else (5, 20, 3)
+    spawn_only = "--spawn-only" in argv
+    if spawn_only:
+        after = argv[argv.index("--spawn-only") + 1:]
+        spawns = int(after[0]) if after and after[0].isdigit() else 5
     extra = {}
     if "--pg" in argv:
         from tests.harness import create_pg_database
@@ -80,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     llm = fake_llm_proc().start()
     llm_url = llm.url + "/v1"
     spawn = Figure("spawn → first 200", "s", higher_is_better=False)
+    spawn_cpu = Figure("CPU until the first 200", "CPU-s", higher_is_better=False)
     rps = Figure("synchronous agent run, -c 8", "req/s")
     cpu = Figure("server CPU per run", "CPU-ms", higher_is_better=False)
     p50 = Figure("latency p50, -c 8", "ms", higher_is_better=False)
@@ -95,7 +103,12 @@ def main(argv: list[str] | None = None) -> None:
                 server = make(url, **extra) if make is mlagent_proc else make(url)
                 started.append(server.start())
                 into.append(server.spawn_seconds)
+                (spawn_cpu.ours if server.name == "mlagent" else spawn_cpu.base).append(server.spawn_cpu)
             ours, peer = sorted(started, key=lambda s: s.name != "mlagent")
+        if spawn_only:
+            print_table(f"spawn → first 200: mlagent /healthz vs LangGraph dev /ok ({spawns} interleaved spawns)",
+                        [spawn, spawn_cpu], "LangGraph dev")
+            return
         check(ours, peer)
 
         def load(server: Proc, path: str, body: dict, headers: dict, side: str) -> None:
@@ -122,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
             if p is not None:
                 p.stop()
     print_table(f"agent run: mlagent POST /v1/responses vs LangGraph dev POST /runs/wait "
-                f"({runs} interleaved runs of {seconds} s, spawn ×{spawns})", [rps, cpu, p50, spawn], "LangGraph dev")
+                f"({runs} interleaved runs of {seconds} s, spawn ×{spawns})", [rps, cpu, p50, spawn, spawn_cpu], "LangGraph dev")
 
 
 def check(ours: Proc, peer: Proc) -> None:

@@ -63,6 +63,7 @@ class Proc:
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
         self.spawn_seconds = 0.0  # process start → first 200 on `health`
+        self.spawn_cpu = 0.0  # CPU-s the process spent until then (steadier than the wall time under load)
         self.log_path = Path(tempfile.mkdtemp(prefix=f"bench-{name}-")) / "server.log"
 
     @property
@@ -84,6 +85,7 @@ class Proc:
                 try:
                     if c.get(self.url + self.health).status_code == 200:
                         self.spawn_seconds = time.monotonic() - t0
+                        self.spawn_cpu = self.cpu()
                         return self
                 except httpx.HTTPError:
                     pass

@@ -212,6 +212,7 @@ def test_server_tool_runs_are_mcp_call_items(alice, fake_llm):
 
 def test_another_accounts_response_is_404(alice, bob, fake_llm):
     rid = alice.post("/v1/responses", json={"input": "q"}).json()["id"]
+    assert alice.get(f"/v1/responses/{rid}").json()["status"] == "completed"  # now kept in memory: still hers only
     for method, url in (("GET", f"/v1/responses/{rid}"), ("GET", f"/v1/responses/{rid}/events"),
                         ("POST", f"/v1/responses/{rid}/cancel")):
         r = bob.request(method, url)
@@ -219,6 +220,25 @@ def test_another_accounts_response_is_404(alice, bob, fake_llm):
         assert r.json()["error"]["code"] == "not_found"
     r = bob.post("/v1/responses", json={"input": "q", "previous_response_id": rid})
     assert r.status_code == 404 and r.json()["error"]["param"] == "previous_response_id"
+
+
+def test_a_finished_response_read_again_answers_the_same(alice, bob, shared_server, fake_llm):
+    """The second read of a finished response comes from memory (api/finished.py): the same
+    bytes and headers to its owner and the operator; everyone else gets what the route says."""
+    rid = alice.post("/v1/responses", json={"input": "q"}).json()["id"]
+    url = f"/v1/responses/{rid}"
+    first = alice.get(url)  # from the database; kept from here on
+    again = alice.get(url, headers={"X-Request-ID": "req-kept-1"})
+    assert first.json()["status"] == "completed" and again.content == first.content
+    assert again.headers["content-type"] == "application/json" and again.headers["x-request-id"] == "req-kept-1"
+    assert [bob.get(url).status_code for _ in range(2)] == [404, 404]  # the second with bob's token known
+    with shared_server.client() as anyone:
+        assert anyone.get(url).json()["error"]["code"] == "missing_api_key"
+        assert anyone.get(url, headers={"X-API-Key": "wrong"}).status_code == 401
+        assert anyone.get(url, headers={"Authorization": "Bearer hf_unknown"}).status_code == 401
+        assert anyone.get(url, headers={"X-API-Key": "dev-api-key"}).content == first.content  # the operator (dev key)
+    streamed = alice.get(url, params={"stream": "true"})
+    assert streamed.headers["content-type"].startswith("text/event-stream") and "response.completed" in streamed.text
 
 
 @pytest.mark.parametrize("body,param", [

@@ -264,6 +264,7 @@ def test_input_items_are_listed_and_paged(sdk, fake_llm):
 def test_delete_removes_the_response_and_its_log(sdk, http, fake_llm):
     fake_llm.push(Reply(text="ok"))
     got = sdk.responses.create(input="q")
+    assert sdk.responses.retrieve(got.id).status == "completed"  # read once: a finished one is kept in memory
     assert sdk.responses.delete(got.id) is None
     with pytest.raises(openai.NotFoundError):
         sdk.responses.retrieve(got.id)

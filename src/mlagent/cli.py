@@ -75,7 +75,7 @@ def _serve(settings: Settings, extra_tools: Sequence[Tool] = ()) -> None:
     import uvicorn
     from uvicorn._compat import asyncio_run
 
-    from .server import create_app
+    from .server import create_app, warm_imports
 
     sock = bind_http(settings.host, settings.port)
     settings.port = sock.getsockname()[1]  # the real port (0 picks one): URLs the agent reports use it
@@ -89,6 +89,7 @@ def _serve(settings: Settings, extra_tools: Sequence[Tool] = ()) -> None:
                 log.info("mlagent ready: HTTP on http://%s:%s, %s", settings.host, settings.port, grpc,
                          extra={"event": "server.ready", "http_port": settings.port,
                                 "grpc_port": settings.grpc_port or None})
+                warm_imports()
 
     config = uvicorn.Config(app, log_level=settings.log_level, log_config=None, timeout_graceful_shutdown=5)
     server = Server(config)

@@ -6,12 +6,13 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
-
-import openai
-from openai import AsyncOpenAI
+from typing import TYPE_CHECKING, Any
 
 from .steps import AgentError
+
+if TYPE_CHECKING:  # the SDK costs ~0.6 CPU-s to import: loaded by the first run, not at start-up
+    import openai
+    from openai import AsyncOpenAI
 
 
 @dataclass
@@ -95,6 +96,8 @@ class LLMClients:
     def for_caller(self, base_url: str, api_key: str) -> ChatLLM:
         shared = self._shared.get(base_url)
         if shared is None:
+            from openai import AsyncOpenAI
+
             shared = self._shared[base_url] = AsyncOpenAI(
                 base_url=base_url, api_key=self._NO_KEY, timeout=self._timeout, max_retries=self._max_retries)
         return ChatLLM(shared.with_options(api_key=api_key))
@@ -117,6 +120,8 @@ class ChatLLM:
         options: ModelOptions | None = None, tool_choice: str | dict[str, Any] | None = None,
     ) -> AsyncIterator[TextChunk | ReasoningChunk | Completion]:
         """Yield reasoning and text chunks as they come, then one `Completion`."""
+        import openai
+
         started = time.perf_counter()
         done = Completion()
         calls: dict[int, dict[str, str]] = {}

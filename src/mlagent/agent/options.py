@@ -7,8 +7,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from .llm import ModelOptions
 from .steps import AgentError
 
@@ -44,6 +42,8 @@ def check_output(text: str, fmt: dict[str, Any] | None) -> None:
             raise AgentError("invalid_structured_output", "The model's answer is JSON but not an object; "
                              "text.format json_object asked for one.")
         return
+    import jsonschema  # ~0.1 CPU-s to import: only for answers that must match a schema
+
     try:
         jsonschema.validate(value, fmt.get("schema") or {})
     except jsonschema.ValidationError as exc:

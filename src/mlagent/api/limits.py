@@ -120,11 +120,18 @@ def _is_json(scope: Scope) -> bool:
     return False
 
 
-def _content_length(scope: Scope) -> int | None:
+def _body_headers(scope: Scope) -> tuple[int | None, bool]:
+    """(Content-Length, or None when absent or not a number; whether a Transfer-Encoding is
+    given). Neither means the request has no body (RFC 9112 6.3)."""
+    length: int | None = None
+    chunked = False
     for name, value in scope["headers"]:
         if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
+            length = int(value) if value.isdigit() else None
+            chunked = chunked or length is None  # unreadable: let the body be counted as it streams
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked
 
 
 class RequestLimits:
@@ -140,8 +147,11 @@ class RequestLimits:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
+        length, chunked = _body_headers(scope)
+        if not length and not chunked:  # no body (most GETs): nothing to bound
+            await self.app(scope, receive, send)
+            return
         limit = self.limits.limit_for(scope["path"])
-        length = _content_length(scope)
         if length is not None and length > limit:
             await self._too_large(scope, receive, send, limit)
             return
@@ -151,16 +161,15 @@ class RequestLimits:
             await self._streamed(scope, receive, send, limit)
 
     def _check_target(self, scope: Scope):
-        request = Request(scope)
         if "\x00" in scope["path"]:
-            return error_response(request, 404, "not_found", "No resource has a name or id with a NUL character.",
+            return error_response(Request(scope), 404, "not_found", "No resource has a name or id with a NUL character.",
                                   retryable=False)
         query = scope.get("query_string", b"")
         if b"%00" in query or b"\x00" in query:
             for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
                 if "\x00" in name or "\x00" in value:
                     field = name.replace("\x00", "")
-                    return error_response(request, validation_status(scope["path"]), "invalid_request_error",
+                    return error_response(Request(scope), validation_status(scope["path"]), "invalid_request_error",
                                           f"Invalid value for '{field}': NUL characters are not allowed.", field,
                                           retryable=False)
         return None

@@ -76,7 +76,7 @@ async def retrieve_response(
         await svc.responses.check_owner(caller, response_id)
         after = -1 if starting_after is None else starting_after
         return sse.stream(svc.responses.events(response_id, after), with_id=False)
-    return _json(await svc.responses.get(caller, response_id))
+    return Response(await svc.responses.get_json(caller, response_id), media_type="application/json")
 
 
 @router.get("/responses/{response_id}/events", response_class=sse.EventStreamResponse, responses=sse.MAYBE_STREAM)

@@ -26,6 +26,7 @@ from ..events.types import (
 )
 from ..store.protocols import SessionBusy, SessionClosed, Sessions, Turns
 from ..store.records import SessionRecord, TurnRecord, paused_on_approval
+from .finished import FinishedResponses
 from .items import input_items, page
 from .live import LiveSessions
 from .requests import CreateResponseRequest, InputMessage
@@ -63,6 +64,9 @@ class ResponsesService:
         self.live = live
         self.runner = runner
         self.queue = queue
+        # Finished responses' bytes, only where every delete passes through this process.
+        single = settings.resolved_database_url.startswith("sqlite")
+        self.finished: FinishedResponses | None = FinishedResponses() if single else None
 
     # -- create -------------------------------------------------------------------
     def validate(self, req: CreateResponseRequest) -> None:
@@ -182,6 +186,22 @@ class ResponsesService:
             raise not_found("response", response_id)
         return ResponseObject.model_validate(found[1])
 
+    async def get_json(self, identity: Identity, response_id: str) -> bytes:
+        """`get` as the wire JSON; a finished one from memory when kept (runtime/finished.py)."""
+        kept = self.finished.get(response_id) if self.finished is not None else None
+        if kept is None:
+            epoch = self.finished.epoch if self.finished is not None else 0
+            found = await self.turns.snapshot(response_id)
+            if found is None:
+                raise not_found("response", response_id)
+            response = ResponseObject.model_validate(found[1])
+            kept = (found[0], response.model_dump_json().encode())
+            if self.finished is not None and response.status in TERMINAL_STATUSES:
+                self.finished.put(response_id, kept[0], kept[1], epoch)
+        if kept[0] != identity.account and not identity.is_operator:
+            raise not_found("response", response_id)
+        return kept[1]
+
     async def check_owner(self, identity: Identity, response_id: str) -> None:
         await self._owned_turn(identity, response_id)
 
@@ -282,6 +302,8 @@ class ResponsesService:
         if session is not None and (session.pending or {}).get("response_id") == response_id:
             await self.sessions.update(session.id, pending=None)
         await self.turns.delete(response_id)
+        if self.finished is not None:
+            self.finished.forget(response_id)
         return {"id": response_id, "object": "response", "deleted": True}
 
     async def _log_finished(self, response_id: str, after: int) -> bool:

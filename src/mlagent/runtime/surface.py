@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import jsonschema
-
 from ..agent.history import content_text
 from ..errors import ServiceError
 from .requests import (
@@ -123,6 +121,8 @@ def _check_format(req: CreateResponseRequest) -> None:
 
 
 def _check_schema(schema: dict[str, Any], param: str) -> None:
+    import jsonschema  # ~0.1 CPU-s to import: only for requests that carry a schema
+
     try:
         jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator).check_schema(schema)
     except jsonschema.SchemaError as exc:
