@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
+from openai._base_client import Platform, get_platform  # the SDK's own, to share it across copies
 
 from .steps import AgentError
 
@@ -91,13 +92,20 @@ class LLMClients:
         self._timeout = timeout
         self._max_retries = max_retries
         self._shared: dict[str, AsyncOpenAI] = {}
+        self._platform: Platform | None = None
 
     def for_caller(self, base_url: str, api_key: str) -> ChatLLM:
         shared = self._shared.get(base_url)
         if shared is None:
             shared = self._shared[base_url] = AsyncOpenAI(
                 base_url=base_url, api_key=self._NO_KEY, timeout=self._timeout, max_retries=self._max_retries)
-        return ChatLLM(shared.with_options(api_key=api_key))
+        client = shared.with_options(api_key=api_key)
+        # The SDK learns the platform for its headers on each client's first request, in a
+        # worker thread (blocking IO): a thread hop per run. It is the same for every copy.
+        if self._platform is None:
+            self._platform = get_platform()
+        client._platform = self._platform
+        return ChatLLM(client)
 
     async def close(self) -> None:
         shared, self._shared = self._shared, {}
