@@ -12,6 +12,7 @@ reading the model meanwhile; `flush`/`close` wait for everything emitted so far.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from ..events.bus import EventBus
 from ..events.reducer import apply
@@ -35,8 +36,8 @@ class EventWriter:
         self._pending: list[tuple[int, str, str]] = []
         self._committer: asyncio.Task | None = None
         self._error: BaseException | None = None
-        self._closing: dict[str, object] | None = None
-        self._closed_with: dict[str, object] = {}
+        self._closing: dict[str, Any] | None = None
+        self._closed_with: dict[str, Any] = {}
 
     async def emit(self, event: Event | ForwardedEvent) -> Event | ForwardedEvent:
         """Number, reduce and queue `event` for the next commit (started now when idle)."""
@@ -90,7 +91,7 @@ class EventWriter:
         if self._error is not None:
             raise self._error
 
-    async def close(self, **values: object) -> bool:
+    async def close(self, **values: Any) -> bool:
         """Commit everything emitted or staged; `values` (columns of the turn, e.g. the end
         of its lease) are set with the last batch when one is still queued. Returns whether
         they were: if not, the caller sets them itself."""

@@ -14,16 +14,17 @@ thread's first call also inserts its token budget), and reading the spend is one
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     Boolean,
     ColumnElement,
     Float,
     Integer,
-    Row,
     String,
     Table,
     bindparam,
@@ -104,7 +105,7 @@ _CALLS = cast(Table, LlmCallRow.__table__)
 _CHARGES = cast(Table, ChargeRow.__table__)
 _BUDGETS = cast(Table, ThreadBudgetRow.__table__)
 _SESSIONS = cast(Table, Session.__table__)
-_SID = bindparam("session_id")
+_SID: BindParameter[str] = bindparam("session_id")
 _INSERT_CALL = insert(_CALLS)
 
 
@@ -180,7 +181,7 @@ class SessionSpend:
         return self.inference_usd + self.jobs_usd + self.sandboxes_usd + self.other_usd
 
 
-def _spend_of(row: Row[Any] | None) -> SessionSpend:
+def _spend_of(row: Sequence[Any] | None) -> SessionSpend:
     """A `_SPEND_COLUMNS` row as a `SessionSpend` (zeros and no cap for a missing session)."""
     if row is None:
         return SessionSpend()
