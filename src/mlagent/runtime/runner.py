@@ -97,13 +97,15 @@ class TurnRunner:
         self.llm_clients = LLMClients(settings.llm_timeout_seconds, settings.llm_max_retries)
 
     # -- scheduling ---------------------------------------------------------------
-    def start(self, turn_id: str, session_id: str) -> None:
+    def start(self, turn_id: str, session_id: str, agent: str | None = None) -> None:
+        """Run the turn in a task of its own; `agent`, when the caller knows whom the turn is
+        addressed to, spares reading the turn and its session again to learn it."""
         self._cancelled.discard(turn_id)  # a mark left by an earlier task of this response
         live = self.live.get(session_id)
         if live is not None:
             live.running.add(turn_id)
         observed.queued(turn_id)  # the queue wait runs from here
-        task = asyncio.create_task(self._admitted(turn_id), name=f"turn:{turn_id}")
+        task = asyncio.create_task(self._admitted(turn_id, agent), name=f"turn:{turn_id}")
         self._tasks[turn_id] = task
 
         def _done(t: asyncio.Task[None]) -> None:
@@ -147,12 +149,13 @@ class TurnRunner:
         await self.llm_clients.close()
 
     # -- one turn -----------------------------------------------------------------
-    async def _admitted(self, turn_id: str) -> None:
+    async def _admitted(self, turn_id: str, agent: str | None = None) -> None:
         """Hold the turn while its agent is paused or the server stops, then run it."""
         if self.agents is None:
             return await self._run(turn_id)
-        turn = await self.turns.get(turn_id)
-        agent = await self._agent_of(turn) if turn is not None else "ml-agent"
+        if agent is None:
+            turn = await self.turns.get(turn_id)
+            agent = await self._agent_of(turn) if turn is not None else "ml-agent"
         await self.agents.admit(agent, turn_id)
         with self.agents.turn(agent, turn_id):
             await self._run(turn_id)
@@ -177,8 +180,11 @@ class TurnRunner:
             try:
                 if turn_id in self._cancelled:  # cancelled between its claim and here
                     raise asyncio.CancelledError
-                await writer.emit(ResponseInProgress(response=writer.state.model_copy(update={"status": "in_progress"})))
-                if self.workspaces is not None:
+                in_progress = ResponseInProgress(response=writer.state.model_copy(update={"status": "in_progress"}))
+                if self.workspaces is None:
+                    writer.stage(in_progress)  # one transaction with the turn's next event (its cost)
+                else:
+                    await writer.emit(in_progress)
                     await self.workspaces.restore(session.id)
                 try:
                     outcome = await self._drive(StoredRequest.load(turn.request), session, writer, emitter)
@@ -189,8 +195,8 @@ class TurnRunner:
                     await pause_turn(writer, self.sessions, session.id, outcome)
                 elif outcome == DENIED:
                     await writer.emit(cancelled_event(writer.state))
-                else:
-                    await writer.emit(ResponseCompleted(response=writer.state.model_copy(update={"status": "completed"})))
+                else:  # committed by `close` below, with the end of the lease
+                    writer.stage(ResponseCompleted(response=writer.state.model_copy(update={"status": "completed"})))
             except asyncio.CancelledError:
                 if turn_id not in self._cancelled:
                     await writer.close()
@@ -205,8 +211,8 @@ class TurnRunner:
                 await emitter.interrupt()
                 await writer.emit(_failed(writer.state, "server_error", "The run failed on the server."))
             finally:
-                await writer.close()
-                await self.turns.release(turn_id)
+                if not await writer.close(lease_owner=None, lease_expires_at=None):
+                    await self.turns.release(turn_id)
 
     async def _drive(
         self, request: StoredRequest, session: SessionRecord, writer: EventWriter, emitter: TurnEmitter
@@ -241,6 +247,8 @@ class TurnRunner:
                                  response_id=writer.turn_id, agent=agent,
                                  default_max_tokens=spec.token_budget if spec else self.settings.thread_token_budget)
             await writer.emit(CostUpdated(cost=cost_usage(await meter.spend())))
+        else:
+            writer.send()  # what is staged (the turn's `in_progress`) goes now
         llm = self.llm_clients.for_caller(self.settings.inference_base_url, llm_key)
         # On the server's LLM key there is no caller's token for the tools to act with.
         tool_token = None if request.credential == "server" or live is None else live.token

@@ -51,7 +51,7 @@ class Worker(Protocol):
 
     owner: str
 
-    def start(self, turn_id: str, session_id: str) -> None: ...
+    def start(self, turn_id: str, session_id: str, agent: str | None = None) -> None: ...
 
     async def finished(self, turn_id: str) -> None: ...
 
@@ -131,7 +131,7 @@ class TurnQueue:
                 else:  # the idle check and the insert are one transaction
                     extra = {"max_cost_usd": max_cost_usd} if max_cost_usd is not None else {}
                     await self.turns.create_followup(session_id, turn, rows, **extra)
-                self.worker.start(turn_id, session_id)
+                self.worker.start(turn_id, session_id, request.agent or session.agent)
         except DuplicateIdempotencyKey as dup:  # a concurrent create with this key won
             return response_of(dup.existing)
         if caller.account not in self._accounts_seen:  # one write per account per process

@@ -12,6 +12,7 @@ reading the model meanwhile; `flush`/`close` wait for everything emitted so far.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from ..events.bus import EventBus
 from ..events.reducer import apply
@@ -35,9 +36,22 @@ class EventWriter:
         self._pending: list[tuple[int, str, str]] = []
         self._committer: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
+        self._closing: dict[str, Any] | None = None
+        self._closed_with: dict[str, Any] = {}
 
     async def emit(self, event: Event | ForwardedEvent) -> Event | ForwardedEvent:
         """Number, reduce and queue `event` for the next commit (started now when idle)."""
+        self.stage(event)
+        if self._committer is None or self._committer.done():
+            self.send()
+        elif len(self._pending) >= MAX_BATCH:
+            await self.flush()
+        return event
+
+    def stage(self, event: Event | ForwardedEvent) -> Event | ForwardedEvent:
+        """Number, reduce and queue `event` without starting a commit: it goes with the next
+        `emit`'s (or `close`'s), one transaction for both, when the caller knows one follows
+        shortly (the turn's first events; its last one, which `close` ends the lease with)."""
         if self._error is not None:
             raise self._error  # a commit failed: nothing more is written, so the log has no gap
         self.last_seq += 1
@@ -45,11 +59,12 @@ class EventWriter:
         self.state = apply(self.state, event)
         observe(self.turn_id, self.state, event)  # logs, metrics, spans (observability/turns.py)
         self._pending.append((event.sequence_number, event.type, event.model_dump_json()))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_pending(), name=f"events:{self.turn_id}")
-        elif len(self._pending) >= MAX_BATCH:
-            await self.flush()
         return event
+
+    def send(self) -> None:
+        """Start committing what is staged, without waiting."""
+        if self._pending and (self._committer is None or self._committer.done()):
+            self._committer = asyncio.create_task(self._commit_pending(), name=f"events:{self.turn_id}")
 
     async def _commit_pending(self) -> None:
         """Commit what is queued, batch after batch, until nothing is. Its own task: a
@@ -58,8 +73,10 @@ class EventWriter:
             # The batch and the state it leads to are taken together (no await between).
             batch, self._pending = self._pending, []
             snapshot, status = self.state.model_dump(mode="json"), self.state.status
+            values, self._closing = self._closing or {}, None  # `close`'s columns ride on its last batch
             try:
-                await self._store.append(self.turn_id, batch, snapshot, status)
+                await self._store.append(self.turn_id, batch, snapshot, status, **values)
+                self._closed_with = values or self._closed_with
             except BaseException as exc:  # noqa: BLE001 - kept for `emit`/`flush` to raise
                 self._error = exc
                 return
@@ -74,8 +91,17 @@ class EventWriter:
         if self._error is not None:
             raise self._error
 
-    async def close(self) -> None:
-        await self.flush()
+    async def close(self, **values: Any) -> bool:
+        """Commit everything emitted or staged; `values` (columns of the turn, e.g. the end
+        of its lease) are set with the last batch when one is still queued. Returns whether
+        they were: if not, the caller sets them itself."""
+        if values and self._pending:
+            self._closing = values
+        try:
+            await self.flush()
+        finally:
+            self._closing = None
+        return bool(values) and self._closed_with == values
 
 
 class GuardedWriter:

@@ -13,17 +13,23 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .db import rowcount
 from .records import AccountRecord, SessionRecord
 from .tables import Account, Session, Turn
 
 _SESSIONS = cast(Table, Session.__table__)
+_TURNS = cast(Table, Turn.__table__)
 _GET_SESSION = select(*_SESSIONS.c).where(_SESSIONS.c.id == bindparam("session_id"))
+_SAVE_MESSAGES = (update(_SESSIONS).where(_SESSIONS.c.id == bindparam("session_id"))
+                  .values(messages=bindparam("history", type_=_SESSIONS.c.messages.type), updated_at=bindparam("now")))
+_SAVE_RUNNING_MESSAGES = _SAVE_MESSAGES.where(
+    select(_TURNS.c.id).where(_TURNS.c.id == bindparam("turn_id"), _TURNS.c.session_id == bindparam("session_id"),
+                              _TURNS.c.status == "in_progress").exists())
 
 
 class SessionStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
+        self._engine = sessions.kw["bind"]
 
     async def get(self, session_id: str) -> SessionRecord | None:
         async with self._sm() as db:
@@ -40,15 +46,15 @@ class SessionStore:
     async def save_messages(self, session_id: str, messages: list[dict[str, Any]], turn_id: str | None = None) -> bool:
         """Replace the history. With `turn_id` (the worker's writes) only while that turn is
         the session's running turn: a worker that lost its turn (its lease expired, it was
-        ended from outside) cannot overwrite the history a later turn is building."""
-        stmt = update(Session).where(Session.id == session_id)
+        ended from outside) cannot overwrite the history a later turn is building.
+        A Core statement built once, on a connection (a turn saves its history twice)."""
+        params: dict[str, Any] = {"session_id": session_id, "history": messages, "now": time.time()}
+        stmt = _SAVE_MESSAGES
         if turn_id is not None:
-            running = select(Turn.id).where(Turn.id == turn_id, Turn.session_id == session_id,
-                                            Turn.status == "in_progress")
-            stmt = stmt.where(running.exists())
-        async with self._sm() as db, db.begin():
-            result = await db.execute(stmt.values(messages=messages, updated_at=time.time()))
-            return rowcount(result) == 1
+            stmt, params["turn_id"] = _SAVE_RUNNING_MESSAGES, turn_id
+        async with self._engine.begin() as conn:
+            result = await conn.execute(stmt, params)
+            return bool(result.rowcount == 1)
 
     async def update(self, session_id: str, **values: Any) -> None:
         async with self._sm() as db, db.begin():

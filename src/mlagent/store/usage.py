@@ -5,15 +5,38 @@ Counters are derived from the call log: a reset stores a watermark (the last cal
 covers) per account, or for everyone (`*`), so resetting zeroes totals and keeps the log.
 Session spend (`sessions.spent_usd`) is recomputed from the log in the same transaction
 as every write, so it always equals the sum of what was recorded.
+
+A running turn's writes and its spend read are Core statements built once: a recording is
+its INSERT plus one `UPDATE sessions … RETURNING` whose subqueries give the whole spend (a
+thread's first call also inserts its token budget), and reading the spend is one SELECT.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Boolean, Float, Integer, String, case, distinct, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Boolean,
+    ColumnElement,
+    Float,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    case,
+    distinct,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .tables import Base, Session
@@ -77,6 +100,53 @@ class UsageResetRow(Base):
     reset_at: Mapped[float] = mapped_column(Float)
 
 
+# -- the hot statements (a running turn's meter), built once ---------------------------
+_CALLS = cast(Table, LlmCallRow.__table__)
+_CHARGES = cast(Table, ChargeRow.__table__)
+_BUDGETS = cast(Table, ThreadBudgetRow.__table__)
+_SESSIONS = cast(Table, Session.__table__)
+_SID: BindParameter[str] = bindparam("session_id")
+_INSERT_CALL = insert(_CALLS)
+
+
+def _of_calls(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return select(value).where(_CALLS.c.thread_id == _SID).scalar_subquery()
+
+
+def _of_charges(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return select(value).where(_CHARGES.c.session_id == _SID).scalar_subquery()
+
+
+_AMOUNT = func.coalesce(_CHARGES.c.actual_usd, _CHARGES.c.estimate_usd)
+_KINDS = ("job", "sandbox")  # the other kinds add up as `other_usd`
+_INFERENCE_USD = _of_calls(func.coalesce(func.sum(_CALLS.c.cost_usd), 0.0))
+_CHARGED_USD = _of_charges(func.coalesce(func.sum(_AMOUNT), 0.0))
+# The whole spend of one session (and its thread's token budget), as columns of its row.
+_SPEND_COLUMNS = (
+    _INFERENCE_USD,
+    _of_charges(func.coalesce(func.sum(case((_CHARGES.c.kind == "job", _AMOUNT), else_=0.0)), 0.0)),
+    _of_charges(func.coalesce(func.sum(case((_CHARGES.c.kind == "sandbox", _AMOUNT), else_=0.0)), 0.0)),
+    _of_charges(func.coalesce(func.sum(case((_CHARGES.c.kind.in_(_KINDS), 0.0), else_=_AMOUNT)), 0.0)),
+    _of_calls(func.coalesce(func.sum(_CALLS.c.input_tokens), 0)),
+    _of_calls(func.coalesce(func.sum(_CALLS.c.output_tokens), 0)),
+    _of_calls(func.count(_CALLS.c.id)),
+    _of_calls(func.coalesce(func.sum(case((_CALLS.c.priced.is_(False), 1), else_=0)), 0))
+    + _of_charges(func.coalesce(func.sum(case((_CHARGES.c.priced.is_(False), 1), else_=0)), 0)),
+    _SESSIONS.c.max_cost_usd,
+    select(_BUDGETS.c.max_tokens).where(_BUDGETS.c.thread_id == _SID).scalar_subquery(),
+)
+_READ_SPEND = select(*_SPEND_COLUMNS).where(_SESSIONS.c.id == _SID)
+# The session's spent_usd recomputed from the log, in the transaction of the write it follows.
+_REFRESH_SPEND = (update(_SESSIONS).where(_SESSIONS.c.id == _SID)
+                  .values(spent_usd=_INFERENCE_USD + _CHARGED_USD).returning(*_SPEND_COLUMNS))
+
+
+def _insert_budget(dialect: str) -> Any:
+    """A thread's budget row unless it has one (a concurrent first call may insert it too)."""
+    stmt = (postgresql.insert(_BUDGETS) if dialect == "postgresql" else sqlite.insert(_BUDGETS))
+    return stmt.on_conflict_do_nothing(index_elements=[_BUDGETS.c.thread_id])
+
+
 @dataclass
 class LlmCallRecord:
     account: str
@@ -104,10 +174,22 @@ class SessionSpend:
     llm_calls: int = 0
     unpriced: int = 0
     max_cost_usd: float = 0.0
+    thread_max_tokens: int | None = None  # the thread's token budget (None before its first call)
 
     @property
     def total_usd(self) -> float:
         return self.inference_usd + self.jobs_usd + self.sandboxes_usd + self.other_usd
+
+
+def _spend_of(row: Sequence[Any] | None) -> SessionSpend:
+    """A `_SPEND_COLUMNS` row as a `SessionSpend` (zeros and no cap for a missing session)."""
+    if row is None:
+        return SessionSpend()
+    return SessionSpend(inference_usd=float(row[0]), jobs_usd=float(row[1]), sandboxes_usd=float(row[2]),
+                        other_usd=float(row[3]), input_tokens=int(row[4]), output_tokens=int(row[5]),
+                        llm_calls=int(row[6]), unpriced=int(row[7]),
+                        max_cost_usd=float(row[8]) if row[8] is not None else 0.0,
+                        thread_max_tokens=int(row[9]) if row[9] is not None else None)
 
 
 @dataclass
@@ -134,67 +216,48 @@ class ThreadBudget:
 class UsageStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
+        self._engine = sessions.kw["bind"]
+        self._insert_budget = _insert_budget(self._engine.dialect.name)
 
     # -- writes (each also refreshes the session's spent_usd) ---------------------
-    async def record_llm_call(self, rec: LlmCallRecord, default_max_tokens: int) -> SessionSpend:
+    async def record_llm_call(self, rec: LlmCallRecord, default_max_tokens: int,
+                              budget_exists: bool = False) -> SessionSpend:
+        """Log the call; a thread's first call also creates its token budget (skipped when
+        the caller already saw the budget: `budget_exists`). Returns the spend after it."""
         now = time.time()
-        async with self._sm() as db, db.begin():
-            db.add(LlmCallRow(created_at=now, **rec.__dict__))
-            if await db.get(ThreadBudgetRow, rec.thread_id) is None:
-                db.add(ThreadBudgetRow(thread_id=rec.thread_id, account=rec.account, max_tokens=default_max_tokens,
-                                       created_at=now))
-            await db.flush()
-            return await self._refresh_spend(db, rec.thread_id)
+        async with self._engine.begin() as conn:
+            await conn.execute(_INSERT_CALL, {"created_at": now, **rec.__dict__})
+            if not budget_exists:
+                await conn.execute(self._insert_budget, {"thread_id": rec.thread_id, "account": rec.account,
+                                                         "max_tokens": default_max_tokens, "created_at": now})
+            return await self._refresh_spend(conn, rec.thread_id)
 
     async def add_charge(self, account: str, session_id: str, response_id: str | None, kind: str, name: str,
                          call_id: str | None, estimate_usd: float, priced: bool) -> SessionSpend:
-        async with self._sm() as db, db.begin():
-            db.add(ChargeRow(account=account, session_id=session_id, response_id=response_id, kind=kind, name=name,
-                             call_id=call_id, estimate_usd=estimate_usd, priced=priced, created_at=time.time()))
-            await db.flush()
-            return await self._refresh_spend(db, session_id)
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(_CHARGES).values(
+                account=account, session_id=session_id, response_id=response_id, kind=kind, name=name,
+                call_id=call_id, estimate_usd=estimate_usd, priced=priced, created_at=time.time()))
+            return await self._refresh_spend(conn, session_id)
 
     async def settle_charge(self, session_id: str, call_id: str, actual_usd: float) -> SessionSpend:
         """Replace the estimate of the session's charge for `call_id` with the actual cost."""
-        async with self._sm() as db, db.begin():
-            await db.execute(
-                update(ChargeRow).where(ChargeRow.session_id == session_id, ChargeRow.call_id == call_id)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(_CHARGES).where(_CHARGES.c.session_id == session_id, _CHARGES.c.call_id == call_id)
                 .values(actual_usd=actual_usd, priced=True, settled_at=time.time())
             )
-            return await self._refresh_spend(db, session_id)
+            return await self._refresh_spend(conn, session_id)
 
-    async def _refresh_spend(self, db: AsyncSession, session_id: str) -> SessionSpend:
-        spend = await self._spend(db, session_id)
-        await db.execute(update(Session).where(Session.id == session_id).values(spent_usd=spend.total_usd))
-        return spend
+    @staticmethod
+    async def _refresh_spend(conn: AsyncConnection, session_id: str) -> SessionSpend:
+        return _spend_of((await conn.execute(_REFRESH_SPEND, {"session_id": session_id})).first())
 
     # -- reads ----------------------------------------------------------------------
     async def session_spend(self, session_id: str) -> SessionSpend:
-        async with self._sm() as db:
-            return await self._spend(db, session_id)
-
-    async def _spend(self, db: AsyncSession, session_id: str) -> SessionSpend:
-        cap = select(Session.max_cost_usd).where(Session.id == session_id).scalar_subquery()
-        calls = (await db.execute(
-            select(func.coalesce(func.sum(LlmCallRow.cost_usd), 0.0), func.coalesce(func.sum(LlmCallRow.input_tokens), 0),
-                   func.coalesce(func.sum(LlmCallRow.output_tokens), 0), func.count(LlmCallRow.id),
-                   func.coalesce(func.sum(case((LlmCallRow.priced.is_(False), 1), else_=0)), 0), cap)
-            .where(LlmCallRow.thread_id == session_id)
-        )).one()
-        spend = SessionSpend(inference_usd=float(calls[0]), input_tokens=int(calls[1]), output_tokens=int(calls[2]),
-                             llm_calls=int(calls[3]), unpriced=int(calls[4]))
-        amount = func.coalesce(ChargeRow.actual_usd, ChargeRow.estimate_usd)
-        rows = (await db.execute(
-            select(ChargeRow.kind, func.coalesce(func.sum(amount), 0.0),
-                   func.coalesce(func.sum(case((ChargeRow.priced.is_(False), 1), else_=0)), 0))
-            .where(ChargeRow.session_id == session_id).group_by(ChargeRow.kind)
-        )).all()
-        for kind, usd, unpriced in rows:
-            field = {"job": "jobs_usd", "sandbox": "sandboxes_usd"}.get(kind, "other_usd")
-            setattr(spend, field, getattr(spend, field) + float(usd))
-            spend.unpriced += int(unpriced)
-        spend.max_cost_usd = float(calls[5]) if calls[5] is not None else 0.0  # the session's cap, same statement
-        return spend
+        """The session's spend, its cap and its thread's token budget, in one statement."""
+        async with self._engine.connect() as conn:
+            return _spend_of((await conn.execute(_READ_SPEND, {"session_id": session_id})).first())
 
     async def _watermark(self, db: AsyncSession, scope: str) -> int:
         row = await db.get(UsageResetRow, scope)
