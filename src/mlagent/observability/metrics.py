@@ -54,6 +54,8 @@ TOOL_DURATION = Histogram("mlagent_tool_call_duration_seconds", "Duration of a t
 PREDICT_LATENCY = Histogram("mlagent_predict_duration_seconds", "Latency of POST /deployment/{id}/predict, by "
                             "outcome (ok, client_error, server_error).", ["outcome"], buckets=FAST_BUCKETS)
 PREDICT_ERRORS = Counter("mlagent_predict_errors_total", "Failed predictions, by HTTP status class.", ["status"])
+# The children, resolved once: `labels()` takes a lock and builds a key on every call.
+_PREDICT_BY_OUTCOME = {o: PREDICT_LATENCY.labels(o) for o in ("ok", "client_error", "server_error")}
 
 _known_models: set[str] = set()
 _known_tools: set[str] = set()
@@ -118,7 +120,7 @@ def predict_timer() -> Iterator[None]:
         PREDICT_ERRORS.labels(f"{status // 100}xx").inc()
         raise
     finally:
-        PREDICT_LATENCY.labels(outcome).observe(time.perf_counter() - started)
+        _PREDICT_BY_OUTCOME[outcome].observe(time.perf_counter() - started)
 
 
 # -- figures read at scrape time ------------------------------------------------------------

@@ -39,23 +39,32 @@ def _row(item: Any, names: list[str] | None, n: int | None) -> list[float]:
     raise _bad("A row must be a list of numbers or an object of feature values.")
 
 
-def _plain_floats(data: list[Any] | tuple[Any, ...], n: int | None) -> bool:
-    """Whether `data` is already rows of n finite floats (the common case, checked in bulk)."""
+def _plain_floats(data: list[Any], n: int | None) -> np.ndarray | None:
+    """`data` as a float64 matrix when it is already rows of n finite floats (the common case,
+    checked in bulk: one type set, one conversion, one `isfinite`), else None."""
     if not all(type(r) is list for r in data) or len({len(r) for r in data}) != 1 or n is not None and len(data[0]) != n:
-        return False
-    return {type(v) for r in data for v in r} == {float} and bool(np.isfinite(np.array(data, dtype=np.float64)).all())
+        return None
+    if {type(v) for r in data for v in r} != {float}:
+        return None
+    x = np.array(data, dtype=np.float64)
+    return x if bool(np.isfinite(x).all()) else None
 
 
-def parse_rows(data: Any, names: list[str] | None, n: int | None, max_rows: int) -> tuple[list[list[float]], bool]:
-    """(rows, batch): `batch` is False when `data` was a single row."""
+def parse_rows(data: Any, names: list[str] | None, n: int | None, max_rows: int) -> tuple[np.ndarray, bool]:
+    """(rows as a C-ordered float64 matrix, batch): `batch` is False when `data` was a single row."""
     if isinstance(data, dict):
-        return [_row(data, names, n)], False
+        return np.array([_row(data, names, n)], dtype=np.float64), False
     if not isinstance(data, (list, tuple)) or not data:
         raise _bad("'data' must be a row (list of numbers or object) or a non-empty list of rows.")
     if all(not isinstance(v, (list, tuple, dict)) for v in data):
-        return [_row(data, names, n)], False
+        return np.array([_row(data, names, n)], dtype=np.float64), False
     if len(data) > max_rows:
         raise _bad(f"At most {max_rows} rows per call.")
-    if isinstance(data, list) and _plain_floats(data, n):
-        return data, True
-    return [_row(item, names, n) for item in data], True
+    if isinstance(data, list):
+        x = _plain_floats(data, n)
+        if x is not None:
+            return x, True
+    rows = [_row(item, names, n) for item in data]
+    if len({len(r) for r in rows}) != 1:  # only when the model does not say how many features it has
+        raise _bad("Every row must have the same number of feature values.")
+    return np.array(rows, dtype=np.float64), True

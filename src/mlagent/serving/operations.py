@@ -2,7 +2,7 @@
 
 One insert per predict would make the database the bottleneck of serving, and encoding a
 call's input rows as JSON cost a 100-row predict a quarter of its time; so a predict only
-queues the objects it already has (its parsed rows, its response text), and the writer
+queues the objects it already has (its input matrix, its response bytes), and the writer
 encodes them in a thread (rows compactly: rowcodec.py) and inserts them in bulk, every
 `interval` seconds or at `batch` records, about 1 MB an insert. The queue is bounded: at
 `max_pending` queued records a predict waits for the writer (backpressure, never loss), so
@@ -23,6 +23,8 @@ import logging
 import time
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from ..store.registry import RegistryStore
 from . import rowcodec
 
@@ -34,23 +36,26 @@ class Operation(NamedTuple):
     ownerid: str
     deployment_id: str
     model_id: str
-    data: Any  # the inputs, JSON-encoded by the writer; None = not recorded ("")
-    result: str
+    data: Any  # the inputs (a float matrix, or prompts), encoded by the writer; None = not recorded ("")
+    result: str | bytes  # the response JSON
     created_at: float
 
 
 def _size(op: Operation) -> int:
     """Roughly the bytes the record will take (rows at ~11 bytes a value, rowcodec.py)."""
     d = op.data
-    if not d:
+    if d is None or not len(d):
         return len(op.result)
+    if isinstance(d, np.ndarray):
+        return len(op.result) + 11 * d.size
     if type(d[0]) is list:
         return len(op.result) + 11 * len(d) * len(d[0])
     return len(op.result) + sum(len(str(p)) for p in d)
 
 
 def _encode(ops: list[Operation]) -> list[dict[str, Any]]:
-    return [{**op._asdict(), "data": "" if op.data is None else rowcodec.encode(op.data)} for op in ops]
+    return [{**op._asdict(), "data": "" if op.data is None else rowcodec.encode(op.data),
+             "result": op.result if isinstance(op.result, str) else op.result.decode()} for op in ops]
 
 
 class OperationRecorder:
@@ -75,7 +80,7 @@ class OperationRecorder:
         self._task = asyncio.create_task(self._loop(), name="operations-recorder")
 
     async def add(self, account: str, ownerid: str, deployment_id: str, model_id: str, data: Any,
-                  result: str) -> None:
+                  result: str | bytes) -> None:
         """Queue one operation (`data` None: its inputs are not recorded); waits while the queue is full."""
         while len(self._pending) >= self.max_pending:
             self._room.clear()

@@ -24,7 +24,9 @@ ESCAPE = "t:"  # a client's text that would read as a compact record (or as esca
 
 
 def encode(data: Any) -> str:
-    """Rows of floats compactly; anything else as JSON."""
+    """Rows of floats (a float64 matrix, or lists) compactly; anything else as JSON."""
+    if isinstance(data, np.ndarray) and data.ndim == 2 and data.dtype == np.float64:
+        return f"{PREFIX}{data.shape[1]}:{base64.b64encode(data.astype('<f8', copy=False).tobytes()).decode()}"
     if isinstance(data, list) and data and all(type(r) is list for r in data):
         x = np.asarray(data, dtype="<f8")
         if x.ndim == 2:

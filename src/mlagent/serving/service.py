@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import json
 import time
 import uuid
 from typing import Any
 
 import numpy as np
+from pydantic_core import to_json
 
 from ..config import Settings
 from ..errors import ServiceError, not_found
@@ -229,22 +229,22 @@ class DeploymentService:
         return PredictResponse.model_validate_json(await self.predict_json(account, deployment_id, body.data,
                                                                            body.explain))
 
-    async def predict_json(self, account: str, deployment_id: str, data: Any, explain: bool) -> str:
+    async def predict_json(self, account: str, deployment_id: str, data: Any, explain: bool) -> bytes:
         """Predict (and explain) in the deployment's worker; returns the response JSON, also logged."""
         row = await self._cached_row(account, deployment_id)
         worker = await self._worker(row)
         info = worker.info
         if info.task == "text-generation":
             return await self._generate(account, row, worker, data, explain)
-        rows, batch = parse_rows(data, info.feature_names, info.n_features, self.settings.max_predict_rows)
+        x, batch = parse_rows(data, info.feature_names, info.n_features, self.settings.max_predict_rows)
         if worker.fast is not None:
             shap = await worker.spec_shap() if explain else None
             if shap is not None or not explain:
-                payload = await self._predict_here(worker.fast, rows, worker.fast_work, shap, batch, info)
-                await self._record(account, row, rows, payload)
+                payload = await self._predict_here(worker.fast, x, worker.fast_work, shap, batch, info)
+                await self._record(account, row, x, payload)
                 return payload
         try:
-            reply = await worker.call({"op": "predict", "rows": rows, "explain": explain},
+            reply = await worker.call({"op": "predict", "rows": x.tolist(), "explain": explain},
                                       self.settings.predict_timeout_seconds)
         except WorkerError as exc:
             self._workers.pop(row.pk, None)
@@ -255,11 +255,11 @@ class DeploymentService:
         result: dict[str, Any] = {"prediction": reply["prediction"]}
         if explain:
             result["explanation"] = _explanation(reply["explanation"], batch, info.feature_names)
-        payload = json.dumps(result, separators=(",", ":"))
-        await self._record(account, row, rows, payload)
+        payload = _json(result)
+        await self._record(account, row, x, payload)
         return payload
 
-    async def _generate(self, account: str, row: DeploymentRow, worker: Worker, data: Any, explain: bool) -> str:
+    async def _generate(self, account: str, row: DeploymentRow, worker: Worker, data: Any, explain: bool) -> bytes:
         """A text-generation deployment: the prompts' continuations, generated in its worker."""
         if explain:
             raise ServiceError(422, "explain_unsupported", "Explanations (SHAP) are for tabular models; this "
@@ -274,16 +274,15 @@ class DeploymentService:
         if not reply.get("ok"):
             raise ServiceError(int(reply.get("status", 422)), "prediction_failed", str(reply.get("error")),
                                "data", retryable=False)
-        payload = json.dumps({"prediction": reply["prediction"]}, separators=(",", ":"))
+        payload = _json({"prediction": reply["prediction"]})
         await self._record(account, row, prompts, payload)
         return payload
 
-    async def _predict_here(self, fast: Predict, rows: builtins.list[builtins.list[float]], work: int, shap: TreeShap | LinearShap | None,
-                            batch: bool, info: WorkerInfo) -> str:
+    async def _predict_here(self, fast: Predict, x: np.ndarray, work: int, shap: TreeShap | LinearShap | None,
+                            batch: bool, info: WorkerInfo) -> bytes:
         """A compiled model's prediction in this process (NumPy on the worker's checked spec), and
         with `shap` its SHAP explanation (specshap.py)."""
-        x = np.asarray(rows, dtype=np.float64)
-        inline = len(rows) * work * (EXPLAIN_COST if shap else 1) <= INLINE_WORK
+        inline = len(x) * work * (EXPLAIN_COST if shap else 1) <= INLINE_WORK
         try:
             result = _answer(fast, shap, x) if inline else await asyncio.to_thread(_answer, fast, shap, x)
         except (ValueError, IndexError, TypeError) as exc:
@@ -291,9 +290,10 @@ class DeploymentService:
                                retryable=False) from None
         if shap is not None:
             result["explanation"] = _explanation(result["explanation"], batch, info.feature_names)
-        return json.dumps(result, separators=(",", ":"))
+        return _json(result)
 
-    async def _record(self, account: str, row: DeploymentRow, inputs: builtins.list[Any], payload: str) -> None:
+    async def _record(self, account: str, row: DeploymentRow, inputs: np.ndarray | builtins.list[Any],
+                      payload: bytes) -> None:
         """Queue the call for the operations log (encoded and written off the request path)."""
         await self.recorder.add(account, row.ownerid, row.deployment_id, row.model_id,
                                 inputs if row.inference_data else None, payload)
@@ -303,6 +303,13 @@ class DeploymentService:
         worker = await self._worker(row)
         return row, ModelInfo(**worker.info.model_dump())
 
+
+
+def _json(result: dict[str, Any]) -> bytes:
+    """The response body: pydantic-core's serializer writes a 100-float prediction ~20x faster
+    than `json.dumps`, each float as the shortest text that reads back to the same value (as
+    `repr`; the notation may differ: 1e-05 is 0.00001). NaN/Infinity as json.dumps writes them."""
+    return to_json(result, inf_nan_mode="constants")
 
 
 def _answer(fast: Predict, shap: TreeShap | LinearShap | None, x: np.ndarray) -> dict[str, Any]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,6 +15,7 @@ from .leases import JobLeases
 from .registry_tables import DeploymentRow, MLModelRow, ModelFileRow, OperationRow, TrainingRow
 
 ACTIVE_DEPLOYMENT = ("pending", "running")
+_INSERT_OPERATIONS = insert(cast(Table, OperationRow.__table__))
 
 
 class DuplicateError(Exception):
@@ -163,11 +164,12 @@ class RegistryStore:
 
     # -- operations -----------------------------------------------------------------------------
     async def add_operations(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Bulk insert (one executemany) of operation values: the predict path's batches."""
+        """Bulk insert (one executemany) of operation values: the predict path's batches. On the
+        table, not the ORM class: the ORM's bulk insert walks every record in Python first."""
         if not rows:
             return
         async with self._sm() as db, db.begin():
-            await db.execute(insert(OperationRow), list(rows))
+            await db.execute(_INSERT_OPERATIONS, list(rows))
 
     async def add_operation(self, row: OperationRow) -> OperationRow:
         async with self._sm() as db, db.begin():
