@@ -14,7 +14,9 @@ import pytest
 from .fakes.llm import FakeLLM, Reply
 from .harness import SSE, ServerProcess, collect_sse
 
-SANDBOX_ENV = {"MLAGENT_SANDBOX_CPU_SECONDS": "4", "MLAGENT_SANDBOX_MEMORY_MB": "768",
+# CPU seconds: a sandboxed training script's imports alone (pandas, sklearn, skops) take ~2 CPU-s,
+# more on a loaded CI machine; 4 killed test_agent_mlmodels there. Tests of the CPU limit set their own.
+SANDBOX_ENV = {"MLAGENT_SANDBOX_CPU_SECONDS": "30", "MLAGENT_SANDBOX_MEMORY_MB": "768",
                "MLAGENT_SANDBOX_MAX_PROCESSES": "64", "MLAGENT_SANDBOX_WALL_SECONDS": "20"}
 
 
