@@ -25,12 +25,17 @@ migrate: install
 serve: install
 	$(VENV)/bin/mlagent serve
 
-# Lint and type check first (both at zero findings; config in pyproject.toml), then two workers,
-# a whole test file each (module-scoped servers stay in one worker): most tests wait on real server
-# processes, so two cores run two files at once. Each sandbox has its own process limit (a pids
-# cgroup, docs/security.md), so the workers' sandboxes do not starve each other.
-test: lint
-	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
+# Ruff first (seconds), then mypy beside the tests (a cold mypy takes a core for a minute or two
+# while most tests wait on real server processes); `make test` fails if either finds anything.
+# Two workers, a whole test file each (module-scoped servers stay in one worker). Each sandbox has
+# its own process limit (a pids cgroup, docs/security.md), so the workers' sandboxes do not starve
+# each other.
+test: dev
+	$(VENV)/bin/ruff check src tests bench
+	@$(VENV)/bin/mypy > .mypy.out 2>&1 & mypy=$$!; \
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15; tests=$$?; \
+	wait $$mypy; typed=$$?; echo "mypy:"; cat .mypy.out; rm -f .mypy.out; \
+	test $$tests -eq 0 -a $$typed -eq 0
 
 lint: dev
 	$(VENV)/bin/ruff check src tests bench
