@@ -20,12 +20,14 @@ from ..events.types import StoredEvent
 from .records import (
     AccountRecord,
     DeploymentRecord,
+    FineTuningJobRecord,
     ModelFileRecord,
     ModelRecord,
     OperationRecord,
     SessionRecord,
     TrainingRecord,
     TurnRecord,
+    UploadedFileRecord,
 )
 
 EventRows = Sequence[tuple[int, str, str]]
@@ -269,4 +271,39 @@ class ModelRegistry(Protocol):
     async def list_operations(self, account: str, *, ownerid: str | None = None, deployment_id: str | None = None,
                               skip: int = 0, limit: int = 1000) -> list[OperationRecord]:
         """Oldest first."""
+        ...
+
+
+class FineTunes(Protocol):
+    """Files uploaded for fine-tuning and fine-tuning jobs. Reads are by id; the caller checks
+    the record's `account` (another account's file or job is the caller's 404)."""
+
+    async def add_file(self, file: UploadedFileRecord) -> None: ...
+
+    async def file(self, file_id: str) -> UploadedFileRecord | None: ...
+
+    async def files(self, account: str) -> list[UploadedFileRecord]:
+        """Oldest first."""
+        ...
+
+    async def add_job(self, job: FineTuningJobRecord) -> None: ...
+
+    async def job(self, job_id: str) -> FineTuningJobRecord | None: ...
+
+    async def jobs(self, account: str | None) -> list[FineTuningJobRecord]:
+        """Newest first; every account's with None."""
+        ...
+
+    async def by_model(self, account: str, fine_tuned_model: str) -> FineTuningJobRecord | None:
+        """The account's job that produced this model."""
+        ...
+
+    async def transition(self, job_id: str, from_statuses: tuple[str, ...], to: str, **values: Any) -> bool:
+        """Move the job to `to` (setting `values`) only from `from_statuses`: one winner of a race."""
+        ...
+
+    async def set_metrics(self, job_id: str, metrics: dict[str, Any]) -> None: ...
+
+    async def update(self, job_id: str, **values: Any) -> None:
+        """Set columns whatever the status."""
         ...

@@ -151,3 +151,46 @@ class OperationRecord:
     data: str
     result: str
     created_at: float
+
+
+# -- fine-tuning (store/finetune.py) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFileRecord:
+    """A file uploaded for fine-tuning; `path` is its key in the blob store."""
+
+    id: str
+    account: str
+    filename: str
+    purpose: str
+    bytes: int
+    sha256: str
+    path: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FineTuningJobRecord:
+    """A fine-tuning job; `hub` holds an hf job's references (never a token)."""
+
+    id: str
+    account: str
+    model_id: str
+    status: str
+    training_file: str
+    validation_file: str | None
+    suffix: str | None
+    compute_config: dict[str, Any]
+    backend: str
+    fine_tuned_model: str | None
+    output_dir: str | None
+    metrics: dict[str, Any] | None
+    error: str | None
+    created_at: float
+    updated_at: float
+    hub: dict[str, Any] | None = None
+    estimated_cost_usd: float | None = None
+    cost_usd: float | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
