@@ -2,7 +2,7 @@
 
 Modelled on LangGraph's checkpointer conformance suite: each test takes the stores only as
 `store/protocols.py` types them (`Turns`, `Sessions`, `Accounts`, `Approvals`, `Pauses`,
-`ModelRegistry`),
+`ModelRegistry`, `FineTunes`),
 so a second implementation (or a change of SQL) must pass the same list. Every check reads
 back values (records, events, flags) rather than trusting "no exception". The concurrency
 cases race 20 coroutines on one store object, as the server's requests do (SQLite: its one
@@ -28,6 +28,7 @@ import pytest_asyncio
 from mlagent.events.types import StoredEvent
 from mlagent.store.approvals import ApprovalStore
 from mlagent.store.db import make_engine, migrate, sessionmaker
+from mlagent.store.finetune import FineTuneStore
 from mlagent.store.notify import EventNotifier
 from mlagent.store.pauses import PauseStore
 from mlagent.store.protocols import (
@@ -35,6 +36,7 @@ from mlagent.store.protocols import (
     Approvals,
     DuplicateError,
     DuplicateIdempotencyKey,
+    FineTunes,
     ModelRegistry,
     Pauses,
     SessionBusy,
@@ -42,7 +44,14 @@ from mlagent.store.protocols import (
     Sessions,
     Turns,
 )
-from mlagent.store.records import ModelRecord, SessionRecord, TrainingRecord, TurnRecord
+from mlagent.store.records import (
+    FineTuningJobRecord,
+    ModelRecord,
+    SessionRecord,
+    TrainingRecord,
+    TurnRecord,
+    UploadedFileRecord,
+)
 from mlagent.store.registry import RegistryStore
 from mlagent.store.sessions import AccountStore, SessionStore
 from mlagent.store.turns import TurnStore
@@ -64,6 +73,7 @@ class Stores:
     approvals: Approvals
     pauses: Pauses
     registry: ModelRegistry
+    finetunes: FineTunes
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
@@ -79,7 +89,8 @@ async def stores(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     sm = sessionmaker(engine)
     try:
         yield Stores(TurnStore(sm, EventNotifier("conformance") if pg else None), SessionStore(sm), AccountStore(sm),
-                     ApprovalStore(sm), PauseStore(sm), RegistryStore(sm))
+                     ApprovalStore(sm), PauseStore(sm), RegistryStore(sm),
+                     FineTuneStore(sm))
     finally:
         await engine.dispose()
         if pg:
@@ -683,3 +694,71 @@ async def test_concurrent_status_moves_from_pending_have_one_winner(stores: Stor
     wins = await asyncio.gather(*(reg.set_deployment_status(dep.pk, "running", only_from=("pending",))
                                   for _ in range(RACERS)))
     assert wins.count(True) == 1
+
+
+# -- fine-tuning ------------------------------------------------------------------------
+
+def new_job(account: str | None = None, **values: Any) -> FineTuningJobRecord:
+    now = time.time()
+    fields: dict[str, Any] = {"id": _id("ft"), "account": account or _id("acct"), "model_id": "tiny", "status": "created",
+                              "training_file": _id("file"), "validation_file": None, "suffix": None,
+                              "compute_config": {"instance_type": "cpu"}, "backend": "local", "fine_tuned_model": None,
+                              "output_dir": None, "metrics": None, "error": None, "created_at": now,
+                              "updated_at": now}
+    return FineTuningJobRecord(**{**fields, **values})
+
+
+async def test_uploaded_files_add_get_list(stores: Stores) -> None:
+    ft = stores.finetunes
+    account = _id("acct")
+    files = [UploadedFileRecord(id=_id("file"), account=account, filename=f"{n}.jsonl", purpose="fine-tune",
+                                bytes=10 + n, sha256="0" * 64, path=f"files/{n}", created_at=time.time() + n)
+             for n in range(2)]
+    for f in files:
+        await ft.add_file(f)
+    assert await ft.file(files[0].id) == files[0]
+    assert await ft.files(account) == files
+    assert await ft.files(_id("acct")) == []
+    assert await ft.file(_id("file")) is None
+
+
+async def test_job_add_get_list_by_model_update(stores: Stores) -> None:
+    ft = stores.finetunes
+    job = new_job(hub={"namespace": "alice"}, estimated_cost_usd=0.5)
+    newer = new_job(job.account, created_at=job.created_at + 1)
+    await ft.add_job(job)
+    await ft.add_job(newer)
+    assert await ft.job(job.id) == job
+    assert [j.id for j in await ft.jobs(job.account)] == [newer.id, job.id]  # newest first
+    assert {job.id, newer.id} <= {j.id for j in await ft.jobs(None)}
+    assert await ft.transition(job.id, ("created",), "succeeded", fine_tuned_model="ft:tiny:x", output_dir="out")
+    done = await ft.by_model(job.account, "ft:tiny:x")
+    assert done is not None and (done.id, done.status, done.output_dir) == (job.id, "succeeded", "out")
+    assert await ft.by_model(_id("acct"), "ft:tiny:x") is None
+    await ft.set_metrics(job.id, {"loss": 0.1})
+    await ft.update(job.id, cost_usd=0.25)
+    read = await ft.job(job.id)
+    assert read is not None and (read.metrics, read.cost_usd, read.hub) == ({"loss": 0.1}, 0.25, {"namespace": "alice"})
+
+
+async def test_job_transition_only_from_the_given_statuses(stores: Stores) -> None:
+    ft = stores.finetunes
+    job = new_job()
+    await ft.add_job(job)
+    assert not await ft.transition(job.id, ("running",), "succeeded")
+    assert (await ft.job(job.id)).status == "created"  # type: ignore[union-attr]
+    assert await ft.transition(job.id, ("created", "queued"), "running")
+    assert not await ft.transition(_id("ft"), ("created",), "running")
+
+
+async def test_concurrent_transitions_from_one_status_have_one_winner(stores: Stores) -> None:
+    ft = stores.finetunes
+    job = new_job(status="running")
+    await ft.add_job(job)
+    results = await asyncio.gather(*(ft.transition(job.id, ("running",), "cancelled" if n % 2 else "failed",
+                                                   error=f"racer {n}") for n in range(RACERS)))
+    assert results.count(True) == 1
+    final = await ft.job(job.id)
+    winner = results.index(True)
+    assert final is not None and final.error == f"racer {winner}"
+    assert final.status == ("cancelled" if winner % 2 else "failed")
