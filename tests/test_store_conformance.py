@@ -1,7 +1,8 @@
 """Store conformance: the same checks against SQLite and PostgreSQL, through the protocols.
 
 Modelled on LangGraph's checkpointer conformance suite: each test takes the stores only as
-`store/protocols.py` types them (`Turns`, `Sessions`, `Accounts`, `Approvals`, `Pauses`),
+`store/protocols.py` types them (`Turns`, `Sessions`, `Accounts`, `Approvals`, `Pauses`,
+`ModelRegistry`, `FineTunes`),
 so a second implementation (or a change of SQL) must pass the same list. Every check reads
 back values (records, events, flags) rather than trusting "no exception". The concurrency
 cases race 20 coroutines on one store object, as the server's requests do (SQLite: its one
@@ -27,19 +28,31 @@ import pytest_asyncio
 from mlagent.events.types import StoredEvent
 from mlagent.store.approvals import ApprovalStore
 from mlagent.store.db import make_engine, migrate, sessionmaker
+from mlagent.store.finetune import FineTuneStore
 from mlagent.store.notify import EventNotifier
 from mlagent.store.pauses import PauseStore
 from mlagent.store.protocols import (
     Accounts,
     Approvals,
+    DuplicateError,
     DuplicateIdempotencyKey,
+    FineTunes,
+    ModelRegistry,
     Pauses,
     SessionBusy,
     SessionClosed,
     Sessions,
     Turns,
 )
-from mlagent.store.records import SessionRecord, TurnRecord
+from mlagent.store.records import (
+    FineTuningJobRecord,
+    ModelRecord,
+    SessionRecord,
+    TrainingRecord,
+    TurnRecord,
+    UploadedFileRecord,
+)
+from mlagent.store.registry import RegistryStore
 from mlagent.store.sessions import AccountStore, SessionStore
 from mlagent.store.turns import TurnStore
 
@@ -59,6 +72,8 @@ class Stores:
     accounts: Accounts
     approvals: Approvals
     pauses: Pauses
+    registry: ModelRegistry
+    finetunes: FineTunes
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
@@ -74,7 +89,8 @@ async def stores(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     sm = sessionmaker(engine)
     try:
         yield Stores(TurnStore(sm, EventNotifier("conformance") if pg else None), SessionStore(sm), AccountStore(sm),
-                     ApprovalStore(sm), PauseStore(sm))
+                     ApprovalStore(sm), PauseStore(sm), RegistryStore(sm),
+                     FineTuneStore(sm))
     finally:
         await engine.dispose()
         if pg:
@@ -547,3 +563,202 @@ async def test_concurrent_first_sightings_make_one_account(stores: Stores) -> No
     assert results == [None] * RACERS
     assert [a.name for a in await stores.accounts.list()].count(name) == 1
     assert await stores.accounts.count() == before + 1
+
+
+# -- the model registry -----------------------------------------------------------------
+
+def new_model(account: str | None = None, **values: Any) -> ModelRecord:
+    now = time.time()
+    fields: dict[str, Any] = {"id": _id("model"), "account": account or _id("acct"), "modelname": "iris",
+                              "modelkind": "Classification", "spec": {"modeldescription": "d", "hyperparameter": []},
+                              "tags": ["a", "b"], "created_at": now, "updated_at": now}
+    return ModelRecord(**{**fields, **values})
+
+
+async def add_file(stores: Stores, model: ModelRecord, kind: str = "model", sha: str | None = None) -> Any:
+    return await stores.registry.add_file(id=_id("file"), model_id=model.id, kind=kind, filename=f"{kind}.bin",
+                                          size=3, sha256=sha or uuid.uuid4().hex * 2, source="upload")
+
+
+async def test_model_add_get_list_update_delete(stores: Stores) -> None:
+    reg = stores.registry
+    model = await reg.add_model(new_model())
+    assert await reg.get_model(model.account, model.id) == model
+    other = await reg.add_model(new_model(model.account, modelkind="regression", created_at=model.created_at + 1))
+    assert [m.id for m in await reg.list_models(model.account)] == [model.id, other.id]
+    assert [m.id for m in await reg.list_models(model.account, kind="REGRESSION")] == [other.id]
+    assert [m.id for m in await reg.list_models(model.account, skip=1, limit=5)] == [other.id]
+    updated = await reg.update_model(model.account, model.id, modelname="renamed", tags=["c"])
+    assert updated is not None and (updated.modelname, updated.tags, updated.spec) == ("renamed", ["c"], model.spec)
+    assert updated.updated_at >= model.updated_at
+    assert await reg.get_model(model.account, model.id) == updated
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        updated.modelname = "x"  # type: ignore[misc]
+    files = [await add_file(stores, model), await add_file(stores, model, "data")]
+    assert sorted(await reg.delete_model(model.account, model.id)) == sorted(f.sha256 for f in files)
+    assert await reg.get_model(model.account, model.id) is None
+    assert await reg.list_files(model.id) == []
+    assert not await reg.sha_in_use(files[0].sha256)
+    assert await reg.delete_model(model.account, model.id) == []
+
+
+async def test_another_accounts_model_is_none(stores: Stores) -> None:
+    reg = stores.registry
+    model = await reg.add_model(new_model())
+    file = await add_file(stores, model)
+    stranger = _id("acct")
+    assert await reg.get_model(stranger, model.id) is None
+    assert await reg.list_models(stranger) == []
+    assert await reg.update_model(stranger, model.id, modelname="stolen") is None
+    assert await reg.delete_model(stranger, model.id) == []
+    kept = await reg.get_model(model.account, model.id)
+    assert kept is not None and kept.modelname == model.modelname
+    assert await reg.get_file(file.id) == file
+
+
+async def test_files_are_versioned_per_model_and_kind(stores: Stores) -> None:
+    reg = stores.registry
+    model = await reg.add_model(new_model())
+    shared = uuid.uuid4().hex * 2
+    first = await add_file(stores, model, sha=shared)
+    second = await add_file(stores, model)
+    data = await add_file(stores, model, "data")
+    assert (first.version, second.version, data.version) == (1, 2, 1)
+    assert await reg.get_file(first.id) == first
+    assert await reg.latest_file(model.id, "model") == second
+    assert await reg.latest_file(model.id, "code") is None
+    assert [f.id for f in await reg.list_files(model.id)] == [data.id, first.id, second.id]  # by kind, version
+    assert await reg.sha_in_use(shared)
+    assert await reg.get_file(_id("file")) is None
+
+
+async def test_training_add_get_update_list(stores: Stores) -> None:
+    reg = stores.registry
+    now = time.time()
+    training = TrainingRecord(id=_id("train"), account=_id("acct"), model_id=_id("model"),
+                              placement={"kind": "local"}, backend="local", job_id=None, status="queued",
+                              reason=None, metrics={}, result_file_id=None, created_at=now, updated_at=now,
+                              lease_owner="replica-a", lease_expires_at=now + 60)
+    await reg.add_training(training)
+    assert await reg.get_training(training.account, training.id) == training
+    assert await reg.get_training(_id("acct"), training.id) is None
+    await reg.update_training(training.id, status="succeeded", metrics={"acc": 0.9}, job_id="job-1")
+    done = await reg.get_training(training.account, training.id)
+    assert done is not None
+    assert (done.status, done.metrics, done.job_id, done.placement) == ("succeeded", {"acc": 0.9}, "job-1",
+                                                                        {"kind": "local"})
+    assert [t.id for t in await reg.list_trainings(training.account)] == [training.id]
+
+
+async def test_deployment_status_transitions(stores: Stores) -> None:
+    reg = stores.registry
+    account = _id("acct")
+    dep = await reg.add_deployment(account=account, deployment_id="dep-1", model_id=_id("model"), file_id=None,
+                                   ownerid="owner", placement={"kind": "local"}, inference_data=1)
+    assert dep.status == "pending" and isinstance(dep.pk, int)
+    assert await reg.get_deployment(account, "dep-1") == dep
+    assert await reg.get_deployment(_id("acct"), "dep-1") is None
+    with pytest.raises(DuplicateError):
+        await reg.add_deployment(account=account, deployment_id="dep-1", model_id=dep.model_id, file_id=None,
+                                 ownerid="owner", placement={}, inference_data=0)
+    elsewhere = await reg.add_deployment(account=_id("acct"), deployment_id="dep-1", model_id=dep.model_id,
+                                         file_id=None, ownerid="owner", placement={}, inference_data=0)
+    assert elsewhere.pk != dep.pk  # the id is unique per account, not globally
+    assert [d.pk for d in await reg.active_deployments(account)] == [dep.pk]
+    assert await reg.set_deployment_status(dep.pk, "running", only_from=("pending", "running"))
+    assert await reg.set_deployment_status(dep.pk, "stopped", "deleted by its owner")
+    assert not await reg.set_deployment_status(dep.pk, "running", only_from=("pending", "running"))
+    stopped = await reg.get_deployment(account, "dep-1")
+    assert stopped is not None and (stopped.status, stopped.reason) == ("stopped", "deleted by its owner")
+    assert await reg.active_deployments(account, dep.model_id) == []
+    assert [d.pk for d in await reg.list_deployments(account)] == [dep.pk]
+
+
+async def test_operations_bulk_and_single_listed_in_order(stores: Stores) -> None:
+    reg = stores.registry
+    account = _id("acct")
+    base = {"account": account, "deployment_id": "dep-1", "model_id": "m", "result": "[1]"}
+    await reg.add_operations([{**base, "ownerid": "a", "data": "[[1]]", "created_at": time.time()},
+                              {**base, "ownerid": "b", "data": "[[2]]", "created_at": time.time()}])
+    one = await reg.add_operation(ownerid="a", data="[[3]]", **base)
+    assert isinstance(one.id, int) and one.data == "[[3]]"
+    assert [o.data for o in await reg.list_operations(account, ownerid="a")] == ["[[1]]", "[[3]]"]
+    assert [o.data for o in await reg.list_operations(account, deployment_id="dep-1", skip=1)] == ["[[2]]", "[[3]]"]
+    assert await reg.list_operations(_id("acct")) == []
+
+
+async def test_concurrent_status_moves_from_pending_have_one_winner(stores: Stores) -> None:
+    reg = stores.registry
+    dep = await reg.add_deployment(account=_id("acct"), deployment_id="dep-race", model_id="m", file_id=None,
+                                   ownerid="o", placement={}, inference_data=0)
+    wins = await asyncio.gather(*(reg.set_deployment_status(dep.pk, "running", only_from=("pending",))
+                                  for _ in range(RACERS)))
+    assert wins.count(True) == 1
+
+
+# -- fine-tuning ------------------------------------------------------------------------
+
+def new_job(account: str | None = None, **values: Any) -> FineTuningJobRecord:
+    now = time.time()
+    fields: dict[str, Any] = {"id": _id("ft"), "account": account or _id("acct"), "model_id": "tiny", "status": "created",
+                              "training_file": _id("file"), "validation_file": None, "suffix": None,
+                              "compute_config": {"instance_type": "cpu"}, "backend": "local", "fine_tuned_model": None,
+                              "output_dir": None, "metrics": None, "error": None, "created_at": now,
+                              "updated_at": now}
+    return FineTuningJobRecord(**{**fields, **values})
+
+
+async def test_uploaded_files_add_get_list(stores: Stores) -> None:
+    ft = stores.finetunes
+    account = _id("acct")
+    files = [UploadedFileRecord(id=_id("file"), account=account, filename=f"{n}.jsonl", purpose="fine-tune",
+                                bytes=10 + n, sha256="0" * 64, path=f"files/{n}", created_at=time.time() + n)
+             for n in range(2)]
+    for f in files:
+        await ft.add_file(f)
+    assert await ft.file(files[0].id) == files[0]
+    assert await ft.files(account) == files
+    assert await ft.files(_id("acct")) == []
+    assert await ft.file(_id("file")) is None
+
+
+async def test_job_add_get_list_by_model_update(stores: Stores) -> None:
+    ft = stores.finetunes
+    job = new_job(hub={"namespace": "alice"}, estimated_cost_usd=0.5)
+    newer = new_job(job.account, created_at=job.created_at + 1)
+    await ft.add_job(job)
+    await ft.add_job(newer)
+    assert await ft.job(job.id) == job
+    assert [j.id for j in await ft.jobs(job.account)] == [newer.id, job.id]  # newest first
+    assert {job.id, newer.id} <= {j.id for j in await ft.jobs(None)}
+    assert await ft.transition(job.id, ("created",), "succeeded", fine_tuned_model="ft:tiny:x", output_dir="out")
+    done = await ft.by_model(job.account, "ft:tiny:x")
+    assert done is not None and (done.id, done.status, done.output_dir) == (job.id, "succeeded", "out")
+    assert await ft.by_model(_id("acct"), "ft:tiny:x") is None
+    await ft.set_metrics(job.id, {"loss": 0.1})
+    await ft.update(job.id, cost_usd=0.25)
+    read = await ft.job(job.id)
+    assert read is not None and (read.metrics, read.cost_usd, read.hub) == ({"loss": 0.1}, 0.25, {"namespace": "alice"})
+
+
+async def test_job_transition_only_from_the_given_statuses(stores: Stores) -> None:
+    ft = stores.finetunes
+    job = new_job()
+    await ft.add_job(job)
+    assert not await ft.transition(job.id, ("running",), "succeeded")
+    assert (await ft.job(job.id)).status == "created"  # type: ignore[union-attr]
+    assert await ft.transition(job.id, ("created", "queued"), "running")
+    assert not await ft.transition(_id("ft"), ("created",), "running")
+
+
+async def test_concurrent_transitions_from_one_status_have_one_winner(stores: Stores) -> None:
+    ft = stores.finetunes
+    job = new_job(status="running")
+    await ft.add_job(job)
+    results = await asyncio.gather(*(ft.transition(job.id, ("running",), "cancelled" if n % 2 else "failed",
+                                                   error=f"racer {n}") for n in range(RACERS)))
+    assert results.count(True) == 1
+    final = await ft.job(job.id)
+    winner = results.index(True)
+    assert final is not None and final.error == f"racer {winner}"
+    assert final.status == ("cancelled" if winner % 2 else "failed")

@@ -26,7 +26,8 @@ from huggingface_hub.errors import HfHubHTTPError
 from pydantic import SecretStr
 
 from ..errors import ServiceError
-from ..store.finetune import FineTuneStore, FineTuningJob
+from ..store.finetune import FineTuneStore
+from ..store.records import FineTuningJobRecord
 from ..usage.estimates import job_cost
 from ..usage.hardware import JobHardware
 from ..usage.prices import PriceTable
@@ -113,10 +114,10 @@ class HfBackend:
             raise ServiceError(502, "upstream_error", exc.message, "model_id") from None
 
     # -- lifecycle ------------------------------------------------------------------
-    def submit(self, job: FineTuningJob, token: SecretStr, training: str, validation: str | None) -> None:
+    def submit(self, job: FineTuningJobRecord, token: SecretStr, training: str, validation: str | None) -> None:
         self._start(job.id, self._launch(job, token, training, validation))
 
-    def attach(self, job: FineTuningJob, token: SecretStr) -> None:
+    def attach(self, job: FineTuningJobRecord, token: SecretStr) -> None:
         """Resume following an unfinished job (after a restart, or on another replica) with
         the token of an owner who just read it."""
         if job.backend != "hf" or job.status not in UNFINISHED or job.id in self._tasks:
@@ -127,7 +128,7 @@ class HfBackend:
             self._start(job.id, self.store.transition(
                 job.id, ("created",), "failed", error="The server restarted before the HF job was launched."))
 
-    async def cancel(self, job: FineTuningJob, token: SecretStr | None) -> bool:
+    async def cancel(self, job: FineTuningJobRecord, token: SecretStr | None) -> bool:
         hub_job = job.hub.get("job_id") if job.hub else None
         if job.hub and hub_job:
             if token is None:
@@ -161,7 +162,7 @@ class HfBackend:
         task.add_done_callback(lambda t: self._tasks.pop(job_id, None) if self._tasks.get(job_id) is t else None)
 
     # -- the job --------------------------------------------------------------------
-    async def _launch(self, job: FineTuningJob, token: SecretStr, training: str, validation: str | None) -> None:
+    async def _launch(self, job: FineTuningJobRecord, token: SecretStr, training: str, validation: str | None) -> None:
         hub = dict(job.hub or {})
         ns, dataset = hub["namespace"], hub["dataset_repo"]
         api = self._api(token)
@@ -235,7 +236,7 @@ class HfBackend:
                 await self.store.set_metrics(job_id, metrics)
             await asyncio.sleep(self.poll_seconds)
 
-    async def _finish(self, job: FineTuningJob, api: HfApi, hub: dict[str, Any], stage: str, info: Any,
+    async def _finish(self, job: FineTuningJobRecord, api: HfApi, hub: dict[str, Any], stage: str, info: Any,
                       lines: list[str], metrics: dict[str, float] | None) -> None:
         durations = getattr(info, "durations", None)
         seconds = (durations.running_secs or durations.total_secs or 0) if durations is not None else 0

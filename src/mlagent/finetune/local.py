@@ -37,7 +37,8 @@ from ..sandbox.confine import (
     isolation,
     wrap,
 )
-from ..store.finetune import FineTuneStore, FineTuningJob
+from ..store.finetune import FineTuneStore
+from ..store.records import FineTuningJobRecord
 from .outputs import add_event
 from .stored import FineTuneBlobs, job_key
 
@@ -133,7 +134,7 @@ class LocalBackend:
         await self.store.leases.renew(list(self._tasks), self.owner, self.lease_seconds)
         await self.recover(mine=False)
 
-    async def _reattach(self, job: FineTuningJob) -> bool:
+    async def _reattach(self, job: FineTuningJobRecord) -> bool:
         """A job of this replica that ran on the job backend (Ray) and that the backend still
         knows is followed on, not failed: its trainer outlives the server."""
         out = self.stored.local(job_key(job.id))
@@ -188,7 +189,7 @@ class LocalBackend:
                 error = f"The trainer could not run: {type(exc).__name__}."
             await self._finish(job, out, error)
 
-    async def _resume(self, jobs: JobBackend, job: FineTuningJob, out: Path, remote: str) -> None:
+    async def _resume(self, jobs: JobBackend, job: FineTuningJobRecord, out: Path, remote: str) -> None:
         """Follow a trainer that kept running on the job backend (Ray) across a restart."""
         async with self._slots:
             add_event(out, "message", "The server restarted; following the job on the cluster again.")
@@ -200,7 +201,7 @@ class LocalBackend:
                 error = f"The job could not be followed after the restart: {type(exc).__name__}."
             await self._finish(job, out, error)
 
-    async def _finish(self, job: FineTuningJob, out: Path, error: str | None) -> None:
+    async def _finish(self, job: FineTuningJobRecord, out: Path, error: str | None) -> None:
         """The model into the store (if it succeeded), the record's end, the notes into the store."""
         job_id = job.id
         if error is None:  # into the store before the job says succeeded: any replica then finds it

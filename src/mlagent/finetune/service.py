@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -21,7 +22,8 @@ from pathlib import Path
 from ..auth.identity import Identity, describe
 from ..config import Settings
 from ..errors import ServiceError, not_found
-from ..store.finetune import FineTuneStore, FineTuningJob, UploadedFile
+from ..store.protocols import FineTunes
+from ..store.records import FineTuningJobRecord, UploadedFileRecord
 from ..tasks.catalogue import iso
 from .base_models import BASE_CONFIGS
 from .hf import HfBackend
@@ -48,7 +50,7 @@ def _bad(message: str, param: str) -> ServiceError:
     return ServiceError(400, "invalid_request_error", message, param, retryable=False)
 
 
-def job_out(job: FineTuningJob) -> FineTuningJobOut:
+def job_out(job: FineTuningJobRecord) -> FineTuningJobOut:
     return FineTuningJobOut(
         id=job.id, model_id=job.model_id, status=job.status, created_at=iso(job.created_at),
         updated_at=iso(job.updated_at), fine_tuned_model=job.fine_tuned_model, training_file=job.training_file,
@@ -59,7 +61,7 @@ def job_out(job: FineTuningJob) -> FineTuningJobOut:
     )
 
 
-def file_out(row: UploadedFile) -> FileOut:
+def file_out(row: UploadedFileRecord) -> FileOut:
     return FileOut(id=row.id, filename=row.filename, purpose=row.purpose, bytes=row.bytes, sha256=row.sha256,
                    created_at=iso(row.created_at))
 
@@ -85,7 +87,7 @@ def _jsonl_rows(path: str, param: str) -> None:
 
 
 class FineTuningService:
-    def __init__(self, settings: Settings, store: FineTuneStore, backend: LocalBackend, stored: FineTuneBlobs,
+    def __init__(self, settings: Settings, store: FineTunes, backend: LocalBackend, stored: FineTuneBlobs,
                  hf: HfBackend | None = None) -> None:
         self.settings = settings
         self.store = store
@@ -117,8 +119,8 @@ class FineTuningService:
             if size == 0:
                 raise _bad("The uploaded file is empty.", "file")
             name = Path((filename or "upload").replace("\x00", "")).name[:300] or "upload"
-            row = UploadedFile(id=file_id, account=identity.account, filename=name, purpose=purpose, bytes=size,
-                               sha256=digest.hexdigest(), path=key, created_at=time.time())
+            row = UploadedFileRecord(id=file_id, account=identity.account, filename=name, purpose=purpose,
+                                     bytes=size, sha256=digest.hexdigest(), path=key, created_at=time.time())
             await asyncio.to_thread(self.stored.put_upload, key, path)
             await self.store.add_file(row)
         except BaseException:
@@ -131,7 +133,7 @@ class FineTuningService:
     async def files(self, identity: Identity) -> list[FileOut]:
         return [file_out(f) for f in await self.store.files(identity.account)]
 
-    async def _owned_file(self, identity: Identity, file_id: str, param: str) -> UploadedFile:
+    async def _owned_file(self, identity: Identity, file_id: str, param: str) -> UploadedFileRecord:
         row = await self.store.file(file_id)
         if row is None or row.account != identity.account:
             raise _bad(f"No uploaded file with id {file_id!r}; upload it with POST /ml-api/files/.", param)
@@ -169,13 +171,14 @@ class FineTuningService:
                                    "model_id", retryable=False)
         job = self._record(identity, req, train, valid, "local", req.compute_config.model_dump())
         # Held from its first moment: no other replica's sweep takes a just-created job for lost.
-        job.lease_owner, job.lease_expires_at = self.backend.owner, time.time() + self.backend.lease_seconds
+        job = dataclasses.replace(job, lease_owner=self.backend.owner,
+                                  lease_expires_at=time.time() + self.backend.lease_seconds)
         await self.store.add_job(job)
         created = job_out(job)
         await self.backend.submit(job.id, train_path, valid_path, str(base_dir) if base_dir else None)
         return created
 
-    async def _paths(self, train: UploadedFile, valid: UploadedFile | None) -> tuple[str, str | None]:
+    async def _paths(self, train: UploadedFileRecord, valid: UploadedFileRecord | None) -> tuple[str, str | None]:
         """The training (and validation) file on this disk: fetched if uploaded through another replica."""
         found = [await asyncio.to_thread(self.stored.upload_path, row.path, row.sha256, param)
                  for row, param in ((train, "training_file"), (valid, "validation_file")) if row is not None]
@@ -213,32 +216,33 @@ class FineTuningService:
         cfg.update({k: v for k, v in HF_DEFAULTS.items() if k not in req.compute_config.model_fields_set})
         job = self._record(identity, req, train, valid, "hf", cfg)
         ns = identity.account  # an hf identity's account is its Hub user name
-        job.hub = {"namespace": ns, "flavor": flavor, "dataset_repo": dataset_repo(ns, job.id),
-                   "model_repo": model_repo(ns, req.model_id, req.suffix, job.id)}
-        job.estimated_cost_usd = hf.estimate(flavor, float(cfg["timeout_seconds"]))
+        job = dataclasses.replace(
+            job, hub={"namespace": ns, "flavor": flavor, "dataset_repo": dataset_repo(ns, job.id),
+                      "model_repo": model_repo(ns, req.model_id, req.suffix, job.id)},
+            estimated_cost_usd=hf.estimate(flavor, float(cfg["timeout_seconds"])))
         await self.store.add_job(job)
         created = job_out(job)
         hf.submit(job, identity.token, train_path, valid_path)
         return created
 
     @staticmethod
-    def _record(identity: Identity, req: CreateFineTuningJob, train: UploadedFile, valid: UploadedFile | None,
-                backend: str, cfg: dict) -> FineTuningJob:
+    def _record(identity: Identity, req: CreateFineTuningJob, train: UploadedFileRecord,
+                valid: UploadedFileRecord | None, backend: str, cfg: dict) -> FineTuningJobRecord:
         now = time.time()
-        return FineTuningJob(
+        return FineTuningJobRecord(
             id=f"ft-{uuid.uuid4().hex[:24]}", account=identity.account, model_id=req.model_id, status="created",
             training_file=train.id, validation_file=valid.id if valid else None, suffix=req.suffix,
             compute_config=cfg, backend=backend, fine_tuned_model=None, output_dir=None, metrics=None, error=None,
             created_at=now, updated_at=now,
         )
 
-    async def _owned_job(self, identity: Identity, job_id: str) -> FineTuningJob:
+    async def _owned_job(self, identity: Identity, job_id: str) -> FineTuningJobRecord:
         job = await self.store.job(job_id)
         if job is None or job.account != identity.account:
             raise not_found("fine-tuning job", job_id, "job_id")
         return job
 
-    def _follow(self, identity: Identity, job: FineTuningJob) -> None:
+    def _follow(self, identity: Identity, job: FineTuningJobRecord) -> None:
         """An owner reading an unfinished hf job with a token resumes its polling (after a restart)."""
         if self.hf is not None and identity.token is not None and job.backend == "hf" and job.status not in TERMINAL:
             self.hf.attach(job, identity.token)
@@ -255,7 +259,7 @@ class FineTuningService:
         return [job_out(j) for j in jobs]
 
     # -- what a job leaves: model, logs, events (finetune/outputs.py) --------------------
-    async def model_archive(self, identity: Identity, job_id: str) -> tuple[FineTuningJob, Path]:
+    async def model_archive(self, identity: Identity, job_id: str) -> tuple[FineTuningJobRecord, Path]:
         """The fine-tuned model of the caller's succeeded local job, as a `.tar.gz`."""
         job = await self._owned_job(identity, job_id)
         if job.backend == "hf":

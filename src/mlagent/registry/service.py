@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from ..errors import ServiceError, not_found
-from ..store.registry import RegistryStore
-from ..store.registry_tables import MLModelRow, ModelFileRow
+from ..store.protocols import ModelRegistry
+from ..store.records import ModelFileRecord, ModelRecord
 from .artifacts import ArtifactStore
 from .checks import check_content, check_name
 from .schemas import FileKind, FileSchema, MLModel, MLModelCreate, MLModelUpdate
@@ -20,20 +20,20 @@ from .schemas import FileKind, FileSchema, MLModel, MLModelCreate, MLModelUpdate
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def file_schema(row: ModelFileRow) -> FileSchema:
+def file_schema(row: ModelFileRecord) -> FileSchema:
     return FileSchema(id=row.id, modelid=row.model_id, filename=row.filename, file_kind=row.kind, size=row.size,
                       sha256=row.sha256, version=row.version, source=row.source, created_at=row.created_at)
 
 
 class RegistryService:
-    def __init__(self, store: RegistryStore, artifacts: ArtifactStore, max_upload_bytes: int) -> None:
+    def __init__(self, store: ModelRegistry, artifacts: ArtifactStore, max_upload_bytes: int) -> None:
         self.store = store
         self.artifacts = artifacts
         self.max_upload_bytes = max_upload_bytes
         # Set by the serving layer: "is this model deployed right now?" (used to refuse deletes).
         self.in_use: Callable[[str, str], Awaitable[list[str]]] | None = None
 
-    async def _view(self, row: MLModelRow) -> MLModel:
+    async def _view(self, row: ModelRecord) -> MLModel:
         files = [file_schema(f) for f in await self.store.list_files(row.id)]
         return MLModel(id=row.id, modelid=row.id, modelname=row.modelname, modelkind=row.modelkind, files=files,
                        created_at=row.created_at, updated_at=row.updated_at, **row.spec)
@@ -41,12 +41,11 @@ class RegistryService:
     async def create(self, account: str, body: MLModelCreate) -> MLModel:
         now = time.time()
         spec = body.model_dump(mode="json", exclude={"modelname", "modelkind"})
-        row = MLModelRow(id=uuid.uuid4().hex, account=account, modelname=body.modelname, modelkind=body.modelkind,
-                         spec=spec, tags=list(body.modeltags), created_at=now, updated_at=now)
-        await self.store.add_model(row)
-        return await self._view(row)
+        row = ModelRecord(id=uuid.uuid4().hex, account=account, modelname=body.modelname, modelkind=body.modelkind,
+                          spec=spec, tags=list(body.modeltags), created_at=now, updated_at=now)
+        return await self._view(await self.store.add_model(row))
 
-    async def _row(self, account: str, model_id: str) -> MLModelRow:
+    async def _row(self, account: str, model_id: str) -> ModelRecord:
         row = await self.store.get_model(account, model_id)
         if row is None:
             raise not_found("model", model_id, "model_id")
@@ -111,17 +110,16 @@ class RegistryService:
             ingested.path.unlink(missing_ok=True)
             raise
         await self.artifacts.commit(ingested)
-        row = ModelFileRow(id=uuid.uuid4().hex, model_id=model_id, kind=kind, filename=filename, size=ingested.size,
-                           sha256=ingested.sha256, version=0, source="upload", created_at=time.time())
-        return file_schema(await self.store.add_file(row))
+        return file_schema(await self.store.add_file(id=uuid.uuid4().hex, model_id=model_id, kind=kind,
+                                                     filename=filename, size=ingested.size, sha256=ingested.sha256,
+                                                     source="upload"))
 
     async def add_trained_file(self, model_id: str, path: Path, filename: str) -> FileSchema:
         """Register a model file a training job produced, as the model's next version."""
         ingested = await asyncio.to_thread(self.artifacts.add_file, path)
-        row = ModelFileRow(id=uuid.uuid4().hex, model_id=model_id, kind="model", filename=filename,
-                           size=ingested.size, sha256=ingested.sha256, version=0, source="training",
-                           created_at=time.time())
-        return file_schema(await self.store.add_file(row))
+        return file_schema(await self.store.add_file(id=uuid.uuid4().hex, model_id=model_id, kind="model",
+                                                     filename=filename, size=ingested.size, sha256=ingested.sha256,
+                                                     source="training"))
 
     async def latest(self, account: str, model_id: str, kind: FileKind) -> tuple[FileSchema, Path] | None:
         await self._row(account, model_id)

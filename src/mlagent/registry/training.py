@@ -35,8 +35,8 @@ from ..jobs.placement import Placement, check_local
 from ..jobs.replica import heartbeat, replica_id
 from ..sandbox.confine import SANDBOX_MOUNT, IsolationError, Mount, isolation
 from ..sandbox.paths import open_beneath
+from ..store.records import TrainingRecord
 from ..store.registry import RegistryStore
-from ..store.registry_tables import TrainingRow
 from .checks import MODEL_SUFFIXES, audit_archive, audit_skops, suffix_of
 from .schemas import MLTrain, MLTrainCreate
 from .service import RegistryService, file_schema
@@ -57,7 +57,7 @@ class TrainingService:
         self.leases = store.training_leases
         self._heartbeat: asyncio.Task | None = None
 
-    async def _view(self, row: TrainingRow) -> MLTrain:
+    async def _view(self, row: TrainingRecord) -> MLTrain:
         result = None
         if row.result_file_id:
             f = await self.store.get_file(row.result_file_id)
@@ -66,7 +66,7 @@ class TrainingService:
                        backend=row.backend, job_id=row.job_id, status=row.status, reason=row.reason,
                        metrics=row.metrics, result_file=result, created_at=row.created_at, updated_at=row.updated_at)
 
-    async def _row(self, account: str, training_id: str) -> TrainingRow:
+    async def _row(self, account: str, training_id: str) -> TrainingRecord:
         row = await self.store.get_training(account, training_id)
         if row is None:
             raise not_found("training", training_id, "training_id")
@@ -88,10 +88,11 @@ class TrainingService:
                                    f"upload one with file_kind={kind} first.", "modelid", retryable=False)
         model = await self.registry.get(account, body.modelid)
         now = time.time()
-        row = TrainingRow(id=f"train-{uuid.uuid4().hex[:16]}", account=account, model_id=body.modelid,
-                          placement=body.placement.model_dump(), backend=self.backend.name, job_id=None,
-                          status="queued", reason=None, metrics={}, result_file_id=None, created_at=now,
-                          updated_at=now, lease_owner=self.owner, lease_expires_at=now + self.settings.lease_seconds)
+        row = TrainingRecord(id=f"train-{uuid.uuid4().hex[:16]}", account=account, model_id=body.modelid,
+                             placement=body.placement.model_dump(), backend=self.backend.name, job_id=None,
+                             status="queued", reason=None, metrics={}, result_file_id=None, created_at=now,
+                             updated_at=now, lease_owner=self.owner,
+                             lease_expires_at=now + self.settings.lease_seconds)
         await self.store.add_training(row)
         spec, _out = await asyncio.to_thread(self._prepare, row.id, body.modelid, model, code, data)
         try:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import numpy as np
 
 from ..errors import ServiceError, not_found
-from ..store.registry_tables import OperationRow
+from ..store.records import OperationRecord
 from . import rowcodec
 from .drift import METHODS, drift_report
 from .inputs import parse_rows
@@ -17,7 +16,7 @@ from .schemas import DriftReport, MLDeploymentOposCreate, MLDeploymentOposReturn
 from .service import DeploymentService
 
 
-def _view(row: OperationRow) -> MLDeploymentOposReturn:
+def _view(row: OperationRecord) -> MLDeploymentOposReturn:
     return MLDeploymentOposReturn(operationid=row.id, ownerid=row.ownerid, deploymentid=row.deployment_id,
                                   modelid=row.model_id, data=rowcodec.as_json(row.data), result=row.result, created_at=row.created_at)
 
@@ -32,11 +31,9 @@ class MonitoringService:
         if await self.store.get_deployment(account, body.deploymentid) is None:
             raise not_found("deployment", body.deploymentid, "deploymentid")
         await self.recorder.flush()
-        row = OperationRow(account=account, ownerid=body.ownerid, deployment_id=body.deploymentid,
-                           model_id=body.modelid, data=rowcodec.text(body.data), result=body.result,
-                           created_at=time.time())
-        await self.store.add_operation(row)
-        return _view(row)
+        return _view(await self.store.add_operation(account=account, ownerid=body.ownerid,
+                                                     deployment_id=body.deploymentid, model_id=body.modelid,
+                                                     data=rowcodec.text(body.data), result=body.result))
 
     async def by_owner(self, account: str, ownerid: str, skip: int, limit: int) -> list[MLDeploymentOposReturn]:
         await self.recorder.flush()

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..store.registry import RegistryStore
+from ..store.protocols import ModelRegistry
 from . import rowcodec
 
 log = logging.getLogger("mlagent.serving")
@@ -59,7 +59,7 @@ def _encode(ops: list[Operation]) -> list[dict[str, Any]]:
 
 
 class OperationRecorder:
-    def __init__(self, store: RegistryStore, batch: int = 1000, interval: float = 0.5,
+    def __init__(self, store: ModelRegistry, batch: int = 1000, interval: float = 0.5,
                  max_pending: int = 20_000, batch_bytes: int = 1 << 20) -> None:
         self.store = store
         self.batch = batch

@@ -23,8 +23,8 @@ from ..jobs.limits import Limits
 from ..jobs.placement import check_local
 from ..registry.checks import audit_skops, suffix_of
 from ..registry.service import RegistryService
-from ..store.registry import DuplicateError, RegistryStore
-from ..store.registry_tables import DeploymentRow
+from ..store.protocols import DuplicateError, ModelRegistry
+from ..store.records import DeploymentRecord
 from .compiled import Predict
 from .generation import parse_prompts
 from .inputs import parse_rows
@@ -41,7 +41,7 @@ EXPLAIN_COST = 16  # Tree SHAP's cost per (row, tree, level) against a predictio
 
 
 class DeploymentService:
-    def __init__(self, settings: Settings, store: RegistryStore, registry: RegistryService,
+    def __init__(self, settings: Settings, store: ModelRegistry, registry: RegistryService,
                  recorder: OperationRecorder) -> None:
         self.settings = settings
         self.store = store
@@ -52,14 +52,14 @@ class DeploymentService:
         self._starting: dict[int, asyncio.Task] = {}
         # Predict's hot path: (account, deployment id) -> (row, when read). Re-read after ROW_TTL
         # so a stop by another replica is seen within that time; this process's stops evict at once.
-        self._rows: dict[tuple[str, str], tuple[DeploymentRow, float]] = {}
+        self._rows: dict[tuple[str, str], tuple[DeploymentRecord, float]] = {}
         self._refreshing: dict[tuple[str, str], asyncio.Task] = {}
         self.limits = Limits(cpu_seconds=None, memory_mb=settings.serving_memory_mb, procs=64, file_size_mb=64,
                              open_files=256, wall_seconds=None, disk_mb=settings.sandbox_disk_mb)
         registry.in_use = self.active_for_model
 
     # -- views ----------------------------------------------------------------------------------
-    def _view(self, row: DeploymentRow, base_url: str) -> MLDeploymentReturn:
+    def _view(self, row: DeploymentRecord, base_url: str) -> MLDeploymentReturn:
         worker = self._workers.get(row.pk)
         info = ModelInfo(**worker.info.model_dump()) if worker and worker.alive else None
         return MLDeploymentReturn(
@@ -68,7 +68,7 @@ class DeploymentService:
             reason=row.reason, endpoint=f"{base_url.rstrip('/')}/deployment/{row.deployment_id}/predict", model=info,
             created_at=row.created_at, updated_at=row.updated_at)
 
-    async def _row(self, account: str, deployment_id: str) -> DeploymentRow:
+    async def _row(self, account: str, deployment_id: str) -> DeploymentRecord:
         row = await self.store.get_deployment(account, deployment_id)
         if row is None:
             raise not_found("deployment", deployment_id, "deployment_id")
@@ -87,27 +87,26 @@ class DeploymentService:
         if latest is None:
             raise ServiceError(422, "model_file_missing", f"Model {body.modelid!r} has no model file: upload one "
                                "with file_kind=model first.", "modelid", retryable=False)
-        now = time.time()
-        row = DeploymentRow(account=account, deployment_id=body.deployment_id or f"dep-{uuid.uuid4().hex[:12]}",
-                            model_id=body.modelid, file_id=latest[0].id, ownerid=body.ownerid or account,
-                            placement=body.placement.model_dump(), inference_data=body.inference_data,
-                            status="pending", reason=None, created_at=now, updated_at=now)
+        deployment_id = body.deployment_id or f"dep-{uuid.uuid4().hex[:12]}"
         try:
-            await self.store.add_deployment(row)
+            row = await self.store.add_deployment(
+                account=account, deployment_id=deployment_id, model_id=body.modelid, file_id=latest[0].id,
+                ownerid=body.ownerid or account, placement=body.placement.model_dump(),
+                inference_data=body.inference_data)
         except DuplicateError:
-            raise ServiceError(409, "deployment_exists", f"A deployment with id {row.deployment_id!r} already "
+            raise ServiceError(409, "deployment_exists", f"A deployment with id {deployment_id!r} already "
                                "exists.", "deployment_id", retryable=False) from None
         self._launch(row)
         return self._view(row, base_url)
 
-    def _launch(self, row: DeploymentRow) -> asyncio.Task:
+    def _launch(self, row: DeploymentRecord) -> asyncio.Task:
         task = self._starting.get(row.pk)
         if task is None or task.done():
             task = asyncio.create_task(self._start(row), name=f"deploy-{row.pk}")
             self._starting[row.pk] = task
         return task
 
-    async def _init_for(self, row: DeploymentRow) -> WorkerInit:
+    async def _init_for(self, row: DeploymentRecord) -> WorkerInit:
         model = await self.registry.get(row.account, row.model_id)
         file = next((f for f in model.files if f.id == row.file_id), None)
         if file is None:
@@ -121,7 +120,7 @@ class DeploymentService:
         return WorkerInit(model_path=str(path), model_format=fmt, trusted_types=trusted,
                           data_path=str(data[1]) if data else None, inputs=inputs, targets=targets)
 
-    async def _start(self, row: DeploymentRow) -> Worker | None:
+    async def _start(self, row: DeploymentRecord) -> Worker | None:
         try:
             init = await self._init_for(row)
             limits = self.limits if init.model_format != "transformers" else self.limits.model_copy(
@@ -140,7 +139,7 @@ class DeploymentService:
         self._workers[row.pk] = worker
         return worker
 
-    async def _worker(self, row: DeploymentRow) -> Worker:
+    async def _worker(self, row: DeploymentRecord) -> Worker:
         if row.status in ("failed", "stopped"):
             raise ServiceError(409, "deployment_not_running", f"Deployment {row.deployment_id!r} is {row.status}"
                                + (f": {row.reason}" if row.reason else "."), "deployment_id", retryable=False)
@@ -193,7 +192,7 @@ class DeploymentService:
         self._workers.clear()
 
     # -- predict --------------------------------------------------------------------------------
-    async def _cached_row(self, account: str, deployment_id: str) -> DeploymentRow:
+    async def _cached_row(self, account: str, deployment_id: str) -> DeploymentRecord:
         """A running deployment's row, re-read in the background once it is ROW_TTL old: predicts
         never wait on the database for it (on SQLite they would queue behind the operations
         log's inserts on its one connection), so a stop elsewhere is seen within ROW_TTL plus
@@ -210,7 +209,7 @@ class DeploymentService:
         with contextlib.suppress(Exception):  # gone: the next predict reads it and says so
             await self._refresh_row(key)
 
-    async def _refresh_row(self, key: tuple[str, str]) -> DeploymentRow:
+    async def _refresh_row(self, key: tuple[str, str]) -> DeploymentRecord:
         now = time.monotonic()
         try:
             row = await self._row(*key)
@@ -259,7 +258,7 @@ class DeploymentService:
         await self._record(account, row, x, payload)
         return payload
 
-    async def _generate(self, account: str, row: DeploymentRow, worker: Worker, data: Any, explain: bool) -> bytes:
+    async def _generate(self, account: str, row: DeploymentRecord, worker: Worker, data: Any, explain: bool) -> bytes:
         """A text-generation deployment: the prompts' continuations, generated in its worker."""
         if explain:
             raise ServiceError(422, "explain_unsupported", "Explanations (SHAP) are for tabular models; this "
@@ -292,13 +291,13 @@ class DeploymentService:
             result["explanation"] = _explanation(result["explanation"], batch, info.feature_names)
         return _json(result)
 
-    async def _record(self, account: str, row: DeploymentRow, inputs: np.ndarray | builtins.list[Any],
+    async def _record(self, account: str, row: DeploymentRecord, inputs: np.ndarray | builtins.list[Any],
                       payload: bytes) -> None:
         """Queue the call for the operations log (encoded and written off the request path)."""
         await self.recorder.add(account, row.ownerid, row.deployment_id, row.model_id,
                                 inputs if row.inference_data else None, payload)
 
-    async def features_for_drift(self, account: str, deployment_id: str) -> tuple[DeploymentRow, ModelInfo]:
+    async def features_for_drift(self, account: str, deployment_id: str) -> tuple[DeploymentRecord, ModelInfo]:
         row = await self._row(account, deployment_id)
         worker = await self._worker(row)
         return row, ModelInfo(**worker.info.model_dump())

@@ -17,7 +17,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from ..events.types import StoredEvent
-from .records import AccountRecord, SessionRecord, TurnRecord
+from .records import (
+    AccountRecord,
+    DeploymentRecord,
+    FineTuningJobRecord,
+    ModelFileRecord,
+    ModelRecord,
+    OperationRecord,
+    SessionRecord,
+    TrainingRecord,
+    TurnRecord,
+    UploadedFileRecord,
+)
 
 EventRows = Sequence[tuple[int, str, str]]
 """Events to append: (sequence number, type, JSON)."""
@@ -38,6 +49,10 @@ class SessionBusy(Exception):
         super().__init__(turn_id)
         self.turn_id = turn_id
         self.paused = paused
+
+
+class DuplicateError(Exception):
+    """A unique key (e.g. an account's deployment id) is already taken."""
 
 
 class SessionClosed(Exception):
@@ -178,4 +193,117 @@ class Pauses(Protocol):
 
     async def keep(self, agents: Iterable[str]) -> None:
         """Drop the pauses of agents not in `agents`."""
+        ...
+
+
+class ModelRegistry(Protocol):
+    """The model registry: models and their versioned files, trainings, deployments and the
+    operations log. Reads by account answer None for another account's row."""
+
+    async def add_model(self, model: ModelRecord) -> ModelRecord: ...
+
+    async def get_model(self, account: str, model_id: str) -> ModelRecord | None: ...
+
+    async def list_models(self, account: str, skip: int = 0, limit: int = 100, kind: str | None = None
+                          ) -> list[ModelRecord]:
+        """Oldest first; `kind` compared case-insensitively."""
+        ...
+
+    async def update_model(self, account: str, model_id: str, **values: Any) -> ModelRecord | None:
+        """The model after the update; None when the account has no such model."""
+        ...
+
+    async def delete_model(self, account: str, model_id: str) -> list[str]:
+        """Remove the model and its files; the removed files' sha256 (empty: nothing removed)."""
+        ...
+
+    async def add_file(self, *, id: str, model_id: str, kind: str, filename: str, size: int, sha256: str,
+                       source: str, created_at: float | None = None) -> ModelFileRecord:
+        """Insert as the next version of (model, kind)."""
+        ...
+
+    async def list_files(self, model_id: str) -> list[ModelFileRecord]: ...
+
+    async def get_file(self, file_id: str) -> ModelFileRecord | None: ...
+
+    async def latest_file(self, model_id: str, kind: str) -> ModelFileRecord | None: ...
+
+    async def sha_in_use(self, sha256: str) -> bool:
+        """Some file row still names these bytes."""
+        ...
+
+    async def add_training(self, training: TrainingRecord) -> TrainingRecord: ...
+
+    async def get_training(self, account: str, training_id: str) -> TrainingRecord | None: ...
+
+    async def list_trainings(self, account: str, skip: int = 0, limit: int = 100) -> list[TrainingRecord]: ...
+
+    async def update_training(self, training_id: str, **values: Any) -> None: ...
+
+    async def add_deployment(self, *, account: str, deployment_id: str, model_id: str, file_id: str | None,
+                             ownerid: str, placement: dict[str, Any], inference_data: int, status: str = "pending",
+                             reason: str | None = None) -> DeploymentRecord:
+        """Insert (the record carries its `pk`); `DuplicateError` when the
+        account already has this deployment id."""
+        ...
+
+    async def get_deployment(self, account: str, deployment_id: str) -> DeploymentRecord | None: ...
+
+    async def list_deployments(self, account: str, skip: int = 0, limit: int = 100) -> list[DeploymentRecord]: ...
+
+    async def active_deployments(self, account: str | None = None, model_id: str | None = None
+                                 ) -> list[DeploymentRecord]:
+        """Pending or running."""
+        ...
+
+    async def set_deployment_status(self, pk: int, status: str, reason: str | None = None,
+                                    only_from: Sequence[str] | None = None) -> bool:
+        """False when `only_from` is given and the deployment was in none of those statuses."""
+        ...
+
+    async def add_operations(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Many operations' column values in one statement (the predict path's batches)."""
+        ...
+
+    async def add_operation(self, *, account: str, ownerid: str, deployment_id: str, model_id: str, data: str,
+                            result: str) -> OperationRecord: ...
+
+    async def list_operations(self, account: str, *, ownerid: str | None = None, deployment_id: str | None = None,
+                              skip: int = 0, limit: int = 1000) -> list[OperationRecord]:
+        """Oldest first."""
+        ...
+
+
+class FineTunes(Protocol):
+    """Files uploaded for fine-tuning and fine-tuning jobs. Reads are by id; the caller checks
+    the record's `account` (another account's file or job is the caller's 404)."""
+
+    async def add_file(self, file: UploadedFileRecord) -> None: ...
+
+    async def file(self, file_id: str) -> UploadedFileRecord | None: ...
+
+    async def files(self, account: str) -> list[UploadedFileRecord]:
+        """Oldest first."""
+        ...
+
+    async def add_job(self, job: FineTuningJobRecord) -> None: ...
+
+    async def job(self, job_id: str) -> FineTuningJobRecord | None: ...
+
+    async def jobs(self, account: str | None) -> list[FineTuningJobRecord]:
+        """Newest first; every account's with None."""
+        ...
+
+    async def by_model(self, account: str, fine_tuned_model: str) -> FineTuningJobRecord | None:
+        """The account's job that produced this model."""
+        ...
+
+    async def transition(self, job_id: str, from_statuses: tuple[str, ...], to: str, **values: Any) -> bool:
+        """Move the job to `to` (setting `values`) only from `from_statuses`: one winner of a race."""
+        ...
+
+    async def set_metrics(self, job_id: str, metrics: dict[str, Any]) -> None: ...
+
+    async def update(self, job_id: str, **values: Any) -> None:
+        """Set columns whatever the status."""
         ...

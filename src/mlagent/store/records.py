@@ -67,3 +67,130 @@ class AccountRecord:
     kind: str
     created_at: float
     last_seen_at: float
+
+
+# -- the model registry (store/registry.py; tables in registry_tables.py) --------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """A registered model: the seed's MLModelCreate fields in `spec`, owned by `account`."""
+
+    id: str
+    account: str
+    modelname: str
+    modelkind: str
+    spec: dict[str, Any]
+    tags: list[Any]
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFileRecord:
+    """An uploaded (or trained) artifact of a model; the bytes are content-addressed by `sha256`."""
+
+    id: str
+    model_id: str
+    kind: str
+    filename: str
+    size: int
+    sha256: str
+    version: int
+    source: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingRecord:
+    """One run of a model's training code on its data, as a job on a job backend."""
+
+    id: str
+    account: str
+    model_id: str
+    placement: dict[str, Any]
+    backend: str
+    job_id: str | None
+    status: str
+    reason: str | None
+    metrics: dict[str, Any]
+    result_file_id: str | None
+    created_at: float
+    updated_at: float
+    lease_owner: str | None
+    lease_expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRecord:
+    """A deployment of a model file; `pk` is the store's key, `deployment_id` the account's name."""
+
+    pk: int
+    account: str
+    deployment_id: str
+    model_id: str
+    file_id: str | None
+    ownerid: str
+    placement: dict[str, Any]
+    inference_data: int
+    status: str
+    reason: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRecord:
+    """One inference operation of a deployment: its inputs (`data`) and `result` as stored text."""
+
+    id: int
+    account: str
+    ownerid: str
+    deployment_id: str
+    model_id: str
+    data: str
+    result: str
+    created_at: float
+
+
+# -- fine-tuning (store/finetune.py) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFileRecord:
+    """A file uploaded for fine-tuning; `path` is its key in the blob store."""
+
+    id: str
+    account: str
+    filename: str
+    purpose: str
+    bytes: int
+    sha256: str
+    path: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FineTuningJobRecord:
+    """A fine-tuning job; `hub` holds an hf job's references (never a token)."""
+
+    id: str
+    account: str
+    model_id: str
+    status: str
+    training_file: str
+    validation_file: str | None
+    suffix: str | None
+    compute_config: dict[str, Any]
+    backend: str
+    fine_tuned_model: str | None
+    output_dir: str | None
+    metrics: dict[str, Any] | None
+    error: str | None
+    created_at: float
+    updated_at: float
+    hub: dict[str, Any] | None = None
+    estimated_cost_usd: float | None = None
+    cost_usd: float | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
