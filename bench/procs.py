@@ -131,9 +131,20 @@ def fake_llm_proc(port: int | None = None) -> Proc:
 KEYS_YAML = "key-bench: bench\n"
 
 
+def compile_sources() -> None:
+    """Write this tree's bytecode, as installing mlagent would (pip compiles what it installs).
+
+    The environment may set PYTHONDONTWRITEBYTECODE, and then every spawn of mlagent would
+    compile its own sources while the peers' installed packages have their bytecode; the
+    spawn figures compare installed servers. Reading bytecode is not affected by that variable."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src")], check=True)
+
+
 def mlagent_proc(llm_url: str, data_dir: Path | None = None, port: int | None = None, **env: str) -> Proc:
     """`mlagent serve` as the tests start it: API key auth, the server's LLM key, gRPC off
-    unless MLAGENT_GRPC_PORT is given, limits on sessions raised for load."""
+    unless MLAGENT_GRPC_PORT is given, limits on sessions raised for load. Its sources are
+    compiled first (`compile_sources`)."""
+    compile_sources()
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="bench-mlagent-"))
     (data_dir / "keys.yaml").write_text(KEYS_YAML)
     port = port or free_port()

@@ -97,7 +97,7 @@ def agent_toolbox(settings: Settings, prices: PriceTable, registry: ModelRegistr
 
 
 # Imported lazily (not needed to start or to answer a probe), warmed once the server listens.
-WARM_IMPORTS = ("openai", "jsonschema")
+WARM_IMPORTS = ("openai", "jsonschema", "huggingface_hub.hf_api")  # hf_api: HfApi, errors, httpx
 
 
 def warm_imports() -> threading.Thread:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from huggingface_hub import HfApi
-from huggingface_hub.errors import HfHubHTTPError
 from pydantic import SecretStr
 
 from .identity import AuthError, Identity
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 INFERENCE_PERMISSION = "inference.serverless.write"
 
@@ -63,10 +64,18 @@ def _with_token(known: Identity, token: str) -> Identity:
 
 class HfTokenValidator:
     def __init__(self, endpoint: str, ttl_seconds: float = 300.0) -> None:
-        self._api = HfApi(endpoint=endpoint)
+        self._endpoint = endpoint
+        self._client: HfApi | None = None  # made on the first validation: huggingface_hub is a slow import
         self._ttl = ttl_seconds
         # token hash -> (expiry, whoami's answer, the identity it gave without its token, or None if refused)
         self._cache: dict[str, tuple[float, dict[str, Any], Identity | None]] = {}
+
+    def _api(self) -> HfApi:
+        if self._client is None:
+            from huggingface_hub import HfApi
+
+            self._client = HfApi(endpoint=self._endpoint)
+        return self._client
 
     def cached(self, token: str) -> Identity | None:
         """The identity of a token validated within the TTL, else None (no call to the Hub)."""
@@ -80,8 +89,10 @@ class HfTokenValidator:
         hit = self._cache.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return identity_from_whoami(hit[1], token) if hit[2] is None else _with_token(hit[2], token)
+        from huggingface_hub.errors import HfHubHTTPError
+
         try:
-            info = await asyncio.to_thread(self._api.whoami, token)
+            info = await asyncio.to_thread(self._api().whoami, token)
         except HfHubHTTPError as exc:
             status = exc.response.status_code if exc.response is not None else 502
             if status in (401, 403):

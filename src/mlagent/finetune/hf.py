@@ -18,11 +18,8 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
-from huggingface_hub import CommitOperationAdd, HfApi
-from huggingface_hub.errors import HfHubHTTPError
 from pydantic import SecretStr
 
 from ..errors import ServiceError
@@ -32,6 +29,9 @@ from ..usage.estimates import job_cost
 from ..usage.hardware import JobHardware
 from ..usage.prices import PriceTable
 from .trl_job import TRL_REQUIREMENT, UV_IMAGE, metrics_from_logs, sft_command
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 log = logging.getLogger("mlagent.finetune.hf")
 T = TypeVar("T")
@@ -49,6 +49,9 @@ class HubFailure(Exception):
 
 
 def _failure(exc: Exception, what: str, endpoint: str) -> HubFailure:
+    import httpx  # here, not at start: huggingface_hub and httpx (with rich) are slow imports
+    from huggingface_hub.errors import HfHubHTTPError
+
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         detail = (getattr(exc, "server_message", None) or "").strip() or str(exc).splitlines()[0]
@@ -87,6 +90,8 @@ class HfBackend:
 
     # -- Hub calls ------------------------------------------------------------------
     def _api(self, token: SecretStr) -> HfApi:
+        from huggingface_hub import HfApi
+
         return HfApi(endpoint=self.endpoint, token=token.get_secret_value())
 
     async def _call(self, what: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
@@ -165,6 +170,8 @@ class HfBackend:
     async def _launch(self, job: FineTuningJobRecord, token: SecretStr, training: str, validation: str | None) -> None:
         hub = dict(job.hub or {})
         ns, dataset = hub["namespace"], hub["dataset_repo"]
+        from huggingface_hub import CommitOperationAdd
+
         api = self._api(token)
         cfg = job.compute_config
         try:

@@ -15,8 +15,6 @@ import logging
 import time
 from typing import Any
 
-from huggingface_hub import HfApi
-
 from .prices import PriceTable
 
 log = logging.getLogger("mlagent.usage.hardware")
@@ -69,6 +67,8 @@ class JobHardware:
         return self.names()
 
     async def _fetch(self, token: str | None) -> None:
+        from huggingface_hub import HfApi  # here, not at start: a slow import
+
         api = HfApi(endpoint=self.endpoint)
         try:
             hardware = await asyncio.to_thread(api.list_jobs_hardware, token=token or False)

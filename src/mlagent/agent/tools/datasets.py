@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from huggingface_hub.utils import build_hf_headers, get_session
-
 from .base import Tool, ToolContext, ToolError
 from .hubclient import HubClient, clamp, hub_error, need_str, token_of
 
@@ -34,6 +32,8 @@ class DatasetInspectTool(Tool):
     async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         dataset = need_str(arguments, "dataset")
         rows = clamp(arguments.get("rows"), 0, 10, 3)
+        from huggingface_hub.utils import build_hf_headers, get_session  # a slow import: not at start
+
         headers = build_hf_headers(token=token_of(ctx))
         base = self.hub.viewer_url
 

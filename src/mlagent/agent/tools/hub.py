@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from huggingface_hub import hf_hub_url
-from huggingface_hub.utils import build_hf_headers, get_session
-
 from .base import Tool, ToolContext, ToolError
 from .hubclient import KINDS, HubClient, clamp, kind_of, need_str, token_of
 
@@ -113,6 +110,9 @@ class HubRepoDetailsTool(Tool):
         return "\n".join(lines)
 
     async def _card(self, repo_id: str, kind: str, ctx: ToolContext) -> str | None:
+        from huggingface_hub import hf_hub_url  # a slow import: not at start
+        from huggingface_hub.utils import build_hf_headers, get_session
+
         url = hf_hub_url(repo_id, "README.md", repo_type=None if kind == "model" else kind, endpoint=self.hub.endpoint)
         headers = build_hf_headers(token=token_of(ctx))
 

@@ -9,14 +9,13 @@ import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-import httpx
-from huggingface_hub import HfApi
-from huggingface_hub.errors import HfHubHTTPError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..notices import ArtifactNotice
 from .base import ToolContext, ToolError
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 log = logging.getLogger("mlagent.tools.hub")
 T = TypeVar("T")
@@ -31,6 +30,9 @@ def token_of(ctx: ToolContext) -> str | bool:
 
 def hub_error(exc: Exception, what: str, endpoint: str, namespace: str | None = None,
               permission: str | None = None) -> ToolError:
+    import httpx  # here, not at start: huggingface_hub and httpx (with rich) are slow imports
+    from huggingface_hub.errors import HfHubHTTPError
+
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         detail = (getattr(exc, "server_message", None) or "").strip() or str(exc).splitlines()[0]
@@ -68,6 +70,8 @@ class HubClient:
         self._cache_size = cache_size
 
     def api(self, ctx: ToolContext) -> HfApi:
+        from huggingface_hub import HfApi
+
         return HfApi(endpoint=self.endpoint, token=token_of(ctx))
 
     def repo_url(self, repo_id: str, kind: str = "model") -> str:

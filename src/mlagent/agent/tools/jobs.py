@@ -15,14 +15,15 @@ import asyncio
 import base64
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
-
-from huggingface_hub import HfApi, JobInfo
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ...sandbox import Sandbox
 from ..notices import ArtifactNotice, CostNotice, JobStatusNotice
 from .base import Tool, ToolContext, ToolError
 from .hubclient import HubClient, clamp, need_str
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi, JobInfo
 
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"
 TERMINAL_STAGES = {"COMPLETED", "ERROR", "CANCELED", "CANCELLED", "DELETED"}

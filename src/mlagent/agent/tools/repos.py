@@ -8,10 +8,6 @@ import posixpath
 import stat
 from typing import Any, BinaryIO
 
-from huggingface_hub import CommitOperationAdd
-from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS
-from huggingface_hub.utils import filter_repo_objects
-
 from ...sandbox import Sandbox, files_beneath
 from ..notices import ArtifactNotice
 from .base import Tool, ToolContext, ToolError
@@ -91,6 +87,9 @@ class RepoUploadTool(Tool):
             found = [(name, os.fdopen(file_fd, "rb")) for name, file_fd in files_beneath(fd)]
         finally:
             os.close(fd)
+        from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS  # a slow import: not at start
+        from huggingface_hub.utils import filter_repo_objects
+
         kept = list(filter_repo_objects(found, ignore_patterns=DEFAULT_IGNORE_PATTERNS, key=lambda f: f[0]))
         for _name, fh in found:
             if not any(fh is k for _, k in kept):
@@ -114,6 +113,8 @@ class RepoUploadTool(Tool):
 
 
             def commit() -> Any:  # hashing the files reads them: off the event loop too
+                from huggingface_hub import CommitOperationAdd
+
                 ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=fh) for name, fh in files]
                 return api.create_commit(repo_id, ops, repo_type=kind, commit_message=message)
 
