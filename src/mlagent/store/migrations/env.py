@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from mlagent.store import finetune, registry_tables, usage  # noqa: F401 - every module that defines tables
 from mlagent.store.tables import Base
 
 target_metadata = Base.metadata
