@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 
 from mlagent.events.types import StoredEvent
 from mlagent.store.approvals import ApprovalStore
@@ -277,6 +279,44 @@ async def test_append_stores_events_and_projection_together(stores: Stores) -> N
     assert await stores.turns.log_end(turn.id) == ("in_progress", 3)
     assert await stores.turns.snapshot(turn.id) == (turn.account, {"id": turn.id, "status": "in_progress",
                                                                    "text": "ab"})
+
+
+async def test_concurrent_appends_of_many_turns_share_a_transaction_and_fail_alone(stores: Stores) -> None:
+    """Live turns' batches that arrive together are one group commit (store/group_append.py);
+    a turn that is gone, or a batch that breaks a constraint, fails only its own append."""
+    turns = [(await started(stores))[1] for _ in range(RACERS)]
+    commits = 0
+
+    def count(_conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    def append_all(seq: dict[str, int]) -> Any:
+        return asyncio.gather(*(
+            stores.turns.append(t.id, [(seq[t.id], "response.output_text.delta", json.dumps({"d": t.id}))],
+                                {"id": t.id, "status": "in_progress", "seq": seq[t.id]}, "in_progress")
+            for t in turns), return_exceptions=True)
+
+    engine = stores.turns._engine.sync_engine  # type: ignore[attr-defined]
+    event.listen(engine, "commit", count)
+    try:
+        assert await append_all({t.id: 2 for t in turns}) == [True] * RACERS
+        assert commits == 1  # not one transaction per turn
+        gone, clash = turns[0], turns[1]
+        assert await stores.turns.delete(gone.id)
+        results = await append_all({t.id: 2 if t is clash else 3 for t in turns})
+    finally:
+        event.remove(engine, "commit", count)
+
+    assert results[0] is False  # the deleted turn: nothing written
+    assert isinstance(results[1], IntegrityError)  # seq 2 is taken: only that turn's append fails
+    assert results[2:] == [True] * (RACERS - 2)
+    for t in turns[2:]:
+        assert [e.seq for e in await stores.turns.read(t.id)] == [0, 1, 2, 3]
+        assert await stores.turns.log_end(t.id) == ("in_progress", 3)
+        assert (await stores.turns.snapshot(t.id))[1]["seq"] == 3  # type: ignore[index]
+    assert await stores.turns.read(gone.id) == []
+    assert await stores.turns.log_end(clash.id) == ("in_progress", 2)
 
 
 async def test_append_only_if_is_a_compare_and_set(stores: Stores) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from ..events.types import StoredEvent
 from .db import rowcount
+from .group_append import Append, GroupAppender
 from .notify import EventNotifier
 from .protocols import DuplicateIdempotencyKey, EventRows, SessionBusy, SessionClosed
 from .records import ACTIVE, PAUSED, SessionRecord, TurnRecord, paused_on_approval
@@ -53,6 +54,10 @@ _CLAIM = (update(_TURNS).where(_TURNS.c.id == bindparam("turn_id"), _TURNS.c.sta
           .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("expires"), status="in_progress",
                   updated_at=bindparam("now"))
           .returning(*_TURNS.c))
+# A group commit's projections, one executemany (a missing turn fails its events' foreign key).
+_APPEND_MANY = (update(_TURNS).where(_TURNS.c.id == bindparam("b_id"))
+                .values(snapshot=bindparam("b_snapshot"), status=bindparam("b_status"),
+                        last_seq=bindparam("b_last_seq"), updated_at=bindparam("b_now")))
 _RELEASE = update(_TURNS).where(_TURNS.c.id == bindparam("turn_id")).values(lease_owner=None, lease_expires_at=None)
 
 
@@ -103,6 +108,7 @@ class TurnStore:
         self._sm = sessions
         self._engine = sessions.kw["bind"]
         self._notifier = notifier  # PostgreSQL: wake other replicas' tails in the same transaction
+        self._group = GroupAppender(self._append_many, self._append_alone)
 
     async def create(self, session: SessionRecord | None, turn: TurnRecord, first_events: EventRows) -> None:
         """Insert a new session (when given), the turn and its first events atomically.
@@ -228,6 +234,14 @@ class TurnStore:
         racing the worker's claim."""
         if not events:
             return True
+        if only_if is None and not values:  # a live turn's batch: group commit with the other turns'
+            return await self._group.append(Append(turn_id, events, snapshot, status))
+        return await self._append(turn_id, events, snapshot, status, only_if, **values)
+
+    async def _append(
+        self, turn_id: str, events: EventRows, snapshot: dict[str, Any], status: str,
+        only_if: tuple[str, int] | None = None, **values: Any,
+    ) -> bool:
         now = time.time()
         stmt = update(_TURNS).where(_TURNS.c.id == turn_id)
         if only_if is not None:
@@ -241,6 +255,24 @@ class TurnStore:
             if self._notifier is not None:
                 await self._notifier.notify(conn, turn_id, events[-1][0])
         return True
+
+    async def _append_alone(self, item: Append) -> bool:
+        return await self._append(item.turn_id, item.events, item.snapshot, item.status)
+
+    async def _append_many(self, items: Sequence[Append]) -> list[bool]:
+        """Several turns' batches in one transaction: the projections as one executemany, the
+        events as another. A turn that is gone fails the events' foreign key, so the whole
+        transaction (retried one by one by `GroupAppender`, where its append returns False)."""
+        if len(items) == 1:
+            return [await self._append_alone(items[0])]
+        now = time.time()
+        async with self._engine.begin() as conn:
+            await conn.execute(_APPEND_MANY, [{"b_id": i.turn_id, "b_snapshot": i.snapshot, "b_status": i.status,
+                                               "b_last_seq": i.events[-1][0], "b_now": now} for i in items])
+            await conn.execute(_INSERT_EVENTS, [row for i in items for row in _event_rows(i.turn_id, i.events, now)])
+            if self._notifier is not None:
+                await self._notifier.notify_many(conn, [(i.turn_id, i.events[-1][0]) for i in items])
+        return [True] * len(items)
 
     async def log_end(self, turn_id: str) -> tuple[str, int] | None:
         """(status, last seq) of the turn: where its log stands."""
