@@ -261,6 +261,18 @@ def test_input_items_are_listed_and_paged(sdk, fake_llm):
     assert [i.content[0].text for i in sdk.responses.input_items.list(got.id).data][0] == "three"
 
 
+def test_input_items_include_takes_only_the_documented_values(sdk, http, fake_llm):
+    """A fuzzer's find: `include[]` was any string here while the document (and POST) take
+    OpenAI's `Includable` values only."""
+    fake_llm.push(Reply(text="ok"))
+    got = sdk.responses.create(input="q")
+    listed = sdk.responses.input_items.list(got.id, include=["message.input_image.image_url"])
+    assert [i.content[0].text for i in listed.data] == ["q"]
+    bad = http.get(f"/v1/responses/{got.id}/input_items", params={"include[]": "-6.534973681906149e+16"})
+    assert bad.status_code == 400, bad.text
+    assert "include[]" in bad.json()["error"]["param"], bad.json()
+
+
 def test_delete_removes_the_response_and_its_log(sdk, http, fake_llm):
     fake_llm.push(Reply(text="ok"))
     got = sdk.responses.create(input="q")

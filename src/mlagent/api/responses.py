@@ -13,6 +13,7 @@ from ..errors import ServiceError
 from ..runtime import listing
 from ..runtime.listing import ResponseList
 from ..runtime.requests import CreateResponseRequest, InputTokensRequest
+from ..runtime.surface import Includable
 from . import sse
 from .deps import AnyCaller, FastSvc, HfCaller
 from .limits import MAX_INT32
@@ -120,7 +121,7 @@ async def list_input_items(
     after: Annotated[str | None, Query(max_length=300)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     order: Literal["asc", "desc"] = "desc",
-    include: Annotated[list[str] | None, Query(alias="include[]")] = None,
+    include: Annotated[list[Includable] | None, Query(alias="include[]")] = None,
 ) -> JSONResponse:
     return JSONResponse(await svc.responses.input_items(caller, response_id, after, limit, order))
 

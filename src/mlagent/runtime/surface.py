@@ -6,7 +6,7 @@ The table of what each field does is docs/responses-api.md."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from ..agent.history import content_text
 from ..errors import ServiceError
@@ -19,6 +19,13 @@ from .requests import (
 from .stored import StoredRequest
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# The Responses API's `include` values (OpenAI's `Includable`): the OpenAPI document lists them,
+# so an unknown one is refused at the boundary wherever `include` is read.
+Includable = Literal[
+    "code_interpreter_call.outputs", "computer_call_output.output.image_url", "file_search_call.results",
+    "web_search_call.results", "web_search_call.action.sources", "message.input_image.image_url",
+    "message.output_text.logprobs", "reasoning.encrypted_content",
+]
 # `include` values that name items this server never produces: accepted, nothing to add.
 NO_OP_INCLUDES = frozenset({
     "code_interpreter_call.outputs", "computer_call_output.output.image_url", "file_search_call.results",
