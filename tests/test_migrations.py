@@ -145,3 +145,23 @@ def test_an_older_database_is_migrated_at_start(tmp_path) -> None:
     assert _versions(tmp_path / "old.db") == {SCHEMA_HEAD}
     with sqlite3.connect(tmp_path / "old.db") as conn:
         assert conn.execute("SELECT path FROM uploaded_files").fetchall() == [("files/file-1",)]
+
+
+def test_replicas_starting_together_on_an_empty_postgresql_database_take_turns() -> None:
+    """Several replicas starting at once on one empty database: one creates the schema, the
+    others find it at the head (without `migrate`'s advisory lock they all try to create the
+    same tables, and all but one fail with "already exists")."""
+    if not PG_URL:
+        pytest.skip(PG_SKIP)
+    url = create_pg_database(PG_URL)
+
+    async def together() -> None:
+        await asyncio.gather(*(migrate(url) for _ in range(6)))
+
+    try:
+        asyncio.run(together())
+        schema, diff = asyncio.run(_inspect(url))
+        assert diff == []
+        assert schema["alembic_version rows"] == [SCHEMA_HEAD]
+    finally:
+        drop_pg_database(PG_URL, url)

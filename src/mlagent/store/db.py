@@ -108,15 +108,29 @@ def _prepare(conn: Connection) -> bool:
     return [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))] == [SCHEMA_HEAD]
 
 
+MIGRATION_LOCK = 0x6D6C6167656E74  # "mlagent": the PostgreSQL advisory lock `migrate` holds
+"""One key for every replica of every version: whoever holds it is the one migrating."""
+
+
 async def migrate(url: str) -> None:
     """Bring the database to the head: an empty one is created at it and an up-to-date one
     is left alone, both without importing Alembic (its import and a replay of every migration
-    cost a fresh server ~0.35 CPU-s); any other is upgraded through the migrations."""
+    cost a fresh server ~0.35 CPU-s); any other is upgraded through the migrations.
+
+    On PostgreSQL, replicas starting together take turns: each holds a session advisory lock
+    for the whole of it, so the second finds the first's work done instead of creating the
+    same tables (or replaying the same migration) beside it. SQLite's `BEGIN IMMEDIATE` in
+    `_prepare` does the same for processes sharing a file."""
     engine = create_async_engine(url, poolclass=NullPool)
     try:
-        async with engine.begin() as conn:
-            done = await conn.run_sync(_prepare)
+        async with engine.connect() as lock:
+            if lock.dialect.name == "postgresql":
+                await lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+                await lock.commit()
+            async with engine.begin() as conn:
+                done = await conn.run_sync(_prepare)
+            if not done:
+                await asyncio.to_thread(migrate_sync, url)
+            # Closing the connection ends its session, and with it the advisory lock.
     finally:
         await engine.dispose()
-    if not done:
-        await asyncio.to_thread(migrate_sync, url)
