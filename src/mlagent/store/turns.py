@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from ..events.types import StoredEvent
 from .db import rowcount
 from .group_append import Append, GroupAppender
-from .notify import EventNotifier
+from .notify import EventNotifier, notify_deleted
 from .protocols import DuplicateIdempotencyKey, EventRows, SessionBusy, SessionClosed
 from .records import ACTIVE, PAUSED, SessionRecord, TurnRecord, paused_on_approval
 from .tables import EventRow, Session, Turn
@@ -108,6 +108,8 @@ class TurnStore:
         self._sm = sessions
         self._engine = sessions.kw["bind"]
         self._notifier = notifier  # PostgreSQL: wake other replicas' tails in the same transaction
+        # PostgreSQL: other replicas keep finished responses in memory until told of their delete.
+        self._announce_deletes = self._engine.dialect.name == "postgresql"
         self._group = GroupAppender(self._append_many, self._append_alone)
 
     async def create(self, session: SessionRecord | None, turn: TurnRecord, first_events: EventRows) -> None:
@@ -351,7 +353,8 @@ class TurnStore:
 
     async def delete(self, turn_id: str) -> bool:
         """Remove a turn and its event log in one transaction; the session goes with its
-        last turn. True when something was removed."""
+        last turn. True when something was removed. On PostgreSQL the transaction also
+        NOTIFYs every replica of the delete (store/notify.py), sent only if it commits."""
         async with self._sm() as db, db.begin():
             session_id = (await db.execute(select(Turn.session_id).where(Turn.id == turn_id))).scalar_one_or_none()
             if session_id is None:
@@ -362,6 +365,8 @@ class TurnStore:
                                      .where(Turn.session_id == session_id))).scalar_one()
             if not left:
                 await db.execute(delete(Session).where(Session.id == session_id))
+            if self._announce_deletes:
+                await notify_deleted(db, turn_id)
             return True
 
     async def active_for_session(self, session_id: str) -> TurnRecord | None:
