@@ -4,7 +4,11 @@ mlagent (SQLite, or PostgreSQL with --pg) and the bare app (bench/bare_apps.py `
 each run as their own uvicorn process with the same settings; wrk -c 32 drives both in
 interleaved runs: requests/s, latency p50 and server CPU-ms per request.
 
-    python -m bench.get_response [--quick] [--pg]
+    python -m bench.get_response [--quick] [--pg [--uncached]]
+
+`--uncached` (PostgreSQL only) turns the server's LISTEN/NOTIFY off (`MLAGENT_PG_NOTIFY=false`):
+without a listener hearing deletes a replica keeps no finished response in memory
+(runtime/finished.py), so every GET reads the database: the cache-miss path.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         from tests.harness import create_pg_database
 
         extra["MLAGENT_DATABASE_URL"] = create_pg_database(os.environ["MLAGENT_TEST_DATABASE_URL"])
+        if "--uncached" in argv:
+            extra["MLAGENT_PG_NOTIFY"] = "false"
     rps = Figure("GET a finished response, -c 32", "req/s")
     cpu = Figure("server CPU per request", "CPU-ms", higher_is_better=False)
     p50 = Figure("latency p50, -c 32", "ms", higher_is_better=False)
@@ -62,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
             for f in (rps, cpu, p50):
                 f.ours.clear(), f.base.clear()
             interleave(runs, lambda: load(ours, BEARER, "ours"), lambda: load(bare, {}, "base"))
-    db = "PostgreSQL" if extra else "SQLite"
+    db = ("PostgreSQL, every GET reads the database" if "MLAGENT_PG_NOTIFY" in extra
+          else "PostgreSQL" if extra else "SQLite")
     print_table(f"GET /v1/responses/{{id}} ({db}, {len(body)} B body) vs bare FastAPI "
                 f"({runs} interleaved runs of {seconds} s)", [rps, cpu, p50], "bare FastAPI")
 

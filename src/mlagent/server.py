@@ -39,6 +39,7 @@ from .observability.context import valid_request_id
 from .organism.roster import AgentRoster
 from .organism.spec import OrganismError
 from .runtime.approvals import ApprovalsService
+from .runtime.finished import FinishedResponses
 from .runtime.ids import new_id
 from .runtime.keeper import Keeper, recover_on_start
 from .runtime.live import LiveSessions
@@ -164,7 +165,11 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
         # process may write it; on SQLite every write passes this process's bus.
         tail_poll = None if url.startswith("sqlite") else settings.tail_poll_seconds or (5.0 if notify else 1.0)
         bus = EventBus(turns.last_seq, tail_poll)
-        listener = PgListener(url, origin, bus.wake, bus.wake_all) if notify else None
+        # Finished responses' bytes, kept while every delete is heard: always on SQLite (one
+        # process), on PostgreSQL only while the listener hears the deletes' NOTIFY.
+        finished = (FinishedResponses() if url.startswith("sqlite")
+                    else FinishedResponses(enabled=False) if notify else None)
+        listener = PgListener(url, origin, bus.wake, bus.wake_all, finished) if notify else None
         live = LiveSessions(settings.max_sessions_per_account, settings.max_sessions_global,
                             settings.session_reclaim_seconds)
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
@@ -203,7 +208,7 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
         finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds,
                                 hardware=hardware)
         queue = TurnQueue(settings, turns, accounts, bus, live, runner)
-        responses_service = ResponsesService(settings, turns, sessions, bus, live, runner, queue)
+        responses_service = ResponsesService(settings, turns, sessions, bus, live, runner, queue, finished)
         metrics.know(models=[*settings.model_ids, settings.default_model_id], tools=all_tools.names())
         metrics.SNAPSHOT.live_sessions = live.count
 

@@ -56,6 +56,7 @@ class ResponsesService:
         live: LiveSessions,
         runner: TurnRunner,
         queue: TurnQueue,
+        finished: FinishedResponses | None = None,
     ) -> None:
         self.settings = settings
         self.turns = turns
@@ -64,9 +65,8 @@ class ResponsesService:
         self.live = live
         self.runner = runner
         self.queue = queue
-        # Finished responses' bytes, only where every delete passes through this process.
-        single = settings.resolved_database_url.startswith("sqlite")
-        self.finished: FinishedResponses | None = FinishedResponses() if single else None
+        # Finished responses' bytes, where this process hears of every delete (server.py).
+        self.finished = finished
 
     # -- create -------------------------------------------------------------------
     def validate(self, req: CreateResponseRequest) -> None:

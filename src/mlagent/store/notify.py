@@ -6,6 +6,13 @@ are visible. Each process holds ONE dedicated LISTEN connection (`PgListener`) a
 notification into a wake-up of its local subscribers, which then read the log: the log
 stays the source of truth and a lost notification only costs latency (subscribers also
 re-read on a slow timer, and all of them are woken after a reconnect).
+
+A delete of a response sends `NOTIFY mlagent_deleted, '<response id>'` in its transaction
+(sent on every PostgreSQL delete, whatever `pg_notify` says: NOTIFY works behind any
+pooler). The same listener connection LISTENs to it and tells the process's copy of
+finished responses (runtime/finished.py) to forget the id, and to keep nothing while the
+connection is down: unlike a tail's wake-up, a lost one of these would not cost latency
+but serve a deleted response.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANNEL = "mlagent_events"
+DELETED_CHANNEL = "mlagent_deleted"  # payload: the id of a response whose delete committed
 APPLICATION_NAME = "mlagent-listen"  # how the listener connection shows in pg_stat_activity
 PING_SECONDS = 15.0  # a silently dead TCP connection is noticed within this (plus the ping timeout)
 MAX_BACKOFF_SECONDS = 30.0
@@ -48,6 +56,19 @@ class EventNotifier:
         """One NOTIFY per (response id, last seq), in one statement (a group commit's)."""
         await db.execute(_NOTIFY_MANY, {"channel": CHANNEL,
                                         "payloads": [f"{self.origin} {rid} {seq}" for rid, seq in ends]})
+
+
+async def notify_deleted(db: AsyncConnection | AsyncSession, response_id: str) -> None:
+    """Adds "response deleted" to the delete's transaction: it goes out only if that commits."""
+    await db.execute(_NOTIFY, {"channel": DELETED_CHANNEL, "payload": response_id})
+
+
+class DeletionFollower(Protocol):
+    """What hears of deletes (runtime/finished.py's `FinishedResponses`)."""
+
+    def forget(self, response_id: str) -> None: ...
+    def enable(self) -> None: ...  # listening: every delete from now on will be heard
+    def disable(self) -> None: ...  # not listening: a delete may go unheard
 
 
 def parse_payload(payload: str) -> tuple[str, str, int] | None:
@@ -74,16 +95,20 @@ class PgListener:
 
     `wake(response_id, seq)` is called for each notification from another process;
     `wake_all()` after every (re)connect, since notifications sent while not listening
-    are lost.
+    are lost. `deletions` hears every delete (this process's too) while connected, is
+    enabled once both channels are listened to, and disabled as soon as the connection
+    is known lost (asyncpg's termination callback, a failed ping, or any error).
     """
 
-    def __init__(self, url: str, origin: str, wake: Callable[[str, int], None], wake_all: Callable[[], None]) -> None:
+    def __init__(self, url: str, origin: str, wake: Callable[[str, int], None], wake_all: Callable[[], None],
+                 deletions: DeletionFollower | None = None) -> None:
         args = {"timeout": 10, **asyncpg_connect_args(url)}
         args["server_settings"] = {**(args.get("server_settings") or {}), "application_name": APPLICATION_NAME}
         self._connect_args = args
         self._origin = origin
         self._wake = wake
         self._wake_all = wake_all
+        self._deletions = deletions
         self.connected = asyncio.Event()
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
@@ -91,6 +116,15 @@ class PgListener:
         if parsed is None or parsed[0] == self._origin:
             return  # our own writes already woke our subscribers, with the events in memory
         self._wake(parsed[1], parsed[2])
+
+    def _on_deleted(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if self._deletions is not None:
+            self._deletions.forget(payload)
+
+    def _on_lost(self, lost: asyncio.Event) -> None:
+        if self._deletions is not None:
+            self._deletions.disable()  # before anything else runs: no GET may answer from memory now
+        lost.set()
 
     async def run_forever(self) -> None:
         import asyncpg
@@ -101,8 +135,12 @@ class PgListener:
             try:
                 conn = await asyncpg.connect(**self._connect_args)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())  # this connection's flag
+                conn.add_termination_listener(lambda _c, lost=lost: self._on_lost(lost))  # this connection's flag
                 await conn.add_listener(CHANNEL, self._on_notify)
+                if self._deletions is not None:
+                    await conn.add_listener(DELETED_CHANNEL, self._on_deleted)
+                    if not lost.is_set():
+                        self._deletions.enable()
                 self.connected.set()
                 log.info("listening for events on %s", CHANNEL)
                 delay = 0.5
@@ -119,6 +157,8 @@ class PgListener:
                 log.warning("event listener: %s: %s; reconnecting in %.1fs", type(exc).__name__, exc, delay)
             finally:
                 self.connected.clear()
+                if self._deletions is not None:
+                    self._deletions.disable()
                 if conn is not None:
                     await _close(conn)
             await asyncio.sleep(delay)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from ..events.types import StoredEvent
 from .db import rowcount
 from .group_append import Append, GroupAppender
-from .notify import EventNotifier
+from .notify import EventNotifier, notify_deleted
 from .protocols import DuplicateIdempotencyKey, EventRows, SessionBusy, SessionClosed
 from .records import ACTIVE, PAUSED, SessionRecord, TurnRecord, paused_on_approval
 from .tables import EventRow, Session, Turn
@@ -108,6 +108,14 @@ class TurnStore:
         self._sm = sessions
         self._engine = sessions.kw["bind"]
         self._notifier = notifier  # PostgreSQL: wake other replicas' tails in the same transaction
+        # PostgreSQL: other replicas keep finished responses in memory until told of their delete.
+        self._announce_deletes = self._engine.dialect.name == "postgresql"
+        # Reads of one statement each (every `_reads.connect()` below: keep them so) skip the
+        # BEGIN and ROLLBACK around them on PostgreSQL, two of a cache-missing GET's six round
+        # trips (docs/performance.md): one SELECT is its own consistent snapshot. SQLite's one
+        # connection keeps its default.
+        self._reads = (self._engine.execution_options(isolation_level="AUTOCOMMIT")
+                       if self._announce_deletes else self._engine)
         self._group = GroupAppender(self._append_many, self._append_alone)
 
     async def create(self, session: SessionRecord | None, turn: TurnRecord, first_events: EventRows) -> None:
@@ -172,20 +180,20 @@ class TurnStore:
         return _turn(row) if row is not None else None
 
     async def get(self, turn_id: str) -> TurnRecord | None:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(_GET_TURN, {"turn_id": turn_id})).first()
         return _turn(row) if row is not None else None
 
     async def snapshot(self, turn_id: str) -> tuple[str, dict[str, Any]] | None:
         """(account, snapshot) of the turn: what reading a response needs, and only that."""
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(_SNAPSHOT, {"turn_id": turn_id})).first()
         return (row[0], row[1]) if row is not None else None
 
     async def chain_point(self, turn_id: str) -> tuple[TurnRecord, SessionRecord, TurnRecord] | None:
         """A follow-up's starting point in one query: the turn, its session and the
         session's latest turn (whose client tool calls the follow-up must answer)."""
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(_CHAIN_POINT, {"turn_id": turn_id})).first()
         if row is None:
             return None
@@ -200,14 +208,14 @@ class TurnStore:
         return turn
 
     async def by_idempotency_key(self, account: str, key: str) -> TurnRecord | None:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(_BY_KEY, {"account": account, "key": key})).first()
         return _turn(row) if row is not None else None
 
     async def latest_for_session(self, session_id: str) -> TurnRecord | None:
         t = _TURNS.c
         stmt = select(*_TURNS.c).where(t.session_id == session_id).order_by(t.created_at.desc()).limit(1)
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(stmt)).first()
         return _turn(row) if row is not None else None
 
@@ -219,7 +227,7 @@ class TurnStore:
             stmt = stmt.where(or_(t.created_at < before.created_at,
                                   and_(t.created_at == before.created_at, t.id < before.id)))
         stmt = stmt.order_by(t.created_at.desc(), t.id.desc()).limit(limit)
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return [_turn(row) for row in await conn.execute(stmt)]
 
     async def append(
@@ -276,7 +284,7 @@ class TurnStore:
 
     async def log_end(self, turn_id: str) -> tuple[str, int] | None:
         """(status, last seq) of the turn: where its log stands."""
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(_LOG_END, {"turn_id": turn_id})).first()
         return (row[0], row[1]) if row is not None else None
 
@@ -286,7 +294,7 @@ class TurnStore:
         return end[1] if end is not None else None
 
     async def read(self, turn_id: str, after_seq: int = -1, limit: int = 1000) -> list[StoredEvent]:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             result = await conn.execute(_READ_EVENTS, {"turn_id": turn_id, "after": after_seq, "limit": limit})
             return [StoredEvent(*row) for row in result.all()]
 
@@ -346,12 +354,13 @@ class TurnStore:
         stmt = select(*_TURNS.c).where(t.status.in_(ACTIVE))
         if not include_unleased:
             stmt = stmt.where(t.lease_expires_at.is_not(None), t.lease_expires_at < now)
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return [_turn(row) for row in await conn.execute(stmt)]
 
     async def delete(self, turn_id: str) -> bool:
         """Remove a turn and its event log in one transaction; the session goes with its
-        last turn. True when something was removed."""
+        last turn. True when something was removed. On PostgreSQL the transaction also
+        NOTIFYs every replica of the delete (store/notify.py), sent only if it commits."""
         async with self._sm() as db, db.begin():
             session_id = (await db.execute(select(Turn.session_id).where(Turn.id == turn_id))).scalar_one_or_none()
             if session_id is None:
@@ -362,10 +371,12 @@ class TurnStore:
                                      .where(Turn.session_id == session_id))).scalar_one()
             if not left:
                 await db.execute(delete(Session).where(Session.id == session_id))
+            if self._announce_deletes:
+                await notify_deleted(db, turn_id)
             return True
 
     async def active_for_session(self, session_id: str) -> TurnRecord | None:
         t = _TURNS.c
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(select(*_TURNS.c).where(t.session_id == session_id, t.status.in_(ACTIVE)))).first()
         return _turn(row) if row is not None else None
