@@ -267,9 +267,12 @@ class LocalBackend:
 
     async def _follow_on(self, jobs: JobBackend, job_id: str, out: Path, remote: str,
                          wall_seconds: float | None) -> str | None:
-        """Read the remote trainer's output as it grows until it ends; its error, if any."""
+        """Read the trainer's output as it grows until it ends; its error, if any. Its complete
+        lines are copied to `out/trainer.log` as they come (the job's live log, GET .../logs/)."""
         self._remote[job_id] = remote
         seen, last_error = 0, None
+        live = out / "trainer.log"
+        live.write_text("")
         try:
             while True:
                 state = await jobs.wait(remote, timeout=1.0)
@@ -277,6 +280,9 @@ class LocalBackend:
                 complete = text.rfind("\n") + 1 if not state.finished else len(text)
                 for raw in text[seen:complete].splitlines():
                     last_error = await self._event(job_id, out, raw) or last_error
+                if complete > seen:
+                    with open(live, "a") as f:  # noqa: ASYNC230 - a small local append
+                        f.write(text[seen:complete])
                 seen = max(seen, complete)
                 if state.finished:
                     break
