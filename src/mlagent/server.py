@@ -199,10 +199,11 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
         keeper = Keeper(turns, bus, live, runner, settings.lease_seconds, settings.idle_eviction_seconds, sweeper)
         finetune_store = FineTuneStore(sm)
         finetune_blobs = FineTuneBlobs(blobs, settings.data_dir)
-        finetune_backend = LocalBackend(finetune_store, finetune_blobs,
+        # The trainer runs on the job backend of `/mltraining` jobs, in the same sandbox and limits.
+        finetune_backend = LocalBackend(finetune_store, finetune_blobs, mlconnector.trainings.backend,
                                         isolation=settings.sandbox_isolation, owner=replica_id(settings.data_dir, settings.replica_id),
-                                        lease_seconds=settings.lease_seconds,
-                                        jobs=mlconnector.trainings.backend if settings.job_backend == "ray" else None)
+                                        lease_seconds=settings.lease_seconds, max_processes=settings.job_max_processes,
+                                        file_size_mb=settings.job_file_size_mb, disk_mb=settings.sandbox_disk_mb)
         await finetune_backend.recover()
         finetune_backend.start()
         finetune_hf = HfBackend(finetune_store, prices, settings.hf_endpoint, settings.job_poll_seconds,

@@ -1,13 +1,14 @@
-"""The local fine-tuning backend: one `python -m mlagent.finetune.train` subprocess per
-job (TRL's SFTTrainer on PyTorch's CPU), run one at a time, under CPU-time and
-address-space limits, on one thread, with a clean environment.
+"""The local fine-tuning backend: one `python -m mlagent.finetune.train` run per job
+(TRL's SFTTrainer on PyTorch's CPU), one at a time, on one thread.
 
 The trainer is our code, but it parses a tenant's training data and loads an earlier
-job's saved model, so it runs in the sandbox like all user-influenced code
-(sandbox/confine.py): under bwrap it sees its spec, data and base model read-only at
+job's saved model, so it runs as a job of the job backend (`jobs/`: `local` on this
+machine, or `ray`), started exactly as a `/mltraining` job is (jobs/local.py,
+sandbox/confine.py): under bwrap it sees its spec, data and base model read-only at
 /input, an empty home at /sandbox and its model directory at /sandbox/model, with no
-network; it dies with the server, and a restarted server kills what a crashed one left
-(jobs/orphans.py).
+network, as `nobody`, in its own pids cgroup, under the disk guard and the CPU, memory
+and wall-clock limits; it dies with the server, and a restarted server kills what a
+crashed one left (the job backend's `reap`, jobs/orphans.py) or, on Ray, follows it on.
 
 It owns the job's status moves after `created` (queued → running → succeeded / failed /
 cancelled) and records metrics as the trainer prints them. Each move is a conditional
@@ -22,21 +23,13 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
 
-from ..jobs import JobBackend, JobSpec, Limits, orphans
+from ..jobs import JobBackend, JobSpec, Limits
 from ..jobs.replica import heartbeat
-from ..sandbox.confine import (
-    SANDBOX_MOUNT,
-    SRC,
-    Mount,
-    die_with_parent,
-    isolation,
-    wrap,
-)
+from ..sandbox.confine import SANDBOX_MOUNT, SRC, Mount, isolation
 from ..store.finetune import FineTuneStore
 from ..store.records import FineTuningJobRecord
 from .outputs import add_event
@@ -52,15 +45,7 @@ MEMORY_LIMIT_BYTES = 4 * 1024 ** 3
 # 24.5 s on one thread and 16.6 s on two on an idle 2-core box, but 33 s vs 126 s while
 # other work ran (docs/agent-runtime-api.md): a second thread is a small win that can go badly.
 TRAINER_THREADS = "1"
-REMOTE_FILE = "remote-job"  # the job backend's id of a trainer run there (Ray), in the job's directory
-
-
-def _limits(cpu_seconds: int) -> None:  # runs in the child before exec
-    import resource
-
-    die_with_parent()  # even when the server is SIGKILLed
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+REMOTE_FILE = "remote-job"  # the job backend's id of the job's trainer, in the job's directory
 
 
 def model_name(model_id: str, suffix: str | None, job_id: str) -> str:
@@ -69,18 +54,23 @@ def model_name(model_id: str, suffix: str | None, job_id: str) -> str:
 
 
 class LocalBackend:
-    def __init__(self, store: FineTuneStore, stored: FineTuneBlobs, concurrency: int = 1, isolation: str = "auto",
-                 owner: str = "replica-local", lease_seconds: float = 30.0, jobs: JobBackend | None = None) -> None:
-        """`jobs`: a job backend to run the trainer on (the `ray` one) instead of a subprocess."""
+    def __init__(self, store: FineTuneStore, stored: FineTuneBlobs, jobs: JobBackend, concurrency: int = 1,
+                 isolation: str = "auto", owner: str = "replica-local", lease_seconds: float = 30.0,
+                 max_processes: int | None = 64, file_size_mb: int | None = None,
+                 disk_mb: int | None = None) -> None:
+        """`jobs`: the job backend the trainer runs on (the server's, as `/mltraining` jobs do);
+        `max_processes`, `file_size_mb`, `disk_mb`: the trainer's limits, as a job's."""
         self.store = store
         self.stored = stored  # where the job's outputs go for other replicas (finetune/stored.py)
         self.isolation = isolation  # MLAGENT_SANDBOX_ISOLATION
         self.jobs = jobs
         self.owner = owner  # this replica's id (jobs/replica.py): its jobs' leases name it
         self.lease_seconds = lease_seconds
+        self.max_processes, self.file_size_mb, self.disk_mb = max_processes, file_size_mb, disk_mb
+        # Ray's jobs outlive the server and are followed on after a restart; the local backend's die with it.
+        self._survives = getattr(jobs, "reattach", None) is not None
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: dict[str, asyncio.Task] = {}
-        self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._remote: dict[str, str] = {}  # our job id -> the job backend's
         self._heartbeat: asyncio.Task | None = None
 
@@ -94,12 +84,8 @@ class LocalBackend:
 
     async def cancel(self, job_id: str) -> bool:
         moved = await self.store.transition(job_id, ("created", "queued", "running"), "cancelled")
-        proc = self._procs.get(job_id)
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
         remote = self._remote.get(job_id)
-        if remote is not None and self.jobs is not None:
+        if remote is not None:
             with contextlib.suppress(KeyError):
                 await self.jobs.cancel(remote)
         return moved
@@ -117,7 +103,7 @@ class LocalBackend:
             else:
                 if await self._reattach(job):
                     continue
-                left = orphans.reap(self.stored.local(job_key(job.id)) / "trainer.pid")
+                left = self._reap(job)
                 if left == "alive":  # another live server process on this data directory runs it
                     continue
                 note = " Its trainer processes that were still running were stopped." if left == "killed" else ""
@@ -134,12 +120,20 @@ class LocalBackend:
         await self.store.leases.renew(list(self._tasks), self.owner, self.lease_seconds)
         await self.recover(mine=False)
 
+    def _reap(self, job: FineTuningJobRecord) -> str | None:
+        """Kill what a dead server's trainer of `job` left running (the local job backend's
+        `reap`, jobs/orphans.py): 'killed', 'gone', 'alive' (its server still runs) or None."""
+        reap = getattr(self.jobs, "reap", None)
+        remote_file = self.stored.local(job_key(job.id)) / REMOTE_FILE
+        remote = remote_file.read_text().strip() if remote_file.is_file() else ""
+        return reap(remote) if reap is not None and remote else None
+
     async def _reattach(self, job: FineTuningJobRecord) -> bool:
         """A job of this replica that ran on the job backend (Ray) and that the backend still
         knows is followed on, not failed: its trainer outlives the server."""
         out = self.stored.local(job_key(job.id))
         remote_file = out / REMOTE_FILE
-        if self.jobs is None or job.status != "running" or not remote_file.is_file():
+        if not self._survives or job.status != "running" or not remote_file.is_file():
             return False
         reattach = getattr(self.jobs, "reattach", None)
         remote = remote_file.read_text().strip()
@@ -156,12 +150,12 @@ class LocalBackend:
     async def shutdown(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        for job_id, proc in list(self._procs.items()):
-            if proc.returncode is None:
+        if not self._survives:  # a local trainer stops with the server (a Ray one is followed on after)
+            for job_id, remote in list(self._remote.items()):
                 await self.store.transition(job_id, ("running",), "failed",
                                             error="The server stopped while the job was running.")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(KeyError):
+                    await self.jobs.cancel(remote)
         for task in list(self._tasks.values()):
             task.cancel()
 
@@ -177,13 +171,7 @@ class LocalBackend:
             try:
                 spec = await asyncio.to_thread(self._prepare, out, job.model_id, cfg, training, validation,
                                                base_dir)
-                if self.jobs is not None:
-                    error = await self._train_on(self.jobs, job_id, out, spec)
-                else:
-                    argv = wrap(spec.argv, spec.workdir, mounts=spec.mounts, with_source=True) \
-                        if spec.isolation == "bwrap" else spec.argv
-                    error = await self._train(job_id, out, argv, spec.env, int(cfg["timeout_seconds"]),
-                                              float(cfg["timeout_seconds"]))
+                error = await self._train_on(self.jobs, job_id, out, spec)
             except Exception as exc:  # could not even start the trainer
                 log.exception("fine-tuning job %s crashed", job_id)
                 error = f"The trainer could not run: {type(exc).__name__}."
@@ -261,21 +249,30 @@ class LocalBackend:
         timeout = int(cfg["timeout_seconds"])
         return JobSpec(name=out.name, argv=argv, workdir=home, env=env, isolation=mode, mounts=mounts,
                        with_source=True, limits=Limits(cpu_seconds=timeout + 5, memory_mb=MEMORY_LIMIT_BYTES >> 20,
-                                                       procs=None, file_size_mb=None, open_files=4096,
-                                                       wall_seconds=float(timeout)))
+                                                       procs=self.max_processes, file_size_mb=self.file_size_mb,
+                                                       open_files=4096, wall_seconds=float(timeout),
+                                                       disk_mb=self.disk_mb))
 
     async def _train_on(self, jobs: JobBackend, job_id: str, out: Path, spec: JobSpec) -> str | None:
         """The trainer as a job of `jobs`: its output (JSON events on stdout, mixed with its
         stderr) is read as it grows; the log is kept in `out/trainer.log` at the end."""
         remote = await jobs.submit(spec)
-        (out / REMOTE_FILE).write_text(remote)  # a restarted server follows it on (`recover`)
+        (out / REMOTE_FILE).write_text(remote)  # a restarted server follows it on or reaps it (`recover`)
+        self._remote[job_id] = remote
+        job = await self.store.job(job_id)
+        if job is None or job.status != "running":  # cancelled while it was being prepared
+            with contextlib.suppress(KeyError):
+                await jobs.cancel(remote)
         return await self._follow_on(jobs, job_id, out, remote, spec.limits.wall_seconds)
 
     async def _follow_on(self, jobs: JobBackend, job_id: str, out: Path, remote: str,
                          wall_seconds: float | None) -> str | None:
-        """Read the remote trainer's output as it grows until it ends; its error, if any."""
+        """Read the trainer's output as it grows until it ends; its error, if any. Its complete
+        lines are copied to `out/trainer.log` as they come (the job's live log, GET .../logs/)."""
         self._remote[job_id] = remote
         seen, last_error = 0, None
+        live = out / "trainer.log"
+        live.write_text("")
         try:
             while True:
                 state = await jobs.wait(remote, timeout=1.0)
@@ -283,6 +280,9 @@ class LocalBackend:
                 complete = text.rfind("\n") + 1 if not state.finished else len(text)
                 for raw in text[seen:complete].splitlines():
                     last_error = await self._event(job_id, out, raw) or last_error
+                if complete > seen:
+                    with open(live, "a") as f:  # noqa: ASYNC230 - a small local append
+                        f.write(text[seen:complete])
                 seen = max(seen, complete)
                 if state.finished:
                     break
@@ -293,6 +293,8 @@ class LocalBackend:
             return None
         if state.reason and "wall clock limit" in state.reason:
             return f"The job exceeded its timeout of {wall_seconds:g} seconds."
+        if state.reason and "disk limit" in state.reason:
+            return f"The trainer was stopped: {state.reason} (its home and model directory)."
         if last_error:
             return last_error
         lines = [line for line in text.strip().splitlines() if not line.startswith("{")][-1:] or [""]
@@ -314,36 +316,3 @@ class LocalBackend:
         elif msg.get("event") == "error":
             return str(msg.get("message"))
         return None
-
-    async def _train(self, job_id: str, out: Path, argv: list[str], env: dict[str, str], cpu_seconds: int,
-                     wall_seconds: float) -> str | None:
-        stderr = open(out / "trainer.log", "wb")  # noqa: SIM115,ASYNC230 - closed in the finally below
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=str(out / "home"), env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=stderr, start_new_session=True,
-            preexec_fn=lambda: _limits(cpu_seconds + 5),
-        )
-        orphans.record(out / "trainer.pid", proc.pid)
-        assert proc.stdout is not None  # started with stdout=PIPE
-        self._procs[job_id] = proc
-        last_error = None
-        try:
-            async with asyncio.timeout(wall_seconds):
-                async for raw in proc.stdout:
-                    last_error = await self._event(job_id, out, raw) or last_error
-                rc = await proc.wait()
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-            return f"The job exceeded its timeout of {wall_seconds:g} seconds."
-        finally:
-            self._procs.pop(job_id, None)
-            orphans.forget(out / "trainer.pid")
-            stderr.close()
-        if rc == 0:
-            return None
-        if last_error:
-            return last_error
-        tail = (out / "trainer.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        return f"The trainer exited with status {rc}. {tail[0][:300]}".strip()

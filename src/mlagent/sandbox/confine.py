@@ -1,6 +1,6 @@
 """How every process of untrusted code is started: the agent's commands (runner.py), the
-`/mltraining` jobs (jobs/local.py), the serving workers that load uploaded models
-(serving/launch.py) and the local fine-tuning trainer (finetune/local.py).
+jobs (jobs/local.py: `/mltraining` jobs and the local fine-tuning trainer of
+finetune/local.py) and the serving workers that load uploaded models (serving/launch.py).
 
 One rule for all of them (docs/security.md): inside `bwrap` where it works, with fresh
 pid/ipc/uts/cgroup (and, unless granted, net) namespaces, the system and the Python runtime
