@@ -69,3 +69,17 @@ async def test_missing_program_fails_cleanly(tmp_path):
     state = await backend.wait(boxed)
     assert state.status == "failed" and state.exit_code != 0
     assert "/nonexistent/program" in await backend.logs(boxed)
+
+
+def test_sandboxes_take_the_machines_blas_kernel_and_no_secret(monkeypatch):
+    """A serving worker's compiled spec is checked bit for bit in the API process, so both must
+    run the same OpenBLAS kernels: the machine's `OPENBLAS_CORETYPE` (set where OpenBLAS misdetects
+    the CPU) reaches every sandbox; its thread count and the server's secrets do not."""
+    from mlagent.jobs.limits import scrubbed_env
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "8")
+    monkeypatch.setenv("MLAGENT_DATABASE_URL", "postgresql://secret")
+    env = scrubbed_env("/home/x")
+    assert env["OPENBLAS_CORETYPE"] == "Haswell" and env["OPENBLAS_NUM_THREADS"] == "1"
+    assert not any(k.startswith("MLAGENT") for k in env)

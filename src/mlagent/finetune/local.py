@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from ..jobs import JobBackend, JobSpec, Limits
+from ..jobs.limits import blas_env
 from ..jobs.replica import heartbeat
 from ..sandbox.confine import SANDBOX_MOUNT, SRC, Mount, isolation
 from ..store.finetune import FineTuneStore
@@ -244,7 +245,7 @@ class LocalBackend:
                "OMP_NUM_THREADS": TRAINER_THREADS, "MKL_NUM_THREADS": TRAINER_THREADS, "HF_HOME": f"{where}/hf",
                "ARROW_DEFAULT_MEMORY_POOL": "system",  # Arrow's own pool reserves ~1 GiB of address space
                "PYTHONPATH": SRC, "TMPDIR": "/tmp" if boxed else where}
-        env.update({k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")})  # the machine's BLAS fixes
+        env.update(blas_env())
         argv = [sys.executable, "-m", "mlagent.finetune.train", inside["spec"] if boxed else str(inputs / "spec.json")]
         timeout = int(cfg["timeout_seconds"])
         return JobSpec(name=out.name, argv=argv, workdir=home, env=env, isolation=mode, mounts=mounts,

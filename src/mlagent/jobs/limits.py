@@ -82,6 +82,14 @@ def preexec(limits: Limits, uid: int | None = None, own: TaskBudget | None = Non
     return apply
 
 
+def blas_env() -> dict[str, str]:
+    """The machine's OpenBLAS settings but its thread count (`OPENBLAS_CORETYPE`, cache sizes):
+    a sandboxed model then takes the very kernels the server does and rounds the same, which
+    the API process's bit-for-bit check of a worker's compiled spec needs (serving/pool.py),
+    and a CPU that OpenBLAS misdetects is handled inside a sandbox as outside. Not secrets."""
+    return {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_") and k != "OPENBLAS_NUM_THREADS"}
+
+
 def scrubbed_env(home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """A minimal environment: none of the server's secrets (API keys, tokens, database URL).
 
@@ -90,6 +98,7 @@ def scrubbed_env(home: str, extra: dict[str, str] | None = None) -> dict[str, st
     which under `RLIMIT_AS` 2 GiB left too little for shap's llvmlite (measured VmSize 1.8 →
     0.75 GiB after pandas + sklearn + shap with the system pool)."""
     env = {k: v for k, v in os.environ.items() if k in SAFE_ENV_KEYS}
+    env.update(blas_env())
     env.update({"HOME": home, "TMPDIR": home, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
                 "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                 "NUMBA_NUM_THREADS": "1", "MPLBACKEND": "Agg", "ARROW_DEFAULT_MEMORY_POOL": "system"})
