@@ -143,9 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, *, extra_tools: Sequence[Tool] = ()) -> None:
     """`extra_tools` join the agent's tools when serving (a test seam: tests/job_tool_server.py)."""
-    # Starting a server creates ~200k long-lived objects and ~2k of cyclic garbage: the
-    # collector's passes over them cost ~10% of start-up. `serve` runs without it until the
-    # warm-up after listening (server.warm_imports) has collected once; other commands at once.
+    # Starting a server creates ~230k long-lived objects and ~2k of cyclic garbage: the
+    # collector's passes over them cost 0.15-0.2 CPU-s (docs/performance.md, "Start-up,
+    # round 3"). `serve` runs without it until the warm-up after listening has collected
+    # once (server.warm_imports); other commands turn it back on at once.
     gc.disable()
     args = build_parser().parse_args(argv)
     if args.command != "serve":
