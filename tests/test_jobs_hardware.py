@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 
 import httpx
 import pytest
@@ -66,6 +67,20 @@ def test_the_job_tool_offers_and_prices_the_catalogue(server, fake_hub, fake_llm
     flavors = spec["function"]["parameters"]["properties"]["flavor"]["enum"]
     assert HUB_ONLY in flavors and "h200x8" in flavors and "h100" not in flavors and "a100x8" not in flavors
     assert fake_hub.jobs_of(ns) == []
+
+
+def test_the_catalogue_is_fetched_once_the_server_listens_without_a_request_needing_it(tmp_path, fake_hub, fake_llm):
+    """Start-up does not wait for the Hub (the fetch starts after listening: server.listening),
+    but nor does the catalogue wait for a job tool or fine-tuning job to ask for it."""
+    before = fake_hub.calls.count("jobs:hardware")
+    proc = ServerProcess(tmp_path, agent_env(fake_hub, fake_llm)).start()  # asks only GET /api/config/model
+    try:
+        deadline = time.monotonic() + 60  # a bound on the wait, not a timing assertion
+        while fake_hub.calls.count("jobs:hardware") == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fake_hub.calls.count("jobs:hardware") > before, proc.log()[-2000:]
+    finally:
+        proc.stop()
 
 
 def test_offline_the_built_in_table_is_the_fallback():

@@ -7,6 +7,7 @@ builds the parser and dispatches.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import socket
 import sys
@@ -75,7 +76,7 @@ def _serve(settings: Settings, extra_tools: Sequence[Tool] = ()) -> None:
     import uvicorn
     from uvicorn._compat import asyncio_run
 
-    from .server import create_app, warm_imports
+    from .server import create_app, listening
 
     sock = bind_http(settings.host, settings.port)
     settings.port = sock.getsockname()[1]  # the real port (0 picks one): URLs the agent reports use it
@@ -89,7 +90,7 @@ def _serve(settings: Settings, extra_tools: Sequence[Tool] = ()) -> None:
                 log.info("mlagent ready: HTTP on http://%s:%s, %s", settings.host, settings.port, grpc,
                          extra={"event": "server.ready", "http_port": settings.port,
                                 "grpc_port": settings.grpc_port or None})
-                warm_imports()
+                listening(app)
 
     config = uvicorn.Config(app, log_level=settings.log_level, log_config=None, timeout_graceful_shutdown=5)
     server = Server(config)
@@ -142,7 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, *, extra_tools: Sequence[Tool] = ()) -> None:
     """`extra_tools` join the agent's tools when serving (a test seam: tests/job_tool_server.py)."""
+    # Starting a server creates ~230k long-lived objects and ~2k of cyclic garbage: the
+    # collector's passes over them cost 0.15-0.2 CPU-s (docs/performance.md, "Start-up,
+    # round 3"). `serve` runs without it until the warm-up after listening has collected
+    # once (server.warm_imports); other commands turn it back on at once.
+    gc.disable()
     args = build_parser().parse_args(argv)
+    if args.command != "serve":
+        gc.enable()
     if args.command not in ("serve", "migrate"):
         sys.exit(args.handler(args))  # a client command (mlagent.client)
     overrides: dict[str, Any] = {k: getattr(args, k) for k in SERVE_OPTIONS if getattr(args, k, None) is not None}

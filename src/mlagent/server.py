@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import importlib
 import logging
 import os
@@ -98,18 +99,35 @@ def agent_toolbox(settings: Settings, prices: PriceTable, registry: ModelRegistr
 
 
 # Imported lazily (not needed to start or to answer a probe), warmed once the server listens.
-WARM_IMPORTS = ("openai", "jsonschema", "huggingface_hub.hf_api")  # hf_api: HfApi, errors, httpx
+WARM_IMPORTS = ("openai", "jsonschema", "huggingface_hub.hf_api",  # hf_api: HfApi, errors, httpx
+                "mlagent.serving.inputs", "mlagent.serving.compiled", "mlagent.serving.rowcodec")  # NumPy: predict
+
+
+def listening(app: FastAPI) -> threading.Thread:
+    """Called once the HTTP server listens (`mlagent serve`, cli.py): the work that need not hold
+    up readiness starts now, in the background — the Hub's hardware catalogue is fetched and the
+    first agent run's modules imported. Answers the warm-up thread."""
+    start_background = getattr(app.state, "start_background", None)
+    if start_background is not None:
+        start_background()
+    return warm_imports()
 
 
 def warm_imports() -> threading.Thread:
     """Import what the first agent run needs in a background thread, after the server is up:
-    start-up does not wait for it, and the first run does not import it on the event loop."""
+    start-up does not wait for it, and the first run does not import it on the event loop.
+    Then the cyclic garbage collector, off while starting (cli.main), collects once and is on."""
     def run() -> None:
-        for name in WARM_IMPORTS:
-            try:
-                importlib.import_module(name)
-            except ImportError:  # pragma: no cover - a dependency of the package
-                log.warning("could not import %s ahead of the first run", name)
+        try:
+            for name in WARM_IMPORTS:
+                try:
+                    importlib.import_module(name)
+                except ImportError:  # pragma: no cover - a dependency of the package
+                    log.warning("could not import %s ahead of the first run", name)
+        finally:
+            if not gc.isenabled():
+                gc.collect()
+                gc.enable()
 
     thread = threading.Thread(target=run, name="warm-imports", daemon=True)
     thread.start()
@@ -174,7 +192,12 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
                             settings.session_reclaim_seconds)
         usage, prices = UsageStore(sm), load_prices(settings.price_table)
         hardware = JobHardware(settings.hf_endpoint, prices, settings.jobs_hardware_ttl_seconds)
-        hardware_task = asyncio.create_task(hardware.refresh(), name="jobs-hardware")  # in the background
+        background: list[asyncio.Task[object]] = []
+
+        def start_background() -> None:  # once the server listens (`listening`): nothing here gates readiness
+            background.append(asyncio.create_task(hardware.refresh(), name="jobs-hardware"))
+
+        app.state.start_background = start_background
         blobs = await asyncio.to_thread(open_blob_store, settings.blob_url, settings.data_dir,
                                         s3_endpoint_url=settings.s3_endpoint_url)
         mlconnector = await build_mlconnector(settings, sm, blobs)  # before the tools: the agent is its client
@@ -260,7 +283,8 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
             yield
         finally:
             keeper_task.cancel()
-            hardware_task.cancel()
+            for task in background:
+                task.cancel()
             if listener_task is not None:
                 listener_task.cancel()
                 await asyncio.gather(listener_task, return_exceptions=True)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import numpy as np
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,6 +61,8 @@ def json_too_deep(raw: bytes, max_depth: int) -> bool:
         return False
     if b"[" * (max_depth + 1) in brackets:  # the usual attack, found by a substring search
         return True
+    import numpy as np  # here: rarely reached, and not imported at start (server.WARM_IMPORTS)
+
     steps = 92 - np.frombuffer(brackets, dtype=np.uint8).astype(np.int32)  # "[" is 91: +1, "]" is 93: -1
     return int(np.cumsum(steps).max()) > max_depth
 

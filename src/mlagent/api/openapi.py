@@ -54,16 +54,19 @@ DESCRIPTIONS = {
 }
 
 
-def errors(model: type[BaseModel], *codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": model, "description": DESCRIPTIONS[code]} for code in codes}
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The statuses a surface answers; `_complete` gives each its envelope by path (no `model`
+    here: FastAPI would build a pydantic adapter per status per route at start, ~500 in all,
+    for this document only)."""
+    return {code: {"description": DESCRIPTIONS[code]} for code in codes}
 
 
 # What each surface's services answer besides the shared statuses `install` adds.
-V1_ERRORS = errors(OpenAIError, 400, 403, 404, 409, 429)
-AGENT_RUNTIME_ERRORS = errors(ApiError, 400, 403, 404, 409, 429, 503)  # /api/tasks, /api/users, /ninja-api
-ML_API_ERRORS = errors(ApiError, 400, 403, 404, 502)
-OPERATOR_ERRORS = errors(ApiError, 400, 403, 404, 409, 422, 429)  # /api/v1
-MLCONNECTOR_ERRORS = errors(ApiError, 404, 409, 422)  # /model, /mltraining, /deployment
+V1_ERRORS = errors(400, 403, 404, 409, 429)  # OpenAIError
+AGENT_RUNTIME_ERRORS = errors(400, 403, 404, 409, 429, 503)  # ApiError: /api/tasks, /api/users, /ninja-api
+ML_API_ERRORS = errors(400, 403, 404, 502)  # ApiError
+OPERATOR_ERRORS = errors(400, 403, 404, 409, 422, 429)  # ApiError: /api/v1
+MLCONNECTOR_ERRORS = errors(404, 409, 422)  # ApiError: /model, /mltraining, /deployment
 
 MUTATING = {"post", "put", "patch", "delete"}
 _ENVELOPES = (OpenAIErrorDetail, OpenAIError, ApiError)
@@ -122,8 +125,10 @@ def install(app: FastAPI) -> None:
                     _complete(path, method, op)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in _ENVELOPES:
-            components.setdefault(model.__name__, model.model_json_schema(
-                ref_template="#/components/schemas/{model}"))
+            envelope = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, nested in envelope.pop("$defs", {}).items():
+                components.setdefault(name, nested)
+            components.setdefault(model.__name__, envelope)
         for component in components.values():
             _untyped_file_parts(component)
         text = str(schema["paths"])

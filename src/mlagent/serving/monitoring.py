@@ -1,22 +1,24 @@
-"""The inference-operations log and drift reports over it."""
+"""The inference-operations log and drift reports over it. NumPy and the modules using it are
+imported where first used: this service is built at start (serving/service.py says why)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import ServiceError, not_found
 from ..store.records import OperationRecord
-from . import rowcodec
-from .drift import METHODS, drift_report
-from .inputs import parse_rows
 from .schemas import DriftReport, MLDeploymentOposCreate, MLDeploymentOposReturn
 from .service import DeploymentService
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 def _view(row: OperationRecord) -> MLDeploymentOposReturn:
+    from . import rowcodec
+
     return MLDeploymentOposReturn(operationid=row.id, ownerid=row.ownerid, deploymentid=row.deployment_id,
                                   modelid=row.model_id, data=rowcodec.as_json(row.data), result=row.result, created_at=row.created_at)
 
@@ -28,6 +30,8 @@ class MonitoringService:
         self.recorder = deployments.recorder
 
     async def record(self, account: str, body: MLDeploymentOposCreate) -> MLDeploymentOposReturn:
+        from . import rowcodec
+
         if await self.store.get_deployment(account, body.deploymentid) is None:
             raise not_found("deployment", body.deploymentid, "deploymentid")
         await self.recorder.flush()
@@ -40,6 +44,12 @@ class MonitoringService:
         return [_view(r) for r in await self.store.list_operations(account, ownerid=ownerid, skip=skip, limit=limit)]
 
     async def drift(self, account: str, deployment_id: str, method: int | None) -> DriftReport:
+        import numpy as np
+
+        from . import rowcodec
+        from .drift import METHODS, drift_report
+        from .inputs import parse_rows
+
         row, info = await self.deployments.features_for_drift(account, deployment_id)
         model = await self.deployments.registry.get(account, row.model_id)
         spec = model.drift
@@ -81,6 +91,7 @@ class MonitoringService:
 
 
 def _reference(path, info, inputs: list[str], targets: list[str]) -> tuple[list[str], np.ndarray]:
+    import numpy as np
     import pandas as pd
 
     frame = pd.read_csv(path)

@@ -23,10 +23,7 @@ import logging
 import time
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from ..store.protocols import ModelRegistry
-from . import rowcodec
 
 log = logging.getLogger("mlagent.serving")
 
@@ -46,7 +43,7 @@ def _size(op: Operation) -> int:
     d = op.data
     if d is None or not len(d):
         return len(op.result)
-    if isinstance(d, np.ndarray):
+    if hasattr(d, "size"):  # a NumPy matrix (not imported here: a list of prompts has no .size)
         return len(op.result) + 11 * d.size
     if type(d[0]) is list:
         return len(op.result) + 11 * len(d) * len(d[0])
@@ -54,6 +51,8 @@ def _size(op: Operation) -> int:
 
 
 def _encode(ops: list[Operation]) -> list[dict[str, Any]]:
+    from . import rowcodec  # NumPy: imported by the writer's thread, not at start
+
     return [{**op._asdict(), "data": "" if op.data is None else rowcodec.encode(op.data),
              "result": op.result if isinstance(op.result, str) else op.result.decode()} for op in ops]
 

@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -24,9 +24,11 @@ from ..jobs.limits import Limits, budget, preexec
 from ..sandbox.cgroups import spawn
 from ..sandbox.confine import drop_uid
 from ..sandbox.disk import DiskGuard
-from .compiled import Predict, Spec, SpecError, checked, unpack, work
 from .frames import HEADER, MAX_FRAME, encode
 from .launch import IsolationError, worker_command
+
+if TYPE_CHECKING:  # compiled.py (NumPy) is imported once a worker has started, not at start
+    from .compiled import Predict, Spec
 
 log = logging.getLogger("mlagent.serving")
 # The worker sends 4 + 16 probes of at most 581 rows in all; checking more would let a
@@ -128,6 +130,7 @@ class Worker:
             async with self._shap_lock:
                 if self._shap is None and self._shap_spec is not None:
                     from . import specshap
+                    from .compiled import SpecError
 
                     spec, self._shap_spec = self._shap_spec, None
                     try:
@@ -212,6 +215,8 @@ async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout:
     spec = ready.pop("spec", None)
     worker.info = WorkerInfo.model_validate({**ready, "isolation": mode})
     if spec is not None:
+        from .compiled import work
+
         worker.fast = await asyncio.to_thread(_in_process, spec, worker.log_path)
         worker.fast_work = work(spec["spec"]) if worker.fast is not None else 0
         worker.info.in_process = worker.fast is not None
@@ -223,6 +228,8 @@ async def start_worker(init: WorkerInit, workdir: Path, limits: Limits, timeout:
 def _in_process(message: Any, log_path: Path) -> Predict | None:
     """The worker's compiled spec as a predict function here, if it checks out (else None: the
     worker keeps answering). A spec is numbers only; nothing the worker sends is unpickled."""
+    from .compiled import SpecError, checked, unpack
+
     try:
         if len(message["probes"]) > MAX_PROBES:
             raise SpecError("too many probes")

@@ -3,7 +3,11 @@
 A deployment goes pending -> running once its worker has loaded the model, or -> failed with
 the reason; DELETE stops it (status `stopped`, kept for its operations log). Workers are
 per API process: one that has none for a running deployment (after a restart, or another
-replica) starts one on the first call."""
+replica) starts one on the first call.
+
+This service is built at start, but NumPy and the modules that use it (inputs, compiled,
+specshap) are imported where first used, so start-up does not pay for them; the server's
+warm-up thread imports them once it listens (server.WARM_IMPORTS)."""
 
 from __future__ import annotations
 
@@ -12,9 +16,8 @@ import builtins
 import contextlib
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic_core import to_json
 
 from ..config import Settings
@@ -25,13 +28,16 @@ from ..registry.checks import audit_skops, suffix_of
 from ..registry.service import RegistryService
 from ..store.protocols import DuplicateError, ModelRegistry
 from ..store.records import DeploymentRecord
-from .compiled import Predict
 from .generation import parse_prompts
-from .inputs import parse_rows
 from .operations import OperationRecorder
 from .pool import Worker, WorkerError, WorkerInfo, WorkerInit, start_worker
 from .schemas import MLDeploymentCreate, MLDeploymentReturn, ModelInfo, Placement, PredictRequest, PredictResponse
-from .specshap import LinearShap, TreeShap
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .compiled import Predict
+    from .specshap import LinearShap, TreeShap
 
 ROW_TTL = 2.0
 # A compiled prediction costing more vectorised steps (rows x compiled.work) runs in a
@@ -235,6 +241,8 @@ class DeploymentService:
         info = worker.info
         if info.task == "text-generation":
             return await self._generate(account, row, worker, data, explain)
+        from .inputs import parse_rows  # NumPy: not at start (the module docstring)
+
         x, batch = parse_rows(data, info.feature_names, info.n_features, self.settings.max_predict_rows)
         if worker.fast is not None:
             shap = await worker.spec_shap() if explain else None

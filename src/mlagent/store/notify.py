@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -86,6 +85,8 @@ _DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func"
 def asyncpg_connect_args(url: str) -> dict[str, Any]:
     """asyncpg.connect() keyword arguments for the SQLAlchemy URL the server is configured
     with, translated by the dialect the engine's pool uses, so both connect alike."""
+    from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg  # PostgreSQL only: not at start on SQLite
+
     _args, kwargs = PGDialect_asyncpg().create_connect_args(make_url(url))  # type: ignore[no-untyped-call]  # the dialect is unannotated
     return {k: v for k, v in kwargs.items() if k not in _DIALECT_ONLY}
 

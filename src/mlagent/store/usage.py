@@ -13,6 +13,7 @@ thread's first call also inserts its token budget), and reading the spend is one
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +36,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -142,9 +142,12 @@ _REFRESH_SPEND = (update(_SESSIONS).where(_SESSIONS.c.id == _SID)
 
 
 def _insert_budget(dialect: str) -> Any:
-    """A thread's budget row unless it has one (a concurrent first call may insert it too)."""
-    stmt = (postgresql.insert(_BUDGETS) if dialect == "postgresql" else sqlite.insert(_BUDGETS))
-    return stmt.on_conflict_do_nothing(index_elements=[_BUDGETS.c.thread_id])
+    """A thread's budget row unless it has one (a concurrent first call may insert it too). The
+    dialect's module is imported here, where the engine has loaded it already: at start a
+    SQLite server would import PostgreSQL's for nothing (~20 ms)."""
+    name = "postgresql" if dialect == "postgresql" else "sqlite"
+    module: Any = importlib.import_module(f"sqlalchemy.dialects.{name}")
+    return module.insert(_BUDGETS).on_conflict_do_nothing(index_elements=[_BUDGETS.c.thread_id])
 
 
 @dataclass

@@ -35,6 +35,14 @@ def hourly_prices(hardware: list[Any]) -> dict[str, float]:
     return table
 
 
+def list_jobs_hardware(endpoint: str, token: str | None) -> list[Any]:
+    """The Hub's catalogue, in a worker thread: huggingface_hub is imported here (a slow import,
+    ~0.2 CPU-s with httpx) so that neither start-up nor the event loop pays for it."""
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=endpoint).list_jobs_hardware(token=token or False)
+
+
 class JobHardware:
     """The flavors HF Jobs offers, with hourly prices: the Hub's catalogue, cached."""
 
@@ -67,11 +75,8 @@ class JobHardware:
         return self.names()
 
     async def _fetch(self, token: str | None) -> None:
-        from huggingface_hub import HfApi  # here, not at start: a slow import
-
-        api = HfApi(endpoint=self.endpoint)
         try:
-            hardware = await asyncio.to_thread(api.list_jobs_hardware, token=token or False)
+            hardware = await asyncio.to_thread(list_jobs_hardware, self.endpoint, token)
             table = hourly_prices(hardware)
         except Exception as exc:  # noqa: BLE001 — offline, 401/404 or a changed shape: keep what we have
             log.warning("HF Jobs hardware catalogue unavailable (%s); using the %s table", exc.__class__.__name__,
