@@ -11,7 +11,8 @@ Figures (mlagent on SQLite, or PostgreSQL with --pg; the relay is bench/bare_app
 4. N live runs, each with one client (N concurrent streamed runs), p50/p99 token latency.
 5. fan-out of one answer to M streams (`background: true`, then M × `GET .../events`; the
    relay: M followers of one run), all connected before the LLM (held) starts.
-6. M idle SSE tails (a run whose LLM is held): server CPU-seconds per second over 10 s.
+6. M idle SSE tails (a run whose LLM is held): server CPU-seconds per second over 30 s (15 with
+   --quick: whole keep-alive periods), from 3 s after they connected.
 
 The client is bench/sse_client.py in its own process (raw asyncio sockets, no HTTP library);
 its CPU time is printed too. The fake LLM stamps each chunk; every figure is the median over
@@ -23,7 +24,7 @@ interleaved runs, with server CPU from /proc/<pid>/stat.
 `--streams=N` sets the stream count of figures 4–6 (default 100 live runs, 1,000 fan-out and
 idle streams); `--concurrent-only` runs only those three (issue 14's 2,000 streams per process:
 `--pg --streams=2000 --concurrent-only`). `--idle-only` runs figure 6 alone on fresh servers,
-measured `--settle` seconds (default 1) after the tails connect, over `--idle-seconds`;
+measured `--settle` seconds (default 3) after the tails connect, over `--idle-seconds`;
 `--only=` lists the figures to run; `--keepalive=S` sets the server's MLAGENT_KEEPALIVE_SECONDS.
 """
 
@@ -147,7 +148,7 @@ def fan_out(side: Side, streams: int, chunks: int, delay: float) -> tuple[list[f
     return lat, complete, result["client_cpu"]
 
 
-def idle(side: Side, streams: int, seconds: float, settle: float = 1.0) -> float:
+def idle(side: Side, streams: int, seconds: float, settle: float = 3.0) -> float:
     """Server CPU-seconds per second while `streams` tails wait on a run whose LLM is held,
     measured from `settle` seconds after the last tail connected (per-second samples go to
     stderr, to tell a steady cost from earlier work still draining)."""
@@ -198,8 +199,11 @@ def main(argv: list[str] | None = None) -> None:
         if arg.startswith("--only="):  # figure numbers, e.g. --only=2,3
             only = {int(n) for n in arg.split("=", 1)[1].split(",")}
     latency_chunks = 20 if quick else 100
-    idle_seconds = 2 if quick else 10
-    settle = 1.0
+    # Whole keep-alive periods (the server's default is 15 s), measured from 3 s after the
+    # tails connected: each tail's first read of the log runs after its headers went out,
+    # so the first seconds are the tails' start-up, not their idle cost.
+    idle_seconds = 15 if quick else 30
+    settle = 3.0
     for arg in argv:
         if arg.startswith("--settle="):
             settle = float(arg.split("=", 1)[1])
