@@ -136,16 +136,19 @@ def live(side: Side, streams: int, chunks: int, delay: float) -> tuple[list[floa
     return lat, complete, result["seconds"], cpu
 
 
-def fan_out(side: Side, streams: int, chunks: int, delay: float) -> tuple[list[float], int, float]:
+def fan_out(side: Side, streams: int, chunks: int, delay: float) -> tuple[list[float], int, float, float]:
+    """(latencies, complete, client CPU-s, server CPU-s from the LLM's release to the last stream's end)."""
     side.script(chunks, delay, hold=True)
     run_id = side.start_background()
     client = Client(side.server.port, [side.follow_request(run_id) for _ in range(streams)])
     client.ready()
     time.sleep(0.5)  # every follower subscribed
+    cpu0 = side.server.cpu()
     httpx.post(side.llm.url + "/bench/release").raise_for_status()
     result = client.result()
+    cpu = side.server.cpu() - cpu0
     lat, complete = latencies(result, chunks)
-    return lat, complete, result["client_cpu"]
+    return lat, complete, result["client_cpu"], cpu
 
 
 def idle(side: Side, streams: int, seconds: float, settle: float = 3.0) -> float:
@@ -307,15 +310,18 @@ def main(argv: list[str] | None = None) -> None:
                            higher_is_better=False)
             f_p99 = Figure(f"fan-out to {n_fan}: token p99", "ms", higher_is_better=False)
             f_ok = Figure(f"fan-out to {n_fan}: streams that got every token", "streams")
+            f_cpu = Figure(f"fan-out to {n_fan}: server CPU from the LLM's release to the last stream's end", "CPU-s",
+                           higher_is_better=False)
 
             def fan(key: str) -> None:
-                lat, complete, ccpu = fan_out(sides[key], n_fan, 50, 0.02)
+                lat, complete, ccpu, scpu = fan_out(sides[key], n_fan, 50, 0.02)
                 getattr(f_p50, key).append(pct(lat, 0.5)), getattr(f_p99, key).append(pct(lat, 0.99))
-                getattr(f_ok, key).append(complete)
+                getattr(f_ok, key).append(complete), getattr(f_cpu, key).append(scpu)
                 client_cpu.append(ccpu)
 
-            section("fan-out", [f_p50, f_p99, f_ok], lambda: interleave(runs, lambda: fan("ours"), lambda: fan("base")))
-            rows += [f_p50, f_p99, f_ok]
+            section("fan-out", [f_p50, f_p99, f_ok, f_cpu],
+                    lambda: interleave(runs, lambda: fan("ours"), lambda: fan("base")))
+            rows += [f_p50, f_p99, f_ok, f_cpu]
 
         if 6 in only:
             # 6. idle tails
