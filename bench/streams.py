@@ -19,13 +19,14 @@ its CPU time is printed too. The fake LLM stamps each chunk; every figure is the
 interleaved runs, with server CPU from /proc/<pid>/stat.
 
     python -m bench.streams [--quick] [--pg] [--streams=N] [--concurrent-only | --idle-only | --only=2,3]
-        [--settle=S] [--idle-seconds=S] [--keepalive=S]
+        [--settle=S] [--idle-seconds=S] [--keepalive=S] [--replays=N]
 
 `--streams=N` sets the stream count of figures 4–6 (default 100 live runs, 1,000 fan-out and
 idle streams); `--concurrent-only` runs only those three (issue 14's 2,000 streams per process:
 `--pg --streams=2000 --concurrent-only`). `--idle-only` runs figure 6 alone on fresh servers,
 measured `--settle` seconds (default 3) after the tails connect, over `--idle-seconds`;
-`--only=` lists the figures to run; `--keepalive=S` sets the server's MLAGENT_KEEPALIVE_SECONDS.
+`--only=` lists the figures to run; `--keepalive=S` sets the server's
+MLAGENT_KEEPALIVE_SECONDS; `--replays=N` the replays of figure 3 (each side, interleaved).
 """
 
 from __future__ import annotations
@@ -212,6 +213,10 @@ def main(argv: list[str] | None = None) -> None:
             settle = float(arg.split("=", 1)[1])
         elif arg.startswith("--idle-seconds="):
             idle_seconds = float(arg.split("=", 1)[1])
+    n_replays = 0  # figure 3's interleaved replays of each side (0: 3, or 1 with --quick, + 2)
+    for arg in argv:
+        if arg.startswith("--replays="):
+            n_replays = int(arg.split("=", 1)[1])
     extra = {}
     for arg in argv:
         if arg.startswith("--keepalive="):  # the server's MLAGENT_KEEPALIVE_SECONDS (default 15)
@@ -278,14 +283,19 @@ def main(argv: list[str] | None = None) -> None:
                     return replay_run(ours, f"/v1/responses/{rid}/events", BEARER, "ours")
                 def bare_replay():
                     return replay_run(bare, "/replay", {}, "base")
+                mean_cpu = Figure("server CPU per replay, mean of all (finer than /proc's 10 ms ticks)", "CPU-ms",
+                                  higher_is_better=False)
+
                 def replays() -> None:
                     ours_replay(), bare_replay()  # warm-up
                     for f in (replay, replay_cpu):
                         f.ours.clear(), f.base.clear()
-                    interleave(runs if quick else runs + 2, ours_replay, bare_replay)
+                    interleave(n_replays or (runs if quick else runs + 2), ours_replay, bare_replay)
+                    mean_cpu.ours.append(statistics.mean(replay_cpu.ours))
+                    mean_cpu.base.append(statistics.mean(replay_cpu.base))
 
-                section("replay", [replay, replay_cpu], replays)
-            rows += [replay, replay_cpu]
+                section("replay", [replay, replay_cpu, mean_cpu], replays)
+            rows += [replay, replay_cpu, mean_cpu]
 
         client_cpu: list[float] = []
         if 4 in only:
