@@ -47,6 +47,3 @@ class KeepAliveClock:
             await asyncio.sleep(self.period / 2)
             for tail in list(self._watched):
                 tail.tick()
-
-    def watched(self) -> int:
-        return len(self._watched)
