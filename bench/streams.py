@@ -11,17 +11,22 @@ Figures (mlagent on SQLite, or PostgreSQL with --pg; the relay is bench/bare_app
 4. N live runs, each with one client (N concurrent streamed runs), p50/p99 token latency.
 5. fan-out of one answer to M streams (`background: true`, then M × `GET .../events`; the
    relay: M followers of one run), all connected before the LLM (held) starts.
-6. M idle SSE tails (a run whose LLM is held): server CPU-seconds per second over 10 s.
+6. M idle SSE tails (a run whose LLM is held): server CPU-seconds per second over 30 s (15 with
+   --quick: whole keep-alive periods), from 3 s after they connected.
 
 The client is bench/sse_client.py in its own process (raw asyncio sockets, no HTTP library);
 its CPU time is printed too. The fake LLM stamps each chunk; every figure is the median over
 interleaved runs, with server CPU from /proc/<pid>/stat.
 
-    python -m bench.streams [--quick] [--pg] [--streams=N] [--concurrent-only]
+    python -m bench.streams [--quick] [--pg] [--streams=N] [--concurrent-only | --idle-only | --only=2,3]
+        [--settle=S] [--idle-seconds=S] [--keepalive=S] [--replays=N]
 
 `--streams=N` sets the stream count of figures 4–6 (default 100 live runs, 1,000 fan-out and
 idle streams); `--concurrent-only` runs only those three (issue 14's 2,000 streams per process:
-`--pg --streams=2000 --concurrent-only`).
+`--pg --streams=2000 --concurrent-only`). `--idle-only` runs figure 6 alone on fresh servers,
+measured `--settle` seconds (default 3) after the tails connect, over `--idle-seconds`;
+`--only=` lists the figures to run; `--keepalive=S` sets the server's
+MLAGENT_KEEPALIVE_SECONDS; `--replays=N` the replays of figure 3 (each side, interleaved).
 """
 
 from __future__ import annotations
@@ -132,28 +137,40 @@ def live(side: Side, streams: int, chunks: int, delay: float) -> tuple[list[floa
     return lat, complete, result["seconds"], cpu
 
 
-def fan_out(side: Side, streams: int, chunks: int, delay: float) -> tuple[list[float], int, float]:
+def fan_out(side: Side, streams: int, chunks: int, delay: float) -> tuple[list[float], int, float, float]:
+    """(latencies, complete, client CPU-s, server CPU-s from the LLM's release to the last stream's end)."""
     side.script(chunks, delay, hold=True)
     run_id = side.start_background()
     client = Client(side.server.port, [side.follow_request(run_id) for _ in range(streams)])
     client.ready()
     time.sleep(0.5)  # every follower subscribed
+    cpu0 = side.server.cpu()
     httpx.post(side.llm.url + "/bench/release").raise_for_status()
     result = client.result()
+    cpu = side.server.cpu() - cpu0
     lat, complete = latencies(result, chunks)
-    return lat, complete, result["client_cpu"]
+    return lat, complete, result["client_cpu"], cpu
 
 
-def idle(side: Side, streams: int, seconds: float) -> float:
-    """Server CPU-seconds per second while `streams` tails wait on a run whose LLM is held."""
+def idle(side: Side, streams: int, seconds: float, settle: float = 3.0) -> float:
+    """Server CPU-seconds per second while `streams` tails wait on a run whose LLM is held,
+    measured from `settle` seconds after the last tail connected (per-second samples go to
+    stderr, to tell a steady cost from earlier work still draining)."""
     side.script(1, hold=True)
     run_id = side.start_background()
     client = Client(side.server.port, [side.follow_request(run_id) for _ in range(streams)])
     client.ready()
-    time.sleep(1)
-    cpu0 = side.server.cpu()
-    time.sleep(seconds)
+    time.sleep(settle)
+    cpu0 = last = side.server.cpu()
+    samples = []
+    for _ in range(int(seconds)):
+        time.sleep(1)
+        now = side.server.cpu()
+        samples.append(round(now - last, 3))
+        last = now
+    time.sleep(seconds - int(seconds))
     cpu = side.server.cpu() - cpu0
+    print(f"  {side.name}: {streams} idle tails, CPU-s per 1 s sample: {samples}", file=sys.stderr, flush=True)
     httpx.post(side.llm.url + "/bench/release").raise_for_status()
     client.result()
     return cpu / seconds
@@ -177,10 +194,33 @@ def main(argv: list[str] | None = None) -> None:
     for arg in argv:
         if arg.startswith("--streams="):
             n_live = n_fan = n_idle = int(arg.split("=", 1)[1])
-    single = "--concurrent-only" not in argv
+    only = {1, 2, 3, 4, 5, 6}
+    if "--concurrent-only" in argv:
+        only = {4, 5, 6}
+    if "--idle-only" in argv:
+        only = {6}
+    for arg in argv:
+        if arg.startswith("--only="):  # figure numbers, e.g. --only=2,3
+            only = {int(n) for n in arg.split("=", 1)[1].split(",")}
     latency_chunks = 20 if quick else 100
-    idle_seconds = 2 if quick else 10
+    # Whole keep-alive periods (the server's default is 15 s), measured from 3 s after the
+    # tails connected: each tail's first read of the log runs after its headers went out,
+    # so the first seconds are the tails' start-up, not their idle cost.
+    idle_seconds = 15 if quick else 30
+    settle = 3.0
+    for arg in argv:
+        if arg.startswith("--settle="):
+            settle = float(arg.split("=", 1)[1])
+        elif arg.startswith("--idle-seconds="):
+            idle_seconds = float(arg.split("=", 1)[1])
+    n_replays = 0  # figure 3's interleaved replays of each side (0: 3, or 1 with --quick, + 2)
+    for arg in argv:
+        if arg.startswith("--replays="):
+            n_replays = int(arg.split("=", 1)[1])
     extra = {}
+    for arg in argv:
+        if arg.startswith("--keepalive="):  # the server's MLAGENT_KEEPALIVE_SECONDS (default 15)
+            extra["MLAGENT_KEEPALIVE_SECONDS"] = arg.split("=", 1)[1]
     if "--pg" in argv:
         from tests.harness import create_pg_database
 
@@ -190,7 +230,9 @@ def main(argv: list[str] | None = None) -> None:
             uvicorn_proc("bare-relay", "bench.bare_apps:relay_app", BENCH_LLM_URL=llm.url + "/v1") as relay:
         sides = {"ours": Side("mlagent", ours, llm), "base": Side("relay", relay, llm)}
 
-        if single:  # figures 1–3: one stream at a time
+        if only & {1, 2, 3}:  # figures 1–3: one stream at a time
+            live(sides["ours"], 1, 3, 0), live(sides["base"], 1, 3, 0)  # warm-up
+        if 1 in only:
             # 1. token → client latency, one stream
             p50 = Figure(f"token → SSE client p50, 1 stream, {latency_chunks} chunks 20 ms apart", "ms", higher_is_better=False)
             p99 = Figure("token → SSE client p99, same", "ms", higher_is_better=False)
@@ -200,11 +242,11 @@ def main(argv: list[str] | None = None) -> None:
                 assert complete == 1, f"{sides[key].name}: a token was lost"
                 getattr(p50, key).append(pct(lat, 0.5)), getattr(p99, key).append(pct(lat, 0.99))
 
-            live(sides["ours"], 1, 3, 0), live(sides["base"], 1, 3, 0)  # warm-up
             section("token → SSE client latency", [p50, p99],
                     lambda: interleave(runs, lambda: token_latency("ours"), lambda: token_latency("base")))
             rows += [p50, p99]
 
+        if 2 in only:
             # 2. a live answer of `tokens` tokens to one client
             wall = Figure(f"a live {tokens:,}-token answer to one client", "s", higher_is_better=False)
             per_token = Figure("server CPU per token, same", "CPU-ms", higher_is_better=False)
@@ -217,7 +259,10 @@ def main(argv: list[str] | None = None) -> None:
             section("a live answer to one client", [wall, per_token],
                     lambda: interleave(runs, lambda: long_answer("ours"), lambda: long_answer("base")))
             rows += [wall, per_token]
+        elif 3 in only:
+            live(sides["ours"], 1, tokens, 0)  # the response figure 3 replays
 
+        if 3 in only:
             # 3. replay of that finished response vs bare Starlette serving the same frames
             frames_file = Path(tempfile.mkdtemp(prefix="bench-replay-")) / "frames.sse"
             rid = capture_last_response(ours, frames_file)
@@ -238,53 +283,64 @@ def main(argv: list[str] | None = None) -> None:
                     return replay_run(ours, f"/v1/responses/{rid}/events", BEARER, "ours")
                 def bare_replay():
                     return replay_run(bare, "/replay", {}, "base")
+                mean_cpu = Figure("server CPU per replay, mean of all (finer than /proc's 10 ms ticks)", "CPU-ms",
+                                  higher_is_better=False)
+
                 def replays() -> None:
                     ours_replay(), bare_replay()  # warm-up
                     for f in (replay, replay_cpu):
                         f.ours.clear(), f.base.clear()
-                    interleave(runs if quick else runs + 2, ours_replay, bare_replay)
+                    interleave(n_replays or (runs if quick else runs + 2), ours_replay, bare_replay)
+                    mean_cpu.ours.append(statistics.mean(replay_cpu.ours))
+                    mean_cpu.base.append(statistics.mean(replay_cpu.base))
 
-                section("replay", [replay, replay_cpu], replays)
-            rows += [replay, replay_cpu]
+                section("replay", [replay, replay_cpu, mean_cpu], replays)
+            rows += [replay, replay_cpu, mean_cpu]
 
-        # 4. N live runs, one client each
-        n_p50 = Figure(f"{n_live} live runs (one client each), 50 chunks 20 ms apart: token p50", "ms",
-                       higher_is_better=False)
-        n_p99 = Figure(f"{n_live} live runs: token p99", "ms", higher_is_better=False)
-        n_ok = Figure(f"{n_live} live runs: streams that got every token", "streams")
-
-        def n_runs(key: str) -> None:
-            lat, complete, _, _ = live(sides[key], n_live, 50, 0.02)
-            getattr(n_p50, key).append(pct(lat, 0.5)), getattr(n_p99, key).append(pct(lat, 0.99))
-            getattr(n_ok, key).append(complete)
-
-        section("N live runs", [n_p50, n_p99, n_ok],
-                lambda: interleave(runs, lambda: n_runs("ours"), lambda: n_runs("base")))
-        rows += [n_p50, n_p99, n_ok]
-
-        # 5. fan-out of one answer
-        f_p50 = Figure(f"one answer fanned out to {n_fan} streams, 50 chunks 20 ms apart: token p50", "ms",
-                       higher_is_better=False)
-        f_p99 = Figure(f"fan-out to {n_fan}: token p99", "ms", higher_is_better=False)
-        f_ok = Figure(f"fan-out to {n_fan}: streams that got every token", "streams")
         client_cpu: list[float] = []
+        if 4 in only:
+            # 4. N live runs, one client each
+            n_p50 = Figure(f"{n_live} live runs (one client each), 50 chunks 20 ms apart: token p50", "ms",
+                           higher_is_better=False)
+            n_p99 = Figure(f"{n_live} live runs: token p99", "ms", higher_is_better=False)
+            n_ok = Figure(f"{n_live} live runs: streams that got every token", "streams")
 
-        def fan(key: str) -> None:
-            lat, complete, ccpu = fan_out(sides[key], n_fan, 50, 0.02)
-            getattr(f_p50, key).append(pct(lat, 0.5)), getattr(f_p99, key).append(pct(lat, 0.99))
-            getattr(f_ok, key).append(complete)
-            client_cpu.append(ccpu)
+            def n_runs(key: str) -> None:
+                lat, complete, _, _ = live(sides[key], n_live, 50, 0.02)
+                getattr(n_p50, key).append(pct(lat, 0.5)), getattr(n_p99, key).append(pct(lat, 0.99))
+                getattr(n_ok, key).append(complete)
 
-        section("fan-out", [f_p50, f_p99, f_ok], lambda: interleave(runs, lambda: fan("ours"), lambda: fan("base")))
-        rows += [f_p50, f_p99, f_ok]
+            section("N live runs", [n_p50, n_p99, n_ok],
+                    lambda: interleave(runs, lambda: n_runs("ours"), lambda: n_runs("base")))
+            rows += [n_p50, n_p99, n_ok]
 
-        # 6. idle tails
-        idle_cpu = Figure(f"{n_idle} idle SSE tails: server CPU", "CPU-s per s", higher_is_better=False)
-        section("idle tails", [idle_cpu], lambda: interleave(
-            1 if quick else 2, lambda: idle_cpu.ours.append(idle(sides["ours"], n_idle, idle_seconds)),
-            lambda: idle_cpu.base.append(idle(sides["base"], n_idle, idle_seconds))))
-        rows.append(idle_cpu)
-    db = "PostgreSQL" if extra else "SQLite"
+        if 5 in only:
+            # 5. fan-out of one answer
+            f_p50 = Figure(f"one answer fanned out to {n_fan} streams, 50 chunks 20 ms apart: token p50", "ms",
+                           higher_is_better=False)
+            f_p99 = Figure(f"fan-out to {n_fan}: token p99", "ms", higher_is_better=False)
+            f_ok = Figure(f"fan-out to {n_fan}: streams that got every token", "streams")
+            f_cpu = Figure(f"fan-out to {n_fan}: server CPU from the LLM's release to the last stream's end", "CPU-s",
+                           higher_is_better=False)
+
+            def fan(key: str) -> None:
+                lat, complete, ccpu, scpu = fan_out(sides[key], n_fan, 50, 0.02)
+                getattr(f_p50, key).append(pct(lat, 0.5)), getattr(f_p99, key).append(pct(lat, 0.99))
+                getattr(f_ok, key).append(complete), getattr(f_cpu, key).append(scpu)
+                client_cpu.append(ccpu)
+
+            section("fan-out", [f_p50, f_p99, f_ok, f_cpu],
+                    lambda: interleave(runs, lambda: fan("ours"), lambda: fan("base")))
+            rows += [f_p50, f_p99, f_ok, f_cpu]
+
+        if 6 in only:
+            # 6. idle tails
+            idle_cpu = Figure(f"{n_idle} idle SSE tails: server CPU", "CPU-s per s", higher_is_better=False)
+            section("idle tails", [idle_cpu], lambda: interleave(
+                1 if quick else 2, lambda: idle_cpu.ours.append(idle(sides["ours"], n_idle, idle_seconds, settle)),
+                lambda: idle_cpu.base.append(idle(sides["base"], n_idle, idle_seconds, settle))))
+            rows.append(idle_cpu)
+    db = "PostgreSQL" if "--pg" in argv else "SQLite"
     print_table(f"streams: mlagent ({db}) vs a bare relay of the same fake LLM ({runs} interleaved runs; "
                 f"client bench/sse_client.py, {statistics.median(client_cpu or [0]):.2f} CPU-s per fan-out run)", rows,
                 "bare relay / Starlette")

@@ -191,6 +191,15 @@ def test_failure_inside_the_run_is_a_failed_response_not_an_http_error(alice, fa
     assert "error" not in {k for k in events[-1].json() if k != "response"}
 
 
+def test_an_error_inside_the_upstream_stream_fails_the_response_as_llm_error(alice, fake_llm):
+    fake_llm.push(Reply(text="partial answer", chunks=2, stream_error="upstream overloaded"))
+    body = alice.post("/v1/responses", json={"input": "q"}).json()
+    assert body["status"] == "failed" and body["error"]["code"] == "llm_error"
+    fake_llm.push(Reply(status=404))
+    body = alice.post("/v1/responses", json={"input": "q"}).json()
+    assert body["status"] == "failed" and body["error"]["code"] == "model_not_found"
+
+
 def test_server_tool_runs_are_mcp_call_items(alice, fake_llm):
     fake_llm.push(Reply(tool_calls=[("update_plan", {"steps": [{"step": "look up models", "status": "in_progress"}]})]),
                   Reply(text="planned"))

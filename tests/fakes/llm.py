@@ -32,6 +32,7 @@ class Reply:
     input_tokens: int = 11
     output_tokens: int = 7
     reasoning: str = ""  # streamed first, as `reasoning_content` deltas (vLLM / DeepSeek style)
+    stream_error: str | None = None  # after the text, an `{"error": ...}` event ends the stream
 
 
 @dataclass
@@ -114,6 +115,9 @@ async def _stream(body: dict[str, Any], reply: Reply, chunk_times: list[float]):
                 await asyncio.sleep(reply.chunk_delay)
             chunk_times.append(time.time())
             yield chunk({"content": text[i:i + size]})
+    if reply.stream_error is not None:
+        yield f"data: {json.dumps({'error': {'message': reply.stream_error, 'type': 'server_error'}})}\n\n".encode()
+        return
     for index, (name, args) in enumerate(reply.tool_calls):
         call_id = f"call_{uuid.uuid4().hex[:8]}"
         raw = json.dumps(args)

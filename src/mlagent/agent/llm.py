@@ -135,45 +135,59 @@ class ChatLLM:
         started = time.perf_counter()
         done = Completion()
         calls: dict[int, dict[str, str]] = {}
-        kwargs: dict[str, Any] = {"model": model, "messages": messages, "stream": True,
-                                  "stream_options": {"include_usage": True}}
+        body: dict[str, Any] = {"model": model, "stream": True, "messages": messages,
+                                "stream_options": {"include_usage": True}}
         extra = options.kwargs() if options is not None else {}
         if tools:
-            kwargs["tools"] = tools
+            body["tools"] = tools
             if tool_choice is not None:
-                kwargs["tool_choice"] = tool_choice
+                body["tool_choice"] = tool_choice
         else:
             extra.pop("parallel_tool_calls", None)
-        kwargs.update(extra)
-        body = {k: v for k, v in kwargs.items() if k not in ("model", "stream")}
+        body.update(extra)
         try:
-            # The body goes as `extra_body`: it is plain JSON already (our own dicts), and the
-            # SDK's typed transform of `messages` and `tools` cost ~4-10 ms a call (24 tool
-            # schemas) against ~0.5 ms to encode them; the request sent is the same.
-            stream = await self._client.chat.completions.create(model=model, messages=(), stream=True,
-                                                                 extra_body=body)
+            # The SDK's documented custom request (`client.post`) rather than
+            # `chat.completions.create`: the same request (path, body, auth, retries, timeout,
+            # status errors), but each streamed chunk stays the parsed JSON dict
+            # (`AsyncStream[object]`) instead of a typed `ChatCompletionChunk` built per chunk
+            # (~25% of a live run's event-loop time), and the body is sent as the plain JSON
+            # it already is (the typed transform of `messages` and `tools` cost 4-12 ms a call).
+            stream = await self._client.post("/chat/completions", cast_to=object, body=body, stream=True,
+                                             stream_cls=openai.AsyncStream[object],
+                                             options={"security": {"bearer_auth": True}})
             async for chunk in stream:
-                if chunk.usage is not None:
-                    done.input_tokens = chunk.usage.prompt_tokens or 0
-                    done.output_tokens = chunk.usage.completion_tokens or 0
-                for choice in chunk.choices or ():
-                    delta = choice.delta
-                    reasoning = _reasoning_text(delta)
-                    if reasoning:
+                if not isinstance(chunk, dict):
+                    continue
+                usage = chunk.get("usage")
+                if isinstance(usage, dict):
+                    done.input_tokens = usage.get("prompt_tokens") or 0
+                    done.output_tokens = usage.get("completion_tokens") or 0
+                for choice in chunk.get("choices") or ():
+                    if not isinstance(choice, dict):
+                        continue
+                    delta = choice.get("delta")
+                    if not isinstance(delta, dict):
+                        delta = {}
+                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                    if reasoning and isinstance(reasoning, str):
                         done.reasoning += reasoning
                         yield ReasoningChunk(reasoning)
-                    if delta is not None and delta.content:
-                        done.text += delta.content
-                        yield TextChunk(delta.content)
-                    for tc in (delta.tool_calls or ()) if delta is not None else ():
-                        slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
-                        if tc.id:
-                            slot["id"] = tc.id
-                        if tc.function is not None:
-                            slot["name"] += tc.function.name or ""
-                            slot["arguments"] += tc.function.arguments or ""
-                    if choice.finish_reason:
-                        done.finish_reason = choice.finish_reason
+                    content = delta.get("content")
+                    if content and isinstance(content, str):
+                        done.text += content
+                        yield TextChunk(content)
+                    for tc in delta.get("tool_calls") or ():
+                        if not isinstance(tc, dict):
+                            continue
+                        slot = calls.setdefault(tc.get("index") or 0, {"id": "", "name": "", "arguments": ""})
+                        if tc.get("id"):
+                            slot["id"] = tc["id"]
+                        function = tc.get("function")
+                        if isinstance(function, dict):
+                            slot["name"] += function.get("name") or ""
+                            slot["arguments"] += function.get("arguments") or ""
+                    if choice.get("finish_reason"):
+                        done.finish_reason = choice["finish_reason"]
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             raise AgentError(
                 "inference_provider_permission_required",
@@ -184,8 +198,8 @@ class ChatLLM:
         except openai.NotFoundError:
             raise AgentError("model_not_found", f"The inference server does not serve model {model!r}.") from None
         except openai.APIStatusError as exc:
-            if "response_format" in kwargs and exc.status_code in (400, 422):
-                fmt = kwargs["response_format"]["type"]
+            if "response_format" in body and exc.status_code in (400, 422):
+                fmt = body["response_format"]["type"]
                 raise AgentError(
                     "structured_output_unsupported",
                     f"The model {model!r} refused the requested text.format ({fmt}) (HTTP {exc.status_code}: "
@@ -204,16 +218,6 @@ class ChatLLM:
             done.output_tokens = _estimate_tokens([done.text, [c.arguments for c in done.tool_calls]])
         done.latency_ms = (time.perf_counter() - started) * 1000
         yield done
-
-
-def _reasoning_text(delta: Any) -> str:
-    """Reasoning deltas: vLLM / DeepSeek / HF router call the field `reasoning_content`,
-    others `reasoning`; both arrive as extra fields of the SDK's delta."""
-    if delta is None:
-        return ""
-    extra = getattr(delta, "model_extra", None) or {}
-    value = extra.get("reasoning_content") or extra.get("reasoning")
-    return value if isinstance(value, str) else ""
 
 
 def _upstream_message(exc: openai.APIStatusError) -> str:

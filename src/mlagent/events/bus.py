@@ -13,7 +13,8 @@ store/notify.py). Where another writer may exist (PostgreSQL) the bus also re-ch
 end of each subscribed log on one slow timer per response (`poll_seconds`), not one per
 subscriber, and wakes that response's subscribers only when the log has moved past what
 it has seen. On SQLite (one process) there is no other writer: no timer at all, so idle
-tails cost nothing but their keep-alive ticks.
+tails cost nothing but their keep-alive comments, which one shared clock paces
+(events/keepalive.py).
 """
 
 from __future__ import annotations
@@ -35,19 +36,50 @@ class Subscription:
         self._bus = bus
         self.response_id = response_id
         self._flag = asyncio.Event()
+        self._news = False
+        self._quiet_ticks = 0  # keep-alive clock ticks since the tail last sent anything
 
     def _notify(self) -> None:
+        self._news = True
         self._flag.set()
+
+    def tick(self) -> None:
+        """The keep-alive clock's half period (events/keepalive.py): after two ticks with
+        nothing sent, wake the tail to send a keep-alive."""
+        self._quiet_ticks += 1
+        if self._quiet_ticks >= 2:
+            self._flag.set()
+
+    def sent(self) -> None:
+        """The tail just sent events: its quiet time starts again."""
+        self._quiet_ticks = 0
+        if not self._news:
+            self._flag.clear()
 
     async def wait(self, timeout: float) -> bool:
         """Wait for news or `timeout`; True when woken by a publish."""
         if not self._flag.is_set():
             try:
-                await asyncio.wait_for(self._flag.wait(), timeout)
+                async with asyncio.timeout(timeout):  # no task of its own, unlike `wait_for` on 3.11
+                    await self._flag.wait()
             except TimeoutError:
                 return False
         self._flag.clear()
+        self._news = False
         return True
+
+    async def next(self) -> bool:
+        """Wait for news (True) or a keep-alive due (False): for a tail on a `KeepAliveClock`,
+        which holds the only timer."""
+        await self._flag.wait()
+        if self._news:
+            self._news = False
+            if self._quiet_ticks < 2:  # else a keep-alive stays due unless `sent` follows
+                self._flag.clear()
+            return True
+        self._flag.clear()
+        self._quiet_ticks = 0
+        return False
 
     def close(self) -> None:
         self._bus._remove(self)

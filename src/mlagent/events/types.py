@@ -7,8 +7,6 @@ Names follow OpenAI's Responses streaming events; mlagent's own events keep the
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -280,23 +278,49 @@ def ends_stream(event_type: str) -> bool:
     return event_type in TERMINAL_EVENT_TYPES or event_type in PAUSE_EVENT_TYPES
 
 
-@dataclass(frozen=True)
 class StoredEvent:
-    """An event as the log holds it: its number, type, and JSON exactly as appended.
+    """An event as the log holds it: its number, type, and JSON exactly as appended (not
+    to be changed once made).
 
     Its server-sent-event frames are encoded once, on first use, and shared by every
-    stream that sends this object (the bus hands the same objects to all subscribers)."""
+    stream that sends this object (the bus hands the same objects to all subscribers).
+    A plain class with slots, not a frozen dataclass with `cached_property`: a replay
+    makes one per event, and those cost ~3x as much to build and encode (3.11's
+    `cached_property` takes a lock)."""
 
-    seq: int
-    type: str
-    data: str
+    __slots__ = ("seq", "type", "data", "_sse", "_sse_with_id")
 
-    @cached_property
+    def __init__(self, seq: int, type: str, data: str) -> None:  # noqa: A002 - the log's column
+        self.seq = seq
+        self.type = type
+        self.data = data
+        self._sse: bytes | None = None
+        self._sse_with_id: bytes | None = None
+
+    @property
     def sse(self) -> bytes:
         """The frame without an `id:` line (the OpenAI-form streams)."""
-        return f"event: {self.type}\ndata: {self.data}\n\n".encode()
+        frame = self._sse
+        if frame is None:
+            frame = self._sse = f"event: {self.type}\ndata: {self.data}\n\n".encode()
+        return frame
 
-    @cached_property
+    @property
     def sse_with_id(self) -> bytes:
         """The frame with `id: <seq>` (EventSource clients resume from it)."""
-        return f"id: {self.seq}\nevent: {self.type}\ndata: {self.data}\n\n".encode()
+        frame = self._sse_with_id
+        if frame is None:
+            frame = self._sse_with_id = f"id: {self.seq}\nevent: {self.type}\ndata: {self.data}\n\n".encode()
+        return frame
+
+    def _key(self) -> tuple[int, str, str]:
+        return self.seq, self.type, self.data
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoredEvent) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"StoredEvent(seq={self.seq!r}, type={self.type!r}, data={self.data!r})"

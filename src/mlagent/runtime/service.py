@@ -17,6 +17,7 @@ from ..auth.identity import Identity, describe
 from ..config import Settings
 from ..errors import ServiceError, not_found
 from ..events.bus import EventBus
+from ..events.keepalive import KeepAliveClock
 from ..events.response import TERMINAL_STATUSES, ResponseObject
 from ..events.types import (
     PAUSE_EVENT_TYPES,
@@ -65,6 +66,7 @@ class ResponsesService:
         self.live = live
         self.runner = runner
         self.queue = queue
+        self.keepalive = KeepAliveClock(settings.keepalive_seconds)  # one timer for every tail
         # Finished responses' bytes, where this process hears of every delete (server.py).
         self.finished = finished
 
@@ -235,8 +237,7 @@ class ResponsesService:
         the log. Live events come from the bus's memory (the same objects every subscriber
         gets, frames encoded once); the log is read at the start, for each replay page and
         when memory does not reach back (another process wrote, or this tail fell behind)."""
-        keepalive = self.settings.keepalive_seconds
-        with self.bus.subscribe(response_id) as sub:
+        with self.bus.subscribe(response_id) as sub, self.keepalive.watch(sub):
             source = "log"  # where the next batch comes from: "log", "memory", or nothing new
             while True:
                 if source == "log":
@@ -257,14 +258,15 @@ class ResponsesService:
                         return
                 if batch:
                     yield batch
+                    sub.sent()
                     after = batch[-1].seq
                     if batch[-1].type in PAUSE_EVENT_TYPES and not await self.turns.read(response_id, after, limit=1):
                         return
                     if source == "log" and len(batch) == REPLAY_PAGE:
                         continue  # the next page
-                if await sub.wait(keepalive):
+                if await sub.next():
                     source = "memory"
-                else:  # a keep-alive tick reads nothing
+                else:  # a keep-alive (the shared clock's) reads nothing
                     yield None
                     source = ""
 
