@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -30,10 +31,13 @@ from ..events.response import ResponseObject
 from ..events.types import ResponseCreated, ResponseQueued
 from ..store.protocols import Accounts, DuplicateIdempotencyKey, TurnLog, Turns
 from ..store.records import SessionRecord, TurnRecord
+from ..store.transient import is_transient
 from .ids import new_id
 from .live import LimitReached, LiveSession, LiveSessions
 from .stored import StoredRequest
 from .writer import EventWriter, GuardedWriter
+
+log = logging.getLogger("mlagent.runtime")
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,13 @@ class TurnQueue:
         except DuplicateIdempotencyKey as dup:  # a concurrent create with this key won
             return response_of(dup.existing)
         if caller.account not in self._accounts_seen:  # one write per account per process
-            await self.accounts.seen(caller.account, caller.kind)
-            self._accounts_seen.add(caller.account)
+            try:
+                await self.accounts.seen(caller.account, caller.kind)
+                self._accounts_seen.add(caller.account)
+            except Exception as exc:  # the turn is created and running: the next create records the account
+                if not is_transient(exc):
+                    raise
+                log.warning("recording account %s failed: %s", caller.account, type(exc).__name__)
         return snapshot
 
     # -- reopen -------------------------------------------------------------------

@@ -12,7 +12,9 @@ as ONE transaction, then whatever queued meanwhile, and so on. Every caller lear
 outcome only after that transaction committed (so a published event is still durable).
 
 A transaction that fails as a whole is retried one append at a time, each in its own
-transaction, so one turn's bad batch fails only that turn.
+transaction, so one turn's bad batch fails only that turn; one that failed for a passing
+reason (a full pool, a lost connection: store/transient.py) fails every caller at once,
+and each caller's writer retries its own batch.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .protocols import EventRows
+from .transient import is_transient
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,9 @@ class GroupAppender:
             try:
                 outcomes = await self._write_many([item for item, _ in batch])
             except Exception as exc:  # noqa: BLE001 - each caller gets its own outcome
-                if len(batch) == 1:
-                    _fail(batch[0][1], exc)
+                if len(batch) == 1 or is_transient(exc):  # a full pool fails each alone too: callers retry
+                    for _, future in batch:
+                        _fail(future, exc)
                 else:  # which append broke it? each alone: only that turn fails
                     for item, future in batch:
                         await self._settle_alone(item, future)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ARRAY, Row, Select, String, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
@@ -44,6 +44,13 @@ _BY_KEY = select(*_TURNS.c).where(_TURNS.c.account == bindparam("account"), _TUR
 _LOCK_SESSION = select(_SESSIONS.c.closed).where(_SESSIONS.c.id == bindparam("session_id")).with_for_update()
 _UNFINISHED = select(*_TURNS.c).where(_TURNS.c.session_id == bindparam("session_id"),
                                       _TURNS.c.status.in_((*ACTIVE, PAUSED)))
+# Many turns' log ends: one array parameter on PostgreSQL (one prepared statement whatever
+# the count), an expanding IN elsewhere.
+IDS_PER_STATEMENT = 5000
+_LAST_SEQS_ANY = select(_TURNS.c.id, _TURNS.c.last_seq).where(
+    _TURNS.c.id == func.any(bindparam("ids", type_=ARRAY(String))))
+_LAST_SEQS_IN = select(_TURNS.c.id, _TURNS.c.last_seq).where(_TURNS.c.id.in_(bindparam("ids", expanding=True)))
+_GET_SESSION = select(*_SESSIONS.c).where(_SESSIONS.c.id == bindparam("session_id"))
 _GET_TURN = select(*_TURNS.c).where(_TURNS.c.id == bindparam("turn_id"))
 _SNAPSHOT = select(_TURNS.c.account, _TURNS.c.snapshot).where(_TURNS.c.id == bindparam("turn_id"))
 _LOG_END = select(_TURNS.c.status, _TURNS.c.last_seq).where(_TURNS.c.id == bindparam("turn_id"))
@@ -280,10 +287,17 @@ class TurnStore:
             row = (await conn.execute(_LOG_END, {"turn_id": turn_id})).first()
         return (row[0], row[1]) if row is not None else None
 
-    async def last_seq(self, turn_id: str) -> int | None:
-        """The last sequence number of the turn's log (None: no such turn)."""
-        end = await self.log_end(turn_id)
-        return end[1] if end is not None else None
+    async def last_seqs(self, turn_ids: Sequence[str]) -> dict[str, int]:
+        """The last seq of each existing turn's log among `turn_ids`, in one checkout and
+        one statement per `IDS_PER_STATEMENT` (the tails' shared re-read, events/bus.py)."""
+        ends: dict[str, int] = {}
+        pg = self._engine.dialect.name == "postgresql"
+        async with self._engine.connect() as conn:
+            for i in range(0, len(turn_ids), IDS_PER_STATEMENT):
+                chunk = list(turn_ids[i:i + IDS_PER_STATEMENT])
+                stmt, params = (_LAST_SEQS_ANY, {"ids": chunk}) if pg else (_LAST_SEQS_IN, {"ids": chunk})
+                ends.update((row[0], row[1]) for row in await conn.execute(stmt, params))
+        return ends
 
     async def read(self, turn_id: str, after_seq: int = -1, limit: int = 1000) -> list[StoredEvent]:
         async with self._engine.connect() as conn:
@@ -299,6 +313,20 @@ class TurnStore:
             row = (await conn.execute(_CLAIM, {"turn_id": turn_id, "owner": owner, "expires": now + lease_seconds,
                                                "now": now})).first()
         return _turn(row) if row is not None else None
+
+    async def claim_with_session(self, turn_id: str, owner: str,
+                                 lease_seconds: float) -> tuple[TurnRecord, SessionRecord] | None:
+        """`claim`, and the turn's session read in the same transaction: a worker's start-up
+        in one checkout of the pool rather than two."""
+        now = time.time()
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(_CLAIM, {"turn_id": turn_id, "owner": owner, "expires": now + lease_seconds,
+                                               "now": now})).first()
+            if row is None:
+                return None
+            turn = _turn(row)
+            session = (await conn.execute(_GET_SESSION, {"session_id": turn.session_id})).one()
+        return turn, _session(session)
 
     async def release(self, turn_id: str) -> None:
         async with self._engine.begin() as conn:
