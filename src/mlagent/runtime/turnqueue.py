@@ -128,14 +128,18 @@ class TurnQueue:
                     lease_owner=self.owner, lease_expires_at=now + self.settings.lease_seconds,
                     idempotency_key=idempotency_key, created_at=now, updated_at=now, agent=request.agent)
         rows = [(e.sequence_number, e.type, e.model_dump_json()) for e in first]
+        async def insert_and_start() -> None:
+            if row is not None:
+                await self.turns.create(row, turn, rows)
+            else:  # the idle check and the insert are one transaction
+                extra = {"max_cost_usd": max_cost_usd} if max_cost_usd is not None else {}
+                await self.turns.create_followup(session_id, turn, rows, **extra)
+            self.worker.start(turn_id, session_id, request.agent or session.agent)
+
         try:
             with self._hold(session_id, account, token):  # the slot is given back if this raises
-                if row is not None:
-                    await self.turns.create(row, turn, rows)
-                else:  # the idle check and the insert are one transaction
-                    extra = {"max_cost_usd": max_cost_usd} if max_cost_usd is not None else {}
-                    await self.turns.create_followup(session_id, turn, rows, **extra)
-                self.worker.start(turn_id, session_id, request.agent or session.agent)
+                # Shielded: a caller that goes away mid-create never leaves a committed turn unstarted.
+                await asyncio.shield(insert_and_start())
         except DuplicateIdempotencyKey as dup:  # a concurrent create with this key won
             return response_of(dup.existing)
         if caller.account not in self._accounts_seen:  # one write per account per process

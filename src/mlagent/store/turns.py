@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any, cast
 
 from sqlalchemy import ARRAY, Row, Select, String, Table, and_, bindparam, delete, func, insert, or_, select, update
@@ -89,6 +89,15 @@ class _KeyTaken(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class _NewTurn:
+    """A create waiting for the next grouped transaction."""
+
+    session: SessionRecord | None
+    turn: TurnRecord
+    first_events: EventRows
+
+
 def _event_rows(turn_id: str, events: Sequence[tuple[int, str, str]], now: float | None = None) -> list[dict[str, Any]]:
     now = time.time() if now is None else now
     return [{"response_id": turn_id, "seq": seq, "type": type_, "data": data, "created_at": now}
@@ -116,13 +125,35 @@ class TurnStore:
         self._engine = sessions.kw["bind"]
         self._notifier = notifier  # PostgreSQL: wake other replicas' tails in the same transaction
         self._group = GroupAppender(self._append_many, self._append_alone)
+        # New turns that arrive while one create is being written go together in the next
+        # transaction (a burst of 2,000 creates is a few dozen transactions, not 2,000 checkouts).
+        self._creates = GroupAppender(self._create_many, self._create_alone, name="turns:group-create")
 
     async def create(self, session: SessionRecord | None, turn: TurnRecord, first_events: EventRows) -> None:
-        """Insert a new session (when given), the turn and its first events atomically.
+        """Insert a new session (when given), the turn and its first events atomically,
+        grouped with concurrent creates in one transaction. If that shared transaction fails,
+        each create is written alone, so only the one at fault fails.
 
         Raises `DuplicateIdempotencyKey` with the winner when a concurrent create with the
         same key committed first (the unique constraint decides; PostgreSQL makes the loser
         wait for the winner's commit, so the winner is readable here)."""
+        await self._creates.append(_NewTurn(session, turn, first_events))
+
+    async def _create_many(self, items: Sequence[_NewTurn]) -> list[bool]:
+        if len(items) == 1:
+            return [await self._create_alone(items[0])]
+        async with self._engine.begin() as conn:
+            sessions = [_columns(i.session, _SESSION_KEYS) for i in items if i.session is not None]
+            if sessions:
+                await conn.execute(_INSERT_SESSION, sessions)
+            await conn.execute(_INSERT_TURN, [_columns(i.turn, _TURN_KEYS) for i in items])
+            events = [row for i in items for row in _event_rows(i.turn.id, i.first_events)]
+            if events:
+                await conn.execute(_INSERT_EVENTS, events)
+        return [True] * len(items)
+
+    async def _create_alone(self, item: _NewTurn) -> bool:
+        session, turn, first_events = item.session, item.turn, item.first_events
         account, key = turn.account, turn.idempotency_key
         try:
             async with self._engine.begin() as conn:
@@ -134,6 +165,7 @@ class TurnStore:
             if existing is None:
                 raise
             raise DuplicateIdempotencyKey(existing) from None
+        return True
 
     async def create_followup(self, session_id: str, turn: TurnRecord, first_events: EventRows,
                               **session_values: Any) -> None:
