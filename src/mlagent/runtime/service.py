@@ -205,7 +205,9 @@ class ResponsesService:
         return kept[1]
 
     async def check_owner(self, identity: Identity, response_id: str) -> None:
-        await self._owned_turn(identity, response_id)
+        account = await self.turns.account_of(response_id)
+        if account is None or (account != identity.account and not identity.is_operator):
+            raise not_found("response", response_id)
 
     async def wait(self, response_id: str, timeout: float) -> ResponseObject:
         """Wait until the response is terminal or paused, or `timeout` passes. Reads where

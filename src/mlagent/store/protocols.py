@@ -82,6 +82,10 @@ class TurnLog(Protocol):
         """(account, stored projection); None: no such turn."""
         ...
 
+    async def account_of(self, turn_id: str) -> str | None:
+        """The turn's account; None: no such turn."""
+        ...
+
 
 class Turns(TurnLog, Protocol):
     """Turns: created with their first events, claimed under a lease, cancelled, listed."""

@@ -52,6 +52,7 @@ _LAST_SEQS_ANY = select(_TURNS.c.id, _TURNS.c.last_seq).where(
 _LAST_SEQS_IN = select(_TURNS.c.id, _TURNS.c.last_seq).where(_TURNS.c.id.in_(bindparam("ids", expanding=True)))
 _GET_SESSION = select(*_SESSIONS.c).where(_SESSIONS.c.id == bindparam("session_id"))
 _GET_TURN = select(*_TURNS.c).where(_TURNS.c.id == bindparam("turn_id"))
+_ACCOUNT_OF = select(_TURNS.c.account).where(_TURNS.c.id == bindparam("turn_id"))
 _SNAPSHOT = select(_TURNS.c.account, _TURNS.c.snapshot).where(_TURNS.c.id == bindparam("turn_id"))
 _LOG_END = select(_TURNS.c.status, _TURNS.c.last_seq).where(_TURNS.c.id == bindparam("turn_id"))
 _READ_EVENTS = (select(EventRow.seq, EventRow.type, EventRow.data)
@@ -214,6 +215,13 @@ class TurnStore:
         async with self._engine.connect() as conn:
             row = (await conn.execute(_GET_TURN, {"turn_id": turn_id})).first()
         return _turn(row) if row is not None else None
+
+    async def account_of(self, turn_id: str) -> str | None:
+        """The account owning the turn: a stream's owner check reads one short column,
+        not the turn's JSON documents (2,000 tails opening at once decoded 4,000 of them)."""
+        async with self._engine.connect() as conn:
+            account: str | None = (await conn.execute(_ACCOUNT_OF, {"turn_id": turn_id})).scalar_one_or_none()
+        return account
 
     async def snapshot(self, turn_id: str) -> tuple[str, dict[str, Any]] | None:
         """(account, snapshot) of the turn: what reading a response needs, and only that."""
