@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 from ..agent.budget import Paused
 from ..agent.history import turn_messages
@@ -58,7 +59,8 @@ from .writer import EventWriter, GuardedWriter
 log = logging.getLogger("mlagent.runtime")
 
 DENIED = "denied"
-CAS_ATTEMPTS = 4  # re-reads of a turn that moved while it was being ended  # the paused model call was denied: the turn ends cancelled
+CAS_ATTEMPTS = 4  # re-reads of a turn that moved while it was being ended
+SAVE = "session write"  # idempotent writes (the history replaced, a field set): retried while the database is away  # the paused model call was denied: the turn ends cancelled
 
 
 class TurnRunner:
@@ -281,9 +283,9 @@ class TurnRunner:
         else:
             messages = turn_messages(session.messages, request.input, request.instructions,
                                      profile.system_prompt if profile else None)
-            await self.sessions.save_messages(session.id, messages, writer.turn_id)
+            await retrying(partial(self.sessions.save_messages, session.id, messages, writer.turn_id), SAVE)
         if session.pending is not None:
-            await self.sessions.update(session.id, pending=None)
+            await retrying(partial(self.sessions.update, session.id, pending=None), SAVE)
         if resume is not None and resume.batch == "inference" and not resume.approve:
             note = "The user declined to approve further model calls for this request."
             if resume.feedback:
@@ -297,7 +299,7 @@ class TurnRunner:
             meter = SessionMeter(self.usage, self.prices, account=session.account, session_id=session.id,
                                  response_id=writer.turn_id, agent=agent,
                                  default_max_tokens=spec.token_budget if spec else self.settings.thread_token_budget)
-            await writer.emit(CostUpdated(cost=cost_usage(await meter.spend())))
+            await writer.emit(CostUpdated(cost=cost_usage(await retrying(meter.spend, "read of the spend"))))
         else:
             writer.send()  # what is staged (the turn's `in_progress`) goes now
         llm = self.llm_clients.for_caller(self.settings.inference_base_url, llm_key)
@@ -324,7 +326,8 @@ class TurnRunner:
                     await notices.route(step)
                     continue
                 if isinstance(step, Checkpoint):
-                    await asyncio.shield(self.sessions.save_messages(session.id, step.messages, writer.turn_id))
+                    await asyncio.shield(retrying(partial(self.sessions.save_messages, session.id, step.messages,
+                                                          writer.turn_id), SAVE))
                 elif meter is not None and isinstance(step, LlmCalled):
                     step.cost_usd = await asyncio.shield(meter.record_llm(step))
                 elif (meter is not None and isinstance(step, ToolReturned)
