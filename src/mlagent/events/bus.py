@@ -13,8 +13,9 @@ store/notify.py). Where another writer may exist (PostgreSQL) the bus also re-ch
 end of every subscribed log on ONE slow timer (`poll_seconds`): one statement reads the
 last seq of all subscribed responses (at 2,000 tailed responses and 5 s that is one
 query every 5 s, where a timer per response made 400 a second), and a response's
-subscribers are woken only when its log has moved past what the bus has seen. On SQLite (one process) there is no other writer: no timer at all, so idle
-tails cost nothing but their keep-alive ticks.
+subscribers are woken only when its log has moved past what the bus has seen. On SQLite
+(one process) there is no other writer: no timer at all, so idle tails cost nothing but
+their keep-alive ticks.
 """
 
 from __future__ import annotations

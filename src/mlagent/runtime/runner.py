@@ -58,9 +58,9 @@ from .writer import EventWriter, GuardedWriter
 
 log = logging.getLogger("mlagent.runtime")
 
-DENIED = "denied"
+DENIED = "denied"  # the paused model call was denied: the turn ends cancelled
 CAS_ATTEMPTS = 4  # re-reads of a turn that moved while it was being ended
-SAVE = "session write"  # idempotent writes (the history replaced, a field set): retried while the database is away  # the paused model call was denied: the turn ends cancelled
+SAVE = "session write"  # idempotent writes (the history replaced, a field set): retried while the database is away
 
 
 class TurnRunner:
@@ -182,8 +182,7 @@ class TurnRunner:
             writer = GuardedWriter(self.turns, self.bus, turn)
             for event in closing_events(writer.state):
                 writer.add(event)
-            writer.add(_failed(writer.state, "server_error", "The run failed on the server (its database was "
-                               "unavailable); submit it again."))
+            writer.add(_failed(writer.state, "server_error", "The run failed on the server; submit it again."))
             return await writer.commit("failed", lease_owner=None, lease_expires_at=None)
 
         try:

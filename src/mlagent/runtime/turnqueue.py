@@ -138,8 +138,11 @@ class TurnQueue:
 
         try:
             with self._hold(session_id, account, token):  # the slot is given back if this raises
-                # Shielded: a caller that goes away mid-create never leaves a committed turn unstarted.
-                await asyncio.shield(insert_and_start())
+                # Shielded: a caller that goes away mid-create never leaves a committed turn
+                # unstarted (and its outcome is still retrieved, so nothing is logged as lost).
+                inserting = asyncio.ensure_future(insert_and_start())
+                inserting.add_done_callback(lambda t: t.cancelled() or t.exception())
+                await asyncio.shield(inserting)
         except DuplicateIdempotencyKey as dup:  # a concurrent create with this key won
             return response_of(dup.existing)
         if caller.account not in self._accounts_seen:  # one write per account per process
