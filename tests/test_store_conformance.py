@@ -319,6 +319,44 @@ async def test_concurrent_appends_of_many_turns_share_a_transaction_and_fail_alo
     assert await stores.turns.log_end(clash.id) == ("in_progress", 2)
 
 
+async def test_concurrent_creates_share_a_transaction_and_a_taken_key_fails_alone(stores: Stores) -> None:
+    """New turns that arrive together are one transaction (`TurnStore.create`, grouped); a
+    create whose idempotency key is taken answers the winner and writes nothing, the others
+    of its group are written."""
+    account, key = _id("acct"), _id("key")
+    _, winner = await started(stores, key=key, session=new_session(account))
+    commits = 0
+
+    def count(_conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    def create_all(pairs: list[tuple[SessionRecord, TurnRecord]]) -> Any:
+        return asyncio.gather(*(stores.turns.create(s, t, first_events(t)) for s, t in pairs), return_exceptions=True)
+
+    def fresh(taken_at: int | None = None) -> list[tuple[SessionRecord, TurnRecord]]:
+        sessions = [new_session(account) for _ in range(RACERS)]
+        return [(s, new_turn(s, key=key if i == taken_at else None)) for i, s in enumerate(sessions)]
+
+    engine = stores.turns._engine.sync_engine  # type: ignore[attr-defined]
+    event.listen(engine, "commit", count)
+    try:
+        clean = fresh()
+        assert await create_all(clean) == [None] * RACERS
+        assert commits == 1  # not one transaction per create
+        mixed = fresh(taken_at=1)
+        results = await create_all(mixed)
+    finally:
+        event.remove(engine, "commit", count)
+    assert isinstance(results[1], DuplicateIdempotencyKey) and results[1].existing == winner
+    assert results[:1] + results[2:] == [None] * (RACERS - 1)
+    assert await stores.turns.get(mixed[1][1].id) is None and await stores.sessions.get(mixed[1][0].id) is None
+    for s, t in clean + mixed[:1] + mixed[2:]:
+        assert await stores.turns.get(t.id) == t
+        assert (await stores.sessions.get(s.id)) == s
+        assert [e.seq for e in await stores.turns.read(t.id)] == [0, 1]
+
+
 async def test_append_only_if_is_a_compare_and_set(stores: Stores) -> None:
     _, turn = await started(stores)
 

@@ -104,6 +104,17 @@ class Settings(BaseSettings):
     max_input_total_chars: int = 400_000  # all of a turn's input: text plus any other field
     max_content_field_chars: int = 2_000  # a content part's non-text field (ids, urls), serialised
 
+    # PostgreSQL's connection pool per process (docs/operating.md, "Database connections"):
+    # connections kept open, more opened under load, how long a statement waits for one
+    # (then a request answers 503 with Retry-After), the age at which one is replaced, and
+    # whether each checkout first pings the server (a round trip each; off: a dropped
+    # connection fails one statement, which is retried or answered 503).
+    db_pool_size: int = Field(20, ge=1)
+    db_max_overflow: int = Field(10, ge=0)
+    db_pool_timeout_seconds: float = Field(30.0, gt=0)
+    db_pool_recycle_seconds: float = 1800.0
+    db_pool_pre_ping: bool = False
+
     # Runtime tuning.
     worker_concurrency: int = 16
     lease_seconds: float = 30.0

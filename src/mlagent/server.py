@@ -53,7 +53,7 @@ from .runtime.turnqueue import TurnQueue
 from .runtime.workspaces import WorkspaceSweeper
 from .services import Services
 from .store.approvals import ApprovalStore
-from .store.db import make_engine, migrate, sessionmaker
+from .store.db import PoolSettings, make_engine, migrate, sessionmaker
 from .store.finetune import FineTuneStore
 from .store.notify import EventNotifier, PgListener
 from .store.pauses import PauseStore
@@ -173,16 +173,18 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
         tracing.setup()  # only when OTEL_EXPORTER_OTLP_ENDPOINT is set
         url = settings.resolved_database_url
         await migrate(url)
-        engine = make_engine(url)
+        engine = make_engine(url, PoolSettings(settings.db_pool_size, settings.db_max_overflow,
+                                               settings.db_pool_timeout_seconds, settings.db_pool_recycle_seconds,
+                                               settings.db_pool_pre_ping))
         sm = sessionmaker(engine)
         notify = settings.pg_notify and not url.startswith("sqlite")
         origin = new_id("proc")  # this process, in NOTIFY payloads: its own need no wake-up
         turns = TurnStore(sm, EventNotifier(origin) if notify else None)
         sessions, accounts = SessionStore(sm), AccountStore(sm)
-        # A tail's safety re-read of the log (one timer per response): only where another
+        # The tails' safety re-read of their logs (one timer, one statement): only where another
         # process may write it; on SQLite every write passes this process's bus.
         tail_poll = None if url.startswith("sqlite") else settings.tail_poll_seconds or (5.0 if notify else 1.0)
-        bus = EventBus(turns.last_seq, tail_poll)
+        bus = EventBus(turns.last_seqs, tail_poll)
         # Finished responses' bytes, kept while every delete is heard: always on SQLite (one
         # process), on PostgreSQL only while the listener hears the deletes' NOTIFY.
         finished = (FinishedResponses() if url.startswith("sqlite")

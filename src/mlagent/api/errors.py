@@ -14,10 +14,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..auth.identity import AuthError
 from ..errors import ServiceError
+from ..store.transient import RETRY_AFTER_SECONDS, is_transient
 
 log = logging.getLogger("mlagent.api")
 
@@ -172,6 +174,21 @@ def install(app: FastAPI) -> None:
             message = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}."
         response = error_response(request, status, code, message, retryable=status >= 500)
         response.headers.update(headers)
+        return response
+
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        """A database that cannot serve the request now (a full pool, a lost connection)
+        is a 503 the client retries after Retry-After: the failing transaction rolled back
+        (only a connection lost during its COMMIT leaves that unknown, which a retry with the
+        same Idempotency-Key settles). Any other database error is the server's fault."""
+        if not is_transient(exc):
+            return await _crash(request, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        response = error_response(request, 503, "database_unavailable", "The server's database is busy or "
+                                  "unreachable; retry after the Retry-After delay.")
+        response.headers["Retry-After"] = str(math.ceil(RETRY_AFTER_SECONDS))
         return response
 
     @app.exception_handler(Exception)

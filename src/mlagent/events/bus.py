@@ -10,11 +10,12 @@ duplicate an event.
 
 Events written by another process arrive as a `wake` (PostgreSQL NOTIFY,
 store/notify.py). Where another writer may exist (PostgreSQL) the bus also re-checks the
-end of each subscribed log on one slow timer per response (`poll_seconds`), not one per
-subscriber, and wakes that response's subscribers only when the log has moved past what
-it has seen. On SQLite (one process) there is no other writer: no timer at all, so idle
-tails cost nothing but their keep-alive comments, which one shared clock paces
-(events/keepalive.py).
+end of every subscribed log on ONE slow timer (`poll_seconds`): one statement reads the
+last seq of all subscribed responses (at 2,000 tailed responses and 5 s that is one
+query every 5 s, where a timer per response made 400 a second), and a response's
+subscribers are woken only when its log has moved past what the bus has seen. On SQLite
+(one process) there is no other writer: no timer at all, so idle tails cost nothing but
+their keep-alive comments, which one shared clock paces (events/keepalive.py).
 """
 
 from __future__ import annotations
@@ -91,23 +92,25 @@ class Subscription:
         self.close()
 
 
+LogEnds = Callable[[Sequence[str]], Awaitable[dict[str, int]]]
+
+
 class EventBus:
-    def __init__(self, log_end: Callable[[str], Awaitable[int | None]] | None = None,
-                 poll_seconds: float | None = None) -> None:
-        """`log_end(response_id)` (the log's last seq) and `poll_seconds` turn on the shared
-        safety re-read: only where another process may write the log."""
+    def __init__(self, log_ends: LogEnds | None = None, poll_seconds: float | None = None) -> None:
+        """`log_ends(response_ids)` (each existing log's last seq) and `poll_seconds` turn on
+        the shared safety re-read: only where another process may write the log."""
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
         self._recent: dict[str, deque[StoredEvent]] = {}
         self._seen: dict[str, int] = {}  # the last seq known here, per subscribed response
-        self._log_end = log_end
-        self._poll = poll_seconds if log_end is not None else None
-        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._log_ends = log_ends
+        self._poll = poll_seconds if log_ends is not None else None
+        self._poller: asyncio.Task[None] | None = None  # runs while anything is subscribed
 
     def subscribe(self, response_id: str) -> Subscription:
         sub = Subscription(self, response_id)
         self._subs[response_id].add(sub)
-        if self._poll and response_id not in self._timers:
-            self._timers[response_id] = asyncio.create_task(self._recheck(response_id), name=f"tail-poll:{response_id}")
+        if self._poll and self._poller is None:
+            self._poller = asyncio.create_task(self._recheck(), name="tail-poll")
         return sub
 
     def publish(self, response_id: str, events: Sequence[StoredEvent] = ()) -> None:
@@ -155,18 +158,26 @@ class EventBus:
         newer = min(buf[-1].seq - after, size)  # contiguous seqs: the newest `newer` items
         return [buf[i] for i in range(size - newer, size)] if newer > 0 else []
 
-    async def _recheck(self, response_id: str) -> None:
-        """The shared safety re-read of one response's log end while it has subscribers."""
-        assert self._log_end is not None and self._poll
-        while response_id in self._subs:
+    async def _recheck(self) -> None:
+        """The shared safety re-read: every `poll_seconds`, the log ends of all subscribed
+        responses in one statement. Stops when nothing is subscribed (`subscribe` starts it
+        again); the check and the stop are one step, so no subscription is left unwatched."""
+        assert self._log_ends is not None and self._poll
+        while True:
             await asyncio.sleep(self._poll)
+            ids = list(self._subs)
+            if not ids:
+                self._poller = None
+                return
             try:
-                end = await self._log_end(response_id)
+                ends = await self._log_ends(ids)
             except Exception as exc:  # noqa: BLE001 - the database is away: try again next round
-                log.warning("tail re-read of %s failed: %s", response_id, type(exc).__name__)
+                log.warning("tail re-read of %d responses failed: %s", len(ids), type(exc).__name__)
                 continue
-            if end is None or end > self._seen.get(response_id, -1):
-                self.wake(response_id, end)
+            for response_id in ids:
+                end = ends.get(response_id)  # None: the response is gone (its readers learn that)
+                if response_id in self._subs and (end is None or end > self._seen.get(response_id, -1)):
+                    self.wake(response_id, end)
 
     def _remove(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.response_id)
@@ -176,17 +187,14 @@ class EventBus:
                 del self._subs[sub.response_id]
                 self._recent.pop(sub.response_id, None)
                 self._seen.pop(sub.response_id, None)
-                timer = self._timers.pop(sub.response_id, None)
-                if timer is not None:
-                    timer.cancel()
 
     async def close(self) -> None:
-        """Stop the re-read timers (at shutdown)."""
-        timers, self._timers = list(self._timers.values()), {}
-        for timer in timers:
-            timer.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.gather(*timers, return_exceptions=True)
+        """Stop the re-read timer (at shutdown)."""
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(poller, return_exceptions=True)
 
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._subs.values())

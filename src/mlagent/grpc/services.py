@@ -23,6 +23,7 @@ from ..errors import ServiceError
 from ..finetune.models import ComputeConfig, CreateFineTuningJob, FineTuningJobOut
 from ..observability.context import bind_caller, bind_request_id
 from ..services import Services
+from ..store.transient import is_transient
 from ..tasks.catalogue import ModelDetail
 from ..tasks.models import TaskRequest
 from . import agent_runtime_pb2 as pb, agent_runtime_pb2_grpc as pb_grpc
@@ -111,7 +112,11 @@ def rpc(fn=None, *, bearer: bool = False):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _validation_message(exc))
         except grpc.aio.AbortError:
             raise
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):  # a full pool or a lost connection: retryable, as the HTTP 503
+                log.warning("database unavailable in %s: %s", fn.__name__, type(exc).__name__)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "The server's database is busy or unreachable; "
+                                    "retry shortly.")
             log.exception("unhandled error in %s", fn.__name__)
             await context.abort(grpc.StatusCode.INTERNAL, "The server failed to handle this request.")
 

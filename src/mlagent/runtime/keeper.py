@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 from ..events.bus import EventBus
 from ..store.protocols import Turns
+from ..store.transient import retrying
 from .live import LiveSessions
 from .runner import TurnRunner, mark_interrupted
 from .workspaces import WorkspaceSweeper
@@ -42,7 +44,9 @@ class Keeper:
         self.interval = max(0.2, min(lease_seconds / 3, idle_seconds / 4, 10.0))
 
     async def tick(self) -> None:
-        cancelled = await self.turns.renew_many(self.runner.held(), self.runner.owner, self.lease_seconds)
+        # Retried while the database is busy: a lapsed lease would end a running turn.
+        cancelled = await retrying(partial(self.turns.renew_many, self.runner.held(), self.runner.owner,
+                                           self.lease_seconds), "lease renewal", attempts=4)
         for turn_id in cancelled:
             self.runner.cancel_local(turn_id)
         self.live.evict_idle(self.idle_seconds)

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 from ..agent.budget import Paused
 from ..agent.history import turn_messages
@@ -40,6 +41,7 @@ from ..observability import turns as observed
 from ..organism.roster import AgentRoster
 from ..store.protocols import Sessions, Turns
 from ..store.records import SessionRecord, TurnRecord
+from ..store.transient import retrying
 from ..store.usage import UsageStore
 from ..usage.meter import SessionMeter, cost_usage
 from ..usage.prices import PriceTable
@@ -57,6 +59,8 @@ from .writer import EventWriter, GuardedWriter
 log = logging.getLogger("mlagent.runtime")
 
 DENIED = "denied"  # the paused model call was denied: the turn ends cancelled
+CAS_ATTEMPTS = 4  # re-reads of a turn that moved while it was being ended
+SAVE = "session write"  # idempotent writes (the history replaced, a field set): retried while the database is away
 
 
 class TurnRunner:
@@ -150,15 +154,43 @@ class TurnRunner:
 
     # -- one turn -----------------------------------------------------------------
     async def _admitted(self, turn_id: str, agent: str | None = None) -> None:
-        """Hold the turn while its agent is paused or the server stops, then run it."""
-        if self.agents is None:
-            return await self._run(turn_id)
-        if agent is None:
+        """Hold the turn while its agent is paused or the server stops, then run it. A
+        failure nothing below handled (the database stayed away past every retry) ends
+        the turn `failed` here, so no task dies with its turn left queued or running."""
+        try:
+            if self.agents is None:
+                return await self._run(turn_id)
+            if agent is None:
+                turn = await retrying(lambda: self.turns.get(turn_id), f"read of turn {turn_id}")
+                agent = await self._agent_of(turn) if turn is not None else "ml-agent"
+            await self.agents.admit(agent, turn_id)
+            with self.agents.turn(agent, turn_id):
+                await self._run(turn_id)
+        except Exception:
+            log.exception("turn %s crashed outside its run; ending it failed", turn_id)
+            await self._end_failed(turn_id)
+
+    async def _end_failed(self, turn_id: str) -> None:
+        """End a turn this process holds (queued or running) `failed`, from what the
+        database says it is: a compare-and-set append of its open items' closing events and
+        `response.failed`, retried while the database is away. Its streams see the end. If
+        the database never answers, the lease lapses and the keeper ends it (server_restart)."""
+        async def attempt() -> bool:
             turn = await self.turns.get(turn_id)
-            agent = await self._agent_of(turn) if turn is not None else "ml-agent"
-        await self.agents.admit(agent, turn_id)
-        with self.agents.turn(agent, turn_id):
-            await self._run(turn_id)
+            if turn is None or turn.status not in ("queued", "in_progress") or turn.lease_owner != self.owner:
+                return True  # ended meanwhile, or not ours
+            writer = GuardedWriter(self.turns, self.bus, turn)
+            for event in closing_events(writer.state):
+                writer.add(event)
+            writer.add(_failed(writer.state, "server_error", "The run failed on the server; submit it again."))
+            return await writer.commit("failed", lease_owner=None, lease_expires_at=None)
+
+        try:
+            for _ in range(CAS_ATTEMPTS):  # False: the turn moved between the read and the append
+                if await retrying(attempt, f"failing turn {turn_id}", attempts=8):
+                    return
+        except Exception:
+            log.exception("turn %s could not be ended; its lease will lapse", turn_id)
 
     async def _agent_of(self, turn: TurnRecord) -> str:
         return StoredRequest.load(turn.request).agent or (await self.sessions.require(turn.session_id)).agent
@@ -169,10 +201,10 @@ class TurnRunner:
                 return  # ended by a cancel while it waited for a slot
             self._claiming.add(turn_id)
             try:
-                turn = await self.turns.claim(turn_id, self.owner, self.settings.lease_seconds)
-                if turn is None:
+                claimed = await self._claim(turn_id)
+                if claimed is None:
                     return  # cancelled while queued, or claimed elsewhere
-                session = await self.sessions.require(turn.session_id)
+                turn, session = claimed
             finally:
                 self._claiming.discard(turn_id)
             writer = reopen(self.turns, self.bus, turn)
@@ -208,11 +240,31 @@ class TurnRunner:
                 await writer.emit(_failed(writer.state, exc.code, exc.message))
             except Exception:
                 log.exception("turn %s crashed", turn_id)
+                if writer.broken:  # its log cannot be continued from memory: end it from the database
+                    await self._end_failed(turn_id)
+                    return
                 await emitter.interrupt()
                 await writer.emit(_failed(writer.state, "server_error", "The run failed on the server."))
-            finally:
-                if not await writer.close(lease_owner=None, lease_expires_at=None):
+            finally:  # a broken writer raises here: `_admitted` ends the turn from the database
+                if not writer.broken and not await writer.close(lease_owner=None, lease_expires_at=None):
                     await self.turns.release(turn_id)
+
+    async def _claim(self, turn_id: str) -> tuple[TurnRecord, SessionRecord] | None:
+        """Claim the turn with its session, retried while the database is away; a retry
+        after a commit whose answer was lost finds the turn already claimed by this process."""
+        tries = 0
+
+        async def attempt() -> tuple[TurnRecord, SessionRecord] | None:
+            nonlocal tries
+            tries += 1
+            claimed = await self.turns.claim_with_session(turn_id, self.owner, self.settings.lease_seconds)
+            if claimed is None and tries > 1:
+                turn = await self.turns.get(turn_id)
+                if turn is not None and turn.status == "in_progress" and turn.lease_owner == self.owner:
+                    return turn, await self.sessions.require(turn.session_id)
+            return claimed
+
+        return await retrying(attempt, f"claim of turn {turn_id}")
 
     async def _drive(
         self, request: StoredRequest, session: SessionRecord, writer: EventWriter, emitter: TurnEmitter
@@ -230,9 +282,9 @@ class TurnRunner:
         else:
             messages = turn_messages(session.messages, request.input, request.instructions,
                                      profile.system_prompt if profile else None)
-            await self.sessions.save_messages(session.id, messages, writer.turn_id)
+            await retrying(partial(self.sessions.save_messages, session.id, messages, writer.turn_id), SAVE)
         if session.pending is not None:
-            await self.sessions.update(session.id, pending=None)
+            await retrying(partial(self.sessions.update, session.id, pending=None), SAVE)
         if resume is not None and resume.batch == "inference" and not resume.approve:
             note = "The user declined to approve further model calls for this request."
             if resume.feedback:
@@ -246,7 +298,7 @@ class TurnRunner:
             meter = SessionMeter(self.usage, self.prices, account=session.account, session_id=session.id,
                                  response_id=writer.turn_id, agent=agent,
                                  default_max_tokens=spec.token_budget if spec else self.settings.thread_token_budget)
-            await writer.emit(CostUpdated(cost=cost_usage(await meter.spend())))
+            await writer.emit(CostUpdated(cost=cost_usage(await retrying(meter.spend, "read of the spend"))))
         else:
             writer.send()  # what is staged (the turn's `in_progress`) goes now
         llm = self.llm_clients.for_caller(self.settings.inference_base_url, llm_key)
@@ -273,7 +325,8 @@ class TurnRunner:
                     await notices.route(step)
                     continue
                 if isinstance(step, Checkpoint):
-                    await asyncio.shield(self.sessions.save_messages(session.id, step.messages, writer.turn_id))
+                    await asyncio.shield(retrying(partial(self.sessions.save_messages, session.id, step.messages,
+                                                          writer.turn_id), SAVE))
                 elif meter is not None and isinstance(step, LlmCalled):
                     step.cost_usd = await asyncio.shield(meter.record_llm(step))
                 elif (meter is not None and isinstance(step, ToolReturned)

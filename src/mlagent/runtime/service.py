@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any, Literal
 
 from ..agent.history import content_text, turn_messages
@@ -27,6 +28,7 @@ from ..events.types import (
 )
 from ..store.protocols import SessionBusy, SessionClosed, Sessions, Turns
 from ..store.records import SessionRecord, TurnRecord, paused_on_approval
+from ..store.transient import STREAM_READ_ATTEMPTS, retrying
 from .finished import FinishedResponses
 from .items import input_items, page
 from .live import LiveSessions
@@ -205,7 +207,9 @@ class ResponsesService:
         return kept[1]
 
     async def check_owner(self, identity: Identity, response_id: str) -> None:
-        await self._owned_turn(identity, response_id)
+        account = await self.turns.account_of(response_id)
+        if account is None or (account != identity.account and not identity.is_operator):
+            raise not_found("response", response_id)
 
     async def wait(self, response_id: str, timeout: float) -> ResponseObject:
         """Wait until the response is terminal or paused, or `timeout` passes. Reads where
@@ -240,9 +244,11 @@ class ResponsesService:
         with self.bus.subscribe(response_id) as sub, self.keepalive.watch(sub):
             source = "log"  # where the next batch comes from: "log", "memory", or nothing new
             while True:
-                if source == "log":
-                    batch = await self.turns.read(response_id, after, limit=REPLAY_PAGE)
-                    if not batch and await self._log_finished(response_id, after):
+                if source == "log":  # reads are retried while the database is away: the stream stays open
+                    batch = await retrying(partial(self.turns.read, response_id, after, limit=REPLAY_PAGE),
+                                           f"log read of {response_id}", STREAM_READ_ATTEMPTS)
+                    if not batch and await retrying(partial(self._log_finished, response_id, after),
+                                                    f"log end of {response_id}", STREAM_READ_ATTEMPTS):
                         return  # resumed at (or past) the end of a finished log
                 elif source == "memory":
                     news = self.bus.recent(response_id, after)
@@ -260,7 +266,8 @@ class ResponsesService:
                     yield batch
                     sub.sent()
                     after = batch[-1].seq
-                    if batch[-1].type in PAUSE_EVENT_TYPES and not await self.turns.read(response_id, after, limit=1):
+                    if batch[-1].type in PAUSE_EVENT_TYPES and not await retrying(
+                            partial(self.turns.read, response_id, after, limit=1), f"log read of {response_id}", STREAM_READ_ATTEMPTS):
                         return
                     if source == "log" and len(batch) == REPLAY_PAGE:
                         continue  # the next page

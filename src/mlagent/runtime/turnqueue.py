@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -30,10 +31,13 @@ from ..events.response import ResponseObject
 from ..events.types import ResponseCreated, ResponseQueued
 from ..store.protocols import Accounts, DuplicateIdempotencyKey, TurnLog, Turns
 from ..store.records import SessionRecord, TurnRecord
+from ..store.transient import is_transient
 from .ids import new_id
 from .live import LimitReached, LiveSession, LiveSessions
 from .stored import StoredRequest
 from .writer import EventWriter, GuardedWriter
+
+log = logging.getLogger("mlagent.runtime")
 
 
 @dataclass(frozen=True)
@@ -124,19 +128,31 @@ class TurnQueue:
                     lease_owner=self.owner, lease_expires_at=now + self.settings.lease_seconds,
                     idempotency_key=idempotency_key, created_at=now, updated_at=now, agent=request.agent)
         rows = [(e.sequence_number, e.type, e.model_dump_json()) for e in first]
+        async def insert_and_start() -> None:
+            if row is not None:
+                await self.turns.create(row, turn, rows)
+            else:  # the idle check and the insert are one transaction
+                extra = {"max_cost_usd": max_cost_usd} if max_cost_usd is not None else {}
+                await self.turns.create_followup(session_id, turn, rows, **extra)
+            self.worker.start(turn_id, session_id, request.agent or session.agent)
+
         try:
             with self._hold(session_id, account, token):  # the slot is given back if this raises
-                if row is not None:
-                    await self.turns.create(row, turn, rows)
-                else:  # the idle check and the insert are one transaction
-                    extra = {"max_cost_usd": max_cost_usd} if max_cost_usd is not None else {}
-                    await self.turns.create_followup(session_id, turn, rows, **extra)
-                self.worker.start(turn_id, session_id, request.agent or session.agent)
+                # Shielded: a caller that goes away mid-create never leaves a committed turn
+                # unstarted (and its outcome is still retrieved, so nothing is logged as lost).
+                inserting = asyncio.ensure_future(insert_and_start())
+                inserting.add_done_callback(lambda t: t.cancelled() or t.exception())
+                await asyncio.shield(inserting)
         except DuplicateIdempotencyKey as dup:  # a concurrent create with this key won
             return response_of(dup.existing)
         if caller.account not in self._accounts_seen:  # one write per account per process
-            await self.accounts.seen(caller.account, caller.kind)
-            self._accounts_seen.add(caller.account)
+            try:
+                await self.accounts.seen(caller.account, caller.kind)
+                self._accounts_seen.add(caller.account)
+            except Exception as exc:  # the turn is created and running: the next create records the account
+                if not is_transient(exc):
+                    raise
+                log.warning("recording account %s failed: %s", caller.account, type(exc).__name__)
         return snapshot
 
     # -- reopen -------------------------------------------------------------------

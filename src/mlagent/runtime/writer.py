@@ -12,6 +12,7 @@ reading the model meanwhile; `flush`/`close` wait for everything emitted so far.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from ..events.bus import EventBus
@@ -21,6 +22,7 @@ from ..events.types import Event, ForwardedEvent, StoredEvent
 from ..observability.turns import observe
 from ..store.protocols import TurnLog
 from ..store.records import TurnRecord
+from ..store.transient import retrying
 
 # Past this many queued events `emit` waits for the commit in flight (back-pressure).
 MAX_BATCH = 512
@@ -74,13 +76,19 @@ class EventWriter:
             batch, self._pending = self._pending, []
             snapshot, status = self.state.model_dump(mode="json"), self.state.status
             values, self._closing = self._closing or {}, None  # `close`'s columns ride on its last batch
-            try:
-                await self._store.append(self.turn_id, batch, snapshot, status, **values)
+            try:  # a full pool or a dropped connection wrote nothing: the same batch again
+                await retrying(partial(self._store.append, self.turn_id, batch, snapshot, status, **values),
+                               f"append to {self.turn_id}")
                 self._closed_with = values or self._closed_with
             except BaseException as exc:  # noqa: BLE001 - kept for `emit`/`flush` to raise
                 self._error = exc
                 return
             self._bus.publish(self.turn_id, [StoredEvent(*row) for row in batch])
+
+    @property
+    def broken(self) -> bool:
+        """A commit failed for good: nothing more is written through this writer."""
+        return self._error is not None
 
     async def flush(self) -> None:
         """Wait until every event emitted so far is committed (or raise why not)."""

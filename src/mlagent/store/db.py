@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -32,7 +33,18 @@ SCHEMA_HEAD = "0008_finetune_keys"
 changes it."""
 
 
-def make_engine(url: str) -> AsyncEngine:
+@dataclass(frozen=True)
+class PoolSettings:
+    """PostgreSQL's connection pool (docs/operating.md, "Database connections")."""
+
+    size: int = 20  # kept open: a burst does not open and close overflow connections
+    max_overflow: int = 10  # opened beyond `size` under load, closed when returned
+    timeout: float = 30.0  # the longest a statement waits for a connection; then a 503 or a retry
+    recycle: float = 1800.0  # a connection older than this is replaced on checkout (-1: never)
+    pre_ping: bool = False  # a round trip per checkout; a dead connection is handled when used instead
+
+
+def make_engine(url: str, pool: PoolSettings | None = None) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -51,7 +63,13 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping by default: it cost a round trip on every checkout (bench/pg_pool.py). A
+    # connection the server dropped fails its statement instead; SQLAlchemy then discards
+    # every pooled connection older than it, and that one failure is a passing one
+    # (store/transient.py): retried by the worker and the streams, a 503 for a request.
+    pool = pool or PoolSettings()
+    return create_async_engine(url, pool_size=pool.size, max_overflow=pool.max_overflow, pool_timeout=pool.timeout,
+                               pool_recycle=pool.recycle, pool_pre_ping=pool.pre_ping)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -12,7 +12,9 @@ as ONE transaction, then whatever queued meanwhile, and so on. Every caller lear
 outcome only after that transaction committed (so a published event is still durable).
 
 A transaction that fails as a whole is retried one append at a time, each in its own
-transaction, so one turn's bad batch fails only that turn.
+transaction, so one turn's bad batch fails only that turn; one that failed for a passing
+reason (a full pool, a lost connection: store/transient.py) fails every caller at once,
+and each caller's writer retries its own batch.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .protocols import EventRows
+from .transient import is_transient
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,23 +40,25 @@ class Append:
     status: str
 
 
-class GroupAppender:
-    """`write_many(appends)` writes appends of distinct turns in one transaction and returns,
-    per append, whether its turn was still there; `write_one(append)` writes one alone."""
+class GroupAppender(Generic[T]):
+    """`write_many(items)` writes items (appends of distinct turns, or new turns) in one
+    transaction and returns, per item, whether it was written (an append: whether its turn
+    was still there); `write_one(item)` writes one alone, and may raise for that item only."""
 
-    def __init__(self, write_many: Callable[[Sequence[Append]], Awaitable[list[bool]]],
-                 write_one: Callable[[Append], Awaitable[bool]]) -> None:
+    def __init__(self, write_many: Callable[[Sequence[T]], Awaitable[list[bool]]],
+                 write_one: Callable[[T], Awaitable[bool]], name: str = "events:group-commit") -> None:
         self._write_many = write_many
         self._write_one = write_one
-        self._queue: list[tuple[Append, asyncio.Future[bool]]] = []
+        self._name = name
+        self._queue: list[tuple[T, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def append(self, item: Append) -> bool:
+    async def append(self, item: T) -> bool:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._writer is None or self._writer.done():
             # Its own task: a caller that is cancelled never cuts a shared transaction short.
-            self._writer = asyncio.create_task(self._drain(), name="events:group-commit")
+            self._writer = asyncio.create_task(self._drain(), name=self._name)
         return await future
 
     async def _drain(self) -> None:
@@ -60,8 +67,9 @@ class GroupAppender:
             try:
                 outcomes = await self._write_many([item for item, _ in batch])
             except Exception as exc:  # noqa: BLE001 - each caller gets its own outcome
-                if len(batch) == 1:
-                    _fail(batch[0][1], exc)
+                if len(batch) == 1 or is_transient(exc):  # a full pool fails each alone too: callers retry
+                    for _, future in batch:
+                        _fail(future, exc)
                 else:  # which append broke it? each alone: only that turn fails
                     for item, future in batch:
                         await self._settle_alone(item, future)
@@ -75,7 +83,7 @@ class GroupAppender:
                 if not future.done():
                     future.set_result(ok)
 
-    async def _settle_alone(self, item: Append, future: asyncio.Future[bool]) -> None:
+    async def _settle_alone(self, item: T, future: asyncio.Future[bool]) -> None:
         try:
             ok = await self._write_one(item)
         except Exception as exc:  # noqa: BLE001 - handed to the caller, whose turn then fails

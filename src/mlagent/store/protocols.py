@@ -74,8 +74,16 @@ class TurnLog(Protocol):
         """(status, last sequence number); None: no such turn."""
         ...
 
+    async def last_seqs(self, turn_ids: Sequence[str]) -> dict[str, int]:
+        """The last sequence number of each of these turns that exists, in one read."""
+        ...
+
     async def snapshot(self, turn_id: str) -> tuple[str, dict[str, Any]] | None:
         """(account, stored projection); None: no such turn."""
+        ...
+
+    async def account_of(self, turn_id: str) -> str | None:
+        """The turn's account; None: no such turn."""
         ...
 
 
@@ -113,6 +121,11 @@ class Turns(TurnLog, Protocol):
 
     async def claim(self, turn_id: str, owner: str, lease_seconds: float) -> TurnRecord | None:
         """Queued → in progress for `owner`; None when it was not queued (one winner)."""
+        ...
+
+    async def claim_with_session(self, turn_id: str, owner: str,
+                                 lease_seconds: float) -> tuple[TurnRecord, SessionRecord] | None:
+        """`claim` and the turn's session, read in the same transaction."""
         ...
 
     async def release(self, turn_id: str) -> None:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ARRAY, Row, Select, String, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
@@ -44,7 +44,15 @@ _BY_KEY = select(*_TURNS.c).where(_TURNS.c.account == bindparam("account"), _TUR
 _LOCK_SESSION = select(_SESSIONS.c.closed).where(_SESSIONS.c.id == bindparam("session_id")).with_for_update()
 _UNFINISHED = select(*_TURNS.c).where(_TURNS.c.session_id == bindparam("session_id"),
                                       _TURNS.c.status.in_((*ACTIVE, PAUSED)))
+# Many turns' log ends: one array parameter on PostgreSQL (one prepared statement whatever
+# the count), an expanding IN elsewhere.
+IDS_PER_STATEMENT = 5000
+_LAST_SEQS_ANY = select(_TURNS.c.id, _TURNS.c.last_seq).where(
+    _TURNS.c.id == func.any(bindparam("ids", type_=ARRAY(String))))
+_LAST_SEQS_IN = select(_TURNS.c.id, _TURNS.c.last_seq).where(_TURNS.c.id.in_(bindparam("ids", expanding=True)))
+_GET_SESSION = select(*_SESSIONS.c).where(_SESSIONS.c.id == bindparam("session_id"))
 _GET_TURN = select(*_TURNS.c).where(_TURNS.c.id == bindparam("turn_id"))
+_ACCOUNT_OF = select(_TURNS.c.account).where(_TURNS.c.id == bindparam("turn_id"))
 _SNAPSHOT = select(_TURNS.c.account, _TURNS.c.snapshot).where(_TURNS.c.id == bindparam("turn_id"))
 _LOG_END = select(_TURNS.c.status, _TURNS.c.last_seq).where(_TURNS.c.id == bindparam("turn_id"))
 _READ_EVENTS = (select(EventRow.seq, EventRow.type, EventRow.data)
@@ -82,6 +90,15 @@ class _KeyTaken(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class _NewTurn:
+    """A create waiting for the next grouped transaction."""
+
+    session: SessionRecord | None
+    turn: TurnRecord
+    first_events: EventRows
+
+
 def _event_rows(turn_id: str, events: Sequence[tuple[int, str, str]], now: float | None = None) -> list[dict[str, Any]]:
     now = time.time() if now is None else now
     return [{"response_id": turn_id, "seq": seq, "type": type_, "data": data, "created_at": now}
@@ -117,13 +134,35 @@ class TurnStore:
         self._reads = (self._engine.execution_options(isolation_level="AUTOCOMMIT")
                        if self._announce_deletes else self._engine)
         self._group = GroupAppender(self._append_many, self._append_alone)
+        # New turns that arrive while one create is being written go together in the next
+        # transaction (a burst of 2,000 creates is a few dozen transactions, not 2,000 checkouts).
+        self._creates = GroupAppender(self._create_many, self._create_alone, name="turns:group-create")
 
     async def create(self, session: SessionRecord | None, turn: TurnRecord, first_events: EventRows) -> None:
-        """Insert a new session (when given), the turn and its first events atomically.
+        """Insert a new session (when given), the turn and its first events atomically,
+        grouped with concurrent creates in one transaction. If that shared transaction fails,
+        each create is written alone, so only the one at fault fails.
 
         Raises `DuplicateIdempotencyKey` with the winner when a concurrent create with the
         same key committed first (the unique constraint decides; PostgreSQL makes the loser
         wait for the winner's commit, so the winner is readable here)."""
+        await self._creates.append(_NewTurn(session, turn, first_events))
+
+    async def _create_many(self, items: Sequence[_NewTurn]) -> list[bool]:
+        if len(items) == 1:
+            return [await self._create_alone(items[0])]
+        async with self._engine.begin() as conn:
+            sessions = [_columns(i.session, _SESSION_KEYS) for i in items if i.session is not None]
+            if sessions:
+                await conn.execute(_INSERT_SESSION, sessions)
+            await conn.execute(_INSERT_TURN, [_columns(i.turn, _TURN_KEYS) for i in items])
+            events = [row for i in items for row in _event_rows(i.turn.id, i.first_events)]
+            if events:
+                await conn.execute(_INSERT_EVENTS, events)
+        return [True] * len(items)
+
+    async def _create_alone(self, item: _NewTurn) -> bool:
+        session, turn, first_events = item.session, item.turn, item.first_events
         account, key = turn.account, turn.idempotency_key
         try:
             async with self._engine.begin() as conn:
@@ -135,6 +174,7 @@ class TurnStore:
             if existing is None:
                 raise
             raise DuplicateIdempotencyKey(existing) from None
+        return True
 
     async def create_followup(self, session_id: str, turn: TurnRecord, first_events: EventRows,
                               **session_values: Any) -> None:
@@ -183,6 +223,13 @@ class TurnStore:
         async with self._reads.connect() as conn:
             row = (await conn.execute(_GET_TURN, {"turn_id": turn_id})).first()
         return _turn(row) if row is not None else None
+
+    async def account_of(self, turn_id: str) -> str | None:
+        """The account owning the turn: a stream's owner check reads one short column,
+        not the turn's JSON documents (2,000 tails opening at once decoded 4,000 of them)."""
+        async with self._engine.connect() as conn:
+            account: str | None = (await conn.execute(_ACCOUNT_OF, {"turn_id": turn_id})).scalar_one_or_none()
+        return account
 
     async def snapshot(self, turn_id: str) -> tuple[str, dict[str, Any]] | None:
         """(account, snapshot) of the turn: what reading a response needs, and only that."""
@@ -288,10 +335,17 @@ class TurnStore:
             row = (await conn.execute(_LOG_END, {"turn_id": turn_id})).first()
         return (row[0], row[1]) if row is not None else None
 
-    async def last_seq(self, turn_id: str) -> int | None:
-        """The last sequence number of the turn's log (None: no such turn)."""
-        end = await self.log_end(turn_id)
-        return end[1] if end is not None else None
+    async def last_seqs(self, turn_ids: Sequence[str]) -> dict[str, int]:
+        """The last seq of each existing turn's log among `turn_ids`, in one checkout and
+        one statement per `IDS_PER_STATEMENT` (the tails' shared re-read, events/bus.py)."""
+        ends: dict[str, int] = {}
+        pg = self._engine.dialect.name == "postgresql"
+        async with self._engine.connect() as conn:
+            for i in range(0, len(turn_ids), IDS_PER_STATEMENT):
+                chunk = list(turn_ids[i:i + IDS_PER_STATEMENT])
+                stmt, params = (_LAST_SEQS_ANY, {"ids": chunk}) if pg else (_LAST_SEQS_IN, {"ids": chunk})
+                ends.update((row[0], row[1]) for row in await conn.execute(stmt, params))
+        return ends
 
     async def read(self, turn_id: str, after_seq: int = -1, limit: int = 1000) -> list[StoredEvent]:
         async with self._reads.connect() as conn:
@@ -307,6 +361,20 @@ class TurnStore:
             row = (await conn.execute(_CLAIM, {"turn_id": turn_id, "owner": owner, "expires": now + lease_seconds,
                                                "now": now})).first()
         return _turn(row) if row is not None else None
+
+    async def claim_with_session(self, turn_id: str, owner: str,
+                                 lease_seconds: float) -> tuple[TurnRecord, SessionRecord] | None:
+        """`claim`, and the turn's session read in the same transaction: a worker's start-up
+        in one checkout of the pool rather than two."""
+        now = time.time()
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(_CLAIM, {"turn_id": turn_id, "owner": owner, "expires": now + lease_seconds,
+                                               "now": now})).first()
+            if row is None:
+                return None
+            turn = _turn(row)
+            session = (await conn.execute(_GET_SESSION, {"session_id": turn.session_id})).one()
+        return turn, _session(session)
 
     async def release(self, turn_id: str) -> None:
         async with self._engine.begin() as conn:
