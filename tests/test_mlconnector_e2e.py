@@ -106,6 +106,19 @@ def test_seed_end_to_end_ridge(shared_server, diabetes):
             assert r.status_code == 422 and r.json()["details"]["field"] == field, (body, r.text)
         r = c.post(f"/deployment/{dep_id}/predict", content=b"{not json", headers={"content-type": "application/json"})
         assert r.status_code == 422
+        # Predict's depth is bounded by its parser (pydantic-core's ~200 levels), not the middleware's
+        # scan: deeper than MLAGENT_MAX_JSON_DEPTH (64) but parseable is a 422 naming `data` (or where
+        # a NUL is), past the parser's limit `body`, even with a NUL escape the middleware parses for.
+        for depth, inner, code, field in ((100, b"1", "invalid_request_error", "data"),
+                                          (100, b'"\\u0000"', "invalid_request_error", "data" + "[0]" * 100),
+                                          (250, b"1", "json_too_deep", "body"),
+                                          (250, b'"\\u0000"', "json_too_deep", "body"),
+                                          (100_000, b'"\\u0000"', "json_too_deep", "body")):
+            raw = b'{"data":' + b"[" * depth + inner + b"]" * depth + b"}"
+            r = c.post(f"/deployment/{dep_id}/predict", content=raw, headers={"content-type": "application/json"})
+            assert r.status_code == 422, (depth, inner, r.text)
+            details = r.json()["details"]
+            assert (details["code"], details["field"]) == (code, field), (depth, inner, r.text)
         assert c.post("/deployment/nope/predict", json={"data": row}).status_code == 404
         in_use = c.delete(f"/model/{model_id}")
         assert in_use.status_code == 409 and dep_id in in_use.json()["error"]

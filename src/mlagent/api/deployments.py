@@ -68,10 +68,12 @@ def _predict_body(raw: bytes) -> tuple[Any, bool]:
     try:
         body = from_json(raw)
     except ValueError as exc:
-        # A body sent without a JSON content type skips the middleware's depth check.
+        # The middleware does not scan predict's depth (a second pass over its largest bodies):
+        # pydantic-core's parser stops at its own nesting limit (~200 levels), and `data` must be
+        # rows of numbers anyway (3 levels), which serving/inputs.py checks without recursion.
         if str(exc).startswith("recursion limit exceeded"):
-            raise ServiceError(422, "json_too_deep", "The request body nests arrays/objects too deeply.", "body",
-                               retryable=False) from None
+            raise ServiceError(422, "json_too_deep", f"The request body nests arrays/objects deeper than the JSON "
+                               f"parser's limit ({exc}).", "body", retryable=False) from None
         raise ServiceError(422, "invalid_json", f"The request body is not valid JSON: {exc}.", None,
                            retryable=False) from None
     if not isinstance(body, dict):
