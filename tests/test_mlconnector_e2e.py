@@ -24,7 +24,7 @@ def diabetes():
     return X, y, reg
 
 
-def test_seed_end_to_end_ridge(shared_server, diabetes):
+def test_seed_end_to_end_ridge(shared_server, diabetes, fake_hub):
     X, y, reg = diabetes
     train_csv = pd.concat([X, y.rename("target")], axis=1).to_csv(index=False).encode()
     with api_client(shared_server) as c:
@@ -120,6 +120,15 @@ def test_seed_end_to_end_ridge(shared_server, diabetes):
             details = r.json()["details"]
             assert (details["code"], details["field"]) == (code, field), (depth, inner, r.text)
         assert c.post("/deployment/nope/predict", json={"data": row}).status_code == 404
+        # A caller the server already knows is answered by api/predict_shortcut.py, below FastAPI's
+        # routing; an HF token not yet validated goes through the route. Both answer the same bytes:
+        # another account's deployment is a 404, a bad body a 422 naming the field.
+        for body in ({"data": row}, {"data": row, "bogus": 1}, {"data": "x"}):
+            with api_client(shared_server, token=fake_hub.user_token(f"stranger-{len(body)}-{body['data'] == 'x'}")) as o:
+                by_route, by_shortcut = (o.post(f"/deployment/{dep_id}/predict", json=body) for _ in range(2))
+            assert by_route.status_code in (404, 422), by_route.text
+            assert (by_route.status_code, by_route.content, by_route.headers.get("x-should-retry")) == \
+                (by_shortcut.status_code, by_shortcut.content, by_shortcut.headers.get("x-should-retry"))
         in_use = c.delete(f"/model/{model_id}")
         assert in_use.status_code == 409 and dep_id in in_use.json()["error"]
 

@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
     )
     from .api.finished import FinishedResponsesShortcut
     from .api.limits import BodyLimits, RequestLimits
+    from .api.predict_shortcut import PredictShortcut
 
     settings = settings or Settings()
 
@@ -272,6 +273,7 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
     errors.install(app)
     openapi.install(app)
     app.add_middleware(FinishedResponsesShortcut)  # innermost: its answers get CORS and X-Request-ID too
+    app.add_middleware(PredictShortcut)  # likewise (the two never take the same request)
     app.add_middleware(RequestLimits, limits=BodyLimits.from_settings(settings))  # inside CORS: 413s carry it
     # The probes first: FastAPI builds a router's route state when a request first walks past it,
     # so a /healthz behind every API router would build them all before the first 200 (~0.3 CPU-s).
