@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import importlib
 import logging
 import os
@@ -102,13 +103,18 @@ WARM_IMPORTS = ("openai", "jsonschema", "huggingface_hub.hf_api")  # hf_api: HfA
 
 def warm_imports() -> threading.Thread:
     """Import what the first agent run needs in a background thread, after the server is up:
-    start-up does not wait for it, and the first run does not import it on the event loop."""
+    start-up does not wait for it, and the first run does not import it on the event loop.
+    Then freeze what start-up made (modules, classes, the app): CPython's full collections
+    walked those ~1M objects on every pass, 270-330 ms with the event loop stopped, once
+    every ~20 s under predict load (docs/performance.md, "Predict"). `gc.freeze` only moves
+    them out of the collector's lists; garbage made later is collected as before."""
     def run() -> None:
         for name in WARM_IMPORTS:
             try:
                 importlib.import_module(name)
             except ImportError:  # pragma: no cover - a dependency of the package
                 log.warning("could not import %s ahead of the first run", name)
+        gc.freeze()
 
     thread = threading.Thread(target=run, name="warm-imports", daemon=True)
     thread.start()
