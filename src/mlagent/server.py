@@ -105,8 +105,8 @@ def warm_imports() -> threading.Thread:
     """Import what the first agent run needs in a background thread, after the server is up:
     start-up does not wait for it, and the first run does not import it on the event loop.
     Then freeze what start-up made (modules, classes, the app): CPython's full collections
-    walked those ~1M objects on every pass, 270-330 ms with the event loop stopped, once
-    every ~20 s under predict load (docs/performance.md, "Predict"). `gc.freeze` only moves
+    walked those 200,000+ objects on every pass, 240-330 ms with the event loop stopped,
+    once every ~20 s under predict load (docs/performance.md, "Predict"). `gc.freeze` only moves
     them out of the collector's lists; garbage made later is collected as before."""
     def run() -> None:
         for name in WARM_IMPORTS:
