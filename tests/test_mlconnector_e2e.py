@@ -108,11 +108,13 @@ def test_seed_end_to_end_ridge(shared_server, diabetes, fake_hub):
         assert r.status_code == 422
         # Predict's depth is bounded by its parser (pydantic-core's ~200 levels), not the middleware's
         # scan: deeper than MLAGENT_MAX_JSON_DEPTH (64) but parseable is a 422 naming `data` (or where
-        # a NUL is), past the parser's limit `body`, even with a NUL escape the middleware parses for.
+        # a NUL is: the middleware's NUL check parses the body), past the parser's limit `body`,
+        # even with a NUL escape inside that the middleware's own parse cannot reach.
         for depth, inner, code, field in ((100, b"1", "invalid_request_error", "data"),
                                           (100, b'"\\u0000"', "invalid_request_error", "data" + "[0]" * 100),
                                           (250, b"1", "json_too_deep", "body"),
-                                          (250, b'"\\u0000"', "json_too_deep", "body"),
+                                          (250, b'"\\u0000"', "invalid_request_error", "data" + "[0]" * 250),
+                                          (100_000, b"1", "json_too_deep", "body"),
                                           (100_000, b'"\\u0000"', "json_too_deep", "body")):
             raw = b'{"data":' + b"[" * depth + inner + b"]" * depth + b"}"
             r = c.post(f"/deployment/{dep_id}/predict", content=raw, headers={"content-type": "application/json"})

@@ -18,13 +18,13 @@ Every refusal is in the surface's envelope (api/errors.py). docs/limits.md has t
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 import numpy as np
-from pydantic_core import from_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -210,10 +210,10 @@ class RequestLimits:
             await response(scope, receive, send)
             return
         if b"u0000" in raw and _NUL_ESCAPE.search(raw):
-            try:  # pydantic-core's parser: bounded nesting, also where the depth was not scanned
-                where = _nul_path(from_json(raw))
-            except ValueError:
-                where = None  # not JSON, or too deep: the route's own parsing says so
+            try:  # json.loads, as the routes parse (pydantic-core refuses e.g. a lone surrogate)
+                where = _nul_path(json.loads(raw))
+            except (ValueError, RecursionError):
+                where = None  # not JSON, or too deep (predict's depth is not scanned): the route says so
             if where is not None:
                 field = param_path([str(p).replace("\x00", "\\u0000") for p in where]) or "body"
                 response = error_response(request, validation_status(scope["path"]), "invalid_request_error",
