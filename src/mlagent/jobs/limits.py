@@ -19,7 +19,11 @@ from ..sandbox.cgroups import TaskBudget, task_budget
 from ..sandbox.confine import die_with_parent
 
 MB = 1024 * 1024
-SAFE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE pin OpenBLAS's kernel where its detection is wrong for
+# the processor: a worker without them computed with another kernel than the API process, so a
+# model's exported spec never matched bit for bit there and every deployment fell back to its
+# worker (serving/compiled.py `checked`). They name a CPU, nothing secret.
+SAFE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 class Limits(BaseModel):
