@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: serve test lint install dev migrate bench bench-peer proto clean
+.PHONY: serve test lint install dev migrate bench bench-peer bench-mlflow proto clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ lint: dev
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 
-bench: dev bench-peer
+bench: dev bench-peer bench-mlflow
 	$(PY) -m bench
 
 # LangGraph's dev server, bench/agent_run.py's baseline: a venv of its own (it pins protobuf<7,
@@ -53,8 +53,18 @@ bench-peer: .venv-langgraph/bin/langgraph
 	.venv-langgraph/bin/pip install -q -r bench/langgraph_peer/requirements.txt
 	touch $@
 
+# `mlflow models serve`, bench/predict.py's baseline: a venv of its own (bench.predict finds it), with
+# mlagent's scikit-learn, pandas and NumPy versions, so both load the same pickled models.
+bench-mlflow: .venv-mlflow/bin/mlflow
+
+.venv-mlflow/bin/mlflow: bench/mlflow_peer/requirements.txt $(VENV)/.base
+	$(PYTHON) -m venv .venv-mlflow
+	.venv-mlflow/bin/pip install -q -r bench/mlflow_peer/requirements.txt $$($(PY) -c 'import numpy, pandas, sklearn; \
+		print(f"scikit-learn=={sklearn.__version__} pandas=={pandas.__version__} numpy=={numpy.__version__}")')
+	touch $@
+
 clean:
-	rm -rf $(VENV) .mlagent .venv-langgraph
+	rm -rf $(VENV) .mlagent .venv-langgraph .venv-mlflow
 
 # Regenerate the gRPC stubs from src/mlagent/grpc/agent_runtime.proto (tests/test_grpc_stubs.py checks them).
 proto: dev

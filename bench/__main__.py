@@ -8,4 +8,4 @@ if __name__ == "__main__":
     quick = ["--quick"] if "--quick" in sys.argv[1:] else []
     for bench in (agent_run, get_response, event_append, streams, rest_grpc):
         bench.main(quick)
-    predict.main()
+    predict.main(quick)

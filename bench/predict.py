@@ -2,6 +2,7 @@
 
     python -m bench.predict --runs 5 --seconds 4      # needs wrk and mlflow (pip install -e '.[bench]')
     python -m bench.predict --mlflow-python /path/to/venv/bin/python   # mlflow in a venv of its own
+    make bench-mlflow && python -m bench.predict   # that venv as .venv-mlflow, found by default
 
 Both servers run as their own processes and are driven by the same load generator (wrk, a
 Lua script cycling through pre-built POST bodies; bench/wrkrun.py). Shapes: Ridge on
@@ -204,15 +205,26 @@ def operations(data_dir: Path) -> tuple[int, int]:
     return int(count), int(total)
 
 
-def main() -> None:
+# `make bench-mlflow` builds it: MLflow with this venv's scikit-learn, pandas and NumPy.
+MLFLOW_VENV = Path(__file__).resolve().parent.parent / ".venv-mlflow" / "bin" / "python"
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="one run of 2 s per shape")
     parser.add_argument("--models", default="ridge,rf100", help="which of ridge, rf100 (comma-separated)")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
-    parser.add_argument("--mlflow-python", type=Path, default=Path(sys.executable),
-                        help="the interpreter of a venv with mlflow and this venv's scikit-learn (default: this one)")
-    args = parser.parse_args()
+    default_mlflow = Path(sys.executable)
+    if not default_mlflow.with_name("mlflow").exists() and MLFLOW_VENV.with_name("mlflow").exists():
+        default_mlflow = MLFLOW_VENV
+    parser.add_argument("--mlflow-python", type=Path, default=default_mlflow,
+                        help="the interpreter of a venv with mlflow and this venv's scikit-learn (default: this "
+                             "one if it has mlflow, else .venv-mlflow's from `make bench-mlflow`)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.seconds = 1, 2
     have_mlflow = args.mlflow_python.with_name("mlflow").exists()
     tmp = Path(tempfile.mkdtemp(prefix="mlagent-bench-"))
     wrk = Wrk()

@@ -116,7 +116,11 @@ def listening(app: FastAPI) -> threading.Thread:
 def warm_imports() -> threading.Thread:
     """Import what the first agent run needs in a background thread, after the server is up:
     start-up does not wait for it, and the first run does not import it on the event loop.
-    Then the cyclic garbage collector, off while starting (cli.main), collects once and is on."""
+    Then the cyclic garbage collector, off while starting (cli.main), collects once and is on,
+    and what start-up made (modules, classes, the app) is frozen: CPython's full collections
+    walked those 200,000+ objects on every pass, 240-330 ms with the event loop stopped, once
+    every ~20 s under predict load (docs/performance.md, "Predict"). `gc.freeze` only moves
+    them out of the collector's lists; garbage made later is collected as before."""
     def run() -> None:
         try:
             for name in WARM_IMPORTS:
@@ -127,7 +131,8 @@ def warm_imports() -> threading.Thread:
         finally:
             if not gc.isenabled():
                 gc.collect()
-                gc.enable()
+            gc.freeze()
+            gc.enable()
 
     thread = threading.Thread(target=run, name="warm-imports", daemon=True)
     thread.start()
@@ -164,6 +169,7 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
     )
     from .api.finished import FinishedResponsesShortcut
     from .api.limits import BodyLimits, RequestLimits
+    from .api.predict_shortcut import PredictShortcut
 
     settings = settings or Settings()
 
@@ -304,6 +310,7 @@ def create_app(settings: Settings | None = None, *, extra_tools: Sequence[Tool] 
     errors.install(app)
     openapi.install(app)
     app.add_middleware(FinishedResponsesShortcut)  # innermost: its answers get CORS and X-Request-ID too
+    app.add_middleware(PredictShortcut)  # likewise (the two never take the same request)
     app.add_middleware(RequestLimits, limits=BodyLimits.from_settings(settings))  # inside CORS: 413s carry it
     # The probes first: FastAPI builds a router's route state when a request first walks past it,
     # so a /healthz behind every API router would build them all before the first 200 (~0.3 CPU-s).

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic_core import from_json
 
+from ..auth.identity import Identity
 from ..errors import ServiceError
 from ..observability import metrics
 from ..services import Services
@@ -68,10 +69,12 @@ def _predict_body(raw: bytes) -> tuple[Any, bool]:
     try:
         body = from_json(raw)
     except ValueError as exc:
-        # A body sent without a JSON content type skips the middleware's depth check.
+        # The middleware does not scan predict's depth (a second pass over its largest bodies):
+        # pydantic-core's parser stops at its own nesting limit (~200 levels), and `data` must be
+        # rows of numbers anyway (3 levels), which serving/inputs.py checks without recursion.
         if str(exc).startswith("recursion limit exceeded"):
-            raise ServiceError(422, "json_too_deep", "The request body nests arrays/objects too deeply.", "body",
-                               retryable=False) from None
+            raise ServiceError(422, "json_too_deep", f"The request body nests arrays/objects deeper than the JSON "
+                               f"parser's limit ({exc}).", "body", retryable=False) from None
         raise ServiceError(422, "invalid_json", f"The request body is not valid JSON: {exc}.", None,
                            retryable=False) from None
     if not isinstance(body, dict):
@@ -102,14 +105,19 @@ _CALLER_HEADERS = [{"name": name, "in": "header", "required": False,
                  "application/json": {"schema": PredictRequest.model_json_schema()}}}})
 async def predict(deployment_id: str, request: Request) -> Response:
     # The hottest route: the caller and services are looked up here, not through FastAPI's
-    # dependency injection, which cost a 1-row predict more than the prediction itself.
+    # dependency injection, which cost a 1-row predict more than the prediction itself. Most
+    # calls do not even get here: predict_shortcut.py answers those whose caller is known.
     headers = request.headers
     caller = await any_identity(request, headers.get("authorization"), headers.get("x-api-key"))
+    return Response(await predict_payload(request.app.state.services, caller, deployment_id, await request.body()),
+                    media_type="application/json")
+
+
+async def predict_payload(services: Services, caller: Identity, deployment_id: str, raw: bytes) -> bytes:
+    """The answer to a predict call (JSON), timed; a ServiceError for the client's mistakes."""
     with metrics.predict_timer():
-        data, explain = _predict_body(await request.body())
-        services: Services = request.app.state.services
-        payload = await services.deployments.predict_json(caller.account, deployment_id, data, explain)
-    return Response(payload, media_type="application/json")
+        data, explain = _predict_body(raw)
+        return await services.deployments.predict_json(caller.account, deployment_id, data, explain)
 
 
 @router.get("/deployment/{deployment_id}/drift", response_model=DriftReport)

@@ -118,13 +118,18 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     return sorted(methods)
 
 
+def service_error_response(request: Request, exc: ServiceError) -> JSONResponse:
+    """A ServiceError in its surface's envelope (also for the shortcuts outside the exception handlers)."""
+    response = error_response(request, exc.status, exc.code, exc.message, exc.param, retryable=exc.retryable)
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return response
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service(request: Request, exc: ServiceError) -> JSONResponse:
-        response = error_response(request, exc.status, exc.code, exc.message, exc.param, retryable=exc.retryable)
-        if exc.retry_after is not None:
-            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
-        return response
+        return service_error_response(request, exc)
 
     @app.exception_handler(AuthError)
     async def _auth(request: Request, exc: AuthError) -> JSONResponse:

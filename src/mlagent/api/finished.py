@@ -22,7 +22,7 @@ from ..observability.context import bind_caller
 PREFIX = "/v1/responses/"
 
 
-def _known_caller(services: Any, scope: Scope) -> Identity | None:
+def known_caller(services: Any, scope: Scope) -> Identity | None:
     """The caller as `deps.any_identity` resolves it (X-API-Key first, else the bearer token),
     from what is already known; None when that would take a call to the Hub or fail."""
     api_key = bearer = None
@@ -50,7 +50,7 @@ class FinishedResponsesShortcut:
             finished = services.responses.finished if services is not None else None
             kept = finished.get(response_id) if finished is not None and "/" not in response_id else None
             if kept is not None:
-                caller = _known_caller(services, scope)
+                caller = known_caller(services, scope)
                 if caller is not None and (caller.account == kept[0] or caller.is_operator):
                     bind_caller(caller.account, "v1")
                     await send({"type": "http.response.start", "status": 200,

@@ -5,7 +5,10 @@
   Uploads (multipart) stream through to their handler, still counted; JSON bodies (capped
   small) are read here, checked, and handed on unchanged.
 - JSON nesting is limited before the body is parsed (a scan of the raw bytes), so a body
-  100,000 levels deep is a 400, not a recursion error somewhere deeper.
+  100,000 levels deep is a 400, not a recursion error somewhere deeper. Predict is the one
+  exception: its route parses with pydantic-core, whose parser stops at its own nesting
+  limit (a clean 422 there, `json_too_deep`), and then accepts only rows of numbers; the
+  scan would be a second pass over its largest bodies (it cost as much as the parse).
 - No string in a request may hold a NUL character (PostgreSQL text cannot store one): in
   the path it names nothing, so 404; in the query or a JSON body it is the surface's
   validation error naming the field.
@@ -91,7 +94,9 @@ class BodyLimits:
     """The body cap of each surface, in bytes (settings: docs/limits.md)."""
 
     default: int
-    rules: tuple[tuple[re.Pattern[str], int], ...]
+    # (path, body cap, whether the middleware scans a JSON body's depth: False where the route
+    # parses with a bounded parser itself)
+    rules: tuple[tuple[re.Pattern[str], int, bool], ...]
     max_json_depth: int
 
     @classmethod
@@ -99,18 +104,19 @@ class BodyLimits:
         return cls(
             default=s.max_body_bytes,
             rules=(
-                (re.compile(r"^/deployment/[^/]+/predict/?$"), s.max_predict_body_bytes),
-                (re.compile(r"^/model/[^/]+/upload/?$"), s.max_upload_bytes + MULTIPART_SLACK),
-                (re.compile(r"^/ml-api/files/?$"), s.max_training_file_bytes + MULTIPART_SLACK),
+                (re.compile(r"^/deployment/[^/]+/predict/?$"), s.max_predict_body_bytes, False),
+                (re.compile(r"^/model/[^/]+/upload/?$"), s.max_upload_bytes + MULTIPART_SLACK, True),
+                (re.compile(r"^/ml-api/files/?$"), s.max_training_file_bytes + MULTIPART_SLACK, True),
             ),
             max_json_depth=s.max_json_depth,
         )
 
-    def limit_for(self, path: str) -> int:
-        for pattern, limit in self.rules:
+    def for_path(self, path: str) -> tuple[int, bool]:
+        """(the body cap, whether to scan a JSON body's depth) for a request path."""
+        for pattern, limit, scan in self.rules:
             if pattern.match(path):
-                return limit
-        return self.default
+                return limit, scan
+        return self.default, True
 
 
 def _is_json(scope: Scope) -> bool:
@@ -152,12 +158,12 @@ class RequestLimits:
         if not length and not chunked:  # no body (most GETs): nothing to bound
             await self.app(scope, receive, send)
             return
-        limit = self.limits.limit_for(scope["path"])
+        limit, scan_depth = self.limits.for_path(scope["path"])
         if length is not None and length > limit:
             await self._too_large(scope, receive, send, limit)
             return
         if _is_json(scope):
-            await self._json(scope, receive, send, limit)
+            await self._json(scope, receive, send, limit, scan_depth)
         else:
             await self._streamed(scope, receive, send, limit)
 
@@ -180,7 +186,7 @@ class RequestLimits:
         await error_response(Request(scope), 413, "request_too_large", exc.detail, retryable=False)(
             scope, receive, send)
 
-    async def _json(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _json(self, scope: Scope, receive: Receive, send: Send, limit: int, scan_depth: bool) -> None:
         """Read the (small) JSON body here, check it, and replay it to the app."""
         chunks: list[bytes] = []
         size = 0
@@ -198,17 +204,17 @@ class RequestLimits:
                 break
         raw = b"".join(chunks)
         request = Request(scope)
-        if json_too_deep(raw, self.limits.max_json_depth):
+        if scan_depth and json_too_deep(raw, self.limits.max_json_depth):
             response = error_response(request, validation_status(scope["path"]), "json_too_deep",
                                       f"The request body nests arrays/objects deeper than "
                                       f"{self.limits.max_json_depth} levels.", "body", retryable=False)
             await response(scope, receive, send)
             return
         if b"u0000" in raw and _NUL_ESCAPE.search(raw):
-            try:
+            try:  # json.loads, as the routes parse (pydantic-core refuses e.g. a lone surrogate)
                 where = _nul_path(json.loads(raw))
-            except ValueError:
-                where = None  # not JSON: the route's own parsing says so
+            except (ValueError, RecursionError):
+                where = None  # not JSON, or too deep (predict's depth is not scanned): the route says so
             if where is not None:
                 field = param_path([str(p).replace("\x00", "\\u0000") for p in where]) or "body"
                 response = error_response(request, validation_status(scope["path"]), "invalid_request_error",
