@@ -271,6 +271,8 @@ class Compiled:
     def __init__(self, stmt: ClauseElement, dialect: Dialect, keys: Sequence[str] | None = None) -> None:
         compiled = cast(SQLCompiler, stmt.compile(dialect=dialect,
                                                   column_keys=list(keys) if keys is not None else None))
+        if compiled.post_compile_params:  # an expanding IN: its SQL is made per execution
+            raise ValueError("a statement with post-compile parameters cannot be compiled once")
         self.sql = compiled.string
         # (name, type processor, the value the statement itself carries: `status="queued"` in its text)
         self._binds = [(name, bind.type.bind_processor(dialect), _GIVEN if bind.required else bind.effective_value)
