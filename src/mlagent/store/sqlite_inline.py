@@ -34,6 +34,7 @@ pool are not.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -53,6 +54,7 @@ PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA forei
            "PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0")
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -210,10 +212,14 @@ class InlineConnection:
         await self._call(self._conn.rollback)
 
     def _checkpoint(self) -> None:
-        """A PASSIVE checkpoint through a connection of its own (worker thread only)."""
-        if self._checkpointer is None:
-            self._checkpointer = sqlite3.connect(self._path, timeout=0, check_same_thread=False)
-        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        """A PASSIVE checkpoint through a connection of its own (worker thread only). It
+        follows a commit that succeeded: a failure is logged, never the commit's."""
+        try:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(self._path, timeout=0, check_same_thread=False)
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            log.warning("SQLite checkpoint failed; the next one retries", exc_info=True)
 
     async def create_function(self, name: str, num_params: int, func: Callable[..., Any], *,
                               deterministic: bool = False) -> None:
