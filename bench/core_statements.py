@@ -26,7 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
-from mlagent.store.sqlite_inline import DirectConnection
+from mlagent.store.direct import DirectConnection
 from tests.fakes.hub import FakeHub
 from tests.fakes.llm import FakeLLM
 from tests.fakes.serve import free_port
@@ -47,8 +47,8 @@ class Counter:
             if self.on:
                 self.count(statement)
 
-        # SQLite's hot statements skip SQLAlchemy's execution (store/sqlite_inline.py,
-        # `Direct`): counted where they run, an executemany once, as above.
+        # SQLite's hot statements skip SQLAlchemy's execution (store/direct.py): counted
+        # where they run, an executemany once, as above.
         run = DirectConnection._run
 
         async def _direct(conn, method, stmt, params):

@@ -13,8 +13,8 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .direct import Direct
 from .records import AccountRecord, SessionRecord
-from .sqlite_inline import Direct
 from .tables import Account, Session, Turn
 
 _SESSIONS = cast(Table, Session.__table__)

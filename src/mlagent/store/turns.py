@@ -23,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from ..events.types import StoredEvent
 from .db import rowcount
+from .direct import Direct
 from .group_append import Append, GroupAppender
 from .notify import EventNotifier
 from .protocols import DuplicateIdempotencyKey, EventRows, SessionBusy, SessionClosed
 from .records import ACTIVE, PAUSED, SessionRecord, TurnRecord, paused_on_approval
-from .sqlite_inline import Direct
 from .tables import EventRow, Session, Turn
 
 __all__ = ["DuplicateIdempotencyKey", "SessionBusy", "SessionClosed", "TurnStore", "paused_on_approval"]
