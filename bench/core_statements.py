@@ -26,6 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
+from mlagent.store.direct import DirectConnection
 from tests.fakes.hub import FakeHub
 from tests.fakes.llm import FakeLLM
 from tests.fakes.serve import free_port
@@ -44,9 +45,18 @@ class Counter:
         @event.listens_for(Engine, "before_cursor_execute")
         def _stmt(_conn, _cursor, statement, *_a) -> None:
             if self.on:
-                self.statements[_shape(statement)] += 1
-                if self.where and self.where in statement:
-                    print("  --", _shape(statement), "from", _callers())
+                self.count(statement)
+
+        # SQLite's hot statements skip SQLAlchemy's execution (store/direct.py): counted
+        # where they run, an executemany once, as above.
+        run = DirectConnection._run
+
+        async def _direct(conn, method, stmt, params):
+            if self.on:
+                self.count(stmt.sql)
+            return await run(conn, method, stmt, params)
+
+        DirectConnection._run = _direct  # type: ignore[method-assign]
 
         @event.listens_for(Engine, "commit")
         def _commit(_conn) -> None:
@@ -57,6 +67,11 @@ class Counter:
         def _checkout(*_a) -> None:
             if self.on:
                 self.checkouts += 1
+
+    def count(self, statement: str) -> None:
+        self.statements[_shape(statement)] += 1
+        if self.where and self.where in statement:
+            print("  --", _shape(statement), "from", _callers())
 
 
 def _callers() -> str:

@@ -24,6 +24,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
+from . import sqlite_inline
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -50,7 +52,10 @@ def make_engine(url: str, pool: PoolSettings | None = None) -> AsyncEngine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # One connection: SQLite has one writer anyway, and queueing in asyncio is far
-        # cheaper than SQLite's busy handler, which sleeps in steps of up to 100 ms.
+        # cheaper than SQLite's busy handler, which sleeps in steps of up to 100 ms. Its
+        # calls run on the event loop, not on aiosqlite's thread (store/sqlite_inline.py).
+        if "?" not in path:
+            return sqlite_inline.make_engine(url, path or ":memory:")
         engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
 
         @event.listens_for(engine.sync_engine, "connect")

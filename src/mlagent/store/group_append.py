@@ -3,8 +3,9 @@ transaction is in flight go together in the next one.
 
 Each turn's `EventWriter` already batches its own events while its commit is in flight.
 With many turns live at once that is not enough: every turn's commit is its own
-transaction of several driver round trips (on SQLite each a hop to aiosqlite's thread and
-back through a busy event loop, all through the one pooled connection), so N live turns
+transaction of several driver round trips (on SQLite each was a hop to aiosqlite's thread
+and back through a busy event loop, all through the one pooled connection; now the calls
+run on the loop, store/sqlite_inline.py, and a transaction is cheaper than a wake-up), so N live turns
 queue N transactions and a token waited for all of them (30 live runs: p50 ~500 ms from the
 LLM's chunk to its commit, with 23 events per commit). Here the first append to arrive
 while none is being written starts a writer task; it takes everything queued and writes it

@@ -13,6 +13,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .direct import Direct
 from .records import AccountRecord, SessionRecord
 from .tables import Account, Session, Turn
 
@@ -30,8 +31,18 @@ class SessionStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sm = sessions
         self._engine = sessions.kw["bind"]
+        # SQLite: a turn's session read and history saves straight on the connection
+        self._direct = Direct.of(self._engine)
+        if self._direct is not None:
+            self._d_get = self._direct.compile(_GET_SESSION)
+            self._d_save, self._d_save_running = self._direct.compile(_SAVE_MESSAGES), self._direct.compile(
+                _SAVE_RUNNING_MESSAGES)
 
     async def get(self, session_id: str) -> SessionRecord | None:
+        if self._direct is not None:
+            async with self._direct.connection() as direct:
+                found = await direct.first(self._d_get, {"session_id": session_id})
+            return SessionRecord(*found) if found is not None else None
         async with self._sm() as db:
             row = (await db.execute(_GET_SESSION, {"session_id": session_id})).first()
         return SessionRecord(**row._mapping) if row is not None else None
@@ -52,6 +63,9 @@ class SessionStore:
         stmt = _SAVE_MESSAGES
         if turn_id is not None:
             stmt, params["turn_id"] = _SAVE_RUNNING_MESSAGES, turn_id
+        if self._direct is not None:
+            async with self._direct.connection(commit=True) as direct:
+                return await direct.execute(self._d_save if turn_id is None else self._d_save_running, params) == 1
         async with self._engine.begin() as conn:
             result = await conn.execute(stmt, params)
             return bool(result.rowcount == 1)

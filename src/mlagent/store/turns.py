@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from ..events.types import StoredEvent
 from .db import rowcount
+from .direct import Direct
 from .group_append import Append, GroupAppender
 from .notify import EventNotifier, notify_deleted
 from .protocols import DuplicateIdempotencyKey, EventRows, SessionBusy, SessionClosed
@@ -137,6 +138,14 @@ class TurnStore:
         # New turns that arrive while one create is being written go together in the next
         # transaction (a burst of 2,000 creates is a few dozen transactions, not 2,000 checkouts).
         self._creates = GroupAppender(self._create_many, self._create_alone, name="turns:group-create")
+        # SQLite: the hot statements straight on the connection (store/sqlite_inline.py)
+        self._direct = Direct.of(self._engine)
+        if self._direct is not None:
+            d = self._direct
+            self._d_append = d.compile(_APPEND_MANY)
+            self._d_events = d.compile(_INSERT_EVENTS, ("response_id", "seq", "type", "data", "created_at"))
+            self._d_get, self._d_snapshot, self._d_log_end = d.compile(_GET_TURN), d.compile(_SNAPSHOT), d.compile(_LOG_END)
+            self._d_claim, self._d_session = d.compile(_CLAIM), d.compile(_GET_SESSION)
 
     async def create(self, session: SessionRecord | None, turn: TurnRecord, first_events: EventRows) -> None:
         """Insert a new session (when given), the turn and its first events atomically,
@@ -220,6 +229,10 @@ class TurnStore:
         return _turn(row) if row is not None else None
 
     async def get(self, turn_id: str) -> TurnRecord | None:
+        if self._direct is not None:
+            async with self._direct.connection() as direct:
+                found = await direct.first(self._d_get, {"turn_id": turn_id})
+            return _turn(found) if found is not None else None
         async with self._reads.connect() as conn:
             row = (await conn.execute(_GET_TURN, {"turn_id": turn_id})).first()
         return _turn(row) if row is not None else None
@@ -227,12 +240,16 @@ class TurnStore:
     async def account_of(self, turn_id: str) -> str | None:
         """The account owning the turn: a stream's owner check reads one short column,
         not the turn's JSON documents (2,000 tails opening at once decoded 4,000 of them)."""
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             account: str | None = (await conn.execute(_ACCOUNT_OF, {"turn_id": turn_id})).scalar_one_or_none()
         return account
 
     async def snapshot(self, turn_id: str) -> tuple[str, dict[str, Any]] | None:
         """(account, snapshot) of the turn: what reading a response needs, and only that."""
+        if self._direct is not None:
+            async with self._direct.connection() as direct:
+                found = await direct.first(self._d_snapshot, {"turn_id": turn_id})
+            return (found[0], found[1]) if found is not None else None
         async with self._reads.connect() as conn:
             row = (await conn.execute(_SNAPSHOT, {"turn_id": turn_id})).first()
         return (row[0], row[1]) if row is not None else None
@@ -298,12 +315,23 @@ class TurnStore:
         only_if: tuple[str, int] | None = None, **values: Any,
     ) -> bool:
         now = time.time()
-        stmt = update(_TURNS).where(_TURNS.c.id == turn_id)
-        if only_if is not None:
-            stmt = stmt.where(_TURNS.c.status == only_if[0], _TURNS.c.last_seq == only_if[1])
+        if only_if is None and not values:  # a live turn's own batch: the statement built once
+            row = {"b_id": turn_id, "b_snapshot": snapshot, "b_status": status, "b_last_seq": events[-1][0], "b_now": now}
+            if self._direct is not None:
+                async with self._direct.connection(commit=True) as direct:
+                    if await direct.execute(self._d_append, row) != 1:
+                        return False  # the turn is gone: nothing was changed
+                    await direct.executemany(self._d_events, _event_rows(turn_id, events, now))
+                return True
+            projection = (_APPEND_MANY, row)
+        else:
+            stmt = update(_TURNS).where(_TURNS.c.id == turn_id)
+            if only_if is not None:
+                stmt = stmt.where(_TURNS.c.status == only_if[0], _TURNS.c.last_seq == only_if[1])
+            projection = (stmt.values(snapshot=snapshot, status=status, last_seq=events[-1][0],
+                                                  updated_at=now, **values), {})
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                stmt.values(snapshot=snapshot, status=status, last_seq=events[-1][0], updated_at=now, **values))
+            result = await conn.execute(*projection)
             if result.rowcount != 1:
                 return False  # the turn moved: nothing was changed
             await conn.execute(_INSERT_EVENTS, _event_rows(turn_id, events, now))
@@ -321,6 +349,14 @@ class TurnStore:
         if len(items) == 1:
             return [await self._append_alone(items[0])]
         now = time.time()
+        if self._direct is not None:  # SQLite has no notifier
+            async with self._direct.connection(commit=True) as direct:
+                await direct.executemany(self._d_append, [
+                    {"b_id": i.turn_id, "b_snapshot": i.snapshot, "b_status": i.status, "b_last_seq": i.events[-1][0],
+                     "b_now": now} for i in items])
+                await direct.executemany(self._d_events, [row for i in items
+                                                          for row in _event_rows(i.turn_id, i.events, now)])
+            return [True] * len(items)
         async with self._engine.begin() as conn:
             await conn.execute(_APPEND_MANY, [{"b_id": i.turn_id, "b_snapshot": i.snapshot, "b_status": i.status,
                                                "b_last_seq": i.events[-1][0], "b_now": now} for i in items])
@@ -331,6 +367,10 @@ class TurnStore:
 
     async def log_end(self, turn_id: str) -> tuple[str, int] | None:
         """(status, last seq) of the turn: where its log stands."""
+        if self._direct is not None:
+            async with self._direct.connection() as direct:
+                found = await direct.first(self._d_log_end, {"turn_id": turn_id})
+            return (found[0], found[1]) if found is not None else None
         async with self._reads.connect() as conn:
             row = (await conn.execute(_LOG_END, {"turn_id": turn_id})).first()
         return (row[0], row[1]) if row is not None else None
@@ -357,9 +397,13 @@ class TurnStore:
         taken). A compare-and-set on the status: a cancel that ended the queued turn first
         wins. The claimed row comes back with the update (`RETURNING`): no second read."""
         now = time.time()
+        values = {"turn_id": turn_id, "owner": owner, "expires": now + lease_seconds, "now": now}
+        if self._direct is not None:
+            async with self._direct.connection(commit=True) as direct:
+                found = await direct.first(self._d_claim, values)
+            return _turn(found) if found is not None else None
         async with self._engine.begin() as conn:
-            row = (await conn.execute(_CLAIM, {"turn_id": turn_id, "owner": owner, "expires": now + lease_seconds,
-                                               "now": now})).first()
+            row = (await conn.execute(_CLAIM, values)).first()
         return _turn(row) if row is not None else None
 
     async def claim_with_session(self, turn_id: str, owner: str,
@@ -367,12 +411,22 @@ class TurnStore:
         """`claim`, and the turn's session read in the same transaction: a worker's start-up
         in one checkout of the pool rather than two."""
         now = time.time()
+        values = {"turn_id": turn_id, "owner": owner, "expires": now + lease_seconds, "now": now}
+        if self._direct is not None:
+            async with self._direct.connection(commit=True) as direct:
+                found = await direct.first(self._d_claim, values)
+                if found is None:
+                    return None
+                turn = _turn(found)
+                row = await direct.first(self._d_session, {"session_id": turn.session_id})
+            if row is None:  # pragma: no cover - a turn's session row outlives it (foreign key)
+                raise LookupError(f"turn {turn_id} has no session")
+            return turn, _session(row)
         async with self._engine.begin() as conn:
-            row = (await conn.execute(_CLAIM, {"turn_id": turn_id, "owner": owner, "expires": now + lease_seconds,
-                                               "now": now})).first()
-            if row is None:
+            claimed = (await conn.execute(_CLAIM, values)).first()
+            if claimed is None:
                 return None
-            turn = _turn(row)
+            turn = _turn(claimed)
             session = (await conn.execute(_GET_SESSION, {"session_id": turn.session_id})).one()
         return turn, _session(session)
 
