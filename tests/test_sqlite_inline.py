@@ -1,5 +1,6 @@
-"""SQLite's calls run on the event loop (store/sqlite_inline.py), so the two ways they could
-stall it are handled off the loop: a write lock held by another process, and checkpoints."""
+"""SQLite's calls run on the event loop (store/sqlite_inline.py), so the ways they could
+stall it are handled off the loop: a write lock held by another process, checkpoints, and
+bulk writes."""
 
 import asyncio
 import sqlite3
@@ -67,3 +68,27 @@ def test_commits_checkpoint_the_wal_into_the_database(tmp_path, monkeypatch):
     before, after_second, after_third = asyncio.run(run())
     assert after_second == before  # written to the WAL only: no checkpoint ran inside a commit
     assert after_third > before + 200_000  # the third commit checkpointed both blobs into the file
+
+
+def test_a_bulk_write_runs_off_the_loop(tmp_path):
+    """An executemany of more than BULK_ROWS rows (an operations-log batch: ~14 ms of SQLite's
+    work for 1,000 predicts) runs on a worker thread; a small one on the loop's own thread."""
+    async def run() -> tuple[set[int], set[int], int]:
+        conn = await sqlite_inline.connect(str(tmp_path / "b.db"))
+        try:
+            conn._conn.create_function("thread", 1, lambda _: threading.get_ident())
+            await conn.execute("CREATE TABLE t (small INTEGER, tid INTEGER)")
+            cursor = conn.cursor()
+            await cursor.executemany("INSERT INTO t VALUES (1, thread(?))", [(i,) for i in range(8)])
+            await cursor.executemany("INSERT INTO t VALUES (0, thread(?))",
+                                     [(i,) for i in range(sqlite_inline.BULK_ROWS + 1)])
+            await conn.commit()
+            rows = await (await conn.execute("SELECT small, tid FROM t")).fetchall()
+        finally:
+            await conn.close()
+        return ({tid for small, tid in rows if small}, {tid for small, tid in rows if not small},
+                threading.get_ident())
+
+    small, bulk, loop_thread = asyncio.run(run())
+    assert small == {loop_thread}
+    assert len(bulk) == 1 and loop_thread not in bulk

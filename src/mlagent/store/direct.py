@@ -104,7 +104,11 @@ class DirectConnection:
         return (await self._run(self._conn._conn.execute, stmt, stmt.params(values))).rowcount
 
     async def executemany(self, stmt: Compiled, rows: Iterable[Mapping[str, Any]]) -> None:
-        await self._run(self._conn._conn.executemany, stmt, [stmt.params(row) for row in rows])
+        params = [stmt.params(row) for row in rows]
+        try:
+            await self._conn._call_many(self._conn._conn.executemany, stmt.sql, params)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(stmt.sql, params, exc, sqlite3.Error) from exc
 
     async def first(self, stmt: Compiled, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row a read (or a write with RETURNING) gives, converted; None if none."""

@@ -12,6 +12,10 @@ finishes without suspending, except in the two cases that could stall the loop:
 - **A lock held by another connection.** The connection's busy timeout is 0 on the loop; a
   call that meets `SQLITE_BUSY` (another process writing: `mlagent migrate`, a backup) is
   run again on a worker thread with the full busy timeout, so the loop keeps serving.
+- **Bulk writes.** An `executemany` of more than `BULK_ROWS` rows (the operations log's
+  batches: 1,000 predicts, ~1 MB, ~14 ms of SQLite's own work) runs on a worker thread, as
+  every call did under aiosqlite: the loop keeps serving predicts and streams meanwhile,
+  and the engine's one connection stays this transaction's until it is done.
 - **Checkpoints.** SQLite's automatic checkpoint would copy the WAL into the database and
   fsync it inside some commit, on the loop. It is off (`wal_autocheckpoint=0`); instead a
   commit that finds the WAL due (`CHECKPOINT_COMMITS` commits or `CHECKPOINT_ROWS` rows
@@ -38,6 +42,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 BUSY_TIMEOUT_MS = 30_000
+BULK_ROWS = 64
 CHECKPOINT_COMMITS = 1000
 CHECKPOINT_ROWS = 10_000
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
@@ -89,7 +94,7 @@ class InlineCursor:
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> InlineCursor:
-        await self._conn._call(self._cursor.executemany, sql, list(parameters))
+        await self._conn._call_many(self._cursor.executemany, sql, list(parameters))
         return self
 
     async def fetchone(self) -> Any:
@@ -173,6 +178,12 @@ class InlineConnection:
             if not _busy(exc):
                 raise
         return await _finish_in_thread(self._patiently, fn, *args)
+
+    async def _call_many(self, fn: Callable[[str, list[Any]], T], sql: str, rows: list[Any]) -> T:
+        """An `executemany`: on the loop when small, on a worker thread past `BULK_ROWS` rows."""
+        if len(rows) <= BULK_ROWS:
+            return await self._call(fn, sql, rows)
+        return await _finish_in_thread(self._patiently, fn, sql, rows)
 
     def _patiently(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` with SQLite's busy handler waiting for the lock (on a worker thread)."""
