@@ -55,7 +55,8 @@ def test_start_up_leaves_another_replicas_job_and_fails_it_when_that_replica_die
 def test_a_local_fine_tuning_job_is_left_to_its_replica_until_that_replica_dies(make_server):
     env = {"MLAGENT_SANDBOX_ISOLATION": "none", "MLAGENT_LEASE_SECONDS": LEASE}
     a = make_server("postgresql", **env).start(timeout=300)
-    train = "".join(f'{{"prompt": "Q: {i}? A:", "completion": " {i}"}}\n' for i in range(50))
+    # Enough steps (1,000 examples x 200 epochs) that the job outlives the test's ~10 s on a fast machine.
+    train = "".join(f'{{"prompt": "Q: {i}? A:", "completion": " {i}"}}\n' for i in range(1000))
     with api_client(a) as ca:
         file_id = ca.post("/ml-api/files/", files={"file": ("t.jsonl", train.encode())}).json()["id"]
         job = ca.post("/ml-api/fine-tuning-jobs/", json={

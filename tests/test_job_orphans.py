@@ -9,10 +9,12 @@ job. Either way nothing of the job runs after the restart, and the record says s
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +72,19 @@ def test_kill9_of_the_server_leaves_no_job_process_and_a_true_record(make_server
         assert "were stopped" in record["reason"], record
     else:
         assert "had already ended" in record["reason"], record
+
+
+def test_a_zombie_left_of_a_job_is_not_a_running_job(tmp_path):
+    """After a kill -9 the job's processes die but may wait a while to be reaped (a container's
+    init is slow at it): a zombie runs nothing, so the restart's record says the job had ended."""
+    from mlagent.jobs import orphans
+
+    proc = subprocess.Popen(["true"], start_new_session=True)  # its own group; not waited for yet
+    try:
+        stat = Path(f"/proc/{proc.pid}/stat")
+        assert _until(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", 10)
+        path = tmp_path / "job.pid"
+        path.write_text(json.dumps({"pid": proc.pid, "start": orphans.start_time(proc.pid)}))
+        assert orphans.reap(path) == "gone"
+    finally:
+        proc.wait()

@@ -29,14 +29,17 @@ def start_time(pid: int) -> int | None:
 
 
 def _group(pgid: int) -> list[int]:
-    """The pids of the processes in process group `pgid` now."""
+    """The pids of the live processes in process group `pgid` now. A zombie (state Z or X)
+    is dead already, only not yet waited for (a container's init may be slow to reap the
+    orphans a killed server leaves): it runs nothing, so it is not counted."""
     out = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError, ValueError, IndexError):
             stat = Path(entry.path, "stat").read_text()
-            if int(stat[stat.rindex(")") + 2:].split()[2]) == pgid:
+            state, _ppid, group = stat[stat.rindex(")") + 2:].split()[:3]
+            if int(group) == pgid and state not in ("Z", "X"):
                 out.append(int(entry.name))
     return out
 
