@@ -14,12 +14,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
-from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..auth.identity import AuthError
-from ..errors import ServiceError
-from ..store.transient import RETRY_AFTER_SECONDS, is_transient
+from ..errors import DATABASE_ERRORS, RETRY_AFTER_SECONDS, ServiceError, is_transient
 
 log = logging.getLogger("mlagent.api")
 
@@ -181,8 +179,6 @@ def install(app: FastAPI) -> None:
         response.headers.update(headers)
         return response
 
-    @app.exception_handler(PoolTimeout)
-    @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         """A database that cannot serve the request now (a full pool, a lost connection)
         is a 503 the client retries after Retry-After: the failing transaction rolled back
@@ -195,6 +191,9 @@ def install(app: FastAPI) -> None:
                                   "unreachable; retry after the Retry-After delay.")
         response.headers["Retry-After"] = str(math.ceil(RETRY_AFTER_SECONDS))
         return response
+
+    for database_error in DATABASE_ERRORS:
+        app.add_exception_handler(database_error, _database)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

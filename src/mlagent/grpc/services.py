@@ -19,11 +19,10 @@ import grpc
 from pydantic import BaseModel, ValidationError
 
 from ..auth.identity import AuthError, Identity
-from ..errors import ServiceError
+from ..errors import ServiceError, is_transient
 from ..finetune.models import ComputeConfig, CreateFineTuningJob, FineTuningJobOut
 from ..observability.context import bind_caller, bind_request_id
 from ..services import Services
-from ..store.transient import is_transient
 from ..tasks.catalogue import ModelDetail
 from ..tasks.models import TaskRequest
 from . import agent_runtime_pb2 as pb, agent_runtime_pb2_grpc as pb_grpc

@@ -15,25 +15,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
+from ..errors import RETRY_AFTER_SECONDS, is_transient
+
+__all__ = ["RETRY_AFTER_SECONDS", "STREAM_READ_ATTEMPTS", "is_transient", "retrying"]
 
 T = TypeVar("T")
 log = logging.getLogger("mlagent.store")
 
-# What a client is told to wait before retrying a request the database could not serve.
-RETRY_AFTER_SECONDS = 2.0
 # A stream's reads wait this many attempts (~1 min at 4 s apart) before the stream gives up.
 STREAM_READ_ATTEMPTS = 16
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A full pool, a lost connection (the driver's or the network's), or a database that
-    is restarting: worth retrying, unlike a constraint or a programming error."""
-    if isinstance(exc, PoolTimeout):
-        return True
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(exc, (OperationalError, InterfaceError))
-    return isinstance(exc, (ConnectionError, OSError))
 
 
 async def retrying(step: Callable[[], Awaitable[T]], what: str, attempts: int = 5, first_delay: float = 0.25,
