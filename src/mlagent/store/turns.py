@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ARRAY, Row, Select, String, Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
@@ -29,64 +29,36 @@ from .notify import EventNotifier, notify_deleted
 from .protocols import DuplicateIdempotencyKey, EventRows, SessionBusy, SessionClosed
 from .records import ACTIVE, PAUSED, SessionRecord, TurnRecord, paused_on_approval
 from .tables import EventRow, Session, Turn
+from .turn_statements import (
+    ACCOUNT_OF,
+    APPEND_MANY,
+    BY_KEY,
+    CHAIN_POINT,
+    CLAIM,
+    GET_SESSION,
+    GET_TURN,
+    IDS_PER_STATEMENT,
+    INSERT_EVENTS,
+    INSERT_SESSION,
+    INSERT_TURN,
+    LAST_SEQS_ANY,
+    LAST_SEQS_IN,
+    LOCK_SESSION,
+    LOG_END,
+    READ_EVENTS,
+    RELEASE,
+    SESSION_KEYS,
+    SESSIONS,
+    SNAPSHOT,
+    TURN_KEYS,
+    TURNS,
+    UNFINISHED,
+)
 
 __all__ = ["DuplicateIdempotencyKey", "SessionBusy", "SessionClosed", "TurnStore", "paused_on_approval"]
 
 # The hot statements, built once: Core on a connection, no ORM unit of work (each ORM
 # round trip cost ~5x the driver's own time).
-_TURNS = cast(Table, Turn.__table__)
-_SESSIONS = cast(Table, Session.__table__)
-_TURN_KEYS = tuple(_TURNS.c.keys())
-_SESSION_KEYS = tuple(_SESSIONS.c.keys())
-_INSERT_EVENTS = insert(cast(Table, EventRow.__table__))
-_INSERT_TURN = insert(_TURNS)
-_INSERT_SESSION = insert(_SESSIONS)
-_BY_KEY = select(*_TURNS.c).where(_TURNS.c.account == bindparam("account"), _TURNS.c.idempotency_key == bindparam("key"))
-_LOCK_SESSION = select(_SESSIONS.c.closed).where(_SESSIONS.c.id == bindparam("session_id")).with_for_update()
-_UNFINISHED = select(*_TURNS.c).where(_TURNS.c.session_id == bindparam("session_id"),
-                                      _TURNS.c.status.in_((*ACTIVE, PAUSED)))
-# Many turns' log ends: one array parameter on PostgreSQL (one prepared statement whatever
-# the count), an expanding IN elsewhere.
-IDS_PER_STATEMENT = 5000
-_LAST_SEQS_ANY = select(_TURNS.c.id, _TURNS.c.last_seq).where(
-    _TURNS.c.id == func.any(bindparam("ids", type_=ARRAY(String))))
-_LAST_SEQS_IN = select(_TURNS.c.id, _TURNS.c.last_seq).where(_TURNS.c.id.in_(bindparam("ids", expanding=True)))
-_GET_SESSION = select(*_SESSIONS.c).where(_SESSIONS.c.id == bindparam("session_id"))
-_GET_TURN = select(*_TURNS.c).where(_TURNS.c.id == bindparam("turn_id"))
-_ACCOUNT_OF = select(_TURNS.c.account).where(_TURNS.c.id == bindparam("turn_id"))
-_SNAPSHOT = select(_TURNS.c.account, _TURNS.c.snapshot).where(_TURNS.c.id == bindparam("turn_id"))
-_LOG_END = select(_TURNS.c.status, _TURNS.c.last_seq).where(_TURNS.c.id == bindparam("turn_id"))
-_READ_EVENTS = (select(EventRow.seq, EventRow.type, EventRow.data)
-                .where(EventRow.response_id == bindparam("turn_id"), EventRow.seq > bindparam("after"))
-                .order_by(EventRow.seq).limit(bindparam("limit")))
-_CLAIM = (update(_TURNS).where(_TURNS.c.id == bindparam("turn_id"), _TURNS.c.status == "queued")
-          .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("expires"), status="in_progress",
-                  updated_at=bindparam("now"))
-          .returning(*_TURNS.c))
-# A group commit's projections, one executemany (a missing turn fails its events' foreign key).
-_APPEND_MANY = (update(_TURNS).where(_TURNS.c.id == bindparam("b_id"))
-                .values(snapshot=bindparam("b_snapshot"), status=bindparam("b_status"),
-                        last_seq=bindparam("b_last_seq"), updated_at=bindparam("b_now")))
-_RELEASE = update(_TURNS).where(_TURNS.c.id == bindparam("turn_id")).values(lease_owner=None, lease_expires_at=None)
-
-
-def _chain_point() -> Select[Any]:
-    """The turn, its session and the session's latest turn, as one row (in that column order)."""
-    turn, latest, newer = _TURNS.alias("turn"), _TURNS.alias("latest"), _TURNS.alias("newer")
-    latest_id = (select(newer.c.id).where(newer.c.session_id == _SESSIONS.c.id).order_by(newer.c.created_at.desc())
-                 .limit(1).correlate(_SESSIONS).scalar_subquery())
-    return (select(*turn.c, *_SESSIONS.c, *latest.c).join_from(turn, _SESSIONS, _SESSIONS.c.id == turn.c.session_id)
-            .join(latest, latest.c.id == latest_id).where(turn.c.id == bindparam("turn_id")))
-
-
-_CHAIN_POINT = _chain_point()
-# Records are built positionally from rows in table column order: the field names must be
-# the column names, in that order (checked here, once, rather than per row).
-if (tuple(f.name for f in fields(TurnRecord)) != _TURN_KEYS
-        or tuple(f.name for f in fields(SessionRecord)) != _SESSION_KEYS):  # pragma: no cover - a schema edit
-    raise RuntimeError("store/records.py fields differ from the turns / sessions columns")
-
-
 class _KeyTaken(Exception):
     pass
 
@@ -142,10 +114,10 @@ class TurnStore:
         self._direct = Direct.of(self._engine)
         if self._direct is not None:
             d = self._direct
-            self._d_append = d.compile(_APPEND_MANY)
-            self._d_events = d.compile(_INSERT_EVENTS, ("response_id", "seq", "type", "data", "created_at"))
-            self._d_get, self._d_snapshot, self._d_log_end = d.compile(_GET_TURN), d.compile(_SNAPSHOT), d.compile(_LOG_END)
-            self._d_claim, self._d_session = d.compile(_CLAIM), d.compile(_GET_SESSION)
+            self._d_append = d.compile(APPEND_MANY)
+            self._d_events = d.compile(INSERT_EVENTS, ("response_id", "seq", "type", "data", "created_at"))
+            self._d_get, self._d_snapshot, self._d_log_end = d.compile(GET_TURN), d.compile(SNAPSHOT), d.compile(LOG_END)
+            self._d_claim, self._d_session = d.compile(CLAIM), d.compile(GET_SESSION)
 
     async def create(self, session: SessionRecord | None, turn: TurnRecord, first_events: EventRows) -> None:
         """Insert a new session (when given), the turn and its first events atomically,
@@ -161,13 +133,13 @@ class TurnStore:
         if len(items) == 1:
             return [await self._create_alone(items[0])]
         async with self._engine.begin() as conn:
-            sessions = [_columns(i.session, _SESSION_KEYS) for i in items if i.session is not None]
+            sessions = [_columns(i.session, SESSION_KEYS) for i in items if i.session is not None]
             if sessions:
-                await conn.execute(_INSERT_SESSION, sessions)
-            await conn.execute(_INSERT_TURN, [_columns(i.turn, _TURN_KEYS) for i in items])
+                await conn.execute(INSERT_SESSION, sessions)
+            await conn.execute(INSERT_TURN, [_columns(i.turn, TURN_KEYS) for i in items])
             events = [row for i in items for row in _event_rows(i.turn.id, i.first_events)]
             if events:
-                await conn.execute(_INSERT_EVENTS, events)
+                await conn.execute(INSERT_EVENTS, events)
         return [True] * len(items)
 
     async def _create_alone(self, item: _NewTurn) -> bool:
@@ -176,7 +148,7 @@ class TurnStore:
         try:
             async with self._engine.begin() as conn:
                 if session is not None:
-                    await conn.execute(_INSERT_SESSION, _columns(session, _SESSION_KEYS))
+                    await conn.execute(INSERT_SESSION, _columns(session, SESSION_KEYS))
                 await self._add_turn(conn, turn, first_events)
         except IntegrityError:
             existing = await self._by_key(account, key)
@@ -195,17 +167,17 @@ class TurnStore:
         account, key = turn.account, turn.idempotency_key
         try:
             async with self._engine.begin() as conn:
-                closed = (await conn.execute(_LOCK_SESSION, {"session_id": session_id})).scalar_one()
+                closed = (await conn.execute(LOCK_SESSION, {"session_id": session_id})).scalar_one()
                 if closed:
                     raise SessionClosed(session_id)
                 if await self._by_key(account, key, conn) is not None:
                     raise _KeyTaken  # answered below, outside the rolled-back transaction
-                for row in await conn.execute(_UNFINISHED, {"session_id": session_id}):
+                for row in await conn.execute(UNFINISHED, {"session_id": session_id}):
                     other = _turn(row)
                     if other.status in ACTIVE or paused_on_approval(other):
                         raise SessionBusy(other.id, paused=other.status == PAUSED)
                 if session_values:
-                    await conn.execute(update(_SESSIONS).where(_SESSIONS.c.id == session_id)
+                    await conn.execute(update(SESSIONS).where(SESSIONS.c.id == session_id)
                                        .values(updated_at=time.time(), **session_values))
                 await self._add_turn(conn, turn, first_events)
         except (IntegrityError, _KeyTaken):
@@ -216,16 +188,16 @@ class TurnStore:
 
     @staticmethod
     async def _add_turn(conn: AsyncConnection, turn: TurnRecord, first_events: EventRows) -> None:
-        await conn.execute(_INSERT_TURN, _columns(turn, _TURN_KEYS))  # before its events: they refer to it
+        await conn.execute(INSERT_TURN, _columns(turn, TURN_KEYS))  # before its events: they refer to it
         if first_events:
-            await conn.execute(_INSERT_EVENTS, _event_rows(turn.id, first_events))
+            await conn.execute(INSERT_EVENTS, _event_rows(turn.id, first_events))
 
     async def _by_key(self, account: str, key: str | None, conn: AsyncConnection | None = None) -> TurnRecord | None:
         if not key:
             return None
         if conn is None:
             return await self.by_idempotency_key(account, key)
-        row = (await conn.execute(_BY_KEY, {"account": account, "key": key})).first()
+        row = (await conn.execute(BY_KEY, {"account": account, "key": key})).first()
         return _turn(row) if row is not None else None
 
     async def get(self, turn_id: str) -> TurnRecord | None:
@@ -234,14 +206,14 @@ class TurnStore:
                 found = await direct.first(self._d_get, {"turn_id": turn_id})
             return _turn(found) if found is not None else None
         async with self._reads.connect() as conn:
-            row = (await conn.execute(_GET_TURN, {"turn_id": turn_id})).first()
+            row = (await conn.execute(GET_TURN, {"turn_id": turn_id})).first()
         return _turn(row) if row is not None else None
 
     async def account_of(self, turn_id: str) -> str | None:
         """The account owning the turn: a stream's owner check reads one short column,
         not the turn's JSON documents (2,000 tails opening at once decoded 4,000 of them)."""
         async with self._reads.connect() as conn:
-            account: str | None = (await conn.execute(_ACCOUNT_OF, {"turn_id": turn_id})).scalar_one_or_none()
+            account: str | None = (await conn.execute(ACCOUNT_OF, {"turn_id": turn_id})).scalar_one_or_none()
         return account
 
     async def snapshot(self, turn_id: str) -> tuple[str, dict[str, Any]] | None:
@@ -251,17 +223,17 @@ class TurnStore:
                 found = await direct.first(self._d_snapshot, {"turn_id": turn_id})
             return (found[0], found[1]) if found is not None else None
         async with self._reads.connect() as conn:
-            row = (await conn.execute(_SNAPSHOT, {"turn_id": turn_id})).first()
+            row = (await conn.execute(SNAPSHOT, {"turn_id": turn_id})).first()
         return (row[0], row[1]) if row is not None else None
 
     async def chain_point(self, turn_id: str) -> tuple[TurnRecord, SessionRecord, TurnRecord] | None:
         """A follow-up's starting point in one query: the turn, its session and the
         session's latest turn (whose client tool calls the follow-up must answer)."""
         async with self._reads.connect() as conn:
-            row = (await conn.execute(_CHAIN_POINT, {"turn_id": turn_id})).first()
+            row = (await conn.execute(CHAIN_POINT, {"turn_id": turn_id})).first()
         if row is None:
             return None
-        t, s = len(_TURN_KEYS), len(_SESSION_KEYS)
+        t, s = len(TURN_KEYS), len(SESSION_KEYS)
         return _turn(row[:t]), _session(row[t:t + s]), _turn(row[t + s:])
 
     async def require(self, turn_id: str) -> TurnRecord:
@@ -273,20 +245,20 @@ class TurnStore:
 
     async def by_idempotency_key(self, account: str, key: str) -> TurnRecord | None:
         async with self._reads.connect() as conn:
-            row = (await conn.execute(_BY_KEY, {"account": account, "key": key})).first()
+            row = (await conn.execute(BY_KEY, {"account": account, "key": key})).first()
         return _turn(row) if row is not None else None
 
     async def latest_for_session(self, session_id: str) -> TurnRecord | None:
-        t = _TURNS.c
-        stmt = select(*_TURNS.c).where(t.session_id == session_id).order_by(t.created_at.desc()).limit(1)
+        t = TURNS.c
+        stmt = select(*TURNS.c).where(t.session_id == session_id).order_by(t.created_at.desc()).limit(1)
         async with self._reads.connect() as conn:
             row = (await conn.execute(stmt)).first()
         return _turn(row) if row is not None else None
 
     async def list_for_account(self, account: str, limit: int, before: TurnRecord | None = None) -> list[TurnRecord]:
         """The account's turns, newest first (ties broken by id), strictly older than `before`."""
-        t = _TURNS.c
-        stmt = select(*_TURNS.c).where(t.account == account)
+        t = TURNS.c
+        stmt = select(*TURNS.c).where(t.account == account)
         if before is not None:
             stmt = stmt.where(or_(t.created_at < before.created_at,
                                   and_(t.created_at == before.created_at, t.id < before.id)))
@@ -323,18 +295,18 @@ class TurnStore:
                         return False  # the turn is gone: nothing was changed
                     await direct.executemany(self._d_events, _event_rows(turn_id, events, now))
                 return True
-            projection = (_APPEND_MANY, row)
+            projection = (APPEND_MANY, row)
         else:
-            stmt = update(_TURNS).where(_TURNS.c.id == turn_id)
+            stmt = update(TURNS).where(TURNS.c.id == turn_id)
             if only_if is not None:
-                stmt = stmt.where(_TURNS.c.status == only_if[0], _TURNS.c.last_seq == only_if[1])
+                stmt = stmt.where(TURNS.c.status == only_if[0], TURNS.c.last_seq == only_if[1])
             projection = (stmt.values(snapshot=snapshot, status=status, last_seq=events[-1][0],
                                                   updated_at=now, **values), {})
         async with self._engine.begin() as conn:
             result = await conn.execute(*projection)
             if result.rowcount != 1:
                 return False  # the turn moved: nothing was changed
-            await conn.execute(_INSERT_EVENTS, _event_rows(turn_id, events, now))
+            await conn.execute(INSERT_EVENTS, _event_rows(turn_id, events, now))
             if self._notifier is not None:
                 await self._notifier.notify(conn, turn_id, events[-1][0])
         return True
@@ -358,9 +330,9 @@ class TurnStore:
                                                           for row in _event_rows(i.turn_id, i.events, now)])
             return [True] * len(items)
         async with self._engine.begin() as conn:
-            await conn.execute(_APPEND_MANY, [{"b_id": i.turn_id, "b_snapshot": i.snapshot, "b_status": i.status,
+            await conn.execute(APPEND_MANY, [{"b_id": i.turn_id, "b_snapshot": i.snapshot, "b_status": i.status,
                                                "b_last_seq": i.events[-1][0], "b_now": now} for i in items])
-            await conn.execute(_INSERT_EVENTS, [row for i in items for row in _event_rows(i.turn_id, i.events, now)])
+            await conn.execute(INSERT_EVENTS, [row for i in items for row in _event_rows(i.turn_id, i.events, now)])
             if self._notifier is not None:
                 await self._notifier.notify_many(conn, [(i.turn_id, i.events[-1][0]) for i in items])
         return [True] * len(items)
@@ -372,7 +344,7 @@ class TurnStore:
                 found = await direct.first(self._d_log_end, {"turn_id": turn_id})
             return (found[0], found[1]) if found is not None else None
         async with self._reads.connect() as conn:
-            row = (await conn.execute(_LOG_END, {"turn_id": turn_id})).first()
+            row = (await conn.execute(LOG_END, {"turn_id": turn_id})).first()
         return (row[0], row[1]) if row is not None else None
 
     async def last_seqs(self, turn_ids: Sequence[str]) -> dict[str, int]:
@@ -383,13 +355,13 @@ class TurnStore:
         async with self._engine.connect() as conn:
             for i in range(0, len(turn_ids), IDS_PER_STATEMENT):
                 chunk = list(turn_ids[i:i + IDS_PER_STATEMENT])
-                stmt, params = (_LAST_SEQS_ANY, {"ids": chunk}) if pg else (_LAST_SEQS_IN, {"ids": chunk})
+                stmt, params = (LAST_SEQS_ANY, {"ids": chunk}) if pg else (LAST_SEQS_IN, {"ids": chunk})
                 ends.update((row[0], row[1]) for row in await conn.execute(stmt, params))
         return ends
 
     async def read(self, turn_id: str, after_seq: int = -1, limit: int = 1000) -> list[StoredEvent]:
         async with self._reads.connect() as conn:
-            result = await conn.execute(_READ_EVENTS, {"turn_id": turn_id, "after": after_seq, "limit": limit})
+            result = await conn.execute(READ_EVENTS, {"turn_id": turn_id, "after": after_seq, "limit": limit})
             return [StoredEvent(*row) for row in result.all()]
 
     async def claim(self, turn_id: str, owner: str, lease_seconds: float) -> TurnRecord | None:
@@ -403,7 +375,7 @@ class TurnStore:
                 found = await direct.first(self._d_claim, values)
             return _turn(found) if found is not None else None
         async with self._engine.begin() as conn:
-            row = (await conn.execute(_CLAIM, values)).first()
+            row = (await conn.execute(CLAIM, values)).first()
         return _turn(row) if row is not None else None
 
     async def claim_with_session(self, turn_id: str, owner: str,
@@ -423,16 +395,16 @@ class TurnStore:
                 raise LookupError(f"turn {turn_id} has no session")
             return turn, _session(row)
         async with self._engine.begin() as conn:
-            claimed = (await conn.execute(_CLAIM, values)).first()
+            claimed = (await conn.execute(CLAIM, values)).first()
             if claimed is None:
                 return None
             turn = _turn(claimed)
-            session = (await conn.execute(_GET_SESSION, {"session_id": turn.session_id})).one()
+            session = (await conn.execute(GET_SESSION, {"session_id": turn.session_id})).one()
         return turn, _session(session)
 
     async def release(self, turn_id: str) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(_RELEASE, {"turn_id": turn_id})
+            await conn.execute(RELEASE, {"turn_id": turn_id})
 
     async def request_cancel(self, turn_id: str) -> bool:
         """Flag a running turn for its worker (in whichever process holds it); False when
@@ -472,8 +444,8 @@ class TurnStore:
         `include_unleased` is for start-up of the single-process (SQLite) deployment:
         every unfinished turn belongs to the previous process.
         """
-        t = _TURNS.c
-        stmt = select(*_TURNS.c).where(t.status.in_(ACTIVE))
+        t = TURNS.c
+        stmt = select(*TURNS.c).where(t.status.in_(ACTIVE))
         if not include_unleased:
             stmt = stmt.where(t.lease_expires_at.is_not(None), t.lease_expires_at < now)
         async with self._reads.connect() as conn:
@@ -498,7 +470,7 @@ class TurnStore:
             return True
 
     async def active_for_session(self, session_id: str) -> TurnRecord | None:
-        t = _TURNS.c
+        t = TURNS.c
         async with self._reads.connect() as conn:
-            row = (await conn.execute(select(*_TURNS.c).where(t.session_id == session_id, t.status.in_(ACTIVE)))).first()
+            row = (await conn.execute(select(*TURNS.c).where(t.session_id == session_id, t.status.in_(ACTIVE)))).first()
         return _turn(row) if row is not None else None
