@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from starlette.types import Scope
 
 from ..auth.identity import AuthError, Identity
 from ..errors import ServiceError
@@ -55,6 +56,22 @@ async def any_identity(
         return await hf_identity(request, authorization)
     raise AuthError("Missing credentials: send X-API-Key or 'Authorization: Bearer <Hugging Face token>'.", 401,
                     "missing_api_key")
+
+
+def known_caller(services: Any, scope: Scope) -> Identity | None:
+    """The caller as `any_identity` resolves it (X-API-Key first, else the bearer token),
+    from what is already known; None when that would take a call to the Hub or fail."""
+    api_key = bearer = None
+    for name, value in scope["headers"]:
+        if name == b"x-api-key" and api_key is None:  # the first one, as the route reads it
+            api_key = value.decode("latin-1")
+        elif name == b"authorization" and bearer is None:
+            bearer = value.decode("latin-1")
+    if api_key:
+        return services.api_keys.resolve_or_none(api_key)
+    if bearer and bearer[:7].lower() == "bearer " and bearer[7:].strip():
+        return services.hf_tokens.cached(bearer[7:].strip())
+    return None
 
 
 def event_cursor(starting_after: int | None, last_event_id: str | None) -> int:

@@ -12,30 +12,12 @@ goes on to the route, which answers it as before (401, 404, SSE...).
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..auth.identity import Identity
 from ..observability.context import bind_caller
+from .deps import known_caller
 
 PREFIX = "/v1/responses/"
-
-
-def known_caller(services: Any, scope: Scope) -> Identity | None:
-    """The caller as `deps.any_identity` resolves it (X-API-Key first, else the bearer token),
-    from what is already known; None when that would take a call to the Hub or fail."""
-    api_key = bearer = None
-    for name, value in scope["headers"]:
-        if name == b"x-api-key" and api_key is None:  # the first one, as the route reads it
-            api_key = value.decode("latin-1")
-        elif name == b"authorization" and bearer is None:
-            bearer = value.decode("latin-1")
-    if api_key:
-        return services.api_keys.resolve_or_none(api_key)
-    if bearer and bearer[:7].lower() == "bearer " and bearer[7:].strip():
-        return services.hf_tokens.cached(bearer[7:].strip())
-    return None
 
 
 class FinishedResponsesShortcut:

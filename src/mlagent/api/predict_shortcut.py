@@ -5,7 +5,7 @@ ours (inside the body limits, which have already bounded and read the body; insi
 the request id, which it gets as any answer does).
 
 It takes a call only when its caller is already known (an API key, or a Hugging Face token
-validated within the cache's TTL: finished.py's `known_caller`, the route's order); it then
+validated within the cache's TTL: deps.py's `known_caller`, the route's order); it then
 runs the route's very code (`deployments.predict_payload`) and renders a ServiceError as the
 route's exception handler would. Anything else (unknown or missing credentials, another
 method, a trailing slash) goes on to the route, which also keeps the OpenAPI document."""
@@ -21,8 +21,8 @@ from ..auth.identity import Identity
 from ..errors import ServiceError
 from ..observability.context import bind_caller, surface_of
 from .deployments import predict_payload
+from .deps import known_caller
 from .errors import service_error_response
-from .finished import known_caller
 
 _PATH = re.compile(r"/deployment/([^/]+)/predict")  # the route's path, `{deployment_id}` as Starlette matches it
 _JSON = [(b"content-type", b"application/json")]
