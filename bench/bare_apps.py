@@ -8,6 +8,10 @@
 - `relay_app`: a bare relay of the same fake LLM: `POST /stream` calls the LLM and relays each
   chunk as an SSE frame to its caller; `POST /runs` starts a call in the background and
   `GET /runs/{id}/events` follows it (fan-out: every follower gets each frame, encoded once).
+- `floor_app`: plain ASGI, no framework: any `POST` read to its end and answered with one
+  constant JSON body. The least an HTTP server on this machine does per request: its
+  latency percentiles, driven like mlagent's, are the floor a predict's p99/p50 stands on
+  (bench/predict.py's "wire floor").
 """
 
 from __future__ import annotations
@@ -120,3 +124,17 @@ async def _follow(request: Request) -> StreamingResponse:
 
 relay_app = Starlette(routes=[Route("/healthz", _health), Route("/stream", _stream, methods=["POST"]),
                               Route("/runs", _start, methods=["POST"]), Route("/runs/{run_id}/events", _follow)])
+
+
+# -- floor -------------------------------------------------------------------------------
+_FLOOR_BODY = b'{"prediction":[0.0]}'
+_FLOOR_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(_FLOOR_BODY)).encode())]
+
+
+async def floor_app(scope: dict, receive, send) -> None:  # noqa: ANN001 - plain ASGI
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": _FLOOR_HEADERS})
+    await send({"type": "http.response.body", "body": _FLOOR_BODY})

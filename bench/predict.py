@@ -9,7 +9,10 @@ Lua script cycling through pre-built POST bodies; bench/wrkrun.py). Shapes: Ridg
 diabetes and a 100-tree random forest on iris, 1 and 100 rows per request, 1 and 8
 connections. MLflow serves each model twice: saved with a signature (it enforces the schema
 on every call) and without one; they are reported separately. mlagent's `explain=true` is
-measured too (MLflow has no equivalent). The servers are interleaved within every run (the
+measured too (MLflow has no equivalent). So is the wire floor: a plain ASGI app in uvicorn
+answering every body with a constant (bench/bare_apps.py `floor_app`), driven the same way;
+its p99/p50 is what this machine's loopback and scheduler allow any server at that shape,
+and the report sets mlagent's p99/p50 beside it. The servers are interleaved within every run (the
 order rotates), each figure is the median of `--runs` runs with the min-max, and each
 ratio the median of the per-run ratios (a run's servers share the machine's load). CPU time
 per request is the server's whole process tree (from /proc), the steadier figure on a
@@ -41,9 +44,11 @@ import pandas as pd
 
 from .wrkrun import Run, Wrk
 
+ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 KEY = "bench-key"
 BODIES = 64  # distinct request bodies per shape, cycled
+FLOOR = "wire floor"
 
 
 def free_port() -> int:
@@ -97,6 +102,14 @@ class Proc:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._f.close()
+
+
+def start_floor(tmp: Path) -> tuple[Proc, int]:
+    """The wire floor (bare_apps.floor_app) in uvicorn with the settings `mlagent serve` uses."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "bench.bare_apps:floor_app", "--app-dir", str(ROOT), "--host", HOST,
+            "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    return Proc(argv, dict(os.environ), tmp / "floor.log"), port
 
 
 def start_mlagent(tmp: Path) -> tuple[Proc, int]:
@@ -243,13 +256,16 @@ def main(argv: list[str] | None = None) -> None:
                 procs.append(started[name, sig][0])
         ours, port = start_mlagent(tmp)
         procs.append(ours)
+        floor, floor_port = start_floor(tmp)
+        procs.append(floor)
+        floor.wait_http(f"http://{HOST}:{floor_port}/")
         servers: dict[str, dict[str, Server]] = {}
         work: list[tuple[Cell, Server, Path]] = []
         answered = 0
         for name, model, X, y in fitted:
             path = deploy_mlagent(port, name, model, X, y)
             mine = Server("mlagent", ours, port, f"X-API-Key: {KEY}")
-            servers[name] = {"mlagent": mine}
+            servers[name] = {"mlagent": mine, FLOOR: Server(FLOOR, floor, floor_port)}
             if have_mlflow:
                 for sig in (True, False):
                     proc, mport = started[name, sig]
@@ -265,8 +281,9 @@ def main(argv: list[str] | None = None) -> None:
                 check(f"http://{HOST}:{port}{path}", ours_bodies, expected, "prediction", {"X-API-Key": KEY})
                 answered += len(ours_bodies)
                 files = {"mlagent": (path, wrk.bodies(ours_bodies))}
+                files[FLOOR] = (path, files["mlagent"][1])  # mlagent's very requests
                 for label, s in servers[name].items():
-                    if label != "mlagent":
+                    if label not in ("mlagent", FLOOR):
                         check(f"http://{HOST}:{s.port}/invocations", theirs, expected, "predictions", {})
                         files[label] = ("/invocations", wrk.bodies(theirs))
                 for conns in (1, 8):
@@ -277,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
                 work.append((Cell(name, rows, 1, "mlagent", explain=True), mine, explained))
             print(f"{name}: every server's predictions equal scikit-learn's on {BODIES} bodies of 1 and 100 rows "
                   f"({time.monotonic() - t0:.0f} s)", flush=True)
-        paths = {(c.model, c.server): (p if c.server == "mlagent" else "/invocations")
+        paths = {(c.model, c.server): (p if c.server in ("mlagent", FLOOR) else "/invocations")
                  for c, _, _ in work for p in [f"/deployment/{c.model}/predict"]}
         for c, s, bodies in work:  # warm-up: one short pass of every cell
             r = wrk.run(f"http://{HOST}:{s.port}", paths[(c.model, c.server)], bodies, c.connections, 1, s.proc.pid,
@@ -324,13 +341,25 @@ def report(work: list[tuple[Cell, Server, Path]], runs: int) -> None:
         label = server + (" explain=true" if explain else "")
         ratio = cpu = ""
         mine = cells.get((model, rows, conns, "mlagent", False))
-        if server != "mlagent" and mine:
+        if server not in ("mlagent", FLOOR) and mine:
             ratio = spread([m.rps / t.rps for m, t in zip(mine.runs, c.runs, strict=False)], "{:.1f}×")
             cpu = spread([t.cpu_ms / m.cpu_ms for m, t in zip(mine.runs, c.runs, strict=False)], "{:.1f}×")
         print(f"| {model} | {rows} | {conns} | {label} | {spread([r.rps for r in c.runs])} | "
               f"{spread([r.p50_ms for r in c.runs], '{:.2f}')} | {spread([r.p99_ms for r in c.runs], '{:.2f}')} | "
               f"{spread([r.p99_ms / r.p50_ms for r in c.runs], '{:.1f}×')} | "
               f"{spread([r.cpu_ms for r in c.runs], '{:.2f}')} | {ratio} | {cpu} |")
+    print("\np99 / p50, mlagent beside the wire floor (the same requests to a plain ASGI app answering a constant):")
+    print("| model | rows | conns | mlagent p99/p50 | wire floor p99/p50 | mlagent p99 − floor p99, ms | within 3×? |")
+    print("|---|---|---|---|---|---|---|")
+    for (model, rows, conns, server, explain), c in cells.items():
+        floor = cells.get((model, rows, conns, FLOOR, False))
+        if server != "mlagent" or explain or floor is None:
+            continue
+        mine_ratio = statistics.median(r.p99_ms / r.p50_ms for r in c.runs)
+        floor_ratio = statistics.median(r.p99_ms / r.p50_ms for r in floor.runs)
+        verdict = "yes" if mine_ratio <= 3 else "no; the floor is too" if floor_ratio > 3 else "no"
+        extra = spread([m.p99_ms - f.p99_ms for m, f in zip(c.runs, floor.runs, strict=False)], "{:.2f}")
+        print(f"| {model} | {rows} | {conns} | {mine_ratio:.1f}× | {floor_ratio:.1f}× | {extra} | {verdict} |")
 
 
 if __name__ == "__main__":

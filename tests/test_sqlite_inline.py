@@ -71,8 +71,8 @@ def test_commits_checkpoint_the_wal_into_the_database(tmp_path, monkeypatch):
 
 
 def test_a_bulk_write_runs_off_the_loop(tmp_path):
-    """An executemany of more than BULK_ROWS rows (an operations-log batch: ~14 ms of SQLite's
-    work for 1,000 predicts) runs on a worker thread; a small one on the loop's own thread."""
+    """An executemany of more than BULK_ROWS rows (a group commit of many turns' events: ~14 ms
+    of SQLite's work for 1,000 rows) runs on a worker thread; a small one on the loop's own thread."""
     async def run() -> tuple[set[int], set[int], int]:
         conn = await sqlite_inline.connect(str(tmp_path / "b.db"))
         try:

@@ -1,18 +1,20 @@
-"""The inference-operations log writer: predict calls queue, a background task writes batches.
+"""The inference-operations log writer: predict calls queue, a background task writes them.
 
-One insert per predict would make the database the bottleneck of serving, and encoding a
-call's input rows as JSON cost a 100-row predict a quarter of its time; so a predict only
-queues the objects it already has (its input matrix, its response bytes), and the writer
-encodes them in a thread (rows compactly: rowcodec.py) and inserts them in bulk, every
-`interval` seconds or at `batch` records, about 1 MB an insert. The queue is bounded: at
-`max_pending` queued records a predict waits for the writer (backpressure, never loss), so
-a database that cannot keep up slows serving down instead of growing memory. Readers call `flush()` first, so a caller always sees its own
-operations. `close()` lets the writer finish and writes what is left; an insert under way
-is shielded from cancellation, so a clean shutdown loses none.
+One insert per predict would make the database the bottleneck of serving; so a predict
+queues its record (its input rows encoded compactly: rowcodec.py, about a microsecond a
+row; its response bytes as text) and a writer inserts the queue in small slices, every
+`interval` seconds or at `batch` records. Encoding when the call is queued costs a predict
+less than handing the rows to a thread did: an encoding thread held the GIL for
+milliseconds a batch, and every predict that arrived meanwhile waited for it (the p99 of
+a sub-millisecond predict). The queue is bounded: at `max_pending` queued records a
+predict waits for the writer (backpressure, never loss), so a database that cannot keep
+up slows serving down instead of growing memory. Readers call `flush()` first, so a caller
+always sees its own operations. `close()` lets the writer finish and writes what is left;
+an insert under way is shielded from cancellation, so a clean shutdown loses none.
 
 What a kill -9 loses: the records queued and not yet inserted, i.e. at most the last
 `interval` (0.5 s) of predicts, more only while the database is behind (then at most
-`max_pending` + one batch). This log is the seed's monitoring record, not an audit trail;
+`max_pending` + one slice). This log is the seed's monitoring record, not an audit trail;
 docs/mlconnector.md says so."""
 
 from __future__ import annotations
@@ -21,53 +23,42 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..store.protocols import ModelRegistry
 
 log = logging.getLogger("mlagent.serving")
 
 
-class Operation(NamedTuple):
-    account: str
-    ownerid: str
-    deployment_id: str
-    model_id: str
-    data: Any  # the inputs (a float matrix, or prompts), encoded by the writer; None = not recorded ("")
-    result: str | bytes  # the response JSON
-    created_at: float
+def _data_text(data: Any) -> str:
+    """The record's `data`: "" when not recorded, else the inputs as rowcodec stores them."""
+    if data is None:
+        return ""
+    global _rowcodec
+    if _rowcodec is None:
+        from . import rowcodec as _rowcodec  # NumPy: imported by the first predict, not at start
+    return _rowcodec.encode(data)
 
 
-def _size(op: Operation) -> int:
-    """Roughly the bytes the record will take (rows at ~11 bytes a value, rowcodec.py)."""
-    d = op.data
-    if d is None or not len(d):
-        return len(op.result)
-    if hasattr(d, "size"):  # a NumPy matrix (not imported here: a list of prompts has no .size)
-        return len(op.result) + 11 * d.size
-    if type(d[0]) is list:
-        return len(op.result) + 11 * len(d) * len(d[0])
-    return len(op.result) + sum(len(str(p)) for p in d)
-
-
-def _encode(ops: list[Operation]) -> list[dict[str, Any]]:
-    from . import rowcodec  # NumPy: imported by the writer's thread, not at start
-
-    return [{**op._asdict(), "data": "" if op.data is None else rowcodec.encode(op.data),
-             "result": op.result if isinstance(op.result, str) else op.result.decode()} for op in ops]
+_rowcodec: Any = None
 
 
 class OperationRecorder:
     def __init__(self, store: ModelRegistry, batch: int = 1000, interval: float = 0.5,
-                 max_pending: int = 20_000, batch_bytes: int = 1 << 20) -> None:
+                 max_pending: int = 20_000, slice_rows: int = 64, slice_bytes: int = 1 << 17) -> None:
         self.store = store
-        self.batch = batch
-        # An insert holds the database connection (SQLite's only one) while it runs: about 1 MB
-        # at a time lets other statements in between.
-        self.batch_bytes = batch_bytes
+        self.batch = batch  # queued records that wake the writer before `interval`
+        # Each insert is one small transaction (at most `slice_rows` records, about `slice_bytes`)
+        # run on the event loop (SQLite's too: store/sqlite_inline.py) as a task of its own, so
+        # the requests that arrived meanwhile run between two slices: a predict waits at most
+        # one slice (0.2-0.7 ms) behind the log. A whole batch on a worker thread cost more:
+        # that thread and the loop handed the GIL to each other around every row, and an
+        # encoding thread held it for milliseconds (docs/performance.md, "Predict's p99").
+        self.slice_rows = slice_rows
+        self.slice_bytes = slice_bytes
         self.interval = interval
         self.max_pending = max_pending
-        self._pending: list[Operation] = []
+        self._pending: list[dict[str, Any]] = []  # rows for ModelRegistry.add_operations
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
@@ -85,18 +76,21 @@ class OperationRecorder:
             self._room.clear()
             self._wake.set()
             await self._room.wait()
-        self._pending.append(Operation(account, ownerid, deployment_id, model_id, data, result, time.time()))
+        self._pending.append({"account": account, "ownerid": ownerid, "deployment_id": deployment_id,
+                              "model_id": model_id, "data": _data_text(data),
+                              "result": result if isinstance(result, str) else result.decode(),
+                              "created_at": time.time()})
         if len(self._pending) >= self.batch:
             self._wake.set()
 
     async def flush(self) -> None:
-        """Write what is queued now, in batches (not what arrives meanwhile: a reader would wait on)."""
+        """Write what is queued now, in slices (not what arrives meanwhile: a reader would wait on)."""
         async with self._lock:
             left = len(self._pending)
             while left > 0:
                 n, size = 0, 0
-                while n < min(left, self.batch) and (n == 0 or size < self.batch_bytes):
-                    size += _size(self._pending[n])
+                while n < min(left, self.slice_rows) and (n == 0 or size < self.slice_bytes):
+                    size += len(self._pending[n]["data"]) + len(self._pending[n]["result"])
                     n += 1
                 left -= n
                 ops, self._pending = self._pending[:n], self._pending[n:]
@@ -111,8 +105,8 @@ class OperationRecorder:
                     if len(self._pending) < self.max_pending:
                         self._room.set()
 
-    async def _write(self, ops: list[Operation]) -> None:
-        await self.store.add_operations(await asyncio.to_thread(_encode, ops))
+    async def _write(self, ops: list[dict[str, Any]]) -> None:
+        await self.store.add_operations(ops)
 
     async def _loop(self) -> None:
         while not self._closing:

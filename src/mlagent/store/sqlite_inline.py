@@ -12,10 +12,11 @@ finishes without suspending, except in the two cases that could stall the loop:
 - **A lock held by another connection.** The connection's busy timeout is 0 on the loop; a
   call that meets `SQLITE_BUSY` (another process writing: `mlagent migrate`, a backup) is
   run again on a worker thread with the full busy timeout, so the loop keeps serving.
-- **Bulk writes.** An `executemany` of more than `BULK_ROWS` rows (the operations log's
-  batches: 1,000 predicts, ~1 MB, ~14 ms of SQLite's own work) runs on a worker thread, as
-  every call did under aiosqlite: the loop keeps serving predicts and streams meanwhile,
-  and the engine's one connection stays this transaction's until it is done.
+- **Bulk writes.** An `executemany` of more than `BULK_ROWS` rows (a group commit of many
+  turns' events) runs on a worker thread, as every call did under aiosqlite: the loop keeps
+  serving meanwhile, and the engine's one connection stays this transaction's until it is
+  done. The operations log writes slices of at most 64 rows, on the loop: a thread costs
+  a GIL hand-over around every row (serving/operations.py).
 - **Checkpoints.** SQLite's automatic checkpoint would copy the WAL into the database and
   fsync it inside some commit, on the loop. It is off (`wal_autocheckpoint=0`); instead a
   commit that finds the WAL due (`CHECKPOINT_COMMITS` commits or `CHECKPOINT_ROWS` rows
