@@ -112,12 +112,16 @@ def start_floor(tmp: Path) -> tuple[Proc, int]:
     return Proc(argv, dict(os.environ), tmp / "floor.log"), port
 
 
-def start_mlagent(tmp: Path) -> tuple[Proc, int]:
+def start_mlagent(tmp: Path, src: Path | None = None) -> tuple[Proc, int]:
+    """`mlagent serve` on a fresh data dir; with `src`, importing that source tree's mlagent."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLAGENT_", "AGENT_API_KEY"))}
     env.update({"MLAGENT_HOST": HOST, "MLAGENT_PORT": str(port), "MLAGENT_DATA_DIR": str(tmp / "mlagent"),
                 "MLAGENT_GRPC_PORT": "0", "AGENT_API_KEY": KEY, "MLAGENT_LOG_LEVEL": "warning"})
-    proc = Proc([sys.executable, "-m", "mlagent.cli", "serve"], env, tmp / "mlagent.log")
+    run = ["-m", "mlagent.cli", "serve"] if src is None else [
+        "-c", f"import sys, runpy; sys.path.insert(0, {str(src.resolve())!r}); sys.argv = ['mlagent', 'serve']; "
+              "runpy.run_module('mlagent.cli', run_name='__main__')"]
+    proc = Proc([sys.executable, *run], env, tmp / "mlagent.log")
     proc.wait_http(f"http://{HOST}:{port}/api/config/model")
     return proc, port
 

@@ -16,7 +16,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -32,16 +31,6 @@ end
 """.replace("PERCENTILES", ", ".join(map(str, PERCENTILES)))
 
 
-def start_tree(src: Path, tmp: Path) -> tuple[bp.Proc, int]:
-    port = bp.free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLAGENT_", "AGENT_API_KEY"))}
-    env.update({"MLAGENT_HOST": bp.HOST, "MLAGENT_PORT": str(port), "MLAGENT_DATA_DIR": str(tmp / "data"),
-                "MLAGENT_GRPC_PORT": "0", "AGENT_API_KEY": bp.KEY, "MLAGENT_LOG_LEVEL": "warning"})
-    code = (f"import sys, runpy; sys.path.insert(0, {str(src.resolve())!r}); sys.argv = ['mlagent', 'serve']; "
-            "runpy.run_module('mlagent.cli', run_name='__main__')")
-    return bp.Proc([sys.executable, "-c", code], env, tmp / "server.log"), port
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tree", action="append", required=True, help="NAME=PATH of a tree's src directory")
@@ -55,21 +44,16 @@ def main(argv: list[str] | None = None) -> None:
     lua = root / "pct.lua"
     lua.write_text(LUA.split("function done")[0] + DONE)
     servers: dict[str, tuple[bp.Proc, int, str]] = {}
+    _, model, X, y = next(m for m in bp.models() if m[0] == args.model)
     try:
         for spec in args.tree:
             name, _, src = spec.partition("=")
             (root / name).mkdir()
-            proc, port = start_tree(Path(src), root / name)
-            servers[name] = (proc, port, "")
+            proc, port = bp.start_mlagent(root / name, Path(src))
+            servers[name] = (proc, port, bp.deploy_mlagent(port, "ab", model, X, y))
         floor, floor_port = bp.start_floor(root)
         servers[bp.FLOOR] = (floor, floor_port, "")
-        name_, model, X, y = next(m for m in bp.models() if m[0] == args.model)
-        for name, (proc, port, _) in servers.items():
-            if name == bp.FLOOR:
-                proc.wait_http(f"http://{bp.HOST}:{port}/")
-            else:
-                proc.wait_http(f"http://{bp.HOST}:{port}/api/config/model")
-                servers[name] = (proc, port, bp.deploy_mlagent(port, name_, model, X, y))
+        floor.wait_http(f"http://{bp.HOST}:{floor_port}/")
         path = next(p for _, _, p in servers.values() if p)
         bodies = root / "bodies.txt"
         bodies.write_bytes(b"\n".join(json.dumps({"data": b[0] if args.rows == 1 else b}).encode()
